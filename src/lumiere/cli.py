@@ -1,0 +1,270 @@
+"""The `lumiere` command line."""
+
+import logging
+import os
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import click
+
+from .errors import LumiereError
+
+
+class LumiereGroup(click.Group):
+    """Turns every expected failure into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LumiereError as exc:
+            click.echo(f"lumiere: error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("lumiere: interrupted", err=True)
+            sys.exit(130)
+        except MemoryError:
+            click.echo("lumiere: error: out of memory; try a smaller --tile", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            if os.environ.get("LUMIERE_DEBUG"):
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            click.echo(f"lumiere: error: {exc.strerror or exc}{where}", err=True)
+            sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("LUMIERE_DEBUG"):
+                raise
+            click.echo(f"lumiere: internal error: {type(exc).__name__}: {exc} "
+                       "(set LUMIERE_DEBUG=1 for the traceback, and please report it)", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=LumiereGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lumiere")
+def main():
+    """Restore old film: upscale, repair and colorize scans with neural networks.
+
+    \b
+    Start with:
+      lumiere restore film.mp4 -o film-4k.mp4 --to 4k
+      lumiere compare film.mp4 film-4k.mp4 -o before-after.mp4
+    """
+    logging.basicConfig(format="lumiere: %(message)s", level=logging.WARNING)
+
+
+def _upscale_options(function):
+    options = [
+        click.option("--scale", type=float, default=None,
+                     help="Enlargement factor, 1 to 8 (fractions too: 2.5). 1 upscales nothing."),
+        click.option("--height", "target_height", type=click.IntRange(1), default=None,
+                     help="Output height in pixels; the width follows the aspect ratio."),
+        click.option("--to", "fit", type=click.Choice(["720p", "1080p", "2k", "4k", "8k"], case_sensitive=False),
+                     default=None, help="Fit inside this frame (4k: 3840x2160), aspect ratio kept."),
+        click.option("--model", default=None,
+                     help="Shipped model name (see `lumiere models`) or a .pth/.safetensors file."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
+                     show_default=True, help="auto: fp16/bf16 on GPUs where the model allows, fp32 on CPU."),
+        click.option("--tile", type=click.IntRange(0), default=None,
+                     help="Tile side in input pixels (0: never tile; default: from free memory)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _options(scale, target_height, fit, model, device, precision, tile, default_scale):
+    from .restore import UpscaleOptions
+
+    if scale is None and target_height is None and fit is None:
+        scale = default_scale
+    return UpscaleOptions(scale=scale, height=target_height, to=fit, model=model, device=device,
+                          precision=precision, tile=tile)
+
+
+@main.command()
+@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Video file (.mp4 .mkv .mov .avi), a folder for frames, or a pattern like out/f_%05d.png.")
+@_upscale_options
+@click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
+              help="Video codec (default h264), or png/tiff for an image sequence.")
+@click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better (default 18/20/30).")
+@click.option("--preset", default=None, help="Encoder speed preset (x264/x265: ultrafast..veryslow; av1: 0..13; "
+                                             "prores: proxy, lt, standard, hq).")
+@click.option("--bit-depth", type=click.Choice(["8", "10", "16"]), default=None,
+              help="Output bit depth (10 for h265/av1/prores; 16 for ffv1); default follows the input.")
+@click.option("--source-fps", type=float, default=None, help="Frame rate of an image-sequence input (default 24).")
+@click.option("--chunk-frames", type=click.IntRange(1), default=240, show_default=True,
+              help="Frames per chunk: the unit of progress saved and resumed.")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Frames per network call.")
+@click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def restore(input_path, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
+            bit_depth, source_fps, chunk_frames, batch, restart, quiet):
+    """Restore a film (video file, or folder of frames) into OUT.
+
+    \b
+    Examples:
+      lumiere restore film.mp4 -o film-x4.mp4 --scale 4
+      lumiere restore film.mp4 -o film-4k.mkv --to 4k --codec h265 --bit-depth 10
+      lumiere restore scans/ -o restored/ --scale 2 --source-fps 16
+
+    Audio and subtitles are copied unchanged when the output container can
+    hold them (re-encoded to AAC otherwise). An interrupted run resumes when the
+    same command is given again. Without a size option the film is upscaled x2.
+    """
+    from .restore import restore as run_restore
+
+    options = _options(scale, target_height, fit, model, device, precision, tile, default_scale=2.0)
+    fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
+    if source_fps is not None and source_fps <= 0:
+        raise LumiereError(f"--source-fps must be positive, got {source_fps:g}")
+    path, notices = run_restore(input_path, output, options, codec=codec, crf=crf, preset=preset,
+                                bit_depth=int(bit_depth) if bit_depth else None, source_fps=fps,
+                                chunk_frames=chunk_frames, batch=batch, restart=restart, show_progress=not quiet)
+    for notice in notices:
+        click.echo(f"lumiere: note: {notice}", err=True)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Image file, or a folder when IN is a folder.")
+@_upscale_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def upscale(input_path, output, scale, target_height, fit, model, device, precision, tile, quiet):
+    """Upscale a still image, or every image in a folder (same names out).
+
+    \b
+    Examples:
+      lumiere upscale photo.png -o photo-x4.png --scale 4
+      lumiere upscale scans/ -o scans-x2/ --scale 2
+
+    16-bit images stay 16-bit; an alpha channel is carried along (resampled).
+    """
+    from .restore import upscale_images
+
+    options = _options(scale, target_height, fit, model, device, precision, tile, default_scale=4.0)
+    written = upscale_images(input_path, output, options, show_progress=not quiet)
+    click.echo(f"wrote {written[0] if len(written) == 1 else f'{len(written)} images to {output}'}")
+
+
+@main.command()
+@click.argument("before", type=click.Path(path_type=Path))
+@click.argument("after", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="A video (.mp4 ...) of the whole clip, or an image (.png) of one frame.")
+@click.option("--mode", type=click.Choice(["split", "side"]), default="split", show_default=True,
+              help="split: left half before, right half after; side: the two next to each other.")
+@click.option("--frame", type=click.IntRange(0), default=None, help="Frame for an image comparison (default: middle).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def compare(before, after, output, mode, frame, quiet):
+    """Before/after comparison of an input and its restoration."""
+    from .compare import compare as run_compare
+
+    run_compare(before, after, output, mode, frame, show_progress=not quiet)
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+def models():
+    """List shipped models and the user's own (in $LUMIERE_MODELS or ~/.local/share/lumiere/models)."""
+    from .models.loader import MODEL_SUFFIXES, load_model, user_model_dir
+    from .models.registry import SHIPPED
+
+    rows = []
+    for shipped in SHIPPED:
+        if shipped.path.is_file():
+            d = load_model(shipped.name).descriptor
+            rows.append((shipped.name, f"x{d.scale}", d.architecture, f"{d.parameters / 1e3:.0f}k", shipped.summary))
+        else:
+            rows.append((shipped.name, "-", "-", "-", "missing from this install"))
+    user_dir = user_model_dir()
+    if user_dir.is_dir():
+        for path in sorted(p for p in user_dir.iterdir() if p.suffix.lower() in MODEL_SUFFIXES):
+            try:
+                d = load_model(str(path)).descriptor
+                rows.append((path.name, f"x{d.scale}", d.architecture, f"{d.parameters / 1e3:.0f}k", "user model"))
+            except LumiereError as exc:
+                rows.append((path.name, "-", "-", "-", f"cannot load: {exc}"))
+    widths = [max(len(row[i]) for row in rows + [("name", "scale", "architecture", "params", "")])
+              for i in range(4)]
+    header = ("name", "scale", "architecture", "params", "about")
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4])
+    click.echo(f"\nuser models folder: {user_dir}")
+
+
+@main.command()
+@click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
+              help="Film to restore (default: ../shared/data/film/street-scene.mp4, else a film lumiere makes).")
+@click.option("-o", "--output-dir", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True)
+@click.option("--scale", type=float, default=4.0, show_default=True)
+def demo(input_path, output_dir, scale):
+    """Restore a real old film and write a before/after comparison: the README's first command."""
+    from .compare import compare as run_compare
+    from .demo import SHARED_FILM, synthesize_film
+    from .restore import UpscaleOptions
+    from .restore import restore as run_restore
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if input_path is None:
+        if SHARED_FILM.is_file():
+            input_path = SHARED_FILM
+        else:
+            click.echo(f"{SHARED_FILM} is not here; making a short degraded film from a photo instead")
+            input_path = synthesize_film(output_dir / "synthetic-old-film.mp4")
+    restored = output_dir / f"{input_path.stem}-x{scale:g}.mp4"
+    click.echo(f"restoring {input_path} -> {restored}")
+    run_restore(input_path, restored, UpscaleOptions(scale=scale), restart=True)
+    click.echo("writing before/after comparisons")
+    run_compare(input_path, restored, output_dir / "before-after.mp4", "split")
+    run_compare(input_path, restored, output_dir / "before-after.png", "side")
+    click.echo(f"done: open {restored}, {output_dir / 'before-after.mp4'} and {output_dir / 'before-after.png'}")
+
+
+@main.group()
+def train():
+    """Train or fine-tune a model on clean images (pairs are made by degrading them)."""
+
+
+@train.command("upscale")
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(),
+              help="Folder (or image) of clean, sharp material; repeat for several.")
+@click.option("--val", "val", multiple=True, type=click.Path(), help="Held-out folder for validation PSNR/SSIM.")
+@click.option("--scale", type=click.IntRange(2, 4), default=4, show_default=True)
+@click.option("-o", "--output", type=click.Path(), required=True, help="Where to write the .safetensors weights.")
+@click.option("--run-dir", type=click.Path(), default=None, help="Checkpoints, log and curve (default: runs/<output stem>).")
+@click.option("--steps", type=click.IntRange(1), default=20000, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--patch", type=click.IntRange(8), default=32, show_default=True, help="Low-resolution crop side.")
+@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (cosine decay).")
+@click.option("--recipe", default="bicubic", show_default=True, help="Degradation recipe that makes the inputs.")
+@click.option("--loss", type=click.Choice(["l1", "charbonnier"]), default="l1", show_default=True)
+@click.option("--num-feat", type=click.IntRange(4), default=48, show_default=True, help="Width of the Compact network.")
+@click.option("--num-conv", type=click.IntRange(1), default=8, show_default=True, help="Depth of the Compact network.")
+@click.option("--init", default=None, help="Fine-tune from this model (shipped name or file).")
+@click.option("--val-every", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(0), default=0, help="CPU threads (0: PyTorch's default).")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
+def train_upscale(data, val, scale, output, run_dir, steps, batch, patch, lr, recipe, loss, num_feat, num_conv,
+                  init, val_every, seed, device, threads, resume):
+    """Train an upscaler: lumiere train upscale --data FRAMES --scale 4 -o mine.safetensors"""
+    from .train.config import TrainConfig
+    from .train.loop import train as run_training
+
+    config = TrainConfig(task="upscale", scale=scale, data=list(data), val=list(val), output=output,
+                         run_dir=run_dir or str(Path("runs") / Path(output).stem), init=init, recipe=recipe,
+                         num_feat=num_feat, num_conv=num_conv, steps=steps, batch=batch, patch=patch, lr=lr,
+                         loss=loss, val_every=val_every, seed=seed, device=device, threads=threads)
+    result = run_training(config, resume=resume)
+    click.echo(f"wrote {output}: {result['steps']} steps in {result['seconds'] / 60:.1f} min "
+               f"({result['samples_per_s']:.1f} samples/s)"
+               + (f", validation PSNR-Y {result['psnr']:.2f} dB" if "psnr" in result else ""))

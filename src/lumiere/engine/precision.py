@@ -1,0 +1,44 @@
+"""Choosing the device and the arithmetic precision a model runs in."""
+
+import torch
+
+from ..errors import LumiereError
+from ..models.descriptor import ModelDescriptor
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name not in DEVICES and not name.startswith("cuda:"):
+        raise LumiereError(f"unknown device {name!r} (choose from {', '.join(DEVICES)})")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise LumiereError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise LumiereError("--device mps was asked for, but this machine has no Metal GPU")
+    return torch.device(name)
+
+
+def select_dtype(device: torch.device, descriptor: ModelDescriptor, precision: str = "auto") -> torch.dtype:
+    """fp16 (else bf16) on GPUs where the model allows it; always fp32 on CPU unless bf16 is asked for."""
+    if precision not in PRECISIONS:
+        raise LumiereError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+    if precision == "auto":
+        if device.type in ("cuda", "mps") and descriptor.supports_half:
+            return torch.float16
+        if device.type == "cuda" and descriptor.supports_bfloat16:
+            return torch.bfloat16
+        return torch.float32
+    dtype = _DTYPES[precision]
+    if dtype == torch.float16 and device.type == "cpu":
+        raise LumiereError("fp16 is not run on CPU (slow and inaccurate there); use fp32 or bf16")
+    if not descriptor.supports(dtype):
+        raise LumiereError(f"model {descriptor.name} ({descriptor.architecture}) does not support {precision}")
+    return dtype

@@ -1,0 +1,111 @@
+"""Running a model on frames: device, precision, channels-last, batching, tiling and OOM recovery."""
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from .._checks import check_image_batch
+from ..errors import LumiereError
+from ..models.descriptor import LoadedModel
+from .precision import select_dtype
+from .tiling import pad_to_multiple, run_tiled
+
+log = logging.getLogger(__name__)
+
+MIN_TILE = 32
+# Bytes of working memory per input pixel per feature channel, measured on Compact and ESRGAN-style
+# networks (activations of a few layers alive at once, plus the output).
+_BYTES_PER_PIXEL_CHANNEL = 4 * 6
+_FEATURE_GUESS = 64
+
+
+def available_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 1024**3
+
+
+def auto_tile(loaded: LoadedModel, device: torch.device, dtype: torch.dtype) -> int:
+    """The largest square tile whose working memory fits in half the free memory."""
+    descriptor = loaded.descriptor
+    per_pixel = _BYTES_PER_PIXEL_CHANNEL * _FEATURE_GUESS * torch.finfo(dtype).bits // 32
+    per_pixel += 4 * descriptor.output_channels * descriptor.scale**2 * 2
+    side = int((available_memory(device) // 2 // per_pixel) ** 0.5)
+    return max(MIN_TILE, min(side, 4096))
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    message = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
+
+
+@dataclass
+class RunnerSettings:
+    device: torch.device
+    precision: str = "auto"
+    tile: int | None = None  # None: automatic; 0: never tile
+    margin: int = 16
+    feather: int = 8
+
+
+class ModelRunner:
+    """Applies one model to batches of frames, (B, C, H, W) float32 in [0, 1], and returns float32."""
+
+    def __init__(self, loaded: LoadedModel, settings: RunnerSettings):
+        self.descriptor = loaded.descriptor
+        self.device = settings.device
+        self.dtype = select_dtype(self.device, self.descriptor, settings.precision)
+        self.margin, self.feather = settings.margin, settings.feather
+        self.module = loaded.module.to(self.device, self.dtype).eval()
+        self.channels_last = self.device.type in ("cpu", "cuda")
+        if self.channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
+        if settings.tile is None:
+            tile = auto_tile(loaded, self.device, self.dtype)
+        elif settings.tile == 0:
+            tile = 1 << 30
+        else:
+            tile = max(MIN_TILE, settings.tile)
+        if self.descriptor.tiling == "discouraged" and settings.tile is None:
+            tile = 1 << 30
+        self.tile = tile
+
+    @torch.inference_mode()
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, pad_h, pad_w = pad_to_multiple(x, self.descriptor.size_multiple, self.descriptor.min_size)
+        x = x.to(self.device, self.dtype)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = self.module(x).float()
+        scale = self.descriptor.scale
+        height, width = y.shape[-2] - pad_h * scale, y.shape[-1] - pad_w * scale
+        return y[..., :height, :width]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x, channels=self.descriptor.input_channels)
+        while True:
+            try:
+                return run_tiled(self._forward, x, self.descriptor.scale, self.tile, self.margin, self.feather)
+            except Exception as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                largest_side = max(x.shape[-2:])
+                next_tile = min(self.tile, largest_side) // 2
+                if next_tile < MIN_TILE:
+                    raise LumiereError(f"out of memory even with {MIN_TILE} px tiles on {self.device}") from None
+                log.warning("out of memory with %d px tiles on %s; retrying with %d px", min(self.tile, largest_side),
+                            self.device, next_tile)
+                self.tile = next_tile

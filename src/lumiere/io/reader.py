@@ -1,0 +1,175 @@
+"""Reading frames: any file FFmpeg reads (through PyAV), or an image sequence.
+
+Frames stream one at a time: nothing holds more than the frame being decoded.
+"""
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import InputError
+from .color import ColorInfo
+from .images import IMAGE_SUFFIXES, read_image
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mxf", ".flv",
+                  ".wmv", ".ogv", ".nut", ".y4m", ".dv")
+DEFAULT_SEQUENCE_FPS = Fraction(24)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    path: Path
+    kind: str  # "video" or "images"
+    width: int
+    height: int
+    fps: Fraction
+    time_base: Fraction
+    frame_count: int
+    bit_depth: int
+    color: ColorInfo
+    has_audio: bool
+    frame_names: tuple[str, ...] = ()
+
+    @property
+    def duration_seconds(self) -> float:
+        return float(self.frame_count / self.fps)
+
+
+@dataclass
+class Frame:
+    """One decoded frame: RGB (H, W, 3) uint8 or uint16, its index, presentation time and duration."""
+
+    index: int
+    pts: int
+    rgb: np.ndarray
+    duration: int = 0
+
+
+class VideoSource:
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            with av.open(str(path)) as container:
+                if not container.streams.video:
+                    raise InputError(f"{path} holds no video stream")
+                stream = container.streams.video[0]
+                context = stream.codec_context
+                if not context.width or not context.height:
+                    raise InputError(f"{path}: the video stream has no picture size (corrupt?)")
+                fps = stream.average_rate or stream.guessed_rate or DEFAULT_SEQUENCE_FPS
+                frame_count = stream.frames or self._count_packets(container, stream)
+                pix_fmt = context.pix_fmt
+                bits = av.VideoFormat(pix_fmt).components[0].bits if pix_fmt else 8
+                self.info = SourceInfo(
+                    path=path, kind="video", width=context.width, height=context.height, fps=Fraction(fps),
+                    time_base=Fraction(stream.time_base or Fraction(1, int(round(fps * 1000)))),
+                    frame_count=frame_count, bit_depth=16 if bits > 8 else 8, color=ColorInfo.from_codec(context),
+                    has_audio=bool(container.streams.audio),
+                )
+        except av.error.FFmpegError as exc:
+            raise InputError(f"cannot read {path}: not a video FFmpeg understands, or corrupt ({exc.strerror})") from None
+        if self.info.frame_count == 0:
+            raise InputError(f"{path} has no video frames")
+
+    @staticmethod
+    def _count_packets(container, stream) -> int:
+        count = sum(1 for packet in container.demux(stream) if packet.size)
+        container.seek(0)
+        return count
+
+    def frames(self, start: int = 0) -> Iterator[Frame]:
+        """Decode frames from index `start` on (earlier ones are decoded but not converted)."""
+        info = self.info
+        out_format = "rgb48le" if info.bit_depth == 16 else "rgb24"
+        frame_step = 1 / (info.fps * info.time_base)
+        index = 0
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for frame in container.decode(stream):
+                    if index >= start:
+                        rgb = frame.to_ndarray(format=out_format, src_colorspace=info.color.reformat_matrix,
+                                               src_color_range=info.color.range, dst_color_range=2)
+                        pts = frame.pts if frame.pts is not None else round(index * frame_step)
+                        yield Frame(index, pts, rgb, frame.duration or round(frame_step))
+                    index += 1
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{self.path}: decoding failed at frame {index} (corrupt?): {exc.strerror}") from None
+        if index == 0:
+            raise InputError(f"{self.path} has no decodable video frames")
+        if index < info.frame_count:
+            raise InputError(f"{self.path} ends after {index} of {info.frame_count} frames (truncated or corrupt)")
+
+
+def _natural_key(path: Path):
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _expand_pattern(pattern: Path) -> list[Path]:
+    match = re.search(r"%(0?)(\d*)d", pattern.name)
+    if not match:
+        raise InputError(f"{pattern}: a sequence pattern needs a %d or %05d field")
+    digits = r"\d{%s}" % match.group(2) if match.group(2) else r"\d+"
+    regex = re.compile(re.escape(pattern.name[:match.start()]) + f"({digits})" + re.escape(pattern.name[match.end():]) + "$")
+    folder = pattern.parent
+    if not folder.is_dir():
+        raise InputError(f"no such folder: {folder}")
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := regex.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+class ImageSequenceSource:
+    def __init__(self, path: Path, fps: Fraction | None):
+        self.path = path
+        if "%" in path.name:
+            files = _expand_pattern(path)
+        else:
+            files = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                           key=_natural_key)
+        if not files:
+            raise InputError(f"{path}: no image frames found ({', '.join(IMAGE_SUFFIXES)})")
+        self.files = files
+        first = read_image(files[0])
+        if first.alpha is not None:
+            raise InputError(f"{files[0]} has an alpha channel; video restoration writes opaque frames "
+                             "(flatten the frames first, or use `lumiere upscale` for stills)")
+        height, width = first.rgb.shape[:2]
+        fps = Fraction(fps) if fps else DEFAULT_SEQUENCE_FPS
+        self.info = SourceInfo(
+            path=path, kind="images", width=width, height=height, fps=fps, time_base=1 / fps,
+            frame_count=len(files), bit_depth=first.bit_depth, color=ColorInfo.for_size(width, height),
+            has_audio=False, frame_names=tuple(p.name for p in files),
+        )
+
+    def frames(self, start: int = 0) -> Iterator[Frame]:
+        for index in range(start, len(self.files)):
+            image = read_image(self.files[index])
+            if image.rgb.shape[:2] != (self.info.height, self.info.width):
+                raise InputError(f"{self.files[index]} is {image.size[0]}x{image.size[1]}, but the sequence is "
+                                 f"{self.info.width}x{self.info.height}")
+            rgb = image.rgb
+            if image.bit_depth != self.info.bit_depth:
+                rgb = rgb.astype(np.uint16) * 257 if self.info.bit_depth == 16 else (rgb // 257).astype(np.uint8)
+            yield Frame(index, index, rgb, 1)
+
+
+Source = VideoSource | ImageSequenceSource
+
+
+def open_source(path: Path, fps: Fraction | None = None) -> Source:
+    path = Path(path)
+    if "%" in path.name:
+        return ImageSequenceSource(path, fps)
+    if not path.exists():
+        raise InputError(f"no such file or folder: {path}")
+    if path.is_dir():
+        return ImageSequenceSource(path, fps)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise InputError(f"{path} is a single image; use `lumiere upscale` for stills")
+    return VideoSource(path)

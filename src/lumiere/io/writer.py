@@ -1,0 +1,277 @@
+"""Writing frames: encoded video through PyAV (chunk files, then one join), or image sequences.
+
+A film is encoded chunk by chunk into separate files; `join_chunks` then copies
+their packets, unchanged, into the final container together with the source's
+audio and subtitles, interleaved by time. Every file is written under a
+temporary name and renamed when complete.
+"""
+
+import heapq
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import OutputError
+from .color import ColorInfo
+from .images import Image, write_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    encoder: str
+    codec_name: str  # FFmpeg's name for the stream, as containers list it
+    pix_fmts: dict[int, str]  # bit depth -> pixel format
+    default_crf: int | None
+    default_preset: str | None
+    presets: tuple[str, ...]
+    chunk_suffix: str = ".mp4"  # a container that stores every packet's dts, so chunks join losslessly
+    min_side: int = 2  # libx265 corrupts memory below 64 px, so it is refused there
+
+
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+CODECS: dict[str, CodecSpec] = {
+    "h264": CodecSpec("libx264", "h264", {8: "yuv420p", 10: "yuv420p10le"}, 18, "medium", _X26X_PRESETS),
+    "h265": CodecSpec("libx265", "hevc", {8: "yuv420p", 10: "yuv420p10le"}, 20, "medium", _X26X_PRESETS,
+                      min_side=64),
+    "av1": CodecSpec("libsvtav1", "av1", {8: "yuv420p", 10: "yuv420p10le"}, 30, "8",
+                     tuple(str(n) for n in range(14))),
+    "ffv1": CodecSpec("ffv1", "ffv1", {8: "bgr0", 16: "rgb48le"}, None, None, ()),
+    "prores": CodecSpec("prores_ks", "prores", {10: "yuv422p10le"}, None, "hq",
+                        ("proxy", "lt", "standard", "hq"), ".mov"),
+}
+IMAGE_CODECS = {"png": ".png", "tiff": ".tiff"}
+# Outputs whose muxers take the chunks' packets as they are (AVI and MPEG-TS would need Annex B H.264).
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+_PRORES_PROFILES = {"proxy": 0, "lt": 1, "standard": 2, "hq": 3}
+_RGB_PIX_FMTS = ("bgr0", "rgb48le")
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    codec: str = "h264"
+    crf: int | None = None
+    preset: str | None = None
+    bit_depth: int = 8
+
+    def validate(self, container_suffix: str) -> None:
+        spec = CODECS.get(self.codec)
+        if spec is None:
+            raise OutputError(f"unknown video codec {self.codec!r} (choose from {', '.join(CODECS)}, or png/tiff "
+                              "for image sequences)")
+        if self.bit_depth not in spec.pix_fmts:
+            depths = "/".join(str(d) for d in spec.pix_fmts)
+            raise OutputError(f"{self.codec} is written at {depths} bit, not {self.bit_depth}")
+        if self.crf is not None and spec.default_crf is None:
+            raise OutputError(f"--crf does not apply to {self.codec}" + (" (it is lossless)" if self.codec == "ffv1" else ""))
+        if self.crf is not None and not 0 <= self.crf <= 63:
+            raise OutputError(f"--crf must be between 0 and 63, got {self.crf}")
+        if self.preset is not None and self.preset not in spec.presets:
+            choices = ", ".join(spec.presets) or "none"
+            raise OutputError(f"--preset {self.preset!r} is not one of {self.codec}'s presets ({choices})")
+        format_name = CONTAINERS.get(container_suffix)
+        if format_name is None:
+            raise OutputError(f"unknown video container {container_suffix!r} (use {', '.join(CONTAINERS)})")
+        with av.open(os.devnull, "w", format=format_name) as probe:
+            if spec.codec_name not in probe.supported_codecs:
+                raise OutputError(f"a {container_suffix} file cannot hold {self.codec}; use .mkv")
+
+    def check_size(self, width: int, height: int) -> None:
+        if min(width, height) < self.spec.min_side:
+            raise OutputError(f"{self.codec} needs frames of at least {self.spec.min_side} px a side; "
+                              f"the output is {width}x{height}")
+        if self.pix_fmt.startswith(("yuv420p", "yuv422p")) and (width % 2 or height % 2):
+            raise OutputError(f"{self.codec} needs an even frame size, and the output is {width}x{height}; "
+                              "pick --height or --scale to make it even, or use ffv1")
+
+    @property
+    def spec(self) -> CodecSpec:
+        return CODECS[self.codec]
+
+    @property
+    def pix_fmt(self) -> str:
+        return self.spec.pix_fmts[self.bit_depth]
+
+    @property
+    def is_rgb(self) -> bool:
+        return self.pix_fmt in _RGB_PIX_FMTS
+
+    def encoder_options(self) -> dict[str, str]:
+        spec = self.spec
+        crf = self.crf if self.crf is not None else spec.default_crf
+        preset = self.preset or spec.default_preset
+        if self.codec in ("h264", "h265"):
+            options = {"crf": str(crf), "preset": preset}
+            if self.codec == "h265":
+                options["x265-params"] = "log-level=error"
+            return options
+        if self.codec == "av1":
+            return {"crf": str(crf), "preset": preset}
+        if self.codec == "ffv1":
+            return {"level": "3", "slicecrc": "1", "g": "1"}
+        return {"profile": str(_PRORES_PROFILES[preset]), "vendor": "apl0"}
+
+
+def default_bit_depth(codec: str, source_bit_depth: int) -> int:
+    depths = CODECS[codec].pix_fmts
+    if source_bit_depth > 8:
+        return 16 if 16 in depths else (10 if 10 in depths else 8)
+    return 8 if 8 in depths else min(depths)
+
+
+class ChunkWriter:
+    """Encodes frames into one chunk file. Use as a context manager; the file appears only when complete."""
+
+    def __init__(self, path: Path, settings: EncodeSettings, width: int, height: int, fps: Fraction,
+                 time_base: Fraction, color: ColorInfo):
+        self.path = path
+        self.settings = settings
+        self.width, self.height = width, height
+        self.fps, self.time_base, self.color = fps, time_base, color
+        self.partial = path.with_name(path.name + ".partial")
+        self.container = None
+
+    def __enter__(self) -> "ChunkWriter":
+        self.settings.check_size(self.width, self.height)
+        self.container = av.open(str(self.partial), "w", format=CONTAINERS[self.settings.spec.chunk_suffix])
+        stream = self.container.add_stream(self.settings.spec.encoder, rate=self.fps,
+                                           options=self.settings.encoder_options())
+        stream.width, stream.height = self.width, self.height
+        stream.pix_fmt = self.settings.pix_fmt
+        stream.time_base = self.time_base
+        stream.codec_context.time_base = self.time_base
+        if not self.settings.is_rgb:
+            stream.codec_context.colorspace = self.color.matrix
+            stream.codec_context.color_primaries = self.color.primaries
+            stream.codec_context.color_trc = self.color.transfer
+            stream.codec_context.color_range = self.color.range
+        self.stream = stream
+        return self
+
+    def write(self, rgb: np.ndarray, pts: int, duration: int = 0) -> None:
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
+        if self.settings.is_rgb:
+            frame = frame.reformat(format=self.settings.pix_fmt)
+        else:
+            frame = frame.reformat(format=self.settings.pix_fmt, dst_colorspace=self.color.reformat_matrix,
+                                   src_color_range=2, dst_color_range=self.color.range)
+        frame.pts = pts
+        frame.time_base = self.time_base
+        if duration:
+            frame.duration = duration
+        self.container.mux(self.stream.encode(frame))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.container.mux(self.stream.encode(None))
+        finally:
+            self.container.close()
+        if exc_type is None:
+            os.replace(self.partial, self.path)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
+def _packet_time(packet) -> float:
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    return float(stamp * packet.time_base) if stamp is not None else float("-inf")
+
+
+def _video_packets(chunks: list[Path], out_stream) -> Iterator:
+    for chunk in chunks:
+        with av.open(str(chunk)) as container:
+            for packet in container.demux(container.streams.video[0]):
+                if packet.size == 0:
+                    continue
+                packet.stream = out_stream
+                yield packet
+
+
+def _source_packets(source: Path, mapping: dict[int, object], reencode: dict[int, object]) -> Iterator:
+    """Audio and subtitle packets of the source: copied where mapped, re-encoded where the container needs it."""
+    with av.open(str(source)) as container:
+        streams = [s for s in container.streams if s.index in mapping or s.index in reencode]
+        for packet in container.demux(streams):
+            index = packet.stream.index
+            if index in mapping:
+                if packet.size == 0:
+                    continue
+                packet.stream = mapping[index]
+                yield packet
+            else:
+                encoder = reencode[index]
+                for frame in packet.decode():
+                    frame.pts = None
+                    yield from encoder.encode(frame)
+        for encoder in reencode.values():
+            yield from encoder.encode(None)
+
+
+def join_chunks(chunks: list[Path], output: Path, source: Path | None) -> list[str]:
+    """Join chunk files (same codec settings) and the source's audio/subtitles into `output`; returns notices."""
+    notices: list[str] = []
+    partial = output.with_name(f".{output.name}.partial")
+    format_name = CONTAINERS[output.suffix.lower()]
+    try:
+        with av.open(str(partial), "w", format=format_name) as out, av.open(str(chunks[0])) as first:
+            template = first.streams.video[0]
+            video_out = out.add_stream_from_template(template, opaque=True)
+            video_out.time_base = template.time_base
+            video_out.codec_context.framerate = template.average_rate  # else Matroska takes 1/time_base as the rate
+            mapping, reencode = {}, {}
+            if source is not None:
+                with av.open(str(source)) as src:
+                    for stream in list(src.streams.audio) + list(src.streams.subtitles):
+                        name = stream.codec_context.name
+                        if name in out.supported_codecs:
+                            mapping[stream.index] = out.add_stream_from_template(stream)
+                        elif stream.type == "audio":
+                            encoder = out.add_stream("aac", rate=stream.codec_context.sample_rate)
+                            # the standard layout for the channel count: AAC refuses layouts without an order
+                            encoder.layout = av.AudioLayout(f"{stream.codec_context.layout.nb_channels}c")
+                            encoder.format = "fltp"  # AAC's only sample format; frames are converted on encode
+                            reencode[stream.index] = encoder
+                            notices.append(f"audio stream {stream.index} ({name}) re-encoded as AAC: "
+                                           f"{output.suffix} cannot hold {name}")
+                        else:
+                            notices.append(f"subtitle stream {stream.index} ({name}) dropped: "
+                                           f"{output.suffix} cannot hold {name}")
+            streams = [_video_packets(chunks, video_out)]
+            if mapping or reencode:
+                streams.append(_source_packets(source, mapping, reencode))
+            for packet in heapq.merge(*streams, key=_packet_time):
+                out.mux(packet)
+        os.replace(partial, output)
+    except av.error.FFmpegError as exc:
+        partial.unlink(missing_ok=True)
+        raise OutputError(f"could not write {output}: {exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return notices
+
+
+class ImageSequenceWriter:
+    """Writes frames as numbered (or source-named) images into a folder."""
+
+    def __init__(self, folder: Path, pattern: str, suffix: str, names: tuple[str, ...] = ()):
+        self.folder = folder
+        self.pattern = pattern
+        self.suffix = suffix
+        self.names = names
+
+    def name_for(self, index: int) -> str:
+        if self.names:
+            return Path(self.names[index]).stem + self.suffix
+        return self.pattern % index
+
+    def write(self, rgb: np.ndarray, index: int) -> None:
+        write_image(self.folder / self.name_for(index), Image(rgb))

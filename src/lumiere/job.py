@@ -1,0 +1,273 @@
+"""A restoration job: the film cut into frame-range chunks, recorded in a manifest beside the output.
+
+Each chunk is encoded into its own file in a work folder (`.OUT.lumiere/`) and
+marked done in the manifest once complete; at the end the chunks are joined,
+with the source's audio, into a temporary file that is renamed onto the output.
+Re-running the same job skips the chunks already done.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, LumiereError, ModelError, OutputError
+from .io.color import ColorInfo
+from .io.images import IMAGE_SUFFIXES
+from .io.reader import VIDEO_SUFFIXES, Frame, Source
+from .io.writer import CONTAINERS, IMAGE_CODECS, ChunkWriter, EncodeSettings, ImageSequenceWriter, join_chunks
+from .pipeline import run_pipeline
+from .stages.base import FrameStage
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where and how to write: a video file, or an image sequence (a folder, or a folder/%05d.png pattern)."""
+
+    path: Path
+    kind: str  # "video" or "images"
+    encode: EncodeSettings | None = None
+    image_suffix: str = ".png"
+    pattern: str = "%06d"
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent if self.kind == "images" and "%" in self.path.name else self.path
+
+
+def plan_output(path: Path, codec: str | None, crf: int | None, preset: str | None, bit_depth: int | None,
+                source_bit_depth: int) -> OutputSpec:
+    from .io.writer import default_bit_depth
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if "%" in path.name or not suffix or path.is_dir() or codec in IMAGE_CODECS:
+        if codec not in (None, *IMAGE_CODECS):
+            raise OutputError(f"{path} is an image sequence; --codec must be png or tiff there")
+        if "%" in path.name:
+            image_suffix = suffix or IMAGE_CODECS[codec or "png"]
+            if image_suffix not in IMAGE_SUFFIXES:
+                raise OutputError(f"{path}: unknown image type {image_suffix!r}")
+            try:
+                path.name % 0
+            except (TypeError, ValueError):
+                raise OutputError(f"{path}: the frame-number field must look like %05d") from None
+            return OutputSpec(path, "images", image_suffix=image_suffix, pattern=Path(path.name).stem)
+        return OutputSpec(path, "images", image_suffix=IMAGE_CODECS[codec or "png"])
+    if suffix not in VIDEO_SUFFIXES or suffix not in CONTAINERS:
+        raise OutputError(f"cannot write {suffix!r} video; use one of {', '.join(CONTAINERS)} or a folder for frames")
+    codec = codec or "h264"
+    if codec in IMAGE_CODECS:
+        raise OutputError(f"--codec {codec} writes an image sequence; give a folder as -o")
+    settings = EncodeSettings(codec=codec, crf=crf, preset=preset,
+                              bit_depth=bit_depth or default_bit_depth(codec, source_bit_depth))
+    settings.validate(suffix)
+    return OutputSpec(path, "video", settings)
+
+
+def check_paths(input_path: Path, output: OutputSpec) -> None:
+    """Refuse before any work: the output must not be the input, and its folder must be writable."""
+    target = output.folder if output.kind == "images" else output.path
+    if target.resolve() == Path(input_path).resolve() or (
+            output.kind == "images" and Path(input_path).resolve() in (target.resolve(), *target.resolve().parents)):
+        raise OutputError(f"the output {target} would overwrite the input")
+    parent = target.parent
+    if not parent.exists():
+        raise OutputError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output folder is not writable: {parent}")
+    if output.kind == "images" and target.exists() and not target.is_dir():
+        raise OutputError(f"{target} exists and is not a folder")
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def settings_hash(source: Source, output: OutputSpec, stage_settings: dict, model_path: Path | None,
+                  chunk_frames: int) -> str:
+    stat = source.info.path.stat()
+    fingerprint = {
+        "input": [str(source.info.path.resolve()), stat.st_size, stat.st_mtime_ns],
+        "output": [output.kind, asdict(output.encode) if output.encode else output.image_suffix],
+        "stages": stage_settings,
+        "model": _file_digest(model_path) if model_path else None,
+        "chunk_frames": chunk_frames,
+    }
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Manifest:
+    settings: str
+    chunk_frames: int
+    frame_count: int
+    done: list[int]
+    version: int = MANIFEST_VERSION
+
+    def save(self, folder: Path) -> None:
+        partial = folder / (MANIFEST + ".partial")
+        partial.write_text(json.dumps(asdict(self), indent=1))
+        os.replace(partial, folder / MANIFEST)
+
+    @classmethod
+    def load(cls, folder: Path) -> "Manifest | None":
+        try:
+            return cls(**json.loads((folder / MANIFEST).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+class Job:
+    def __init__(self, source: Source, stages: list[FrameStage], output: OutputSpec, *, chunk_frames: int,
+                 settings: str, batch: int = 1, restart: bool = False, show_progress: bool = True):
+        self.source = source
+        self.stages = stages
+        self.output = output
+        self.chunk_frames = chunk_frames
+        self.batch = batch
+        self.show_progress = show_progress
+        info = source.info
+        width, height = info.width, info.height
+        for stage in stages:
+            width, height = stage.output_size(width, height)
+        self.size = (width, height)
+        if output.kind == "video":
+            output.encode.check_size(width, height)
+        self.out_dtype = np.uint16 if self._writes_high_depth() else np.uint8
+        self.context = max((stage.context_frames for stage in stages), default=0)
+        target = output.path if output.kind == "video" else output.folder
+        self.work = target.parent / f".{target.name}.lumiere"
+        self.manifest = self._open_manifest(settings, restart)
+
+    def _writes_high_depth(self) -> bool:
+        if self.output.kind == "images":
+            return self.source.info.bit_depth == 16 and self.output.image_suffix in (".png", ".tif", ".tiff")
+        return self.output.encode.bit_depth > 8
+
+    def _open_manifest(self, settings: str, restart: bool) -> Manifest:
+        existing = Manifest.load(self.work) if self.work.exists() else None
+        if existing is not None and not restart:
+            if existing.settings != settings or existing.version != MANIFEST_VERSION:
+                raise LumiereError(f"{self.work} holds an unfinished job with other settings, input or model; "
+                                   "pass --restart to discard it")
+            return existing
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        self.work.mkdir()
+        manifest = Manifest(settings, self.chunk_frames, self.source.info.frame_count, [])
+        manifest.save(self.work)
+        return manifest
+
+    @property
+    def chunk_count(self) -> int:
+        return -(-self.source.info.frame_count // self.chunk_frames)
+
+    def chunk_path(self, index: int) -> Path:
+        if self.output.kind == "images":
+            return self.work / "frames"
+        return self.work / f"chunk_{index:05d}{self.output.encode.spec.chunk_suffix}"
+
+    def _first_pending(self) -> int:
+        done = set(self.manifest.done)
+        return next((k for k in range(self.chunk_count) if k not in done), self.chunk_count)
+
+    def run(self) -> list[str]:
+        """Process every pending chunk, then join; returns notices for the user."""
+        try:
+            first = self._first_pending()
+            if first < self.chunk_count:
+                self._process_from(first)
+            return self._finish()
+        except (InputError, ModelError, OutputError):
+            shutil.rmtree(self.work, ignore_errors=True)  # bad input: nothing worth resuming
+            raise
+
+    def _process_from(self, first_chunk: int) -> None:
+        info = self.source.info
+        start = first_chunk * self.chunk_frames
+        sink = self._video_sink() if self.output.kind == "video" else self._image_sink()
+        next(sink)
+        try:
+            run_pipeline(self.source.frames(max(0, start - self.context)), self.stages,
+                         lambda frame: sink.send(frame) if frame.index >= start else None,
+                         total=info.frame_count, done=start, batch=self.batch, out_dtype=self.out_dtype,
+                         show_progress=self.show_progress)
+            sink.send(None)
+        except StopIteration:
+            pass
+        finally:
+            sink.close()
+
+    def _mark_done(self, chunk: int) -> None:
+        self.manifest.done = sorted(set(self.manifest.done) | {chunk})
+        self.manifest.save(self.work)
+
+    def _video_sink(self):
+        """A coroutine that rotates chunk writers at chunk borders; send(None) finishes the last chunk."""
+        info = self.source.info
+        color = info.color.for_output(self.size[1], info.height)
+        writer, current = None, None
+        try:
+            while True:
+                frame: Frame | None = yield
+                chunk = None if frame is None else frame.index // self.chunk_frames
+                if chunk != current and writer is not None:
+                    writer.__exit__(None, None, None)
+                    self._mark_done(current)
+                    writer = None
+                if frame is None:
+                    return
+                if writer is None:
+                    writer = ChunkWriter(self.chunk_path(chunk), self.output.encode, *self.size, info.fps,
+                                         info.time_base, color).__enter__()
+                    current = chunk
+                writer.write(frame.rgb, frame.pts, frame.duration)
+        finally:
+            if writer is not None:
+                writer.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def _image_sink(self):
+        folder = self.chunk_path(0)
+        folder.mkdir(exist_ok=True)
+        info = self.source.info
+        writer = ImageSequenceWriter(folder, self.output.pattern + self.output.image_suffix,
+                                     self.output.image_suffix, info.frame_names)
+        while True:
+            frame: Frame | None = yield
+            if frame is None:
+                return
+            writer.write(frame.rgb, frame.index)
+            if (frame.index + 1) % self.chunk_frames == 0 or frame.index + 1 == info.frame_count:
+                self._mark_done(frame.index // self.chunk_frames)
+
+    def _finish(self) -> list[str]:
+        done = set(self.manifest.done)
+        missing = [k for k in range(self.chunk_count) if k not in done]
+        if missing:
+            raise LumiereError(f"chunks {missing[:5]} did not complete; run the same command again to resume")
+        notices: list[str] = []
+        if self.output.kind == "video":
+            source_media = self.source.info.path if self.source.info.kind == "video" else None
+            chunks = [self.chunk_path(k) for k in range(self.chunk_count)]
+            notices = join_chunks(chunks, self.output.path, source_media)
+        else:
+            target = self.output.folder
+            target.mkdir(exist_ok=True)
+            for frame_file in sorted(self.chunk_path(0).iterdir()):
+                os.replace(frame_file, target / frame_file.name)
+            if self.source.info.has_audio:
+                notices.append("the source's audio is not written into an image sequence")
+        shutil.rmtree(self.work, ignore_errors=True)
+        return notices

@@ -1,0 +1,64 @@
+"""What the engine needs to know about a model, independent of its architecture."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from spandrel import ImageModelDescriptor, ModelTiling
+
+
+@dataclass(frozen=True)
+class ModelDescriptor:
+    """Facts about a loaded image model (after spandrel's descriptor)."""
+
+    name: str
+    architecture: str
+    scale: int
+    input_channels: int
+    output_channels: int
+    supports_half: bool
+    supports_bfloat16: bool
+    size_multiple: int
+    min_size: int
+    tiling: str  # "supported", "discouraged" or "internal" (the model tiles itself)
+    parameters: int
+    source: Path | None
+
+    @classmethod
+    def from_spandrel(cls, spandrel_model: ImageModelDescriptor, name: str,
+                      source: Path | None) -> "ModelDescriptor":
+        requirements = spandrel_model.size_requirements
+        tiling = {
+            ModelTiling.SUPPORTED: "supported",
+            ModelTiling.DISCOURAGED: "discouraged",
+            ModelTiling.INTERNAL: "internal",
+        }[spandrel_model.tiling]
+        return cls(
+            name=name,
+            architecture=spandrel_model.architecture.name,
+            scale=spandrel_model.scale,
+            input_channels=spandrel_model.input_channels,
+            output_channels=spandrel_model.output_channels,
+            supports_half=spandrel_model.supports_half,
+            supports_bfloat16=spandrel_model.supports_bfloat16,
+            size_multiple=requirements.multiple_of,
+            min_size=requirements.minimum,
+            tiling=tiling,
+            parameters=sum(p.numel() for p in spandrel_model.model.parameters()),
+            source=source,
+        )
+
+    def supports(self, dtype: torch.dtype) -> bool:
+        if dtype == torch.float16:
+            return self.supports_half
+        if dtype == torch.bfloat16:
+            return self.supports_bfloat16
+        return True
+
+
+@dataclass
+class LoadedModel:
+    """A network ready for inference, with its descriptor."""
+
+    descriptor: ModelDescriptor
+    module: torch.nn.Module

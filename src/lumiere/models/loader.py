@@ -1,0 +1,63 @@
+"""Load a shipped model by name or any spandrel-supported file by path."""
+
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from spandrel import ImageModelDescriptor, ModelLoader
+
+from ..errors import ModelError
+from .descriptor import LoadedModel, ModelDescriptor
+from .registry import SHIPPED
+
+MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+
+
+def user_model_dir() -> Path:
+    """Where `lumiere models` looks for the user's own files ($LUMIERE_MODELS overrides)."""
+    default = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "lumiere" / "models"
+    return Path(os.environ.get("LUMIERE_MODELS", default))
+
+
+def resolve_model_path(name_or_path: str) -> tuple[str, Path]:
+    shipped = SHIPPED.get(name_or_path)
+    if shipped is not None:
+        if not shipped.path.is_file():
+            raise ModelError(f"shipped model {name_or_path!r} is missing from the package ({shipped.path})")
+        return shipped.name, shipped.path
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        in_user_dir = user_model_dir() / name_or_path
+        if in_user_dir.is_file():
+            path = in_user_dir
+        else:
+            known = ", ".join(SHIPPED.names())
+            raise ModelError(f"no model named {name_or_path!r} and no such file (shipped models: {known})")
+    if not path.is_file():
+        raise ModelError(f"model path is not a file: {path}")
+    return path.stem, path
+
+
+def load_model(name_or_path: str) -> LoadedModel:
+    """Load for inference (eval mode, on CPU, float32). Raises ModelError with a one-line reason."""
+    name, path = resolve_model_path(name_or_path)
+    try:
+        spandrel_model = ModelLoader(device="cpu").load_from_file(path)
+    except Exception as exc:  # spandrel and torch raise many types for a bad file; all mean the same here
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path} is not a model lumiere can load: {reason[:200]}") from None
+    if not isinstance(spandrel_model, ImageModelDescriptor):
+        raise ModelError(f"{path} is a {spandrel_model.purpose} model, not an image-to-image model")
+    spandrel_model.model.eval()
+    descriptor = ModelDescriptor.from_spandrel(spandrel_model, name, path)
+    return LoadedModel(descriptor, spandrel_model.model)
+
+
+def save_weights(module: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
+    """Save a module's weights as safetensors, written beside the target then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+    partial = path.with_name(path.name + ".partial")
+    save_file(state, str(partial), metadata=metadata)
+    os.replace(partial, path)

@@ -1,0 +1,127 @@
+"""Streaming execution: decode, process and encode run concurrently through bounded queues.
+
+Memory stays flat however long the film: at most `QUEUE_FRAMES` decoded and
+`QUEUE_FRAMES` processed frames wait between the threads. The pipeline owns
+progress and stopping; any thread's failure stops the others and is re-raised.
+"""
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .convert import array_to_tensor, tensor_to_array
+from .io.reader import Frame
+from .stages.base import FrameStage
+
+QUEUE_FRAMES = 4
+_DONE = object()
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+class _Worker(threading.Thread):
+    def __init__(self, name: str, target: Callable[[], None], stop: threading.Event):
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self._stop_event = stop
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # handed to the main thread, which re-raises it
+            self.error = exc
+            self._stop_event.set()
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event):
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                return _DONE
+
+
+@torch.inference_mode()
+def apply_stages(stages: list[FrameStage], frames: list[Frame], out_dtype: np.dtype) -> list[Frame]:
+    batch = torch.stack([array_to_tensor(frame.rgb) for frame in frames])
+    for stage in stages:
+        batch = stage.process(batch)
+    return [Frame(frame.index, frame.pts, tensor_to_array(image, out_dtype), frame.duration)
+            for frame, image in zip(frames, batch)]
+
+
+def run_pipeline(frames: Iterator[Frame], stages: list[FrameStage], write: Callable[[Frame], None], *,
+                 total: int, done: int = 0, batch: int = 1, out_dtype: np.dtype = np.uint8,
+                 show_progress: bool = True, description: str = "restore") -> None:
+    """Pull frames, process them in batches and hand each result to `write`, in order."""
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+    processed: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+
+    def decode() -> None:
+        for frame in frames:
+            if not _put(decoded, frame, stop):
+                return
+        _put(decoded, _DONE, stop)
+
+    def encode() -> None:
+        while True:
+            item = _get(processed, stop)
+            if item is _DONE:
+                return
+            write(item)
+            progress.update(1)
+
+    progress = tqdm(total=total, initial=done, unit="frame", desc=description, disable=not show_progress,
+                    dynamic_ncols=True, smoothing=0.1)
+    decoder = _Worker("lumiere-decode", decode, stop)
+    encoder = _Worker("lumiere-encode", encode, stop)
+    decoder.start()
+    encoder.start()
+    try:
+        finished = False
+        while not finished and not stop.is_set():
+            pending: list[Frame] = []
+            while len(pending) < batch:
+                item = _get(decoded, stop)
+                if item is _DONE:
+                    finished = True
+                    break
+                pending.append(item)
+            if pending:
+                for result in apply_stages(stages, pending, out_dtype):
+                    if not _put(processed, result, stop):
+                        break
+        _put(processed, _DONE, stop)
+        encoder.join()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        stop.set()
+        decoder.join()
+        encoder.join()
+        progress.close()
+    for worker in (decoder, encoder):
+        if worker.error is not None:
+            raise worker.error

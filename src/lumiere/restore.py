@@ -1,0 +1,135 @@
+"""The jobs behind the CLI: restore a film, upscale stills. The CLI only parses and reports."""
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+from .convert import array_to_tensor, tensor_to_array
+from .degradations.functional import resize
+from .engine.precision import select_device
+from .engine.runner import ModelRunner, RunnerSettings
+from .errors import InputError, OutputError
+from .io.images import IMAGE_SUFFIXES, Image, is_image_path, read_image, write_image
+from .io.reader import open_source
+from .job import Job, check_paths, plan_output, settings_hash
+from .models.loader import load_model
+from .stages.upscale import UpscaleStage, default_model_for, target_size
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    scale: float | None = None
+    height: int | None = None
+    to: str | None = None
+    model: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    tile: int | None = None
+
+    def wants_upscale(self, size: tuple[int, int], even: bool) -> tuple[int, int] | None:
+        out = target_size(*size, scale=self.scale, target_height=self.height, fit=self.to, even=even)
+        return None if out == size else out
+
+
+class UpscalerFactory:
+    """Builds upscale stages for any input size, loading each model once."""
+
+    def __init__(self, options: UpscaleOptions):
+        self.options = options
+        self._runners: dict[str, ModelRunner] = {}
+
+    def model_name(self, size: tuple[int, int], out_size: tuple[int, int]) -> str:
+        return self.options.model or default_model_for(max(out_size[0] / size[0], out_size[1] / size[1]))
+
+    def stage(self, size: tuple[int, int], out_size: tuple[int, int]) -> UpscaleStage:
+        name = self.model_name(size, out_size)
+        if name not in self._runners:
+            loaded = load_model(name)
+            descriptor = loaded.descriptor
+            if descriptor.input_channels != 3 or descriptor.output_channels != 3:
+                raise InputError(f"model {descriptor.name} maps {descriptor.input_channels} to "
+                                 f"{descriptor.output_channels} channels; lumiere upscales RGB")
+            settings = RunnerSettings(select_device(self.options.device), self.options.precision, self.options.tile)
+            self._runners[name] = ModelRunner(loaded, settings)
+        return UpscaleStage(self._runners[name], size, out_size)
+
+
+def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, codec: str | None = None,
+            crf: int | None = None, preset: str | None = None, bit_depth: int | None = None,
+            source_fps: Fraction | None = None, chunk_frames: int = 240, batch: int = 1, restart: bool = False,
+            show_progress: bool = True) -> tuple[Path, list[str]]:
+    source = open_source(Path(input_path), source_fps)
+    info = source.info
+    output = plan_output(Path(output_path), codec, crf, preset, bit_depth, info.bit_depth)
+    check_paths(info.path, output)
+    even = output.kind == "video" and not output.encode.is_rgb
+    size = (info.width, info.height)
+    out_size = options.wants_upscale(size, even)
+    stages, model_path = [], None
+    if out_size is not None:
+        stage = UpscalerFactory(options).stage(size, out_size)
+        stages.append(stage)
+        model_path = stage.runner.descriptor.source
+    stage_settings = {"upscale": [out_size, options.model, stages[0].passes if stages else 0]}
+    job = Job(source, stages, output, chunk_frames=chunk_frames, batch=batch, restart=restart,
+              settings=settings_hash(source, output, stage_settings, model_path, chunk_frames),
+              show_progress=show_progress)
+    return output.path, job.run()
+
+
+def upscale_image(image: Image, stage: UpscaleStage) -> Image:
+    """Upscale RGB through the network; an alpha plane follows with a plain resampler."""
+    with torch.inference_mode():
+        rgb = stage.process(array_to_tensor(image.rgb)[None])[0]
+        alpha = None
+        if image.alpha is not None:
+            plane = array_to_tensor(image.alpha[:, :, None])[None]
+            alpha = resize(plane, (rgb.shape[1], rgb.shape[2]), "bicubic").clamp(0, 1)[0]
+    dtype = image.rgb.dtype
+    return Image(tensor_to_array(rgb, dtype), None if alpha is None else tensor_to_array(alpha, dtype)[:, :, 0])
+
+
+def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
+                   show_progress: bool = True) -> list[Path]:
+    """One image to one file, or a folder of images to a folder (same names)."""
+    from tqdm import tqdm
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    if not input_path.exists():
+        raise InputError(f"no such file or folder: {input_path}")
+    if input_path.is_dir():
+        pairs = [(p, output_path / p.name) for p in sorted(input_path.iterdir()) if p.is_file() and is_image_path(p)]
+        if not pairs:
+            raise InputError(f"no images in {input_path} ({', '.join(IMAGE_SUFFIXES)})")
+        if output_path.resolve() == input_path.resolve():
+            raise OutputError("the output folder is the input folder; the input would be overwritten")
+        if output_path.exists() and not output_path.is_dir():
+            raise OutputError(f"{output_path} is not a folder")
+        parent = output_path.parent
+    else:
+        if not is_image_path(input_path):
+            raise InputError(f"{input_path} is not an image ({', '.join(IMAGE_SUFFIXES)}); "
+                             "use `lumiere restore` for video")
+        if output_path.resolve() == input_path.resolve():
+            raise OutputError("the output is the input; it would be overwritten")
+        if not is_image_path(output_path):
+            raise OutputError(f"{output_path}: give an image file name (.png, .tiff, .jpg ...)")
+        pairs = [(input_path, output_path)]
+        parent = output_path.parent
+    if not parent.exists():
+        raise OutputError(f"output folder does not exist: {parent}")
+    factory = UpscalerFactory(options)
+    written = []
+    if input_path.is_dir():
+        output_path.mkdir(exist_ok=True)
+    for src, dst in tqdm(pairs, unit="image", desc="upscale", disable=not show_progress or len(pairs) == 1):
+        image = read_image(src)
+        out_size = options.wants_upscale(image.size, even=False)
+        result = upscale_image(image, factory.stage(image.size, out_size)) if out_size else image
+        if result.alpha is not None and dst.suffix.lower() not in (".png", ".tif", ".tiff", ".webp"):
+            raise OutputError(f"{src} has an alpha channel; write it as .png or .tiff, not {dst.suffix}")
+        write_image(dst, result)
+        written.append(dst)
+    return written

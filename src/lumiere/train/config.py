@@ -1,0 +1,46 @@
+"""Typed training configuration; written beside every run so it can be repeated exactly."""
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class TrainConfig:
+    task: str = "upscale"
+    scale: int = 4
+    data: list[str] = field(default_factory=list)
+    val: list[str] = field(default_factory=list)
+    val_images: int = 10
+    val_crop: int = 256
+    output: str = "model.safetensors"
+    run_dir: str = "runs/upscale"
+    init: str | None = None
+    recipe: str = "bicubic"
+    num_feat: int = 48
+    num_conv: int = 8
+    steps: int = 20000
+    batch: int = 16
+    patch: int = 32  # low-resolution side of a training crop
+    lr: float = 5e-4
+    min_lr: float = 1e-6
+    loss: str = "l1"
+    ema_decay: float = 0.999
+    val_every: int = 1000
+    checkpoint_every: int = 500
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+
+    def save(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown config keys in {path}: {', '.join(sorted(unknown))}")
+        return cls(**values)

@@ -1,0 +1,189 @@
+"""The training loop: degraded pairs made on the fly, EMA weights, validation, checkpoints, resume."""
+
+import copy
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..degradations.recipes import build_recipe
+from ..engine.precision import select_device
+from ..errors import LumiereError
+from ..eval.metrics import psnr_y, ssim_y
+from ..models.archs import build_compact
+from ..models.loader import load_model, save_weights
+from .config import TrainConfig
+from .data import CropSampler, load_validation
+from .losses import LOSSES
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def _lr_at(config: TrainConfig, step: int) -> float:
+    """Cosine decay from `lr` to `min_lr`, after a short warm-up."""
+    warmup = min(500, config.steps // 20)
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, config.steps - warmup)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _build_model(config: TrainConfig) -> torch.nn.Module:
+    if config.init:
+        loaded = load_model(config.init)
+        if loaded.descriptor.scale != config.scale:
+            raise LumiereError(f"--init model is x{loaded.descriptor.scale}, but --scale is {config.scale}")
+        return loaded.module.train()
+    return build_compact(config.scale, config.num_feat, config.num_conv)
+
+
+def _degrade_batch(recipe, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    # Each crop is its own one-frame clip, so each draws its own degradation.
+    return torch.cat([recipe(hr[i:i + 1], generator) for i in range(hr.shape[0])])
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, recipe, hr: torch.Tensor, scale: int, seed: int) -> dict[str, float]:
+    generator = torch.Generator().manual_seed(seed)
+    lr = _degrade_batch(recipe, hr, generator)
+    device = next(model.parameters()).device
+    sr = torch.cat([model(lr[i:i + 1].to(device)).float().cpu() for i in range(lr.shape[0])])
+    return {"psnr": psnr_y(sr, hr, shave=scale).mean().item(), "ssim": ssim_y(sr, hr, shave=scale).mean().item()}
+
+
+def _save_curve(history: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    vals = [(h["step"], h["psnr"]) for h in history if "psnr" in h]
+    fig, ax_loss = plt.subplots(figsize=(7, 4))
+    if losses:
+        ax_loss.plot(*zip(*losses), color="tab:blue", label="training loss")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss", color="tab:blue")
+    ax_loss.set_yscale("log")
+    if vals:
+        ax_psnr = ax_loss.twinx()
+        ax_psnr.plot(*zip(*vals), color="tab:red", marker="o", label="validation PSNR-Y")
+        ax_psnr.set_ylabel("validation PSNR-Y (dB)", color="tab:red")
+    fig.tight_layout()
+    partial = path.with_name(path.stem + ".partial.png")
+    fig.savefig(partial, dpi=100)
+    plt.close(fig)
+    os.replace(partial, path)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def train(config: TrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
+    """Run (or continue) a training run; returns the final validation figures."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = select_device(config.device)
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run_dir / CHECKPOINT
+    if checkpoint_path.exists() and not resume:
+        raise LumiereError(f"{checkpoint_path} exists; pass --resume to continue it or choose another --run-dir")
+    if resume and not checkpoint_path.exists():
+        raise LumiereError(f"--resume: no checkpoint in {run_dir}")
+
+    torch.manual_seed(config.seed)
+    data_generator = torch.Generator().manual_seed(config.seed)
+    recipe = build_recipe(config.recipe, config.scale)
+    sampler = CropSampler(config.data, config.patch * config.scale, data_generator)
+    val_hr = load_validation(config.val, config.val_images, config.val_crop, config.scale) if config.val else None
+
+    model = _build_model(config).to(device)
+    ema = copy.deepcopy(model).eval()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99))
+    loss_fn = LOSSES[config.loss]
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    step, history, elapsed = 0, [], 0.0
+
+    if resume:
+        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        data_generator.set_state(state["data_generator"])
+        torch.set_rng_state(state["torch_rng"])
+        step, history, elapsed = state["step"], state["history"], state["elapsed"]
+    else:
+        config.save(run_dir / "config.yaml")
+
+    def checkpoint() -> None:
+        _save_checkpoint(checkpoint_path, {
+            "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(), "data_generator": data_generator.get_state(),
+            "torch_rng": torch.get_rng_state(), "step": step, "history": history, "elapsed": elapsed,
+            "config": config.__dict__,
+        })
+
+    log = (run_dir / "log.jsonl").open("a")
+    progress = tqdm(total=config.steps, initial=step, desc=f"train {config.task} x{config.scale}",
+                    unit="step", disable=not show_progress, dynamic_ncols=True)
+    started = time.perf_counter() - elapsed
+    running_loss, samples = 0.0, 0
+    model.train()
+    while step < config.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(config, step)
+        hr = sampler.sample(config.batch)
+        lr_batch = _degrade_batch(recipe, hr, data_generator)
+        hr, lr_batch = hr.to(device), lr_batch.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            loss = loss_fn(model(lr_batch).float(), hr)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        with torch.no_grad():
+            decay = min(config.ema_decay, (1 + step) / (10 + step))
+            for ema_param, param in zip(ema.parameters(), model.parameters()):
+                ema_param.lerp_(param, 1 - decay)
+        step += 1
+        samples += config.batch
+        running_loss += loss.item()
+        progress.update(1)
+        if step % 50 == 0 or step == config.steps:
+            elapsed = time.perf_counter() - started
+            entry = {"step": step, "loss": running_loss / 50, "lr": optimizer.param_groups[0]["lr"],
+                     "elapsed": round(elapsed, 1), "samples_per_s": round(step * config.batch / elapsed, 2)}
+            history.append(entry)
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+            progress.set_postfix(loss=f"{entry['loss']:.4f}")
+            running_loss = 0.0
+        if val_hr is not None and (step % config.val_every == 0 or step == config.steps):
+            figures = validate(ema, recipe, val_hr, config.scale, config.seed)
+            entry = {"step": step, **figures}
+            history.append(entry)
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+            progress.write(f"step {step}: validation PSNR-Y {figures['psnr']:.2f} dB, SSIM {figures['ssim']:.4f}")
+            _save_curve(history, run_dir / "curve.png")
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            elapsed = time.perf_counter() - started
+            checkpoint()
+    progress.close()
+    log.close()
+    elapsed = time.perf_counter() - started
+    metadata = {"lumiere.task": config.task, "lumiere.scale": str(config.scale), "lumiere.recipe": config.recipe,
+                "lumiere.steps": str(step), "lumiere.train_seconds": f"{elapsed:.0f}"}
+    save_weights(ema, Path(config.output), metadata)
+    _save_curve(history, run_dir / "curve.png")
+    final = next((h for h in reversed(history) if "psnr" in h), {})
+    return {"steps": step, "seconds": elapsed, "samples_per_s": step * config.batch / max(elapsed, 1e-9), **final}

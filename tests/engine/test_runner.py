@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+from lumiere.engine.precision import select_device, select_dtype
+from lumiere.engine.runner import ModelRunner, RunnerSettings
+from lumiere.errors import LumiereError
+from lumiere.models.loader import load_model
+
+
+def test_smoke(tiny_models, device):
+    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(device))
+    out = runner(torch.rand(2, 3, 20, 30))
+    assert out.shape == (2, 3, 40, 60) and out.dtype == torch.float32
+
+
+def test_tiled_runner_matches_untiled(tiny_models):
+    loaded = load_model(str(tiny_models[4]))
+    x = torch.rand(1, 3, 50, 70)
+    whole = ModelRunner(loaded, RunnerSettings(torch.device("cpu"), tile=0))(x)
+    tiled = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings(torch.device("cpu"), tile=32))(x)
+    assert (whole - tiled).abs().max() < 1e-5
+
+
+def test_out_of_memory_retries_with_smaller_tiles(tiny_models, monkeypatch):
+    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu"), tile=256))
+    original = runner._forward
+
+    def limited(x):
+        if x.shape[-1] * x.shape[-2] > 56 * 56:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes")
+        return original(x)
+
+    monkeypatch.setattr(runner, "_forward", limited)
+    out = runner(torch.rand(1, 3, 64, 64))
+    assert out.shape == (1, 3, 128, 128) and runner.tile < 64
+
+
+def test_out_of_memory_gives_up_with_clear_error(tiny_models, monkeypatch):
+    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu"), tile=64))
+
+    def always(x):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(runner, "_forward", always)
+    with pytest.raises(LumiereError, match="out of memory even with 32 px tiles"):
+        runner(torch.rand(1, 3, 64, 64))
+
+
+def test_other_errors_are_not_swallowed(tiny_models, monkeypatch):
+    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu"), tile=32))
+
+    def broken(x):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(runner, "_forward", broken)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        runner(torch.rand(1, 3, 64, 64))
+
+
+def test_exception_wrong_channels(tiny_models):
+    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu")))
+    with pytest.raises(ValueError, match=r"expected \(B, 3, H, W\), got \(1, 4, 8, 8\)"):
+        runner(torch.rand(1, 4, 8, 8))
+
+
+def test_precision_rules(tiny_models):
+    descriptor = load_model(str(tiny_models[2])).descriptor
+    cpu = torch.device("cpu")
+    assert select_dtype(cpu, descriptor) == torch.float32
+    assert select_dtype(cpu, descriptor, "bf16") == torch.bfloat16
+    with pytest.raises(LumiereError, match="fp16 is not run on CPU"):
+        select_dtype(cpu, descriptor, "fp16")
+    assert select_dtype(torch.device("cuda"), descriptor) == torch.float16
+
+
+def test_bf16_on_cpu_is_close(tiny_models):
+    loaded = load_model(str(tiny_models[2]))
+    x = torch.rand(1, 3, 16, 16)
+    fp32 = ModelRunner(loaded, RunnerSettings(torch.device("cpu")))(x)
+    bf16 = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu"), "bf16"))(x)
+    assert (fp32 - bf16).abs().mean() < 0.02
+
+
+def test_select_device():
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(LumiereError, match="unknown device"):
+        select_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(LumiereError, match="no CUDA GPU"):
+            select_device("cuda")

@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from lumiere.errors import ModelError
+from lumiere.models.archs import build_compact
+from lumiere.models.loader import load_model, save_weights
+from lumiere.models.registry import SHIPPED, ModelRegistry, ShippedModel
+
+
+def test_smoke_user_file(tiny_models):
+    loaded = load_model(str(tiny_models[4]))
+    d = loaded.descriptor
+    assert (d.scale, d.architecture, d.input_channels, d.output_channels) == (4, "RealESRGAN Compact", 3, 3)
+    assert d.supports(torch.float16) and d.supports(torch.bfloat16)
+    assert not loaded.module.training
+
+
+def test_pth_file_loads_too(tmp_path):
+    model = build_compact(2, num_feat=8, num_conv=2)
+    path = tmp_path / "community.pth"
+    torch.save(model.state_dict(), path)
+    assert load_model(str(path)).descriptor.scale == 2
+
+
+def test_saved_weights_round_trip(tmp_path):
+    model = build_compact(2, num_feat=8, num_conv=2)
+    path = tmp_path / "m.safetensors"
+    save_weights(model, path, {"lumiere.task": "upscale"})
+    reloaded = load_model(str(path)).module
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), reloaded(x))
+
+
+@pytest.mark.parametrize("content", [b"this is not a model\n", b""])
+def test_exception_not_a_model(tmp_path, content):
+    path = tmp_path / "fake.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ModelError, match="not a model lumiere can load"):
+        load_model(str(path))
+
+
+def test_exception_unknown_name():
+    with pytest.raises(ModelError, match="no model named 'nope'"):
+        load_model("nope")
+
+
+def test_registry_refuses_duplicates():
+    registry = ModelRegistry()
+    registry.register(ShippedModel("a", "a.safetensors", "upscale", ""))
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register(ShippedModel("a", "b.safetensors", "upscale", ""))
+
+
+@pytest.mark.parametrize("name", SHIPPED.names())
+def test_shipped_models_load(name):
+    shipped = SHIPPED.get(name)
+    assert shipped.path.is_file(), f"{shipped.path} is not in the package"
+    assert shipped.path.stat().st_size < 20 * 1024 * 1024
+    loaded = load_model(name)
+    assert loaded.descriptor.scale == int(name.split("x")[-1])

@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from lumiere.errors import LumiereError
+from lumiere.models.loader import load_model
+from lumiere.train.config import TrainConfig
+from lumiere.train.loop import train
+
+from ..conftest import data_path
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        smooth = cv2.resize(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(folder / f"{i}.png"), smooth)
+    return folder
+
+
+def _config(tmp_path, folder, **overrides):
+    values = dict(scale=2, data=[str(folder)], val=[str(folder)], val_images=2, val_crop=32,
+                  output=str(tmp_path / "out.safetensors"), run_dir=str(tmp_path / "run"), num_feat=8, num_conv=2,
+                  steps=20, batch=4, patch=8, val_every=10, checkpoint_every=10, seed=0, device="cpu")
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_smoke(tmp_path, image_folder):
+    result = train(_config(tmp_path, image_folder), show_progress=False)
+    assert result["steps"] == 20 and "psnr" in result
+    assert load_model(str(tmp_path / "out.safetensors")).descriptor.scale == 2
+    assert (tmp_path / "run" / "curve.png").stat().st_size > 0
+    assert TrainConfig.load(tmp_path / "run" / "config.yaml").steps == 20
+
+
+def test_deterministic_with_seed(tmp_path, image_folder):
+    train(_config(tmp_path / "a", image_folder), show_progress=False)
+    train(_config(tmp_path / "b", image_folder), show_progress=False)
+    a = load_model(str(tmp_path / "a" / "out.safetensors")).module.state_dict()
+    b = load_model(str(tmp_path / "b" / "out.safetensors")).module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_after_interruption_gives_the_same_weights(tmp_path, image_folder, monkeypatch):
+    train(_config(tmp_path / "full", image_folder), show_progress=False)
+
+    from lumiere.train.data import CropSampler
+
+    original, calls = CropSampler.sample, []
+
+    def interrupted(self, batch):
+        calls.append(1)
+        if len(calls) == 14:  # step 14: the last checkpoint was written at step 10
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(CropSampler, "sample", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tmp_path / "split", image_folder), show_progress=False)
+    monkeypatch.setattr(CropSampler, "sample", original)
+    train(_config(tmp_path / "split", image_folder), resume=True, show_progress=False)
+    a = load_model(str(tmp_path / "full" / "out.safetensors")).module.state_dict()
+    b = load_model(str(tmp_path / "split" / "out.safetensors")).module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_fine_tunes(tmp_path, image_folder, tiny_models):
+    result = train(_config(tmp_path, image_folder, init=str(tiny_models[2]), steps=5, val=[]), show_progress=False)
+    assert result["steps"] == 5
+
+
+def test_exception(tmp_path, image_folder, tiny_models):
+    with pytest.raises(LumiereError, match="--init model is x4"):
+        train(_config(tmp_path, image_folder, init=str(tiny_models[4])), show_progress=False)
+    with pytest.raises(LumiereError, match="no checkpoint"):
+        train(_config(tmp_path / "x", image_folder), resume=True, show_progress=False)
+
+
+def test_loads_shared_training_data():
+    from lumiere.train.data import CropSampler
+
+    sampler = CropSampler([str(data_path("train", "t91"))], 64, torch.Generator().manual_seed(0))
+    batch = sampler.sample(4)
+    assert batch.shape == (4, 3, 64, 64) and 0 <= batch.min() and batch.max() <= 1
