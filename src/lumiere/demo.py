@@ -10,7 +10,7 @@ from .convert import array_to_tensor, tensor_to_array
 from .degradations import functional as Fd
 from .io.color import ColorInfo
 from .io.images import read_image
-from .io.writer import ChunkWriter, EncodeSettings, join_chunks
+from .io.writer import Chunk, ChunkWriter, EncodeSettings, join_chunks
 
 SHARED_FILM = Path("..") / "shared" / "data" / "film" / "street-scene.mp4"
 
@@ -36,6 +36,6 @@ def synthesize_film(path: Path, frames: int = 72, fps: int = 18, size: tuple[int
             x = Fd.gaussian_noise(x, 0.03, generator, gray=True)
             x = Fd.jpeg(x, 60)
             writer.write(tensor_to_array(x[0]), index, 1)
-    join_chunks([chunk], path, None)
+    join_chunks([Chunk(chunk, 0, Fraction(1, fps))], path, None)
     chunk.unlink()
     return path

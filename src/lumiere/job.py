@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,12 +20,12 @@ from .errors import InputError, LumiereError, ModelError, OutputError
 from .io.color import ColorInfo
 from .io.images import IMAGE_SUFFIXES
 from .io.reader import VIDEO_SUFFIXES, Frame, Source
-from .io.writer import CONTAINERS, IMAGE_CODECS, ChunkWriter, EncodeSettings, ImageSequenceWriter, join_chunks
+from .io.writer import CONTAINERS, IMAGE_CODECS, Chunk, ChunkWriter, EncodeSettings, ImageSequenceWriter, join_chunks
 from .pipeline import run_pipeline
 from .stages.base import FrameStage
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,18 @@ def check_paths(input_path: Path, output: OutputSpec) -> None:
     parent = target.parent
     if not parent.exists():
         raise OutputError(f"output folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"output folder is not writable: {parent}")
+    check_writable(parent)
     if output.kind == "images" and target.exists() and not target.is_dir():
         raise OutputError(f"{target} exists and is not a folder")
+
+
+def check_writable(folder: Path) -> None:
+    """Create and remove a probe file: permission bits alone mislead for root and read-only mounts."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".lumiere-probe-"):
+            pass
+    except OSError:
+        raise OutputError(f"output folder is not writable: {folder}") from None
 
 
 def _file_digest(path: Path) -> str:
@@ -110,10 +119,12 @@ def settings_hash(source: Source, output: OutputSpec, stage_settings: dict, mode
 
 @dataclass
 class Manifest:
+    """The job's state on disk: which chunks are finished, and the first timestamp of each."""
+
     settings: str
     chunk_frames: int
     frame_count: int
-    done: list[int]
+    done: dict[str, int]  # chunk index (as text, for JSON) -> pts of its first frame
     version: int = MANIFEST_VERSION
 
     def save(self, folder: Path) -> None:
@@ -166,7 +177,7 @@ class Job:
         if self.work.exists():
             shutil.rmtree(self.work)
         self.work.mkdir()
-        manifest = Manifest(settings, self.chunk_frames, self.source.info.frame_count, [])
+        manifest = Manifest(settings, self.chunk_frames, self.source.info.frame_count, {})
         manifest.save(self.work)
         return manifest
 
@@ -180,8 +191,7 @@ class Job:
         return self.work / f"chunk_{index:05d}{self.output.encode.spec.chunk_suffix}"
 
     def _first_pending(self) -> int:
-        done = set(self.manifest.done)
-        return next((k for k in range(self.chunk_count) if k not in done), self.chunk_count)
+        return next((k for k in range(self.chunk_count) if str(k) not in self.manifest.done), self.chunk_count)
 
     def run(self) -> list[str]:
         """Process every pending chunk, then join; returns notices for the user."""
@@ -210,8 +220,8 @@ class Job:
         finally:
             sink.close()
 
-    def _mark_done(self, chunk: int) -> None:
-        self.manifest.done = sorted(set(self.manifest.done) | {chunk})
+    def _mark_done(self, chunk: int, first_pts: int = 0) -> None:
+        self.manifest.done[str(chunk)] = first_pts
         self.manifest.save(self.work)
 
     def _video_sink(self):
@@ -225,13 +235,13 @@ class Job:
                 chunk = None if frame is None else frame.index // self.chunk_frames
                 if chunk != current and writer is not None:
                     writer.__exit__(None, None, None)
-                    self._mark_done(current)
+                    self._mark_done(current, writer.pts_offset)
                     writer = None
                 if frame is None:
                     return
                 if writer is None:
                     writer = ChunkWriter(self.chunk_path(chunk), self.output.encode, *self.size, info.fps,
-                                         info.time_base, color).__enter__()
+                                         info.time_base, color, pts_offset=frame.pts).__enter__()
                     current = chunk
                 writer.write(frame.rgb, frame.pts, frame.duration)
         finally:
@@ -253,14 +263,14 @@ class Job:
                 self._mark_done(frame.index // self.chunk_frames)
 
     def _finish(self) -> list[str]:
-        done = set(self.manifest.done)
-        missing = [k for k in range(self.chunk_count) if k not in done]
+        missing = [k for k in range(self.chunk_count) if str(k) not in self.manifest.done]
         if missing:
             raise LumiereError(f"chunks {missing[:5]} did not complete; run the same command again to resume")
         notices: list[str] = []
         if self.output.kind == "video":
             source_media = self.source.info.path if self.source.info.kind == "video" else None
-            chunks = [self.chunk_path(k) for k in range(self.chunk_count)]
+            chunks = [Chunk(self.chunk_path(k), self.manifest.done[str(k)], self.source.info.time_base)
+                      for k in range(self.chunk_count)]
             notices = join_chunks(chunks, self.output.path, source_media)
         else:
             target = self.output.folder

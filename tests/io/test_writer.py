@@ -7,7 +7,7 @@ import pytest
 from lumiere.errors import OutputError
 from lumiere.io.color import ColorInfo
 from lumiere.io.reader import open_source
-from lumiere.io.writer import ChunkWriter, EncodeSettings, join_chunks
+from lumiere.io.writer import Chunk, ChunkWriter, EncodeSettings, join_chunks
 
 from ..conftest import decode_all
 
@@ -17,10 +17,10 @@ def _write_chunks(tmp_path, settings, frames, chunk=4, fps=Fraction(12)):
     for start in range(0, len(frames), chunk):
         path = tmp_path / f"chunk_{start}{settings.spec.chunk_suffix}"
         with ChunkWriter(path, settings, frames[0].shape[1], frames[0].shape[0], fps, 1 / fps,
-                         ColorInfo.bt601()) as writer:
+                         ColorInfo.bt601(), pts_offset=start) as writer:
             for index in range(start, min(start + chunk, len(frames))):
                 writer.write(frames[index], index, 1)
-        paths.append(path)
+        paths.append(Chunk(path, start, 1 / fps))
     return paths
 
 

@@ -127,11 +127,16 @@ def default_bit_depth(codec: str, source_bit_depth: int) -> int:
 
 
 class ChunkWriter:
-    """Encodes frames into one chunk file. Use as a context manager; the file appears only when complete."""
+    """Encodes frames into one chunk file. Use as a context manager; the file appears only when complete.
+
+    Timestamps are stored relative to `pts_offset` (the chunk's first frame): MP4 records a non-zero start
+    in an edit list of millisecond precision, which would shift frames; `join_chunks` adds the offset back.
+    """
 
     def __init__(self, path: Path, settings: EncodeSettings, width: int, height: int, fps: Fraction,
-                 time_base: Fraction, color: ColorInfo):
+                 time_base: Fraction, color: ColorInfo, pts_offset: int = 0):
         self.path = path
+        self.pts_offset = pts_offset
         self.settings = settings
         self.width, self.height = width, height
         self.fps, self.time_base, self.color = fps, time_base, color
@@ -162,7 +167,7 @@ class ChunkWriter:
         else:
             frame = frame.reformat(format=self.settings.pix_fmt, dst_colorspace=self.color.reformat_matrix,
                                    src_color_range=2, dst_color_range=self.color.range)
-        frame.pts = pts
+        frame.pts = pts - self.pts_offset
         frame.time_base = self.time_base
         if duration:
             frame.duration = duration
@@ -185,12 +190,27 @@ def _packet_time(packet) -> float:
     return float(stamp * packet.time_base) if stamp is not None else float("-inf")
 
 
-def _video_packets(chunks: list[Path], out_stream) -> Iterator:
+@dataclass(frozen=True)
+class Chunk:
+    """A finished chunk file and the timestamp (in `time_base`) its first frame had in the film."""
+
+    path: Path
+    pts_offset: int
+    time_base: Fraction
+
+
+def _video_packets(chunks: list[Chunk], out_stream) -> Iterator:
     for chunk in chunks:
-        with av.open(str(chunk)) as container:
-            for packet in container.demux(container.streams.video[0]):
+        with av.open(str(chunk.path)) as container:
+            stream = container.streams.video[0]
+            shift = chunk.pts_offset * chunk.time_base / stream.time_base
+            if shift.denominator != 1:
+                raise OutputError(f"{chunk.path}: time base {stream.time_base} cannot hold offset {chunk.pts_offset}")
+            for packet in container.demux(stream):
                 if packet.size == 0:
                     continue
+                packet.pts = None if packet.pts is None else packet.pts + int(shift)
+                packet.dts = None if packet.dts is None else packet.dts + int(shift)
                 packet.stream = out_stream
                 yield packet
 
@@ -215,13 +235,13 @@ def _source_packets(source: Path, mapping: dict[int, object], reencode: dict[int
             yield from encoder.encode(None)
 
 
-def join_chunks(chunks: list[Path], output: Path, source: Path | None) -> list[str]:
+def join_chunks(chunks: list[Chunk], output: Path, source: Path | None) -> list[str]:
     """Join chunk files (same codec settings) and the source's audio/subtitles into `output`; returns notices."""
     notices: list[str] = []
     partial = output.with_name(f".{output.name}.partial")
     format_name = CONTAINERS[output.suffix.lower()]
     try:
-        with av.open(str(partial), "w", format=format_name) as out, av.open(str(chunks[0])) as first:
+        with av.open(str(partial), "w", format=format_name) as out, av.open(str(chunks[0].path)) as first:
             template = first.streams.video[0]
             video_out = out.add_stream_from_template(template, opaque=True)
             video_out.time_base = template.time_base

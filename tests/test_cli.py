@@ -1,0 +1,151 @@
+"""The command line as a user meets it: real subprocesses, exit codes, one-line errors."""
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lumiere.cli import main
+
+from .conftest import decode_all
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "lumiere", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_restore_smoke(video_factory, tiny_models, tmp_path):
+    src = video_factory(frames=6)
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(out), "--scale", "2", "--model",
+                                       str(tiny_models[2]), "-q"])
+    assert result.exit_code == 0, result.output
+    assert len(decode_all(out)) == 6
+
+
+@pytest.mark.parametrize("args,size", [(["--scale", "2.5"], (400, 300)), (["--height", "240"], (320, 240)),
+                                        (["--to", "720p"], (960, 720)), (["--scale", "1"], (160, 120))])
+def test_restore_sizes(video_factory, tiny_models, tmp_path, args, size):
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(main, ["restore", str(video_factory(frames=2, size=(160, 120))), "-o", str(out), "--model",
+                                       str(tiny_models[4]), "-q", *args])
+    assert result.exit_code == 0, result.output
+    assert decode_all(out)[0].shape == (size[1], size[0], 3)
+
+
+def test_upscale_image_and_folder(tmp_path, tiny_models):
+    rgba = np.zeros((10, 12, 4), np.uint16)
+    rgba[..., 3] = 65535
+    cv2.imwrite(str(tmp_path / "a.png"), rgba)
+    cv2.imwrite(str(tmp_path / "b.jpg"), np.zeros((8, 8, 3), np.uint8))
+    runner = CliRunner()
+    result = runner.invoke(main, ["upscale", str(tmp_path / "a.png"), "-o", str(tmp_path / "a4.png"), "--scale", "4",
+                                  "--model", str(tiny_models[4])])
+    assert result.exit_code == 0, result.output
+    image = cv2.imread(str(tmp_path / "a4.png"), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (40, 48, 4) and image.dtype == np.uint16 and image[..., 3].min() == 65535
+    folder_in = tmp_path / "in"
+    folder_in.mkdir()
+    (tmp_path / "b.jpg").rename(folder_in / "b.jpg")
+    result = runner.invoke(main, ["upscale", str(folder_in), "-o", str(tmp_path / "out"), "--scale", "2",
+                                  "--model", str(tiny_models[2])])
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(tmp_path / "out" / "b.jpg")).shape == (16, 16, 3)
+
+
+def test_compare_video_and_image(video_factory, tiny_models, tmp_path):
+    src = video_factory(frames=4)
+    out = tmp_path / "out.mp4"
+    runner = CliRunner()
+    assert runner.invoke(main, ["restore", str(src), "-o", str(out), "--scale", "2", "--model",
+                                str(tiny_models[2]), "-q"]).exit_code == 0
+    for target, mode in ((tmp_path / "cmp.mp4", "split"), (tmp_path / "cmp.png", "side")):
+        result = runner.invoke(main, ["compare", str(src), str(out), "-o", str(target), "--mode", mode, "-q"])
+        assert result.exit_code == 0, result.output
+    assert len(decode_all(tmp_path / "cmp.mp4")) == 4
+    assert cv2.imread(str(tmp_path / "cmp.png")).shape == (96, 256, 3)
+
+
+def test_models_lists_shipped_and_user(tmp_path, tiny_models, monkeypatch):
+    (tmp_path / "mine.safetensors").write_bytes(tiny_models[2].read_bytes())
+    monkeypatch.setenv("LUMIERE_MODELS", str(tmp_path))
+    result = CliRunner().invoke(main, ["models"])
+    assert result.exit_code == 0
+    assert "sr-x4" in result.output and "mine.safetensors" in result.output and "RealESRGAN Compact" in result.output
+
+
+def test_help_for_every_command():
+    for command in ([], ["restore"], ["upscale"], ["compare"], ["models"], ["train", "upscale"], ["demo"]):
+        result = CliRunner().invoke(main, [*command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
+
+
+def _bad_inputs(tmp_path, video, tiny_models):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    fake_model = tmp_path / "fake.pth"
+    fake_model.write_text("weights")
+    readonly = Path("/proc")  # no one, root included, can create files there
+    alpha = tmp_path / "alpha"
+    alpha.mkdir()
+    cv2.imwrite(str(alpha / "f1.png"), np.zeros((8, 8, 4), np.uint8))
+    out = tmp_path / "out.mp4"
+    m = ["--model", str(tiny_models[2])]
+    return {
+        "missing file": (["restore", tmp_path / "nope.mp4", "-o", out], "no such file"),
+        "text named mp4": (["restore", text, "-o", out], "not a video"),
+        "truncated video": (["restore", truncated, "-o", out, *m], "corrupt"),
+        "zero-byte video": (["restore", empty, "-o", out], "not a video"),
+        "alpha sequence": (["restore", alpha, "-o", out], "alpha channel"),
+        "not a model": (["restore", video, "-o", out, "--model", fake_model], "not a model"),
+        "output is input": (["restore", video, "-o", video, *m], "overwrite the input"),
+        "unwritable folder": (["restore", video, "-o", readonly / "x.mp4", *m], "not writable"),
+        "missing folder": (["restore", video, "-o", tmp_path / "no" / "x.mp4", *m], "does not exist"),
+        "scale 0": (["restore", video, "-o", out, "--scale", "0"], "between 1 and 8"),
+        "scale -1": (["restore", video, "-o", out, "--scale", "-1"], "between 1 and 8"),
+        "scale 100": (["restore", video, "-o", out, "--scale", "100"], "between 1 and 8"),
+        "bad codec for container": (["restore", video, "-o", out, "--codec", "prores"], "cannot hold prores"),
+        "upscale a video": (["upscale", video, "-o", tmp_path / "x.png"], "not an image"),
+        "upscale missing": (["upscale", tmp_path / "nope.png", "-o", tmp_path / "x.png"], "no such file"),
+        "upscale unwritable": (["upscale", alpha / "f1.png", "-o", readonly / "x.png", *m], "not writable"),
+    }
+
+
+def test_exception_bad_inputs(video_factory, tiny_models, tmp_path):
+    video = video_factory("good.mp4", frames=30, size=(96, 64))
+    cases = _bad_inputs(tmp_path, video, tiny_models)
+    before = {p: digest(p) for p in tmp_path.rglob("*") if p.is_file()}
+    for name, (args, message) in cases.items():
+        result = CliRunner().invoke(main, [*map(str, args), "-q"] if args[0] == "restore" else list(map(str, args)))
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 1, (name, result.output)
+        assert len(lines) == 1 and lines[0].startswith("lumiere: error:"), (name, result.stderr)
+        assert message in lines[0], (name, lines[0])
+    after = {p: digest(p) for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before, "an input was touched or an output was left behind"
+    assert not [p for p in tmp_path.rglob(".*") if p.name.endswith((".partial", ".lumiere"))]
+
+
+@pytest.mark.parametrize("case", ["text named mp4", "truncated video", "scale 100"])
+def test_exception_real_process(video_factory, tiny_models, tmp_path, case):
+    """In a real process: exit status 1, one line on stderr, no traceback."""
+    video = video_factory("good.mp4", frames=30, size=(96, 64))
+    args, message = _bad_inputs(tmp_path, video, tiny_models)[case]
+    result = run_cli(*args, "-q")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+    assert "Traceback" not in result.stderr
