@@ -1,0 +1,109 @@
+"""End-to-end restore throughput against the bare model, and memory against film length.
+
+1. Throughput: `restore` of street-scene.mp4 (150 frames, 640x480) at x4 vs the
+   model alone on the same decoded frames (no I/O). The ratio says how well
+   decoding and encoding hide behind inference.
+2. Memory: peak resident memory of `lumiere restore` in a fresh process for a
+   150-frame and a 1500-frame film (320x240, x2; the same frames looped).
+
+    .venv/bin/python benchmarks/restore_e2e.py [--skip-memory] [--preset medium]
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import torch
+
+from common import DATA, ROOT, print_table, require, save
+from lumiere.convert import array_to_tensor
+from lumiere.engine.precision import select_device
+from lumiere.engine.runner import ModelRunner, RunnerSettings
+from lumiere.io.color import ColorInfo
+from lumiere.io.reader import open_source
+from lumiere.io.writer import Chunk, ChunkWriter, EncodeSettings, join_chunks
+from lumiere.models.loader import load_model
+from lumiere.restore import UpscaleOptions, restore
+
+FILM = DATA / "film" / "street-scene.mp4"
+
+
+def bare_model_fps(scale: int) -> float:
+    frames = [array_to_tensor(f.rgb)[None] for f in open_source(FILM).frames()]
+    runner = ModelRunner(load_model(f"sr-x{scale}"), RunnerSettings(select_device("cpu")))
+    runner(frames[0])
+    start = time.perf_counter()
+    for x in frames:
+        runner(x)
+    return len(frames) / (time.perf_counter() - start)
+
+
+def restore_fps(scale: int, preset: str, folder: Path) -> tuple[float, float]:
+    out = folder / "restored.mp4"
+    start = time.perf_counter()
+    restore(FILM, out, UpscaleOptions(scale=scale), preset=preset, show_progress=False, restart=True)
+    seconds = time.perf_counter() - start
+    return 150 / seconds, seconds
+
+
+def long_film(path: Path, frames: int) -> Path:
+    source = [cv2.resize(f.rgb, (320, 240), interpolation=cv2.INTER_AREA) for f in open_source(FILM).frames()]
+    chunk = path.with_suffix(".chunk.mp4")
+    with ChunkWriter(chunk, EncodeSettings("h264", preset="veryfast"), 320, 240, Fraction(18), Fraction(1, 18),
+                     ColorInfo.bt601()) as writer:
+        for index in range(frames):
+            writer.write(source[index % len(source)], index, 1)
+    join_chunks([Chunk(chunk, 0, Fraction(1, 18))], path, None)
+    chunk.unlink()
+    return path
+
+
+def peak_memory_mb(film: Path, folder: Path) -> tuple[float, float]:
+    """Peak RSS of a fresh `lumiere restore` process, measured from a wrapper that only waits for it."""
+    command = [sys.executable, "-m", "lumiere", "restore", str(film), "-o", str(folder / f"{film.stem}-x2.mp4"),
+               "--scale", "2", "-q", "--restart"]
+    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+               f"subprocess.run({command!r}, check=True); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.perf_counter() - t)")
+    output = subprocess.run([sys.executable, "-c", wrapper], check=True, capture_output=True, text=True, cwd=ROOT)
+    megabytes, seconds = output.stdout.split()
+    return float(megabytes), float(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--preset", default="medium", help="x264 preset for the restore run")
+    args = parser.parse_args()
+    require(FILM)
+    torch.set_num_threads(torch.get_num_threads())
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        bare = bare_model_fps(4)
+        e2e, seconds = restore_fps(4, args.preset, folder)
+        results["throughput"] = {"input": "street-scene.mp4, 150 frames 640x480 -> 2560x1920 (x4), h264 "
+                                          f"crf 18 preset {args.preset}",
+                                 "bare_model_fps": round(bare, 3), "restore_fps": round(e2e, 3),
+                                 "restore_seconds": round(seconds, 1), "ratio": round(e2e / bare, 3)}
+        print_table([results["throughput"]], ["bare_model_fps", "restore_fps", "restore_seconds", "ratio"])
+        if not args.skip_memory:
+            rows = []
+            for frames in (150, 1500):
+                film = long_film(folder / f"film-{frames}.mp4", frames)
+                megabytes, run_seconds = peak_memory_mb(film, folder)
+                rows.append({"frames": frames, "peak_rss_mb": round(megabytes, 1), "seconds": round(run_seconds, 1)})
+            rows[1]["vs_150_frames"] = f"{100 * (rows[1]['peak_rss_mb'] / rows[0]['peak_rss_mb'] - 1):+.1f}%"
+            print()
+            print_table(rows, ["frames", "peak_rss_mb", "seconds", "vs_150_frames"])
+            results["memory"] = {"input": "320x240 h264 film (street-scene frames looped) -> x2", "rows": rows}
+    save("restore_e2e", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Upscaling speed on this machine: our compact x4 model vs realesr-animevideov3-x4 (ncnn, CPU).
+
+Input: one 640x480 frame of street-scene.mp4, x4. Reports frames/s, achieved
+GFLOP/s (convolution FLOPs counted exactly from the layers) and, as the ceiling,
+what a single dense 64->64 3x3 convolution reaches here.
+
+    .venv/bin/python benchmarks/sr_speed.py [--repeats 5]
+"""
+
+import argparse
+import contextlib
+import io
+import time
+
+import numpy as np
+import torch
+
+from common import DATA, peer_upscaler, print_table, require, save
+from lumiere.convert import array_to_tensor
+from lumiere.engine.precision import select_device
+from lumiere.engine.runner import ModelRunner, RunnerSettings
+from lumiere.io.reader import open_source
+from lumiere.models.loader import load_model
+
+
+def conv_flops(module: torch.nn.Module, height: int, width: int) -> int:
+    """Multiply-adds x2 of every convolution for one (1, 3, height, width) input."""
+    total = 0
+
+    def hook(layer, inputs, output):
+        nonlocal total
+        out_elements = output.shape[1] * output.shape[2] * output.shape[3]
+        total += 2 * out_elements * layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
+
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.inference_mode():
+        module(torch.zeros(1, 3, height, width))
+    for handle in handles:
+        handle.remove()
+    return total
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up: one-time allocations and kernel selection
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def dense_conv_ceiling(repeats: int) -> float:
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval().to(memory_format=torch.channels_last)
+    x = torch.rand(1, 64, 480, 640).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 64 * 64 * 9 * 480 * 640
+    with torch.inference_mode():
+        seconds = timed(lambda: conv(x), repeats)
+    return flops / seconds / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    frame = next(open_source(require(DATA / "film" / "street-scene.mp4")).frames()).rgb
+    x = array_to_tensor(frame)[None]
+    rows = []
+    ceiling = dense_conv_ceiling(args.repeats)
+    rows.append({"what": "dense 3x3 conv 64->64 (ceiling)", "s_per_frame": "", "fps": "",
+                 "gflops_per_frame": "", "gflop_per_s": round(ceiling, 1), "params": ""})
+    for name in ("sr-x4",):
+        loaded = load_model(name)
+        flops = conv_flops(loaded.module, 480, 640)
+        runner = ModelRunner(loaded, RunnerSettings(select_device(args.device), tile=0))
+        seconds = timed(lambda: runner(x), args.repeats)
+        rows.append({"what": f"lumiere {name} ({loaded.descriptor.architecture})",
+                     "s_per_frame": round(seconds, 3), "fps": round(1 / seconds, 2),
+                     "gflops_per_frame": round(flops / 1e9, 1), "gflop_per_s": round(flops / seconds / 1e9, 1),
+                     "params": loaded.descriptor.parameters})
+    peer = peer_upscaler()
+    if peer is not None:
+        from spandrel.architectures.Compact import Compact
+
+        peer_flops = conv_flops(Compact(num_feat=64, num_conv=16, upscale=4), 480, 640)
+        with contextlib.redirect_stdout(io.StringIO()):
+            seconds = timed(lambda: peer(frame), max(2, args.repeats // 2))
+        rows.append({"what": "peer realesr-animevideov3-x4 (ncnn CPU, 64nf 16nc)", "s_per_frame": round(seconds, 3),
+                     "fps": round(1 / seconds, 2), "gflops_per_frame": round(peer_flops / 1e9, 1),
+                     "gflop_per_s": round(peer_flops / seconds / 1e9, 1), "params": 621424})
+    print_table(rows, ["what", "s_per_frame", "fps", "gflops_per_frame", "gflop_per_s", "params"])
+    ours = rows[1]
+    summary = {"input": "640x480 street-scene frame, x4", "rows": rows, "ceiling_gflop_per_s": round(ceiling, 1),
+               "engine_fraction_of_ceiling": round(ours["gflop_per_s"] / ceiling, 3)}
+    if peer is not None:
+        summary["speedup_vs_peer"] = round(ours["fps"] / rows[2]["fps"], 2)
+        print(f"\nlumiere sr-x4 is {summary['speedup_vs_peer']}x the peer's frames/s; the engine reaches "
+              f"{100 * summary['engine_fraction_of_ceiling']:.0f}% of a dense 3x3 conv's GFLOP/s")
+    save("sr_speed", summary)
+
+
+if __name__ == "__main__":
+    main()
