@@ -13,7 +13,7 @@ import io
 import numpy as np
 import torch
 
-from common import DATA, print_table, require, save, peer_upscaler
+from common import DATA, peer_upscaler, print_table, require, save
 from lumiere.convert import array_to_tensor
 from lumiere.eval.metrics import psnr_y, ssim_y
 from lumiere.io.images import read_image

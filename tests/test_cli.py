@@ -37,8 +37,9 @@ def test_restore_smoke(video_factory, tiny_models, tmp_path):
                                         (["--to", "720p"], (960, 720)), (["--scale", "1"], (160, 120))])
 def test_restore_sizes(video_factory, tiny_models, tmp_path, args, size):
     out = tmp_path / "out.mp4"
-    result = CliRunner().invoke(main, ["restore", str(video_factory(frames=2, size=(160, 120))), "-o", str(out), "--model",
-                                       str(tiny_models[4]), "-q", *args])
+    src = video_factory(frames=2, size=(160, 120))
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(out), "--model", str(tiny_models[4]), "-q",
+                                       *args])
     assert result.exit_code == 0, result.output
     assert decode_all(out)[0].shape == (size[1], size[0], 3)
 

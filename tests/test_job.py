@@ -32,7 +32,7 @@ def test_lossless_output_matches_direct_processing(video_factory, tiny_models, t
     chunked, whole = tmp_path / "chunked.mkv", tmp_path / "whole.mkv"
     _restore(src, chunked, tiny_models[2], codec="ffv1", chunk_frames=2)
     _restore(src, whole, tiny_models[2], codec="ffv1", chunk_frames=100)
-    assert all(np.array_equal(a, b) for a, b in zip(decode_all(chunked), decode_all(whole)))
+    assert all(np.array_equal(a, b) for a, b in zip(decode_all(chunked), decode_all(whole), strict=True))
 
 
 def test_resume_after_crash_redoes_only_unfinished_chunks(video_factory, tiny_models, tmp_path, monkeypatch):
@@ -65,7 +65,7 @@ def test_resume_after_crash_redoes_only_unfinished_chunks(video_factory, tiny_mo
                         lambda self, rgb, pts, duration=0: redone.append(pts) or original(self, rgb, pts, duration))
     _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=4)
     assert len(redone) == 4  # only the third chunk
-    assert all(np.array_equal(a, b) for a, b in zip(decode_all(out), decode_all(reference)))
+    assert all(np.array_equal(a, b) for a, b in zip(decode_all(out), decode_all(reference), strict=True))
 
 
 def test_changed_settings_are_refused(video_factory, tiny_models, tmp_path, monkeypatch):

@@ -239,7 +239,8 @@ def train():
 @click.option("--val", "val", multiple=True, type=click.Path(), help="Held-out folder for validation PSNR/SSIM.")
 @click.option("--scale", type=click.IntRange(2, 4), default=4, show_default=True)
 @click.option("-o", "--output", type=click.Path(), required=True, help="Where to write the .safetensors weights.")
-@click.option("--run-dir", type=click.Path(), default=None, help="Checkpoints, log and curve (default: runs/<output stem>).")
+@click.option("--run-dir", type=click.Path(), default=None,
+              help="Checkpoints, log and curve (default: runs/<output stem>).")
 @click.option("--steps", type=click.IntRange(1), default=20000, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--patch", type=click.IntRange(8), default=32, show_default=True, help="Low-resolution crop side.")

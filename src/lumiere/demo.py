@@ -32,7 +32,8 @@ def synthesize_film(path: Path, frames: int = 72, fps: int = 18, size: tuple[int
             x = array_to_tensor(np.ascontiguousarray(photo[top:top + crop_h, left:left + crop_w]))[None]
             x = Fd.blur(x, Fd.gaussian_kernel2d(1.2, 1.2))
             x = Fd.resize(x, (height, width), "bicubic")
-            x = x.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1) * (0.9 + 0.1 * float(torch.rand(1, generator=generator)))
+            flicker = 0.9 + 0.1 * float(torch.rand(1, generator=generator))
+            x = x.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1) * flicker
             x = Fd.gaussian_noise(x, 0.03, generator, gray=True)
             x = Fd.jpeg(x, 60)
             writer.write(tensor_to_array(x[0]), index, 1)

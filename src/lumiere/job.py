@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, LumiereError, ModelError, OutputError
-from .io.color import ColorInfo
 from .io.images import IMAGE_SUFFIXES
 from .io.reader import VIDEO_SUFFIXES, Frame, Source
 from .io.writer import CONTAINERS, IMAGE_CODECS, Chunk, ChunkWriter, EncodeSettings, ImageSequenceWriter, join_chunks

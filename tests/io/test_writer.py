@@ -6,7 +6,6 @@ import pytest
 
 from lumiere.errors import OutputError
 from lumiere.io.color import ColorInfo
-from lumiere.io.reader import open_source
 from lumiere.io.writer import Chunk, ChunkWriter, EncodeSettings, join_chunks
 
 from ..conftest import decode_all
@@ -48,7 +47,7 @@ def test_ffv1_is_lossless(tmp_path):
     frames = [rng.integers(0, 255, (16, 24, 3), dtype=np.uint8) for _ in range(6)]
     out = tmp_path / "lossless.mkv"
     join_chunks(_write_chunks(tmp_path, EncodeSettings("ffv1"), frames, chunk=4), out, None)
-    assert all(np.array_equal(a, b) for a, b in zip(frames, decode_all(out)))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, decode_all(out), strict=True))
 
 
 def test_colour_tags_hd(tmp_path):

@@ -6,10 +6,10 @@ Each function is deterministic given its arguments; randomness lives in
 
 import math
 
-import torch
-import torch.nn.functional as F
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from .._checks import check_image_batch
 

@@ -72,7 +72,8 @@ class VideoSource:
                     has_audio=bool(container.streams.audio),
                 )
         except av.error.FFmpegError as exc:
-            raise InputError(f"cannot read {path}: not a video FFmpeg understands, or corrupt ({exc.strerror})") from None
+            raise InputError(f"cannot read {path}: not a video FFmpeg understands, or corrupt "
+                             f"({exc.strerror})") from None
         if self.info.frame_count == 0:
             raise InputError(f"{path} has no video frames")
 
@@ -116,7 +117,8 @@ def _expand_pattern(pattern: Path) -> list[Path]:
     if not match:
         raise InputError(f"{pattern}: a sequence pattern needs a %d or %05d field")
     digits = r"\d{%s}" % match.group(2) if match.group(2) else r"\d+"
-    regex = re.compile(re.escape(pattern.name[:match.start()]) + f"({digits})" + re.escape(pattern.name[match.end():]) + "$")
+    prefix, suffix = re.escape(pattern.name[:match.start()]), re.escape(pattern.name[match.end():])
+    regex = re.compile(f"{prefix}({digits}){suffix}$")
     folder = pattern.parent
     if not folder.is_dir():
         raise InputError(f"no such folder: {folder}")

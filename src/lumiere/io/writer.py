@@ -70,7 +70,8 @@ class EncodeSettings:
             depths = "/".join(str(d) for d in spec.pix_fmts)
             raise OutputError(f"{self.codec} is written at {depths} bit, not {self.bit_depth}")
         if self.crf is not None and spec.default_crf is None:
-            raise OutputError(f"--crf does not apply to {self.codec}" + (" (it is lossless)" if self.codec == "ffv1" else ""))
+            why = " (it is lossless)" if self.codec == "ffv1" else ""
+            raise OutputError(f"--crf does not apply to {self.codec}{why}")
         if self.crf is not None and not 0 <= self.crf <= 63:
             raise OutputError(f"--crf must be between 0 and 63, got {self.crf}")
         if self.preset is not None and self.preset not in spec.presets:
