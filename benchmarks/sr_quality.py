@@ -15,6 +15,7 @@ import torch
 
 from common import DATA, peer_upscaler, print_table, require, save
 from lumiere.convert import array_to_tensor
+from lumiere.engine.precision import cpu_has_native_bf16
 from lumiere.eval.metrics import psnr_y, ssim_y
 from lumiere.io.images import read_image
 from lumiere.restore import UpscaleOptions, UpscalerFactory
@@ -37,11 +38,13 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="also score realesr-animevideov3-x4 (slow on CPU)")
     args = parser.parse_args()
     peer = peer_upscaler() if args.peer else None
+    precisions = ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
     rows = []
     for scale in (2, 4):
-        factory = UpscalerFactory(UpscaleOptions(scale=scale, model=f"sr-x{scale}", tile=0))
+        factories = {f"sr-x{scale} {p}": UpscalerFactory(UpscaleOptions(scale=scale, model=f"sr-x{scale}", tile=0,
+                                                                        precision=p)) for p in precisions}
         for dataset in ("Set5", "Set14"):
-            scores: dict[str, list] = {"bicubic": [], f"sr-x{scale}": []}
+            scores: dict[str, list] = {"bicubic": [], **{name: [] for name in factories}}
             if peer and scale == 4:
                 scores["realesr-animevideov3-x4"] = []
             for _, lr, hr in pairs(dataset, scale):
@@ -51,11 +54,11 @@ def main() -> None:
                                                           antialias=True)  # a = -0.5, as MATLAB
                 scores["bicubic"].append(score((bicubic[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round()
                                                .astype(np.uint8), hr, scale))
-                stage = factory.stage((lr.shape[1], lr.shape[0]), (w, h))
-                with torch.inference_mode():
-                    sr = stage.process(lr_t)[0]
-                scores[f"sr-x{scale}"].append(score((sr.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8),
-                                                    hr, scale))
+                for name, factory in factories.items():
+                    stage = factory.stage((lr.shape[1], lr.shape[0]), (w, h))
+                    with torch.inference_mode():
+                        sr = stage.process(lr_t)[0]
+                    scores[name].append(score((sr.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), hr, scale))
                 if "realesr-animevideov3-x4" in scores:
                     with contextlib.redirect_stdout(io.StringIO()):
                         out = peer(lr)

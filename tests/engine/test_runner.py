@@ -13,12 +13,12 @@ def test_smoke(tiny_models, device):
     assert out.shape == (2, 3, 40, 60) and out.dtype == torch.float32
 
 
-def test_tiled_runner_matches_untiled(tiny_models):
-    loaded = load_model(str(tiny_models[4]))
+@pytest.mark.parametrize("precision,tolerance", [("fp32", 1e-5), ("bf16", 2e-2)])
+def test_tiled_runner_matches_untiled(tiny_models, precision, tolerance):
     x = torch.rand(1, 3, 50, 70)
-    whole = ModelRunner(loaded, RunnerSettings(torch.device("cpu"), tile=0))(x)
-    tiled = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings(torch.device("cpu"), tile=32))(x)
-    assert (whole - tiled).abs().max() < 1e-5
+    whole = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings(torch.device("cpu"), precision, tile=0))(x)
+    tiled = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings(torch.device("cpu"), precision, tile=32))(x)
+    assert (whole - tiled).abs().max() < tolerance
 
 
 def test_out_of_memory_retries_with_smaller_tiles(tiny_models, monkeypatch):
@@ -63,10 +63,16 @@ def test_exception_wrong_channels(tiny_models):
         runner(torch.rand(1, 4, 8, 8))
 
 
-def test_precision_rules(tiny_models):
+def test_precision_rules(tiny_models, monkeypatch):
+    from lumiere.engine import precision
+
     descriptor = load_model(str(tiny_models[2])).descriptor
     cpu = torch.device("cpu")
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     assert select_dtype(cpu, descriptor) == torch.float32
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert select_dtype(cpu, descriptor) == torch.bfloat16
+    assert select_dtype(cpu, descriptor, "fp32") == torch.float32
     assert select_dtype(cpu, descriptor, "bf16") == torch.bfloat16
     with pytest.raises(LumiereError, match="fp16 is not run on CPU"):
         select_dtype(cpu, descriptor, "fp16")
@@ -76,7 +82,7 @@ def test_precision_rules(tiny_models):
 def test_bf16_on_cpu_is_close(tiny_models):
     loaded = load_model(str(tiny_models[2]))
     x = torch.rand(1, 3, 16, 16)
-    fp32 = ModelRunner(loaded, RunnerSettings(torch.device("cpu")))(x)
+    fp32 = ModelRunner(loaded, RunnerSettings(torch.device("cpu"), "fp32"))(x)
     bf16 = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu"), "bf16"))(x)
     assert (fp32 - bf16).abs().mean() < 0.02
 

@@ -1,5 +1,7 @@
 """Choosing the device and the arithmetic precision a model runs in."""
 
+from functools import lru_cache
+
 import torch
 
 from ..errors import LumiereError
@@ -26,14 +28,30 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU computes bf16 in hardware (AVX512-BF16 or AMX); elsewhere oneDNN emulates it slowly."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def select_dtype(device: torch.device, descriptor: ModelDescriptor, precision: str = "auto") -> torch.dtype:
-    """fp16 (else bf16) on GPUs where the model allows it; always fp32 on CPU unless bf16 is asked for."""
+    """auto: fp16 (else bf16) on GPUs, bf16 on CPUs that compute it natively (about twice fp32's speed), else fp32.
+
+    Only where the model's descriptor allows that type; fp16 never runs on CPU.
+    """
     if precision not in PRECISIONS:
         raise LumiereError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
     if precision == "auto":
         if device.type in ("cuda", "mps") and descriptor.supports_half:
             return torch.float16
         if device.type == "cuda" and descriptor.supports_bfloat16:
+            return torch.bfloat16
+        if device.type == "cpu" and descriptor.supports_bfloat16 and cpu_has_native_bf16():
             return torch.bfloat16
         return torch.float32
     dtype = _DTYPES[precision]
