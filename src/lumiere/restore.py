@@ -11,7 +11,7 @@ from .degradations.functional import resize
 from .engine.precision import select_device
 from .engine.runner import ModelRunner, RunnerSettings
 from .errors import InputError, OutputError
-from .io.images import IMAGE_SUFFIXES, Image, is_image_path, read_image, write_image
+from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_image_path, read_image, write_image
 from .io.reader import open_source
 from .job import Job, check_paths, check_writable, plan_output, settings_hash
 from .models.loader import load_model
@@ -127,10 +127,10 @@ def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
         output_path.mkdir(exist_ok=True)
     for src, dst in tqdm(pairs, unit="image", desc="upscale", disable=not show_progress or len(pairs) == 1):
         image = read_image(src)
+        if image.alpha is not None and dst.suffix.lower() not in ALPHA_SUFFIXES:
+            raise OutputError(f"{src} has an alpha channel; write it as .png or .tiff, not {dst.suffix}")
         out_size = options.wants_upscale(image.size, even=False)
         result = upscale_image(image, factory.stage(image.size, out_size)) if out_size else image
-        if result.alpha is not None and dst.suffix.lower() not in (".png", ".tif", ".tiff", ".webp"):
-            raise OutputError(f"{src} has an alpha channel; write it as .png or .tiff, not {dst.suffix}")
         write_image(dst, result)
         written.append(dst)
     return written
