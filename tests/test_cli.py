@@ -150,3 +150,22 @@ def test_exception_real_process(video_factory, tiny_models, tmp_path, case):
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_degrade_image_and_video(video_factory, tmp_path):
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((30, 41, 3), 128, np.uint8))
+    runner = CliRunner()
+    result = runner.invoke(main, ["degrade", str(tmp_path / "photo.png"), "-o", str(tmp_path / "old.png"),
+                                  "--scale", "2"])
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(tmp_path / "old.png")).shape == (15, 20, 3)
+    src = video_factory("clip.mkv", frames=20, size=(96, 64), audio="aac")
+    out = tmp_path / "old.mkv"
+    result = runner.invoke(main, ["degrade", str(src), "-o", str(out), "--seed", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    frames = decode_all(out)
+    assert len(frames) == 20 and frames[0].shape == (64, 96, 3)
+    import av
+
+    with av.open(str(out)) as container:
+        assert [s.type for s in container.streams] == ["video", "audio"]

@@ -172,6 +172,32 @@ def compare(before, after, output, mode, frame, quiet):
 
 
 @main.command()
+@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Image, folder (for a folder of images) or video file.")
+@click.option("--recipe", type=click.Choice(["film-look", "film", "bicubic"]), default="film-look", show_default=True,
+              help="film-look: everything an old print shows; film: what the networks learn to undo; "
+                   "bicubic: the classic SR protocol.")
+@click.option("--scale", type=click.IntRange(1, 4), default=1, show_default=True, help="Also shrink by this factor.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def degrade(input_path, output, recipe, scale, seed, quiet):
+    """Make clean material look like old film (to see what the networks are trained to undo).
+
+    \b
+    Examples:
+      lumiere degrade photo.jpg -o old.png
+      lumiere degrade clip.mp4 -o old-clip.mp4 --recipe film-look --seed 3
+
+    Random choices are made once per clip (scratches persist, grain and dust change every frame).
+    """
+    from .degrade import degrade as run_degrade
+
+    run_degrade(input_path, output, recipe, scale, seed, show_progress=not quiet)
+    click.echo(f"wrote {output}")
+
+
+@main.command()
 def models():
     """List shipped models and the user's own (in $LUMIERE_MODELS or ~/.local/share/lumiere/models)."""
     from .models.loader import MODEL_SUFFIXES, load_model, user_model_dir

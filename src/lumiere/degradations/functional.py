@@ -87,3 +87,153 @@ def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
         decoded.append(back[:, :, ::-1] if back.ndim == 3 else back[:, :, None])
     out = torch.from_numpy(np.ascontiguousarray(np.stack(decoded))).permute(0, 3, 1, 2)
     return out.to(x.device, x.dtype) / 255
+
+
+def disk_kernel(radius: float) -> torch.Tensor:
+    """A defocus (circle of confusion) kernel with antialiased edge, normalised to sum 1."""
+    if radius <= 0:
+        raise ValueError(f"radius must be positive, got {radius}")
+    size = 2 * math.ceil(radius) + 1
+    coords = torch.arange(size, dtype=torch.float64) - size // 2
+    distance = torch.sqrt(coords[:, None] ** 2 + coords[None, :] ** 2)
+    kernel = (radius + 0.5 - distance).clamp(0, 1)
+    return (kernel / kernel.sum()).float()
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma of (B, 3, H, W) in [0, 1] as (B, 1, H, W); a 1-channel input is returned as is."""
+    check_image_batch(x)
+    if x.shape[1] == 1:
+        return x
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * weights).sum(dim=1, keepdim=True)
+
+
+def film_grain(x: torch.Tensor, strength: float, grain_size: float, generator: torch.Generator | None = None,
+               color: bool = False) -> torch.Tensor:
+    """Photographic grain: spatially correlated noise, strongest in the mid-tones, as silver grain is.
+
+    `grain_size` is the correlation length in pixels (noise drawn at 1/size resolution and enlarged);
+    `strength` the standard deviation in mid-gray. Each image of the batch gets its own grain.
+    """
+    check_image_batch(x)
+    batch, channels, height, width = x.shape
+    size = max(1.0, grain_size)
+    small = (max(1, round(height / size)), max(1, round(width / size)))
+    planes = channels if color else 1
+    noise = torch.randn((batch, planes, *small), generator=generator, dtype=x.dtype, device=x.device)
+    noise = F.interpolate(noise, size=(height, width), mode="bicubic", align_corners=False) if size > 1 else noise
+    noise = noise / noise.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    y = luma(x).clamp(0, 1)
+    response = 0.25 + 1.5 * torch.sqrt(y * (1 - y))  # 1.0 at mid-gray, 0.25 in pure black or white
+    return x + strength * response * noise
+
+
+def paint_specks(x: torch.Tensor, specks: torch.Tensor) -> torch.Tensor:
+    """Dust and dirt: soft irregular blobs. `specks` is (N, 6): frame index, x, y (0..1), radius (px),
+    value (0 black dirt .. 1 white dust), opacity."""
+    check_image_batch(x)
+    if specks.numel() == 0:
+        return x
+    out = x.clone()
+    height, width = x.shape[-2:]
+    yy = torch.arange(height, device=x.device, dtype=x.dtype)[:, None]
+    xx = torch.arange(width, device=x.device, dtype=x.dtype)[None, :]
+    for frame, cx, cy, radius, value, opacity in specks.tolist():
+        frame = int(frame)
+        if not 0 <= frame < x.shape[0]:
+            continue
+        px, py = cx * (width - 1), cy * (height - 1)
+        top, bottom = max(0, int(py - 2 * radius - 2)), min(height, int(py + 2 * radius + 3))
+        left, right = max(0, int(px - 2 * radius - 2)), min(width, int(px + 2 * radius + 3))
+        if top >= bottom or left >= right:
+            continue
+        distance = torch.sqrt((yy[top:bottom] - py) ** 2 + ((xx[:, left:right] - px) * 1.3) ** 2)
+        alpha = opacity * (radius + 0.7 - distance).clamp(0, 1)
+        region = out[frame, :, top:bottom, left:right]
+        out[frame, :, top:bottom, left:right] = region * (1 - alpha) + value * alpha
+    return out
+
+
+def vertical_scratch(x: torch.Tensor, position: float, width_px: float, value: float, opacity: float,
+                     wobble: float = 0.0, phase: float = 0.0) -> torch.Tensor:
+    """A line scratch along the film: a thin vertical line at `position` (0..1 of the width), slightly wavy."""
+    check_image_batch(x)
+    height, width = x.shape[-2:]
+    rows = torch.arange(height, device=x.device, dtype=x.dtype)
+    centre = position * (width - 1) + wobble * torch.sin(rows / max(1, height) * 6.2832 + phase)
+    columns = torch.arange(width, device=x.device, dtype=x.dtype)
+    distance = (columns[None, :] - centre[:, None]).abs()
+    alpha = opacity * (width_px / 2 + 0.5 - distance).clamp(0, 1)
+    return x * (1 - alpha) + value * alpha
+
+
+def brightness(x: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """Per-image gain and offset (flicker); `gain` and `offset` have one value per image."""
+    check_image_batch(x)
+    return x * gain.view(-1, 1, 1, 1).to(x) + offset.view(-1, 1, 1, 1).to(x)
+
+
+def vignette(x: torch.Tensor, strength: float, softness: float = 2.0) -> torch.Tensor:
+    """Darken towards the corners: 1 - strength * r^softness, r = 1 at the corners."""
+    check_image_batch(x)
+    height, width = x.shape[-2:]
+    yy = torch.linspace(-1, 1, height, device=x.device, dtype=x.dtype)[:, None]
+    xx = torch.linspace(-1, 1, width, device=x.device, dtype=x.dtype)[None, :]
+    radius = torch.sqrt((xx**2 + yy**2) / 2)
+    return x * (1 - strength * radius**softness)
+
+
+def translate(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Sub-pixel shift of each image by (dx, dy) pixels (gate weave); borders repeat the edge."""
+    check_image_batch(x)
+    if shifts.shape != (x.shape[0], 2):
+        raise ValueError(f"expected shifts of shape ({x.shape[0]}, 2), got {tuple(shifts.shape)}")
+    height, width = x.shape[-2:]
+    theta = torch.zeros(x.shape[0], 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, 0, 2] = -2 * shifts[:, 0].to(x) / width
+    theta[:, 1, 2] = -2 * shifts[:, 1].to(x) / height
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=False)
+
+
+def fade(x: torch.Tensor, contrast: float, black: float, gamma: float = 1.0) -> torch.Tensor:
+    """Tonal fading: contrast squeezed around mid-gray, blacks lifted to `black`, a gamma shift."""
+    check_image_batch(x)
+    toned = x.clamp(0, 1) ** gamma
+    return black + (1 - black) * (0.5 + (toned - 0.5) * contrast)
+
+
+def monochrome(x: torch.Tensor, tint: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> torch.Tensor:
+    """Gray (tint 1,1,1) or toned (sepia: about 1.07, 0.95, 0.78) black-and-white from colour."""
+    y = luma(x)
+    tint_tensor = torch.tensor(tint, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (y * tint_tensor).clamp(0, 1)
+
+
+def h264(frames: torch.Tensor, crf: int) -> torch.Tensor:
+    """Round-trip a clip (T, 3, H, W) through libx264 at `crf`, in memory: blocking, ringing, smeared motion."""
+    import io
+
+    import av
+
+    check_image_batch(frames, channels=3)
+    count, _, height, width = frames.shape
+    pad_h, pad_w = height % 2, width % 2
+    padded = F.pad(frames, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else frames
+    pixels = (padded.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as container:
+        stream = container.add_stream("libx264", rate=24, options={"crf": str(crf), "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = pixels.shape[2], pixels.shape[1], "yuv420p"
+        for index, image in enumerate(pixels):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    buffer.seek(0)
+    with av.open(buffer) as container:
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    out = torch.from_numpy(np.stack(decoded[:count])).permute(0, 3, 1, 2).to(frames.device, frames.dtype) / 255
+    return out[..., :height, :width]

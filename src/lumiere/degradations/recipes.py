@@ -1,16 +1,27 @@
-"""Named degradation recipes: how training pairs are made from clean material."""
+"""Named degradation recipes: how training pairs and example damage are made from clean material."""
 
 from collections.abc import Callable
 
 from .transforms import (
     Compose,
+    DefocusBlur,
     Degradation,
     Downsample,
+    Dust,
+    FilmGrain,
+    Flicker,
+    Fading,
+    GateWeave,
     GaussianBlur,
     GaussianNoise,
+    H264Compression,
     JpegCompression,
+    LineScratches,
+    Monochrome,
+    OneOf,
     Quantize,
     RandomApply,
+    Vignette,
 )
 
 
@@ -30,8 +41,56 @@ def bicubic(scale: int) -> Degradation:
     ])
 
 
+def _film_damage(scale: int) -> list[Degradation]:
+    """First order: the film itself. Lens blur, the resolution lost to the copy, grain, dust, scratches."""
+    steps: list[Degradation] = [
+        RandomApply(OneOf([GaussianBlur(sigma=(0.2, 2.0)), DefocusBlur(radius=(0.8, 2.0))], [0.8, 0.2]), p=0.8),
+    ]
+    if scale > 1:
+        steps.append(Downsample(scale, modes=("bicubic", "bilinear", "area")))
+    steps += [
+        RandomApply(FilmGrain(), p=0.8),
+        RandomApply(Dust(), p=0.5),
+        RandomApply(LineScratches(), p=0.3),
+    ]
+    return steps
+
+
+def _transfer(jpeg_or_h264: bool = True) -> list[Degradation]:
+    """Second order: the transfer to digital. Scanner softness and noise, then compression."""
+    return [
+        RandomApply(GaussianBlur(sigma=(0.2, 0.8)), p=0.4),
+        RandomApply(GaussianNoise(sigma=(1 / 255, 6 / 255)), p=0.4),
+        OneOf([JpegCompression(quality=(40, 95)), H264Compression(crf=(18, 32)), Quantize()], [0.45, 0.25, 0.3])
+        if jpeg_or_h264 else Quantize(),
+        Quantize(),
+    ]
+
+
+def film(scale: int) -> Degradation:
+    """What a single-frame network learns to undo: blur, lost resolution, grain, dust, scratches, compression.
+
+    Damage that one frame cannot reveal (flicker, weave, fading) is left to the temporal stages.
+    """
+    return Compose(_film_damage(scale) + _transfer())
+
+
+def film_look(scale: int) -> Degradation:
+    """Everything an old print shows, for looking at and for benchmarks: `film` plus flicker, gate weave,
+    fading, vignetting and monochrome or sepia toning."""
+    return Compose(_film_damage(scale) + [
+        RandomApply(Fading(), p=0.7),
+        RandomApply(Vignette(), p=0.6),
+        RandomApply(Flicker(), p=0.8),
+        RandomApply(GateWeave(), p=0.7),
+        RandomApply(Monochrome(), p=0.8),
+    ] + _transfer())
+
+
 RECIPES: dict[str, Callable[[int], Degradation]] = {
     "bicubic": bicubic,
+    "film": film,
+    "film-look": film_look,
 }
 
 
