@@ -259,39 +259,103 @@ def train():
     """Train or fine-tune a model on clean images (pairs are made by degrading them)."""
 
 
-@train.command("upscale")
-@click.option("--data", "data", multiple=True, required=True, type=click.Path(),
-              help="Folder (or image) of clean, sharp material; repeat for several.")
-@click.option("--val", "val", multiple=True, type=click.Path(), help="Held-out folder for validation PSNR/SSIM.")
-@click.option("--scale", type=click.IntRange(2, 4), default=4, show_default=True)
-@click.option("-o", "--output", type=click.Path(), required=True, help="Where to write the .safetensors weights.")
-@click.option("--run-dir", type=click.Path(), default=None,
-              help="Checkpoints, log and curve (default: runs/<output stem>).")
-@click.option("--steps", type=click.IntRange(1), default=20000, show_default=True)
-@click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
-@click.option("--patch", type=click.IntRange(8), default=32, show_default=True, help="Low-resolution crop side.")
-@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (cosine decay).")
-@click.option("--recipe", default="bicubic", show_default=True, help="Degradation recipe that makes the inputs.")
-@click.option("--loss", type=click.Choice(["l1", "charbonnier"]), default="l1", show_default=True)
-@click.option("--num-feat", type=click.IntRange(4), default=48, show_default=True, help="Width of the Compact network.")
-@click.option("--num-conv", type=click.IntRange(1), default=8, show_default=True, help="Depth of the Compact network.")
-@click.option("--init", default=None, help="Fine-tune from this model (shipped name or file).")
-@click.option("--val-every", type=click.IntRange(1), default=1000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--threads", type=click.IntRange(0), default=0, help="CPU threads (0: PyTorch's default).")
-@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
-def train_upscale(data, val, scale, output, run_dir, steps, batch, patch, lr, recipe, loss, num_feat, num_conv,
-                  init, val_every, seed, device, threads, resume):
-    """Train an upscaler: lumiere train upscale --data FRAMES --scale 4 -o mine.safetensors"""
+def _train_options(function):
+    options = [
+        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     default=None, help="YAML training config (as written to RUN_DIR/config.yaml); flags given "
+                                        "on the command line override it."),
+        click.option("--data", "data", multiple=True, type=click.Path(),
+                     help="Folder, image or video of clean, sharp material; repeat for several."),
+        click.option("--val", "val", multiple=True, type=click.Path(),
+                     help="Held-out folder (images or videos) for validation PSNR/SSIM."),
+        click.option("-o", "--output", type=click.Path(), default=None,
+                     help="Where to write the .safetensors weights."),
+        click.option("--run-dir", type=click.Path(), default=None,
+                     help="Checkpoints, log and curve (default: runs/<output stem>)."),
+        click.option("--steps", type=click.IntRange(1), default=20000, show_default=True),
+        click.option("--batch", type=click.IntRange(1), default=16, show_default=True),
+        click.option("--patch", type=click.IntRange(8), default=32, show_default=True,
+                     help="Side of the network's input crop, in input pixels."),
+        click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (cosine decay)."),
+        click.option("--recipe", type=click.Choice(["bicubic", "film", "film-look"]), default=None,
+                     help="How inputs are degraded (default: film; bicubic is the classic SR protocol)."),
+        click.option("--loss", type=click.Choice(["l1", "charbonnier"]), default="l1", show_default=True),
+        click.option("--frequency-weight", type=float, default=0.0, show_default=True,
+                     help="Weight of an added spectral (FFT magnitude) loss that favours fine detail."),
+        click.option("--gray", "gray_probability", type=click.FloatRange(0, 1), default=None,
+                     help="Share of pairs made black and white, input and target (default 0.5 for film)."),
+        click.option("--num-feat", type=click.IntRange(4), default=48, show_default=True,
+                     help="Width of the Compact network."),
+        click.option("--num-conv", type=click.IntRange(1), default=8, show_default=True,
+                     help="Depth of the Compact network."),
+        click.option("--init", default=None, help="Fine-tune from this model (shipped name or file)."),
+        click.option("--val-every", type=click.IntRange(1), default=1000, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", default="auto", show_default=True),
+        click.option("--threads", type=click.IntRange(0), default=0, help="CPU threads (0: PyTorch's default)."),
+        click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
+    from click.core import ParameterSource
+
     from .train.config import TrainConfig
     from .train.loop import train as run_training
 
-    config = TrainConfig(task="upscale", scale=scale, data=list(data), val=list(val), output=output,
-                         run_dir=run_dir or str(Path("runs") / Path(output).stem), init=init, recipe=recipe,
-                         num_feat=num_feat, num_conv=num_conv, steps=steps, batch=batch, patch=patch, lr=lr,
-                         loss=loss, val_every=val_every, seed=seed, device=device, threads=threads)
+    config_file, resume = flags.pop("config_file"), flags.pop("resume")
+    values = TrainConfig.load(config_file).__dict__ if config_file else {}
+    given = {name for name in flags if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    for name, value in flags.items():
+        if name in given or name not in values:
+            values[name] = list(value) if isinstance(value, tuple) else value
+    if task == "restore":
+        scale = 1
+    elif ctx.get_parameter_source("scale") != ParameterSource.COMMANDLINE and "scale" in values:
+        scale = values["scale"]
+    values.update(task=task, scale=scale)
+    if values.get("recipe") is None:
+        values["recipe"] = "film"
+    if values.get("gray_probability") is None:
+        values["gray_probability"] = 0.5 if values["recipe"] != "bicubic" else 0.0
+    if not values.get("data"):
+        raise LumiereError("give --data (or a --config that names it)")
+    if not values.get("output"):
+        raise LumiereError("give -o/--output for the trained weights")
+    values["run_dir"] = values.get("run_dir") or str(Path("runs") / Path(values["output"]).stem)
+    config = TrainConfig(**values)
     result = run_training(config, resume=resume)
-    click.echo(f"wrote {output}: {result['steps']} steps in {result['seconds'] / 60:.1f} min "
+    click.echo(f"wrote {config.output}: {result['steps']} steps in {result['seconds'] / 60:.1f} min "
                f"({result['samples_per_s']:.1f} samples/s)"
                + (f", validation PSNR-Y {result['psnr']:.2f} dB" if "psnr" in result else ""))
+
+
+@train.command("upscale")
+@click.option("--scale", type=click.IntRange(2, 4), default=4, show_default=True)
+@_train_options
+@click.pass_context
+def train_upscale(ctx, scale, **flags):
+    """Train an upscaler that also removes film damage.
+
+    \b
+    From scratch:  lumiere train upscale --data FRAMES/ --val HELD_OUT/ --scale 4 -o mine.safetensors
+    Fine-tune:     lumiere train upscale --data MY_FILM.mp4 --init film-x4 --steps 2000 -o mine.safetensors
+
+    Inputs are made on the fly by degrading random crops of --data with --recipe.
+    """
+    _run_training(ctx, "upscale", scale, **flags)
+
+
+@train.command("restore")
+@_train_options
+@click.pass_context
+def train_restore(ctx, **flags):
+    """Train a same-size (x1) cleaner: grain, dust, scratches, blocking and blur removed.
+
+    \b
+    Example: lumiere train restore --data FRAMES/ --patch 64 --steps 20000 -o clean.safetensors
+    """
+    _run_training(ctx, "restore", 1, **flags)

@@ -88,3 +88,26 @@ def test_loads_shared_training_data():
     sampler = CropSampler([str(data_path("train", "t91"))], 64, torch.Generator().manual_seed(0))
     batch = sampler.sample(4)
     assert batch.shape == (4, 3, 64, 64) and 0 <= batch.min() and batch.max() <= 1
+
+
+def test_cli_config_file_with_overrides_and_video_data(tmp_path, image_folder, video_factory):
+    from click.testing import CliRunner
+
+    from lumiere.cli import main
+
+    config = _config(tmp_path, image_folder, steps=50, recipe="film", gray_probability=0.5)
+    config_path = tmp_path / "config.yaml"
+    config.save(config_path)
+    clip = video_factory("footage.mp4", frames=6, size=(96, 64))
+    result = CliRunner().invoke(main, ["train", "restore", "--config", str(config_path), "--steps", "4",
+                                       "--data", str(clip), "--patch", "16"])
+    assert result.exit_code == 0, result.output
+    saved = TrainConfig.load(tmp_path / "run" / "config.yaml")
+    assert (saved.steps, saved.scale, saved.task, saved.data, saved.num_feat) == (4, 1, "restore", [str(clip)], 8)
+    assert load_model(config.output).descriptor.scale == 1
+
+
+def test_frequency_loss_and_gray_pairs(tmp_path, image_folder):
+    result = train(_config(tmp_path, image_folder, steps=4, frequency_weight=0.1, gray_probability=1.0,
+                           recipe="film"), show_progress=False)
+    assert result["steps"] == 4

@@ -26,6 +26,8 @@ class TrainConfig:
     lr: float = 5e-4
     min_lr: float = 1e-6
     loss: str = "l1"
+    frequency_weight: float = 0.0  # weight of the spectral loss added to `loss`
+    gray_probability: float = 0.0  # share of pairs made black and white (input and target alike)
     ema_decay: float = 0.999
     val_every: int = 1000
     checkpoint_every: int = 500

@@ -18,7 +18,7 @@ from ..models.archs import build_compact
 from ..models.loader import load_model, save_weights
 from .config import TrainConfig
 from .data import CropSampler, load_validation
-from .losses import LOSSES
+from .losses import LOSSES, frequency
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -39,6 +39,15 @@ def _build_model(config: TrainConfig) -> torch.nn.Module:
             raise LumiereError(f"--init model is x{loaded.descriptor.scale}, but --scale is {config.scale}")
         return loaded.module.train()
     return build_compact(config.scale, config.num_feat, config.num_conv)
+
+
+def _to_gray(hr: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """Turn a share of the crops black and white, so gray film maps to gray output, not to invented colour."""
+    if probability <= 0:
+        return hr
+    chosen = torch.rand(hr.shape[0], generator=generator) < probability
+    gray = (hr * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True).expand_as(hr)
+    return torch.where(chosen.view(-1, 1, 1, 1), gray, hr)
 
 
 def _degrade_batch(recipe, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -141,11 +150,14 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
     while step < config.steps:
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(config, step)
-        hr = sampler.sample(config.batch)
+        hr = _to_gray(sampler.sample(config.batch), config.gray_probability, data_generator)
         lr_batch = _degrade_batch(recipe, hr, data_generator)
         hr, lr_batch = hr.to(device), lr_batch.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = loss_fn(model(lr_batch).float(), hr)
+            prediction = model(lr_batch).float()
+            loss = loss_fn(prediction, hr)
+            if config.frequency_weight:
+                loss = loss + config.frequency_weight * frequency(prediction, hr)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
