@@ -225,7 +225,8 @@ def h264(frames: torch.Tensor, crf: int) -> torch.Tensor:
     pixels = (padded.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="matroska") as container:
-        stream = container.add_stream("libx264", rate=24, options={"crf": str(crf), "preset": "veryfast"})
+        options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}  # one thread: tiny clips, many calls
+        stream = container.add_stream("libx264", rate=24, options=options)
         stream.width, stream.height, stream.pix_fmt = pixels.shape[2], pixels.shape[1], "yuv420p"
         for index, image in enumerate(pixels):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")

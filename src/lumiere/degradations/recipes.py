@@ -61,7 +61,7 @@ def _transfer(jpeg_or_h264: bool = True) -> list[Degradation]:
     return [
         RandomApply(GaussianBlur(sigma=(0.2, 0.8)), p=0.4),
         RandomApply(GaussianNoise(sigma=(1 / 255, 6 / 255)), p=0.4),
-        OneOf([JpegCompression(quality=(40, 95)), H264Compression(crf=(18, 32)), Quantize()], [0.45, 0.25, 0.3])
+        OneOf([JpegCompression(quality=(40, 95)), H264Compression(crf=(18, 32)), Quantize()], [0.5, 0.1, 0.4])
         if jpeg_or_h264 else Quantize(),
         Quantize(),
     ]
