@@ -1,0 +1,149 @@
+"""Film restoration quality: film-degraded Vid4 `calendar` and Set14, and dust/grain cleaning at x1.
+
+The degraded inputs are made here with a fixed seed: Gaussian blur (sigma 1.0), x4 bicubic downsampling,
+film grain (strength 0.04, size 1.5), JPEG quality 75, and conversion to gray (BT.601 luma, whose Y equals
+the colour original's, so Y-PSNR against the colour ground truth is fair). Calendar is degraded as one clip.
+film-clean is scored at x1 on Set14 with grain and dust added.
+
+    .venv/bin/python benchmarks/film_quality.py [--peer] [--save-inputs DIR]
+"""
+
+import argparse
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import DATA, peer_upscaler, print_table, require, save
+from lumiere.convert import array_to_tensor
+from lumiere.degradations import functional as Fd
+from lumiere.degradations.transforms import Dust, FilmGrain, Quantize
+from lumiere.engine.precision import select_device
+from lumiere.engine.runner import ModelRunner, RunnerSettings
+from lumiere.eval.metrics import psnr_y, ssim_y
+from lumiere.io.images import Image, read_image, write_image
+from lumiere.models.loader import load_model
+from lumiere.models.registry import SHIPPED
+from lumiere.restore import UpscaleOptions, UpscalerFactory
+
+SEED = 1895
+
+
+def crop_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return x[..., :h - h % multiple, :w - w % multiple]
+
+
+def film_x4(clip: torch.Tensor, seed: int) -> torch.Tensor:
+    """The benchmark's fixed degradation of a clip (T, 3, H, W) -> (T, 3, H/4, W/4)."""
+    generator = torch.Generator().manual_seed(seed)
+    x = Fd.blur(clip, Fd.gaussian_kernel2d(1.0, 1.0))
+    x = Fd.downsample(x, 4, "bicubic")
+    x = FilmGrain(strength=(0.04, 0.04), grain_size=(1.5, 1.5), color_probability=0.0)(x, generator)
+    x = Fd.jpeg(Fd.quantize(x), 75)
+    return Fd.quantize(Fd.monochrome(x))
+
+
+def grain_and_dust(clip: torch.Tensor, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    x = FilmGrain(strength=(0.05, 0.05), grain_size=(1.5, 1.5), color_probability=0.0)(clip, generator)
+    x = Dust(per_frame=(8.0, 8.0), radius=(1.0, 4.0))(x, generator)
+    return Quantize()(x, generator)
+
+
+def load_set14() -> list[torch.Tensor]:
+    folder = require(DATA / "bench" / "sr" / "Set14" / "x4" / "HR")
+    return [crop_to(array_to_tensor(read_image(p).rgb)[None], 4) for p in sorted(folder.iterdir())]
+
+
+def load_calendar() -> torch.Tensor:
+    folder = require(DATA / "bench" / "vsr" / "Vid4" / "calendar")
+    frames = [array_to_tensor(read_image(p).rgb) for p in sorted(folder.iterdir()) if p.suffix == ".png"]
+    return crop_to(torch.stack(frames), 4)
+
+
+def upscalers(names: list[str]) -> dict:
+    out = {}
+    for name in names:
+        if SHIPPED.get(name) is None or not SHIPPED.get(name).path.is_file():
+            print(f"skipping {name}: not shipped in this checkout")
+            continue
+        factory = UpscalerFactory(UpscaleOptions(scale=4, model=name, tile=0))
+
+        def run(lr, factory=factory):
+            stage = factory.stage((lr.shape[-1], lr.shape[-2]), (lr.shape[-1] * 4, lr.shape[-2] * 4))
+            with torch.inference_mode():
+                return stage.process(lr)
+        out[name] = run
+    return out
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    return (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--peer", action="store_true", help="also run realesr-animevideov3-x4 on CPU (slow)")
+    parser.add_argument("--save-inputs", type=Path, default=None, help="write the degraded inputs here")
+    args = parser.parse_args()
+    methods = {"bicubic": lambda lr: Fd.resize(lr, (lr.shape[-2] * 4, lr.shape[-1] * 4), "bicubic").clamp(0, 1)}
+    methods.update(upscalers(["sr-x4", "film-x4"]))
+    peer = peer_upscaler() if args.peer else None
+    if peer is not None:
+        def run_peer(lr):
+            outputs = []
+            for image in lr:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    outputs.append(array_to_tensor(np.ascontiguousarray(peer(to_uint8(image)))))
+            return torch.stack(outputs)
+        methods["realesr-animevideov3-x4"] = run_peer
+
+    sets = {"Vid4 calendar (31 frames)": [(load_calendar(), SEED)],
+            "Set14": [(image, SEED + i) for i, image in enumerate(load_set14())]}
+    rows = []
+    for set_name, items in sets.items():
+        scores: dict[str, list] = {name: [] for name in methods}
+        for index, (hr, seed) in enumerate(items):
+            lr = film_x4(hr, seed)
+            if args.save_inputs:
+                args.save_inputs.mkdir(parents=True, exist_ok=True)
+                write_image(args.save_inputs / f"{set_name.split()[0]}-{index:02d}.png", Image(to_uint8(lr[0])))
+            for name, method in methods.items():
+                sr = method(lr)
+                scores[name] += list(zip(psnr_y(sr, hr, 4).tolist(), ssim_y(sr, hr, 4).tolist(), strict=True))
+        for name, values in scores.items():
+            psnr, ssim = np.mean(values, axis=0)
+            rows.append({"set": set_name, "method": name, "psnr_y": round(float(psnr), 2),
+                         "ssim_y": round(float(ssim), 4)})
+        base = next(r["psnr_y"] for r in rows if r["set"] == set_name and r["method"] == "bicubic")
+        for row in rows:
+            if row["set"] == set_name:
+                row["vs_bicubic_db"] = f"{row['psnr_y'] - base:+.2f}"
+    print_table(rows, ["set", "method", "psnr_y", "ssim_y", "vs_bicubic_db"])
+
+    clean_rows = []
+    if SHIPPED.get("film-clean") is not None and SHIPPED.get("film-clean").path.is_file():
+        runner = ModelRunner(load_model("film-clean"), RunnerSettings(select_device("cpu"), tile=0))
+        degraded_scores, cleaned_scores = [], []
+        for index, hr in enumerate(load_set14()):
+            noisy = grain_and_dust(hr, SEED + index)
+            with torch.inference_mode():
+                cleaned = runner(noisy).clamp(0, 1)
+            degraded_scores.append(psnr_y(noisy, hr).item())
+            cleaned_scores.append(psnr_y(cleaned, hr).item())
+        clean_rows = [{"set": "Set14 grain+dust (x1)", "method": "degraded input",
+                       "psnr_y": round(float(np.mean(degraded_scores)), 2)},
+                      {"set": "Set14 grain+dust (x1)", "method": "film-clean",
+                       "psnr_y": round(float(np.mean(cleaned_scores)), 2)}]
+        clean_rows[1]["gain_db"] = f"{clean_rows[1]['psnr_y'] - clean_rows[0]['psnr_y']:+.2f}"
+        print()
+        print_table(clean_rows, ["set", "method", "psnr_y", "gain_db"])
+    save("film_quality", {"degradation": __doc__.split("\n\n")[1], "seed": SEED, "rows": rows,
+                          "cleaning": clean_rows})
+
+
+if __name__ == "__main__":
+    main()
