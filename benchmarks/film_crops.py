@@ -8,7 +8,6 @@ Writes docs/film-x4-crops.png from frames of ../shared/data/film/street-scene.mp
 import contextlib
 import io
 
-import cv2
 import numpy as np
 import torch
 
@@ -61,8 +60,7 @@ def main() -> None:
     sheet = np.concatenate(rows, axis=0)
     target = ROOT / "docs" / "film-x4-crops.png"
     target.parent.mkdir(exist_ok=True)
-    write_image(target, Image(cv2.resize(sheet, (sheet.shape[1] // 2, sheet.shape[0] // 2),
-                                         interpolation=cv2.INTER_AREA) if sheet.shape[1] > 3000 else sheet))
+    write_image(target, Image(sheet))
     print(f"wrote {target.relative_to(ROOT)} ({', '.join(methods)}; frames {FRAMES})")
 
 
