@@ -359,3 +359,14 @@ def train_restore(ctx, **flags):
     Example: lumiere train restore --data FRAMES/ --patch 64 --steps 20000 -o clean.safetensors
     """
     _run_training(ctx, "restore", 1, **flags)
+
+
+@train.command("export")
+@click.option("--run-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+def train_export(run_dir, output):
+    """Write the EMA weights of a run's last checkpoint, also while it is still training."""
+    from .train.loop import export_checkpoint
+
+    step = export_checkpoint(run_dir, output)
+    click.echo(f"wrote {output} (step {step})")

@@ -111,3 +111,13 @@ def test_frequency_loss_and_gray_pairs(tmp_path, image_folder):
     result = train(_config(tmp_path, image_folder, steps=4, frequency_weight=0.1, gray_probability=1.0,
                            recipe="film"), show_progress=False)
     assert result["steps"] == 4
+
+
+def test_export_checkpoint_matches_final_weights(tmp_path, image_folder):
+    from lumiere.train.loop import export_checkpoint
+
+    train(_config(tmp_path, image_folder), show_progress=False)
+    assert export_checkpoint(tmp_path / "run", tmp_path / "exported.safetensors") == 20
+    a = load_model(str(tmp_path / "out.safetensors")).module.state_dict()
+    b = load_model(str(tmp_path / "exported.safetensors")).module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -94,6 +94,24 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     os.replace(partial, path)
 
 
+def _metadata(config: TrainConfig, step: int, seconds: float) -> dict[str, str]:
+    return {"lumiere.task": config.task, "lumiere.scale": str(config.scale), "lumiere.recipe": config.recipe,
+            "lumiere.steps": str(step), "lumiere.train_seconds": f"{seconds:.0f}"}
+
+
+def export_checkpoint(run_dir: Path, output: Path) -> int:
+    """Write the EMA weights of a run's last checkpoint (also of an unfinished run); returns its step."""
+    checkpoint_path = Path(run_dir) / CHECKPOINT
+    if not checkpoint_path.exists():
+        raise LumiereError(f"no checkpoint in {run_dir}")
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    config = TrainConfig(**state["config"])
+    model = _build_model(config)
+    model.load_state_dict(state["ema"])
+    save_weights(model, Path(output), _metadata(config, state["step"], state["elapsed"]))
+    return state["step"]
+
+
 def train(config: TrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
     """Run (or continue) a training run; returns the final validation figures."""
     if config.threads:
@@ -193,9 +211,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
     progress.close()
     log.close()
     elapsed = time.perf_counter() - started
-    metadata = {"lumiere.task": config.task, "lumiere.scale": str(config.scale), "lumiere.recipe": config.recipe,
-                "lumiere.steps": str(step), "lumiere.train_seconds": f"{elapsed:.0f}"}
-    save_weights(ema, Path(config.output), metadata)
+    save_weights(ema, Path(config.output), _metadata(config, step, elapsed))
     _save_curve(history, run_dir / "curve.png")
     final = next((h for h in reversed(history) if "psnr" in h), {})
     return {"steps": step, "seconds": elapsed, "samples_per_s": step * config.batch / max(elapsed, 1e-9), **final}
