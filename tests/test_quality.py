@@ -12,7 +12,7 @@ from lumiere.restore import UpscaleOptions, UpscalerFactory
 from .conftest import data_path
 
 
-@pytest.mark.parametrize("scale,floor", [(4, 30.7), (2, 36.5)])
+@pytest.mark.parametrize("scale,floor", [(4, 30.7), (2, 36.9)])
 def test_set5_psnr(scale, floor):
     folder = data_path("bench", "sr", "Set5", f"x{scale}")
     factory = UpscalerFactory(UpscaleOptions(scale=scale, model=f"sr-x{scale}", tile=0))

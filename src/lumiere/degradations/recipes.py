@@ -42,12 +42,16 @@ def bicubic(scale: int) -> Degradation:
 
 
 def _film_damage(scale: int) -> list[Degradation]:
-    """First order: the film itself. Lens blur, the resolution lost to the copy, grain, dust, scratches."""
-    steps: list[Degradation] = [
-        RandomApply(OneOf([GaussianBlur(sigma=(0.2, 2.0)), DefocusBlur(radius=(0.8, 2.0))], [0.8, 0.2]), p=0.8),
-    ]
+    """First order: the film itself. Lens blur, the resolution lost to the copy, grain, dust, scratches.
+
+    At x1 (cleaning) no blur is added: a cleaner that learned to sharpen would change every clean pixel too.
+    """
+    steps: list[Degradation] = []
     if scale > 1:
-        steps.append(Downsample(scale, modes=("bicubic", "bilinear", "area")))
+        steps += [
+            RandomApply(OneOf([GaussianBlur(sigma=(0.2, 2.0)), DefocusBlur(radius=(0.8, 2.0))], [0.8, 0.2]), p=0.8),
+            Downsample(scale, modes=("bicubic", "bilinear", "area")),
+        ]
     steps += [
         RandomApply(FilmGrain(), p=0.8),
         RandomApply(Dust(), p=0.5),
@@ -56,13 +60,12 @@ def _film_damage(scale: int) -> list[Degradation]:
     return steps
 
 
-def _transfer(jpeg_or_h264: bool = True) -> list[Degradation]:
-    """Second order: the transfer to digital. Scanner softness and noise, then compression."""
-    return [
-        RandomApply(GaussianBlur(sigma=(0.2, 0.8)), p=0.4),
+def _transfer(scale: int) -> list[Degradation]:
+    """Second order: the transfer to digital. Scanner softness (not at x1, as above), noise, compression."""
+    softness = [RandomApply(GaussianBlur(sigma=(0.2, 0.8)), p=0.4)] if scale > 1 else []
+    return softness + [
         RandomApply(GaussianNoise(sigma=(1 / 255, 6 / 255)), p=0.4),
-        OneOf([JpegCompression(quality=(40, 95)), H264Compression(crf=(18, 32)), Quantize()], [0.5, 0.1, 0.4])
-        if jpeg_or_h264 else Quantize(),
+        OneOf([JpegCompression(quality=(40, 95)), H264Compression(crf=(18, 32)), Quantize()], [0.5, 0.1, 0.4]),
         Quantize(),
     ]
 
@@ -72,7 +75,7 @@ def film(scale: int) -> Degradation:
 
     Damage that one frame cannot reveal (flicker, weave, fading) is left to the temporal stages.
     """
-    return Compose(_film_damage(scale) + _transfer())
+    return Compose(_film_damage(scale) + _transfer(scale))
 
 
 def film_look(scale: int) -> Degradation:
@@ -84,7 +87,7 @@ def film_look(scale: int) -> Degradation:
         RandomApply(Flicker(), p=0.8),
         RandomApply(GateWeave(), p=0.7),
         RandomApply(Monochrome(), p=0.8),
-    ] + _transfer())
+    ] + _transfer(scale))
 
 
 RECIPES: dict[str, Callable[[int], Degradation]] = {
