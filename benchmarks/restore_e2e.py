@@ -6,7 +6,7 @@
 2. Memory: peak resident memory of `lumiere restore` in a fresh process for a
    150-frame and a 1500-frame film (320x240, x2; the same frames looped).
 
-    .venv/bin/python benchmarks/restore_e2e.py [--skip-memory] [--preset medium]
+    .venv/bin/python benchmarks/restore_e2e.py [--part throughput|memory|both] [--preset medium]
 """
 
 import argparse
@@ -77,7 +77,7 @@ def peak_memory_mb(film: Path, folder: Path) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--part", choices=["throughput", "memory", "both"], default="both")
     parser.add_argument("--preset", default="medium", help="x264 preset for the restore run")
     args = parser.parse_args()
     require(FILM)
@@ -85,14 +85,15 @@ def main() -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        bare = bare_model_fps(4)
-        e2e, seconds = restore_fps(4, args.preset, folder)
-        results["throughput"] = {"input": "street-scene.mp4, 150 frames 640x480 -> 2560x1920 (x4), h264 "
-                                          f"crf 18 preset {args.preset}",
-                                 "bare_model_fps": round(bare, 3), "restore_fps": round(e2e, 3),
-                                 "restore_seconds": round(seconds, 1), "ratio": round(e2e / bare, 3)}
-        print_table([results["throughput"]], ["bare_model_fps", "restore_fps", "restore_seconds", "ratio"])
-        if not args.skip_memory:
+        if args.part in ("throughput", "both"):
+            bare = bare_model_fps(4)
+            e2e, seconds = restore_fps(4, args.preset, folder)
+            results["throughput"] = {"input": "street-scene.mp4, 150 frames 640x480 -> 2560x1920 (x4), h264 "
+                                              f"crf 18 preset {args.preset}",
+                                     "bare_model_fps": round(bare, 3), "restore_fps": round(e2e, 3),
+                                     "restore_seconds": round(seconds, 1), "ratio": round(e2e / bare, 3)}
+            print_table([results["throughput"]], ["bare_model_fps", "restore_fps", "restore_seconds", "ratio"])
+        if args.part in ("memory", "both"):
             rows = []
             for frames in (150, 1500):
                 film = long_film(folder / f"film-{frames}.mp4", frames)
@@ -102,7 +103,7 @@ def main() -> None:
             print()
             print_table(rows, ["frames", "peak_rss_mb", "seconds", "vs_150_frames"])
             results["memory"] = {"input": "320x240 h264 film (street-scene frames looped) -> x2", "rows": rows}
-    save("restore_e2e", results)
+    save(f"restore_e2e_{args.part}" if args.part != "both" else "restore_e2e", results)
 
 
 if __name__ == "__main__":
