@@ -62,12 +62,11 @@ def _get(q: queue.Queue, stop: threading.Event):
 
 
 @torch.inference_mode()
-def apply_stages(stages: list[FrameStage], frames: list[Frame], out_dtype: np.dtype) -> list[Frame]:
+def apply_stages(stages: list[FrameStage], frames: list[Frame]) -> torch.Tensor:
     batch = torch.stack([array_to_tensor(frame.rgb) for frame in frames])
     for stage in stages:
         batch = stage.process(batch)
-    return [Frame(frame.index, frame.pts, tensor_to_array(image, out_dtype), frame.duration)
-            for frame, image in zip(frames, batch)]
+    return batch
 
 
 def run_pipeline(frames: Iterator[Frame], stages: list[FrameStage], write: Callable[[Frame], None], *,
@@ -85,11 +84,13 @@ def run_pipeline(frames: Iterator[Frame], stages: list[FrameStage], write: Calla
         _put(decoded, _DONE, stop)
 
     def encode() -> None:
+        # Converting to stored pixels here, not in the inference thread, overlaps it with the next inference.
         while True:
             item = _get(processed, stop)
             if item is _DONE:
                 return
-            write(item)
+            frame, image = item
+            write(Frame(frame.index, frame.pts, tensor_to_array(image, out_dtype), frame.duration))
             progress.update(1)
 
     progress = tqdm(total=total, initial=done, unit="frame", desc=description, disable=not show_progress,
@@ -109,8 +110,8 @@ def run_pipeline(frames: Iterator[Frame], stages: list[FrameStage], write: Calla
                     break
                 pending.append(item)
             if pending:
-                for result in apply_stages(stages, pending, out_dtype):
-                    if not _put(processed, result, stop):
+                for frame, image in zip(pending, apply_stages(stages, pending), strict=True):
+                    if not _put(processed, (frame, image), stop):
                         break
         _put(processed, _DONE, stop)
         encoder.join()

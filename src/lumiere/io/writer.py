@@ -162,7 +162,8 @@ class ChunkWriter:
         return self
 
     def write(self, rgb: np.ndarray, pts: int, duration: int = 0) -> None:
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
+        rgb = np.ascontiguousarray(rgb)
+        frame = av.VideoFrame.from_numpy_buffer(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
         if self.settings.is_rgb:
             frame = frame.reformat(format=self.settings.pix_fmt)
         else:
