@@ -68,7 +68,7 @@ def peak_memory_mb(film: Path, folder: Path) -> tuple[float, float]:
     command = [sys.executable, "-m", "lumiere", "restore", str(film), "-o", str(folder / f"{film.stem}-x2.mp4"),
                "--scale", "2", "-q", "--restart"]
     wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               f"subprocess.run({command!r}, check=True); "
+               f"subprocess.run({command!r}, check=True, stdout=subprocess.DEVNULL); "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.perf_counter() - t)")
     output = subprocess.run([sys.executable, "-c", wrapper], check=True, capture_output=True, text=True, cwd=ROOT)
     megabytes, seconds = output.stdout.split()
