@@ -33,9 +33,9 @@ from lumiere.restore import UpscaleOptions, restore
 FILM = DATA / "film" / "street-scene.mp4"
 
 
-def bare_model_fps(scale: int) -> float:
+def bare_model_fps(scale: int, precision: str) -> float:
     frames = [array_to_tensor(f.rgb)[None] for f in open_source(FILM).frames()]
-    runner = ModelRunner(load_model(f"sr-x{scale}"), RunnerSettings(select_device("cpu")))
+    runner = ModelRunner(load_model(f"sr-x{scale}"), RunnerSettings(select_device("cpu"), precision))
     runner(frames[0])
     start = time.perf_counter()
     for x in frames:
@@ -43,10 +43,11 @@ def bare_model_fps(scale: int) -> float:
     return len(frames) / (time.perf_counter() - start)
 
 
-def restore_fps(scale: int, preset: str, folder: Path) -> tuple[float, float]:
+def restore_fps(scale: int, preset: str, precision: str, folder: Path) -> tuple[float, float]:
     out = folder / "restored.mp4"
     start = time.perf_counter()
-    restore(FILM, out, UpscaleOptions(scale=scale), preset=preset, show_progress=False, restart=True)
+    options = UpscaleOptions(scale=scale, model=f"sr-x{scale}", precision=precision)
+    restore(FILM, out, options, preset=preset, show_progress=False, restart=True)
     seconds = time.perf_counter() - start
     return 150 / seconds, seconds
 
@@ -79,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", choices=["throughput", "memory", "both"], default="both")
     parser.add_argument("--preset", default="medium", help="x264 preset for the restore run")
+    parser.add_argument("--precision", default="auto", help="auto (bf16 on CPUs that compute it natively) or fp32")
     args = parser.parse_args()
     require(FILM)
     torch.set_num_threads(torch.get_num_threads())
@@ -86,10 +88,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if args.part in ("throughput", "both"):
-            bare = bare_model_fps(4)
-            e2e, seconds = restore_fps(4, args.preset, folder)
+            bare = bare_model_fps(4, args.precision)
+            e2e, seconds = restore_fps(4, args.preset, args.precision, folder)
             results["throughput"] = {"input": "street-scene.mp4, 150 frames 640x480 -> 2560x1920 (x4), h264 "
-                                              f"crf 18 preset {args.preset}",
+                                              f"crf 18 preset {args.preset}, precision {args.precision}",
                                      "bare_model_fps": round(bare, 3), "restore_fps": round(e2e, 3),
                                      "restore_seconds": round(seconds, 1), "ratio": round(e2e / bare, 3)}
             print_table([results["throughput"]], ["bare_model_fps", "restore_fps", "restore_seconds", "ratio"])
@@ -103,7 +105,10 @@ def main() -> None:
             print()
             print_table(rows, ["frames", "peak_rss_mb", "seconds", "vs_150_frames"])
             results["memory"] = {"input": "320x240 h264 film (street-scene frames looped) -> x2", "rows": rows}
-    save(f"restore_e2e_{args.part}" if args.part != "both" else "restore_e2e", results)
+    name = "restore_e2e" if args.part == "both" else f"restore_e2e_{args.part}"
+    if args.part == "throughput":
+        name += f"_{args.preset}_{args.precision}"
+    save(name, results)
 
 
 if __name__ == "__main__":
