@@ -20,8 +20,8 @@ from lumiere.io.reader import open_source
 from lumiere.models.registry import SHIPPED
 from lumiere.restore import UpscaleOptions, UpscalerFactory
 
-FRAMES = (40, 110)
-CROP = (250, 150, 160, 120)  # left, top, width, height in the 640x480 source
+FRAMES = (60, 100)
+CROP = (200, 230, 160, 120)  # left, top, width, height in the 640x480 source: the walking man, the street
 
 
 def main() -> None:

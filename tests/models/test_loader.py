@@ -52,10 +52,17 @@ def test_registry_refuses_duplicates():
         registry.register(ShippedModel("a", "b.safetensors", "upscale", ""))
 
 
+SHIPPED_SCALES = {"sr-x2": 2, "sr-x4": 4, "film-x2": 2, "film-x4": 4, "film-clean": 1}
+
+
+def test_every_shipped_model_has_a_known_scale():
+    assert sorted(SHIPPED_SCALES) == SHIPPED.names()
+
+
 @pytest.mark.parametrize("name", SHIPPED.names())
 def test_shipped_models_load(name):
     shipped = SHIPPED.get(name)
     assert shipped.path.is_file(), f"{shipped.path} is not in the package"
     assert shipped.path.stat().st_size < 20 * 1024 * 1024
     loaded = load_model(name)
-    assert loaded.descriptor.scale == int(name.split("x")[-1])
+    assert loaded.descriptor.scale == SHIPPED_SCALES[name]

@@ -41,5 +41,11 @@ SHIPPED.register(ShippedModel("sr-x2", "sr-x2.safetensors", "upscale",
                               "x2 upscaler trained on bicubic-downsampled photos"))
 SHIPPED.register(ShippedModel("sr-x4", "sr-x4.safetensors", "upscale",
                               "x4 upscaler trained on bicubic-downsampled photos"))
+SHIPPED.register(ShippedModel("film-x2", "film-x2.safetensors", "upscale",
+                              "x2 upscaler for old film: also removes grain, dust, scratches, compression"))
+SHIPPED.register(ShippedModel("film-x4", "film-x4.safetensors", "upscale",
+                              "x4 upscaler for old film: also removes grain, dust, scratches, compression"))
+SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors", "restore",
+                              "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
 
-DEFAULT_UPSCALERS = {2: "sr-x2", 4: "sr-x4"}
+DEFAULT_UPSCALERS = {2: "film-x2", 4: "film-x4"}
