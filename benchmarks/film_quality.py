@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import DATA, peer_upscaler, print_table, require, save
+from common import DATA, peer_upscaler, print_table, require, save, shipped_upscalers
 from lumiere.convert import array_to_tensor
 from lumiere.degradations import functional as Fd
 from lumiere.degradations.transforms import Dust, FilmGrain, Quantize
@@ -26,7 +26,6 @@ from lumiere.eval.metrics import psnr_y, ssim_y
 from lumiere.io.images import Image, read_image, write_image
 from lumiere.models.loader import load_model
 from lumiere.models.registry import SHIPPED
-from lumiere.restore import UpscaleOptions, UpscalerFactory
 
 SEED = 1895
 
@@ -64,22 +63,6 @@ def load_calendar() -> torch.Tensor:
     return crop_to(torch.stack(frames), 4)
 
 
-def upscalers(names: list[str]) -> dict:
-    out = {}
-    for name in names:
-        if SHIPPED.get(name) is None or not SHIPPED.get(name).path.is_file():
-            print(f"skipping {name}: not shipped in this checkout")
-            continue
-        factory = UpscalerFactory(UpscaleOptions(scale=4, model=name, tile=0))
-
-        def run(lr, factory=factory):
-            stage = factory.stage((lr.shape[-1], lr.shape[-2]), (lr.shape[-1] * 4, lr.shape[-2] * 4))
-            with torch.inference_mode():
-                return stage.process(lr)
-        out[name] = run
-    return out
-
-
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
@@ -90,7 +73,7 @@ def main() -> None:
     parser.add_argument("--save-inputs", type=Path, default=None, help="write the degraded inputs here")
     args = parser.parse_args()
     methods = {"bicubic": lambda lr: Fd.resize(lr, (lr.shape[-2] * 4, lr.shape[-1] * 4), "bicubic").clamp(0, 1)}
-    methods.update(upscalers(["sr-x4", "film-x4"]))
+    methods.update(shipped_upscalers(["sr-x4", "film-x4"]))
     peer = peer_upscaler() if args.peer else None
     if peer is not None:
         def run_peer(lr):
