@@ -10,6 +10,7 @@ from .errors import InputError, OutputError
 from .io.images import Image, is_image_path, read_image, write_image
 from .io.reader import Frame, open_source
 from .io.writer import Chunk, ChunkWriter, EncodeSettings, join_chunks
+from .job import check_output_folder
 
 MODES = ("split", "side")
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
@@ -69,8 +70,7 @@ def compare(before_path: Path, after_path: Path, output: Path, mode: str = "spli
     output = Path(output)
     if output.resolve() in (Path(before_path).resolve(), Path(after_path).resolve()):
         raise OutputError("the comparison would overwrite one of its inputs")
-    if not output.parent.exists():
-        raise OutputError(f"output folder does not exist: {output.parent}")
+    check_output_folder(output.parent)
     if is_image_path(Path(before_path)) and is_image_path(Path(after_path)):
         if not is_image_path(output):
             raise OutputError("comparing two images writes an image: give -o NAME.png")

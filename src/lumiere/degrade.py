@@ -12,7 +12,7 @@ from .errors import InputError, OutputError
 from .io.images import Image, is_image_path, read_image, write_image
 from .io.reader import open_source
 from .io.writer import Chunk, ChunkWriter, EncodeSettings, join_chunks
-from .job import check_writable
+from .job import check_output_folder
 
 WINDOW = 16
 
@@ -79,10 +79,7 @@ def degrade(input_path: Path, output: Path, recipe_name: str, scale: int, seed: 
         raise InputError(f"no such file or folder: {input_path}")
     if output.resolve() == input_path.resolve():
         raise OutputError("the output is the input; it would be overwritten")
-    parent = output.parent
-    if not parent.exists():
-        raise OutputError(f"output folder does not exist: {parent}")
-    check_writable(parent)
+    check_output_folder(output.parent)
     if input_path.is_dir():
         images = sorted(p for p in input_path.iterdir() if p.is_file() and is_image_path(p))
         if not images:

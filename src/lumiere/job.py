@@ -78,16 +78,16 @@ def check_paths(input_path: Path, output: OutputSpec) -> None:
     if target.resolve() == Path(input_path).resolve() or (
             output.kind == "images" and Path(input_path).resolve() in (target.resolve(), *target.resolve().parents)):
         raise OutputError(f"the output {target} would overwrite the input")
-    parent = target.parent
-    if not parent.exists():
-        raise OutputError(f"output folder does not exist: {parent}")
-    check_writable(parent)
+    check_output_folder(target.parent)
     if output.kind == "images" and target.exists() and not target.is_dir():
         raise OutputError(f"{target} exists and is not a folder")
 
 
-def check_writable(folder: Path) -> None:
-    """Create and remove a probe file: permission bits alone mislead for root and read-only mounts."""
+def check_output_folder(folder: Path) -> None:
+    """The folder must exist and take a new file: a probe file is created and removed, since permission
+    bits alone mislead for root and read-only mounts."""
+    if not folder.exists():
+        raise OutputError(f"output folder does not exist: {folder}")
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".lumiere-probe-"):
             pass

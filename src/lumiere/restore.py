@@ -13,7 +13,7 @@ from .engine.runner import ModelRunner, RunnerSettings
 from .errors import InputError, OutputError
 from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_image_path, read_image, write_image
 from .io.reader import open_source
-from .job import Job, check_paths, check_writable, plan_output, settings_hash
+from .job import Job, check_output_folder, check_paths, plan_output, settings_hash
 from .models.loader import load_model
 from .stages.upscale import UpscaleStage, default_model_for, target_size
 
@@ -118,9 +118,7 @@ def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
             raise OutputError(f"{output_path}: give an image file name (.png, .tiff, .jpg ...)")
         pairs = [(input_path, output_path)]
         parent = output_path.parent
-    if not parent.exists():
-        raise OutputError(f"output folder does not exist: {parent}")
-    check_writable(parent)
+    check_output_folder(parent)
     factory = UpscalerFactory(options)
     written = []
     if input_path.is_dir():
