@@ -26,7 +26,7 @@ from lumiere.engine.precision import select_device
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.io.color import ColorInfo
 from lumiere.io.reader import open_source
-from lumiere.io.writer import Chunk, ChunkWriter, EncodeSettings, join_chunks
+from lumiere.io.writer import EncodeSettings, video_file
 from lumiere.models.loader import load_model
 from lumiere.restore import UpscaleOptions, restore
 
@@ -54,13 +54,10 @@ def restore_fps(scale: int, preset: str, precision: str, folder: Path) -> tuple[
 
 def long_film(path: Path, frames: int) -> Path:
     source = [cv2.resize(f.rgb, (320, 240), interpolation=cv2.INTER_AREA) for f in open_source(FILM).frames()]
-    chunk = path.with_suffix(".chunk.mp4")
-    with ChunkWriter(chunk, EncodeSettings("h264", preset="veryfast"), 320, 240, Fraction(18), Fraction(1, 18),
-                     ColorInfo.bt601()) as writer:
+    with video_file(path, EncodeSettings("h264", preset="veryfast"), 320, 240, Fraction(18), Fraction(1, 18),
+                    ColorInfo.bt601()) as writer:
         for index in range(frames):
             writer.write(source[index % len(source)], index, 1)
-    join_chunks([Chunk(chunk, 0, Fraction(1, 18))], path, None)
-    chunk.unlink()
     return path
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from .errors import InputError, OutputError
 from .io.images import Image, is_image_path, read_image, write_image
 from .io.reader import Frame, open_source
-from .io.writer import Chunk, ChunkWriter, EncodeSettings, join_chunks
+from .io.writer import EncodeSettings, video_file
 from .job import check_output_folder
 
 MODES = ("split", "side")
@@ -88,22 +88,19 @@ def compare(before_path: Path, after_path: Path, output: Path, mode: str = "spli
                 return
     settings = EncodeSettings("h264", crf=18, preset="fast")
     settings.validate(output.suffix.lower())
-    work = output.with_name(f".{output.name}.chunk{settings.spec.chunk_suffix}")
     pairs = _paired(before.frames(), after.frames(), before_step, after_step)
     first_before, first_after = next(pairs)
     first = compose(first_before.rgb, first_after.rgb, mode)
     info = after.info
     progress = tqdm(total=info.frame_count, unit="frame", desc="compare", disable=not show_progress)
     try:
-        with ChunkWriter(work, settings, first.shape[1], first.shape[0], info.fps, info.time_base,
-                         info.color.for_output(first.shape[0], info.height), pts_offset=first_after.pts) as writer:
+        with video_file(output, settings, first.shape[1], first.shape[0], info.fps, info.time_base,
+                        info.color.for_output(first.shape[0], info.height), first_after.pts,
+                        info.path if info.kind == "video" else None) as writer:
             writer.write(first, first_after.pts, first_after.duration)
             progress.update(1)
             for pair_before, pair_after in pairs:
                 writer.write(compose(pair_before.rgb, pair_after.rgb, mode), pair_after.pts, pair_after.duration)
                 progress.update(1)
-        join_chunks([Chunk(work, first_after.pts, info.time_base)], output,
-                    info.path if info.kind == "video" else None)
     finally:
         progress.close()
-        work.unlink(missing_ok=True)

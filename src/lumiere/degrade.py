@@ -11,7 +11,7 @@ from .degradations.transforms import ClipShape
 from .errors import InputError, OutputError
 from .io.images import Image, is_image_path, read_image, write_image
 from .io.reader import open_source
-from .io.writer import Chunk, ChunkWriter, EncodeSettings, join_chunks
+from .io.writer import EncodeSettings, video_file
 from .job import check_output_folder
 
 WINDOW = 16
@@ -43,14 +43,13 @@ def degrade_video(path: Path, output: Path, recipe_name: str, scale: int, seed: 
     out_shape = recipe.output_shape(shape)
     settings = EncodeSettings("h264", crf=16, preset="fast")
     settings.validate(output.suffix.lower())
-    work = output.with_name(f".{output.name}.chunk{settings.spec.chunk_suffix}")
     progress = tqdm(total=info.frame_count, unit="frame", desc="degrade", disable=not show_progress)
     pending = []
     frames = source.frames()
     first = next(frames)
     try:
-        with ChunkWriter(work, settings, out_shape.width, out_shape.height, info.fps, info.time_base,
-                         info.color.for_output(out_shape.height, info.height), pts_offset=first.pts) as writer:
+        with video_file(output, settings, out_shape.width, out_shape.height, info.fps, info.time_base,
+                        info.color.for_output(out_shape.height, info.height), first.pts, path) as writer:
             def flush():
                 batch = torch.stack([array_to_tensor(_crop(f.rgb, multiple)) for f in pending])
                 for frame, image in zip(pending, recipe.transform(batch, params, pending[0].index), strict=True):
@@ -64,10 +63,8 @@ def degrade_video(path: Path, output: Path, recipe_name: str, scale: int, seed: 
                     flush()
             if pending:
                 flush()
-        join_chunks([Chunk(work, first.pts, info.time_base)], output, path)
     finally:
         progress.close()
-        work.unlink(missing_ok=True)
 
 
 def degrade(input_path: Path, output: Path, recipe_name: str, scale: int, seed: int,

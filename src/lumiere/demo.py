@@ -10,7 +10,7 @@ from .convert import array_to_tensor, tensor_to_array
 from .degradations import functional as Fd
 from .io.color import ColorInfo
 from .io.images import read_image
-from .io.writer import Chunk, ChunkWriter, EncodeSettings, join_chunks
+from .io.writer import EncodeSettings, video_file
 
 SHARED_FILM = Path("..") / "shared" / "data" / "film" / "street-scene.mp4"
 
@@ -24,8 +24,7 @@ def synthesize_film(path: Path, frames: int = 72, fps: int = 18, size: tuple[int
     crop_w, crop_h = photo.shape[1] * 3 // 4, photo.shape[0] * 3 // 4
     generator = torch.Generator().manual_seed(1896)
     settings = EncodeSettings("h264", crf=16, preset="fast")
-    chunk = path.with_name(f".{path.name}.chunk.mp4")
-    with ChunkWriter(chunk, settings, width, height, Fraction(fps), Fraction(1, fps), ColorInfo.bt601()) as writer:
+    with video_file(path, settings, width, height, Fraction(fps), Fraction(1, fps), ColorInfo.bt601()) as writer:
         for index in range(frames):
             left = round((photo.shape[1] - crop_w) * index / (frames - 1))
             top = (photo.shape[0] - crop_h) // 2
@@ -37,6 +36,4 @@ def synthesize_film(path: Path, frames: int = 72, fps: int = 18, size: tuple[int
             x = Fd.gaussian_noise(x, 0.03, generator, gray=True)
             x = Fd.jpeg(x, 60)
             writer.write(tensor_to_array(x[0]), index, 1)
-    join_chunks([Chunk(chunk, 0, Fraction(1, fps))], path, None)
-    chunk.unlink()
     return path

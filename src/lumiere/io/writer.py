@@ -10,6 +10,7 @@ import heapq
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -279,6 +280,21 @@ def join_chunks(chunks: list[Chunk], output: Path, source: Path | None) -> list[
         partial.unlink(missing_ok=True)
         raise
     return notices
+
+
+@contextmanager
+def video_file(output: Path, settings: EncodeSettings, width: int, height: int, fps: Fraction,
+               time_base: Fraction, color: ColorInfo, first_pts: int = 0,
+               source: Path | None = None) -> Iterator[ChunkWriter]:
+    """Write one video in a single pass: frames go to a chunk beside `output`, which is joined (with the
+    source's audio and subtitles, if given) into `output` once the block ends without error."""
+    work = output.with_name(f".{output.name}.chunk{settings.spec.chunk_suffix}")
+    try:
+        with ChunkWriter(work, settings, width, height, fps, time_base, color, pts_offset=first_pts) as writer:
+            yield writer
+        join_chunks([Chunk(work, first_pts, time_base)], output, source)
+    finally:
+        work.unlink(missing_ok=True)
 
 
 class ImageSequenceWriter:
