@@ -239,8 +239,9 @@ class Job:
                 if frame is None:
                     return
                 if writer is None:
+                    length = min(self.chunk_frames, info.frame_count - chunk * self.chunk_frames)
                     writer = ChunkWriter(self.chunk_path(chunk), self.output.encode, *self.size, info.fps,
-                                         info.time_base, color, pts_offset=frame.pts).__enter__()
+                                         info.time_base, color, pts_offset=frame.pts, frames=length).__enter__()
                     current = chunk
                 writer.write(frame.rgb, frame.pts, frame.duration)
         finally:

@@ -53,6 +53,7 @@ IMAGE_CODECS = {"png": ".png", "tiff": ".tiff"}
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _PRORES_PROFILES = {"proxy": 0, "lt": 1, "standard": 2, "hq": 3}
 _RGB_PIX_FMTS = ("bgr0", "rgb48le")
+SHORT_STREAM_FRAMES = 16
 
 
 @dataclass(frozen=True)
@@ -105,14 +106,18 @@ class EncodeSettings:
     def is_rgb(self) -> bool:
         return self.pix_fmt in _RGB_PIX_FMTS
 
-    def encoder_options(self) -> dict[str, str]:
+    def encoder_options(self, frames: int | None = None) -> dict[str, str]:
+        """Encoder options; `frames`, when known, is how many frames the stream will hold."""
         spec = self.spec
         crf = self.crf if self.crf is not None else spec.default_crf
         preset = self.preset or spec.default_preset
         if self.codec in ("h264", "h265"):
             options = {"crf": str(crf), "preset": preset}
             if self.codec == "h265":
-                options["x265-params"] = "log-level=error"
+                # libx265 with B-frames emits packets without valid timestamps for streams of a few frames
+                # (a film's last chunk), which the muxer then refuses.
+                short = frames is not None and frames < SHORT_STREAM_FRAMES
+                options["x265-params"] = "log-level=error" + (":bframes=0" if short else "")
             return options
         if self.codec == "av1":
             return {"crf": str(crf), "preset": preset}
@@ -136,9 +141,10 @@ class ChunkWriter:
     """
 
     def __init__(self, path: Path, settings: EncodeSettings, width: int, height: int, fps: Fraction,
-                 time_base: Fraction, color: ColorInfo, pts_offset: int = 0):
+                 time_base: Fraction, color: ColorInfo, pts_offset: int = 0, frames: int | None = None):
         self.path = path
         self.pts_offset = pts_offset
+        self.frames = frames
         self.settings = settings
         self.width, self.height = width, height
         self.fps, self.time_base, self.color = fps, time_base, color
@@ -149,7 +155,7 @@ class ChunkWriter:
         self.settings.check_size(self.width, self.height)
         self.container = av.open(str(self.partial), "w", format=CONTAINERS[self.settings.spec.chunk_suffix])
         stream = self.container.add_stream(self.settings.spec.encoder, rate=self.fps,
-                                           options=self.settings.encoder_options())
+                                           options=self.settings.encoder_options(self.frames))
         stream.width, stream.height = self.width, self.height
         stream.pix_fmt = self.settings.pix_fmt
         stream.time_base = self.time_base
