@@ -293,6 +293,8 @@ def _train_options(function):
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--device", default="auto", show_default=True),
         click.option("--threads", type=click.IntRange(0), default=0, help="CPU threads (0: PyTorch's default)."),
+        click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+                     help="Processes that make training pairs in parallel (worth it beside a GPU)."),
         click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint."),
     ]
     for option in reversed(options):

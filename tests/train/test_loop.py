@@ -54,11 +54,11 @@ def test_resume_after_interruption_gives_the_same_weights(tmp_path, image_folder
 
     original, calls = CropSampler.sample, []
 
-    def interrupted(self, batch):
+    def interrupted(self, batch, generator):
         calls.append(1)
         if len(calls) == 14:  # step 14: the last checkpoint was written at step 10
             raise KeyboardInterrupt
-        return original(self, batch)
+        return original(self, batch, generator)
 
     monkeypatch.setattr(CropSampler, "sample", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -67,6 +67,14 @@ def test_resume_after_interruption_gives_the_same_weights(tmp_path, image_folder
     train(_config(tmp_path / "split", image_folder), resume=True, show_progress=False)
     a = load_model(str(tmp_path / "full" / "out.safetensors")).module.state_dict()
     b = load_model(str(tmp_path / "split" / "out.safetensors")).module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_worker_processes_make_the_same_batches(tmp_path, image_folder):
+    train(_config(tmp_path / "inline", image_folder, steps=6, val=[]), show_progress=False)
+    train(_config(tmp_path / "workers", image_folder, steps=6, val=[], workers=2), show_progress=False)
+    a = load_model(str(tmp_path / "inline" / "out.safetensors")).module.state_dict()
+    b = load_model(str(tmp_path / "workers" / "out.safetensors")).module.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -85,8 +93,8 @@ def test_exception(tmp_path, image_folder, tiny_models):
 def test_loads_shared_training_data():
     from lumiere.train.data import CropSampler
 
-    sampler = CropSampler([str(data_path("train", "t91"))], 64, torch.Generator().manual_seed(0))
-    batch = sampler.sample(4)
+    sampler = CropSampler([str(data_path("train", "t91"))], 64)
+    batch = sampler.sample(4, torch.Generator().manual_seed(0))
     assert batch.shape == (4, 3, 64, 64) and 0 <= batch.min() and batch.max() <= 1
 
 

@@ -34,6 +34,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0
+    workers: int = 0  # processes degrading training pairs beside the training one (0: in the training process)
 
     def save(self, path: Path) -> None:
         path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))

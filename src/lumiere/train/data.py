@@ -1,10 +1,11 @@
-"""Training crops from clean images and videos, held in memory as uint8."""
+"""Training pairs: random crops of clean images and videos (held in memory as uint8), degraded on the fly."""
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.utils.data
 
 from ..errors import InputError
 from ..io.images import is_image_path, read_image
@@ -50,9 +51,8 @@ def load_pictures(path: Path) -> Iterator[np.ndarray]:
 class CropSampler:
     """Draws random (crop, crop) RGB patches, flipped and rotated, weighted by image area."""
 
-    def __init__(self, folders: list[str], crop: int, generator: torch.Generator):
+    def __init__(self, folders: list[str], crop: int):
         self.crop = crop
-        self.generator = generator
         self.images: list[torch.Tensor] = []
         self.skipped = 0
         for path in list_media(folders):
@@ -69,21 +69,57 @@ class CropSampler:
     def __len__(self) -> int:
         return len(self.images)
 
-    def sample(self, batch: int) -> torch.Tensor:
+    def sample(self, batch: int, generator: torch.Generator) -> torch.Tensor:
         """(batch, 3, crop, crop) float32 in [0, 1]."""
-        indices = torch.multinomial(self.weights, batch, replacement=True, generator=self.generator)
+        indices = torch.multinomial(self.weights, batch, replacement=True, generator=generator)
         crops = []
         for index in indices.tolist():
             image = self.images[index]
             _, h, w = image.shape
-            top = int(torch.randint(h - self.crop + 1, (), generator=self.generator))
-            left = int(torch.randint(w - self.crop + 1, (), generator=self.generator))
+            top = int(torch.randint(h - self.crop + 1, (), generator=generator))
+            left = int(torch.randint(w - self.crop + 1, (), generator=generator))
             patch = image[:, top:top + self.crop, left:left + self.crop]
-            if torch.rand((), generator=self.generator) < 0.5:
+            if torch.rand((), generator=generator) < 0.5:
                 patch = patch.flip(-1)
-            patch = torch.rot90(patch, int(torch.randint(4, (), generator=self.generator)), dims=(1, 2))
+            patch = torch.rot90(patch, int(torch.randint(4, (), generator=generator)), dims=(1, 2))
             crops.append(patch)
         return torch.stack(crops).float() / 255
+
+
+def to_gray(hr: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """Turn a share of the crops black and white, so gray film maps to gray output, not to invented colour."""
+    if probability <= 0:
+        return hr
+    chosen = torch.rand(hr.shape[0], generator=generator) < probability
+    gray = (hr * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True).expand_as(hr)
+    return torch.where(chosen.view(-1, 1, 1, 1), gray, hr)
+
+
+def degrade_batch(recipe, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    # Each crop is its own one-frame clip, so each draws its own degradation.
+    return torch.cat([recipe(hr[i:i + 1], generator) for i in range(hr.shape[0])])
+
+
+class DegradedPairs(torch.utils.data.Dataset):
+    """Item `step` is that training step's (target, input) batch.
+
+    Its randomness comes from (seed, step) alone, so any DataLoader worker makes
+    the same batch, and a resumed run sees exactly the batches an uninterrupted
+    one would have seen.
+    """
+
+    def __init__(self, sampler: CropSampler, recipe, batch: int, gray_probability: float, seed: int, steps: int):
+        self.sampler, self.recipe = sampler, recipe
+        self.batch, self.gray_probability, self.seed, self.steps = batch, gray_probability, seed, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        state = np.random.SeedSequence([self.seed, step]).generate_state(2, dtype=np.uint32)
+        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        hr = to_gray(self.sampler.sample(self.batch, generator), self.gray_probability, generator)
+        return hr, degrade_batch(self.recipe, hr, generator)
 
 
 def load_validation(folders: list[str], count: int, crop: int, scale: int) -> torch.Tensor:
