@@ -49,7 +49,7 @@ def _film_damage(scale: int) -> list[Degradation]:
     steps: list[Degradation] = []
     if scale > 1:
         steps += [
-            RandomApply(OneOf([GaussianBlur(sigma=(0.2, 2.0)), DefocusBlur(radius=(0.8, 2.0))], [0.8, 0.2]), p=0.8),
+            RandomApply(OneOf([GaussianBlur(sigma=(0.3, 1.8)), DefocusBlur(radius=(0.8, 1.8))], [0.85, 0.15]), p=0.8),
             Downsample(scale, modes=("bicubic", "bilinear", "area")),
         ]
     steps += [
@@ -62,10 +62,10 @@ def _film_damage(scale: int) -> list[Degradation]:
 
 def _transfer(scale: int) -> list[Degradation]:
     """Second order: the transfer to digital. Scanner softness (not at x1, as above), noise, compression."""
-    softness = [RandomApply(GaussianBlur(sigma=(0.2, 0.8)), p=0.4)] if scale > 1 else []
+    softness = [RandomApply(GaussianBlur(sigma=(0.2, 0.5)), p=0.2)] if scale > 1 else []
     return softness + [
-        RandomApply(GaussianNoise(sigma=(1 / 255, 6 / 255)), p=0.4),
-        OneOf([JpegCompression(quality=(40, 95)), H264Compression(crf=(18, 32)), Quantize()], [0.5, 0.1, 0.4]),
+        RandomApply(GaussianNoise(sigma=(1 / 255, 4 / 255)), p=0.2),
+        OneOf([JpegCompression(quality=(50, 95)), H264Compression(crf=(18, 28)), Quantize()], [0.5, 0.1, 0.4]),
         Quantize(),
     ]
 
