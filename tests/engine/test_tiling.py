@@ -31,6 +31,13 @@ def test_untiled_when_tile_covers_frame():
     assert calls == [x.shape]
 
 
+def test_output_stays_where_fn_computes():
+    # A CUDA runner gets frames from the CPU and computes on the GPU; the "meta" device stands in for it here.
+    tiled = run_tiled(lambda t: t.repeat_interleave(2, -1).repeat_interleave(2, -2).to("meta"),
+                      torch.rand(1, 3, 40, 40), 2, tile=16)
+    assert tiled.device.type == "meta" and tiled.shape == (1, 3, 80, 80)
+
+
 def test_exception():
     with pytest.raises(ValueError, match="feather"):
         run_tiled(lambda t: t, torch.rand(1, 3, 8, 8), 1, tile=4, margin=2, feather=8)

@@ -55,15 +55,17 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, scale
     rows, cols = plan_spans(height, tile, margin), plan_spans(width, tile, margin)
     if len(rows) == 1 and len(cols) == 1:
         return fn(x)
+    # The result is assembled where `fn` computes (a GPU, say), whatever device the input comes from.
     output: torch.Tensor | None = None
-    weights = torch.zeros(1, 1, height * scale, width * scale, device=x.device)
+    weights: torch.Tensor | None = None
     for row in rows:
-        wy = _ramp(row, height, feather, scale).to(x.device)
         for col in cols:
-            wx = _ramp(col, width, feather, scale).to(x.device)
             piece = fn(x[:, :, row.read_start:row.read_end, col.read_start:col.read_end]).float()
-            if output is None:
-                output = torch.zeros(batch, piece.shape[1], height * scale, width * scale, device=x.device)
+            if output is None or weights is None:
+                output = torch.zeros(batch, piece.shape[1], height * scale, width * scale, device=piece.device)
+                weights = torch.zeros(1, 1, height * scale, width * scale, device=piece.device)
+            wy = _ramp(row, height, feather, scale).to(piece.device)
+            wx = _ramp(col, width, feather, scale).to(piece.device)
             weight = (wy[:, None] * wx[None, :])[None, None]
             ys = slice(row.read_start * scale, row.read_end * scale)
             xs = slice(col.read_start * scale, col.read_end * scale)
