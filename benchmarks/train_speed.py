@@ -1,0 +1,56 @@
+"""Training throughput on this machine's CPU for each shipped model's configuration.
+
+Each configuration trains for 100 steps on ../shared/data/train with the film (or bicubic) recipe, as
+`lumiere train` does; samples/s are taken between steps 50 and 100, so loading the pictures is left out.
+
+    .venv/bin/python benchmarks/train_speed.py [--only film-x4 ...] [--workers N]
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from common import DATA, print_table, require, save
+from lumiere.train.config import TrainConfig
+from lumiere.train.loop import train
+
+CONFIGS = {
+    "sr-x2": dict(scale=2, recipe="bicubic", num_feat=48, num_conv=8, patch=40, batch=16),
+    "sr-x4": dict(scale=4, recipe="bicubic", num_feat=48, num_conv=8, patch=32, batch=16),
+    "film-x2": dict(scale=2, recipe="film", num_feat=64, num_conv=16, patch=48, batch=32, gray_probability=0.5),
+    "film-x4": dict(scale=4, recipe="film", num_feat=64, num_conv=16, patch=48, batch=32, gray_probability=0.5),
+    "film-clean": dict(task="restore", scale=1, recipe="film", num_feat=64, num_conv=16, patch=64, batch=32,
+                       gray_probability=0.5),
+}
+STEPS = 100
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--workers", type=int, default=0, help="data processes beside the training one")
+    args = parser.parse_args()
+    train_root = require(DATA / "train")
+    data = [str(train_root / "t91"), str(train_root / "bsds500" / "train"), str(train_root / "wikimedia")]
+    rows = []
+    for name in args.only:
+        with tempfile.TemporaryDirectory() as scratch:
+            config = TrainConfig(data=data, steps=STEPS, checkpoint_every=STEPS, workers=args.workers, device="cpu",
+                                 output=f"{scratch}/out.safetensors", run_dir=f"{scratch}/run", **CONFIGS[name])
+            started = time.perf_counter()
+            train(config, show_progress=False)
+            wall = time.perf_counter() - started
+            timed = {e["step"]: e["elapsed"] for e in map(json.loads, Path(f"{scratch}/run/log.jsonl").open())}
+        steps_per_s = (STEPS - 50) / (timed[STEPS] - timed[50])
+        rows.append({"model": name, "scale": config.scale, "net": f"Compact {config.num_feat}/{config.num_conv}",
+                     "batch": config.batch, "patch": config.patch, "steps_per_s": round(steps_per_s, 3),
+                     "samples_per_s": round(steps_per_s * config.batch, 1), "wall_s": round(wall, 1)})
+        print(f"{name}: {rows[-1]['samples_per_s']} samples/s", flush=True)
+    print_table(rows, ["model", "scale", "net", "batch", "patch", "steps_per_s", "samples_per_s", "wall_s"])
+    save("train_speed", {"steps": STEPS, "workers": args.workers, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
