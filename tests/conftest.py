@@ -53,6 +53,18 @@ def tiny_models(tmp_path_factory) -> dict[int, Path]:
     return paths
 
 
+@pytest.fixture(scope="session")
+def tiny_colorizer(tmp_path_factory) -> Path:
+    """A small random colorization network saved as `lumiere train colorize` saves one."""
+    from lumiere.models.colornet import ColorNet, ColorNetConfig
+
+    torch.manual_seed(0)
+    model = ColorNet(ColorNetConfig(width=4)).eval()
+    path = tmp_path_factory.mktemp("models") / "tiny-colorize.safetensors"
+    save_weights(model, path, {"lumiere.task": "colorize", **model.hyperparameters()})
+    return path
+
+
 def write_video(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48), fps: int = 12,
                 codec: str = "libx264", pix_fmt: str = "yuv420p", audio: str | None = None,
                 subtitles: bool = False, seed: int = 0) -> Path:

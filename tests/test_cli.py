@@ -169,3 +169,75 @@ def test_degrade_image_and_video(video_factory, tmp_path):
 
     with av.open(str(out)) as container:
         assert [s.type for s in container.streams] == ["video", "audio"]
+
+
+def _gray_photo(path, size=(80, 64), colour=False):
+    rng = np.random.default_rng(1)
+    picture = cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), size, interpolation=cv2.INTER_CUBIC)
+    if not colour:
+        picture = np.repeat(picture.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    cv2.imwrite(str(path), picture)
+    return path
+
+
+def test_colorize_image_and_folder(tmp_path, tiny_colorizer):
+    photo = _gray_photo(tmp_path / "photo.png")
+    out = tmp_path / "photo-colour.png"
+    result = CliRunner().invoke(main, ["colorize", str(photo), "-o", str(out), "--color-model", str(tiny_colorizer),
+                                       "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(out)).shape == (64, 80, 3)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _gray_photo(folder / "a.png")
+    _gray_photo(folder / "b.jpg", colour=True)
+    result = CliRunner().invoke(main, ["colorize", str(folder), "-o", str(tmp_path / "coloured"), "--color-model",
+                                       str(tiny_colorizer), "--render-size", "64", "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "coloured").iterdir()) == ["a.png", "b.jpg"]
+    assert "already had colour (b.jpg)" in result.output
+
+
+def test_colorize_film_with_references(tmp_path, video_factory, tiny_colorizer):
+    src = video_factory(frames=6, size=(96, 64))
+    reference = tmp_path / "ref.png"
+    cv2.imwrite(str(reference), cv2.cvtColor(decode_all(src)[3], cv2.COLOR_RGB2BGR))
+    out = tmp_path / "colour.mkv"
+    result = CliRunner().invoke(main, ["colorize", str(src), "-o", str(out), "--color-model", str(tiny_colorizer),
+                                       "--render-size", "64", "-q", "--reference", str(reference), str(reference)])
+    assert result.exit_code == 0, result.output
+    assert len(decode_all(out)) == 6
+    import av
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.color_primaries == 1  # colour made in BT.709 primaries
+
+
+def test_restore_colorize(tmp_path, video_factory, tiny_colorizer, tiny_models):
+    src = video_factory(frames=4, size=(64, 48))
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(out), "--scale", "2", "--model",
+                                       str(tiny_models[2]), "--colorize", "--color-model", str(tiny_colorizer),
+                                       "--render-size", "64", "-q"])
+    assert result.exit_code == 0, result.output
+    assert decode_all(out)[0].shape == (96, 128, 3)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--render-size", "8"], "--render-size must be between"),
+    (["--saturation", "-1"], "--saturation must be between"),
+    (["--reference", "missing.png"], "reference not found"),
+    (["--color-model", "nope"], "no model named 'nope'"),
+])
+def test_colorize_bad_input(tmp_path, tiny_colorizer, args, message):
+    photo = _gray_photo(tmp_path / "photo.png")
+    out = tmp_path / "out.png"
+    flags = args if "--color-model" in args else ["--color-model", str(tiny_colorizer), *args]
+    result = run_cli("colorize", photo, "-o", out, *flags)
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_restore_reference_needs_colorize(tmp_path, video_factory):
+    result = CliRunner().invoke(main, ["restore", str(video_factory(frames=2)), "-o", str(tmp_path / "o.mp4"),
+                                       "--reference", "r.png"])
+    assert result.exit_code == 1 and "add --colorize" in result.output

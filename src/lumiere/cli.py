@@ -76,6 +76,38 @@ def _upscale_options(function):
     return function
 
 
+def _colorize_options(function):
+    options = [
+        click.option("--reference", "references", multiple=True, type=click.Path(path_type=Path),
+                     help="A coloured picture to follow: a hand-coloured frame of this film, or a period photo. "
+                          "Repeat for several."),
+        click.option("--saturation", type=float, default=1.0, show_default=True,
+                     help="Colour strength: 0 gray, below 1 quieter, above 1 bolder."),
+        click.option("--render-size", type=int, default=256, show_default=True,
+                     help="Shorter side of the picture the colour network sees; colour is carried up to the "
+                          "full frame from there."),
+        click.option("--color-model", default="colorize", show_default=True,
+                     help="Colorization model: shipped name or a file made by `lumiere train colorize`."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _input_and_references(inputs: tuple[Path, ...], references: tuple[Path, ...]) -> tuple[Path, tuple[Path, ...]]:
+    """IN, and the references: `--reference a.png b.png` leaves b.png among the arguments after IN."""
+    if len(inputs) > 1 and not references:
+        raise LumiereError(f"one input expected, got {len(inputs)}: {', '.join(map(str, inputs))}")
+    return inputs[0], (*references, *inputs[1:])
+
+
+def _colorize_settings(references, saturation, render_size, color_model, device):
+    from .stages.colorize import ColorizeSettings
+
+    return ColorizeSettings(model=color_model, render_size=render_size, saturation=saturation, device=device,
+                            references=tuple(references))
+
+
 def _options(scale, target_height, fit, model, device, precision, tile, default_scale):
     from .restore import UpscaleOptions
 
@@ -102,9 +134,12 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
               help="Frames per chunk: the unit of progress saved and resumed.")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Frames per network call.")
 @click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
+@click.option("--colorize", is_flag=True, help="Also colorize (after upscaling), steady from frame to frame.")
+@_colorize_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def restore(input_path, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
-            bit_depth, source_fps, chunk_frames, batch, restart, quiet):
+            bit_depth, source_fps, chunk_frames, batch, restart, colorize, references, saturation, render_size,
+            color_model, quiet):
     """Restore a film (video file, or folder of frames) into OUT.
 
     \b
@@ -112,6 +147,7 @@ def restore(input_path, output, scale, target_height, fit, model, device, precis
       lumiere restore film.mp4 -o film-x4.mp4 --scale 4
       lumiere restore film.mp4 -o film-4k.mkv --to 4k --codec h265 --bit-depth 10
       lumiere restore scans/ -o restored/ --scale 2 --source-fps 16
+      lumiere restore film.mp4 -o film-4k.mp4 --to 4k --colorize
 
     Audio and subtitles are copied unchanged when the output container can
     hold them (re-encoded to AAC otherwise). An interrupted run resumes when the
@@ -123,12 +159,67 @@ def restore(input_path, output, scale, target_height, fit, model, device, precis
     fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
     if source_fps is not None and source_fps <= 0:
         raise LumiereError(f"--source-fps must be positive, got {source_fps:g}")
-    path, notices = run_restore(input_path, output, options, codec=codec, crf=crf, preset=preset,
+    if references and not colorize:
+        raise LumiereError("--reference guides colorization: add --colorize")
+    settings = _colorize_settings(references, saturation, render_size, color_model, device) if colorize else None
+    path, notices = run_restore(input_path, output, options, colorize=settings, codec=codec, crf=crf, preset=preset,
                                 bit_depth=int(bit_depth) if bit_depth else None, source_fps=fps,
                                 chunk_frames=chunk_frames, batch=batch, restart=restart, show_progress=not quiet)
     for notice in notices:
         click.echo(f"lumiere: note: {notice}", err=True)
     click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("inputs", metavar="IN", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Image file, folder (for a folder of images), or video file / frame folder for a film.")
+@_colorize_options
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
+              help="Video codec for a film (default h264).")
+@click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better.")
+@click.option("--source-fps", type=float, default=None, help="Frame rate of an image-sequence input (default 24).")
+@click.option("--chunk-frames", type=click.IntRange(1), default=240, show_default=True,
+              help="Frames per chunk: the unit of progress saved and resumed.")
+@click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def colorize(inputs, output, references, saturation, render_size, color_model, device, codec, crf, source_fps,
+             chunk_frames, restart, quiet):
+    """Colorize a black-and-white photo, a folder of photos, or a film.
+
+    \b
+    Examples:
+      lumiere colorize photo.png -o photo-colour.png
+      lumiere colorize photos/ -o coloured/
+      lumiere colorize film.mp4 -o film-colour.mp4 --reference frame-120.png --reference frame-480.png
+
+    A film's colour is carried from frame to frame along optical flow, so it does not flicker, and starts
+    afresh at each new shot. References are followed by content; one that is a frame of the film is laid
+    onto that frame. A colour input is reduced to its lightness first.
+    """
+    from .io.images import is_image_path
+    from .io.reader import VIDEO_SUFFIXES
+    from .restore import UpscaleOptions, colorize_images
+    from .restore import restore as run_restore
+
+    input_path, references = _input_and_references(inputs, references)
+    settings = _colorize_settings(references, saturation, render_size, color_model, device)
+    path, output = Path(input_path), Path(output)
+    # A folder is a set of photos, unless it is a film's frames: --source-fps given, or a video file asked for.
+    photos = is_image_path(path) or (path.is_dir() and source_fps is None
+                                     and output.suffix.lower() not in VIDEO_SUFFIXES)
+    if photos:
+        written, notices = colorize_images(path, output, settings, show_progress=not quiet)
+        result = written[0] if len(written) == 1 else f"{len(written)} images to {output}"
+    else:
+        fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
+        result, notices = run_restore(path, output, UpscaleOptions(scale=1.0, device=device), colorize=settings,
+                                      codec=codec, crf=crf, source_fps=fps, chunk_frames=chunk_frames,
+                                      restart=restart, show_progress=not quiet)
+    for notice in notices:
+        click.echo(f"lumiere: note: {notice}", err=True)
+    click.echo(f"wrote {result}")
 
 
 @main.command()
@@ -200,22 +291,32 @@ def degrade(input_path, output, recipe, scale, seed, quiet):
 @main.command()
 def models():
     """List shipped models and the user's own (in $LUMIERE_MODELS or ~/.local/share/lumiere/models)."""
-    from .models.loader import MODEL_SUFFIXES, load_model, user_model_dir
+    from .models.loader import MODEL_SUFFIXES, load_colorizer, load_model, user_model_dir
     from .models.registry import SHIPPED
+
+    def describe(name: str, task: str | None) -> tuple[str, str, str]:
+        if task == "colorize":
+            network = load_colorizer(name)
+            return "colour", "ColorNet", f"{sum(p.numel() for p in network.parameters()) / 1e3:.0f}k"
+        try:
+            d = load_model(name).descriptor
+        except LumiereError:
+            if task is not None:
+                raise
+            return describe(name, "colorize")
+        return f"x{d.scale}", d.architecture, f"{d.parameters / 1e3:.0f}k"
 
     rows = []
     for shipped in SHIPPED:
         if shipped.path.is_file():
-            d = load_model(shipped.name).descriptor
-            rows.append((shipped.name, f"x{d.scale}", d.architecture, f"{d.parameters / 1e3:.0f}k", shipped.summary))
+            rows.append((shipped.name, *describe(shipped.name, shipped.task), shipped.summary))
         else:
             rows.append((shipped.name, "-", "-", "-", "missing from this install"))
     user_dir = user_model_dir()
     if user_dir.is_dir():
         for path in sorted(p for p in user_dir.iterdir() if p.suffix.lower() in MODEL_SUFFIXES):
             try:
-                d = load_model(str(path)).descriptor
-                rows.append((path.name, f"x{d.scale}", d.architecture, f"{d.parameters / 1e3:.0f}k", "user model"))
+                rows.append((path.name, *describe(str(path), None), "user model"))
             except LumiereError as exc:
                 rows.append((path.name, "-", "-", "-", f"cannot load: {exc}"))
     widths = [max(len(row[i]) for row in rows + [("name", "scale", "architecture", "params", "")])
@@ -277,15 +378,15 @@ def _train_options(function):
         click.option("--patch", type=click.IntRange(8), default=32, show_default=True,
                      help="Side of the network's input crop, in input pixels."),
         click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (cosine decay)."),
-        click.option("--recipe", type=click.Choice(["bicubic", "film", "film-look"]), default=None,
+        click.option("--recipe", type=click.Choice(["bicubic", "film", "film-look", "film-luma"]), default=None,
                      help="How inputs are degraded (default: film; bicubic is the classic SR protocol)."),
         click.option("--loss", type=click.Choice(["l1", "charbonnier"]), default="l1", show_default=True),
         click.option("--frequency-weight", type=float, default=0.0, show_default=True,
                      help="Weight of an added spectral (FFT magnitude) loss that favours fine detail."),
         click.option("--gray", "gray_probability", type=click.FloatRange(0, 1), default=None,
                      help="Share of pairs made black and white, input and target (default 0.5 for film)."),
-        click.option("--num-feat", type=click.IntRange(4), default=48, show_default=True,
-                     help="Width of the Compact network."),
+        click.option("--num-feat", type=click.IntRange(4), default=None,
+                     help="Width of the network (Compact: 48; colorize: channels at full resolution, 32)."),
         click.option("--num-conv", type=click.IntRange(1), default=8, show_default=True,
                      help="Depth of the Compact network."),
         click.option("--init", default=None, help="Fine-tune from this model (shipped name or file)."),
@@ -314,15 +415,17 @@ def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
     for name, value in flags.items():
         if name in given or name not in values:
             values[name] = list(value) if isinstance(value, tuple) else value
-    if task == "restore":
+    if task in ("restore", "colorize"):
         scale = 1
     elif ctx.get_parameter_source("scale") != ParameterSource.COMMANDLINE and "scale" in values:
         scale = values["scale"]
     values.update(task=task, scale=scale)
     if values.get("recipe") is None:
-        values["recipe"] = "film"
+        values["recipe"] = "film-luma" if task == "colorize" else "film"
     if values.get("gray_probability") is None:
-        values["gray_probability"] = 0.5 if values["recipe"] != "bicubic" else 0.0
+        values["gray_probability"] = 0.5 if values["recipe"] == "film" else 0.0
+    if values.get("num_feat") is None:
+        values["num_feat"] = 32 if task == "colorize" else 48
     if not values.get("data"):
         raise LumiereError("give --data (or a --config that names it)")
     if not values.get("output"):
@@ -361,6 +464,21 @@ def train_restore(ctx, **flags):
     Example: lumiere train restore --data FRAMES/ --patch 64 --steps 20000 -o clean.safetensors
     """
     _run_training(ctx, "restore", 1, **flags)
+
+
+@train.command("colorize")
+@_train_options
+@click.pass_context
+def train_colorize(ctx, **flags):
+    """Train a colorization network: gray (film-like) lightness in, the picture's colours out.
+
+    Pairs come from colour pictures: their lightness, faded, toned and grained like old film, is the input;
+    their own colour is the target. --patch is the side of a training crop (a multiple of 16; the crop shows
+    35-100% of a picture, resized).
+
+    Example: lumiere train colorize --data PHOTOS/ --val HELD_OUT/ --patch 128 --steps 20000 -o colour.safetensors
+    """
+    _run_training(ctx, "colorize", 1, **flags)
 
 
 @train.command("export")

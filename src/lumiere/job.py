@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, LumiereError, ModelError, OutputError
+from .io.color import ColorInfo
 from .io.images import IMAGE_SUFFIXES
 from .io.reader import VIDEO_SUFFIXES, Frame, Source
 from .io.writer import CONTAINERS, IMAGE_CODECS, Chunk, ChunkWriter, EncodeSettings, ImageSequenceWriter, join_chunks
 from .pipeline import run_pipeline
-from .stages.base import FrameStage
+from .stages.base import Stage, TemporalStage
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 2
@@ -103,14 +104,15 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def settings_hash(source: Source, output: OutputSpec, stage_settings: dict, model_path: Path | None,
+def settings_hash(source: Source, output: OutputSpec, stage_settings: dict, files: list[Path],
                   chunk_frames: int) -> str:
+    """A fingerprint of everything a job's result depends on; `files`: models and references, by content."""
     stat = source.info.path.stat()
     fingerprint = {
         "input": [str(source.info.path.resolve()), stat.st_size, stat.st_mtime_ns],
         "output": [output.kind, asdict(output.encode) if output.encode else output.image_suffix],
         "stages": stage_settings,
-        "model": _file_digest(model_path) if model_path else None,
+        "files": [_file_digest(path) for path in files],
         "chunk_frames": chunk_frames,
     }
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -140,9 +142,15 @@ class Manifest:
 
 
 class Job:
-    def __init__(self, source: Source, stages: list[FrameStage], output: OutputSpec, *, chunk_frames: int,
-                 settings: str, batch: int = 1, restart: bool = False, show_progress: bool = True):
+    def __init__(self, source: Source, stages: list[Stage], output: OutputSpec, *, chunk_frames: int,
+                 settings: str, batch: int = 1, restart: bool = False, show_progress: bool = True,
+                 color: ColorInfo | None = None):
+        for stage in stages:
+            if isinstance(stage, TemporalStage) and stage.segment_frames != chunk_frames:
+                raise ValueError(f"{stage.name} stage segments {stage.segment_frames} frames, the job's chunks "
+                                 f"{chunk_frames}")
         self.source = source
+        self.color = color  # None: the source's own, as `ColorInfo.for_output` keeps or converts it
         self.stages = stages
         self.output = output
         self.chunk_frames = chunk_frames
@@ -226,7 +234,7 @@ class Job:
     def _video_sink(self):
         """A coroutine that rotates chunk writers at chunk borders; send(None) finishes the last chunk."""
         info = self.source.info
-        color = info.color.for_output(self.size[1], info.height)
+        color = self.color or info.color.for_output(self.size[1], info.height)
         writer, current = None, None
         try:
             while True:

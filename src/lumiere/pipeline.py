@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .convert import array_to_tensor, tensor_to_array
 from .io.reader import Frame
-from .stages.base import FrameStage
+from .stages.base import Stage, TemporalStage
 
 QUEUE_FRAMES = 4
 _DONE = object()
@@ -62,14 +62,15 @@ def _get(q: queue.Queue, stop: threading.Event):
 
 
 @torch.inference_mode()
-def apply_stages(stages: list[FrameStage], frames: list[Frame]) -> torch.Tensor:
+def apply_stages(stages: list[Stage], frames: list[Frame]) -> torch.Tensor:
     batch = torch.stack([array_to_tensor(frame.rgb) for frame in frames])
+    indices = [frame.index for frame in frames]
     for stage in stages:
-        batch = stage.process(batch)
+        batch = stage.process(batch, indices) if isinstance(stage, TemporalStage) else stage.process(batch)
     return batch
 
 
-def run_pipeline(frames: Iterator[Frame], stages: list[FrameStage], write: Callable[[Frame], None], *,
+def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[Frame], None], *,
                  total: int, done: int = 0, batch: int = 1, out_dtype: np.dtype = np.uint8,
                  show_progress: bool = True, description: str = "restore") -> None:
     """Pull frames, process them in batches and hand each result to `write`, in order."""

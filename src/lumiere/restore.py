@@ -1,6 +1,6 @@
 """The jobs behind the CLI: restore a film, upscale stills. The CLI only parses and reports."""
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,10 +11,12 @@ from .degradations.functional import resize
 from .engine.precision import select_device
 from .engine.runner import ModelRunner, RunnerSettings
 from .errors import InputError, OutputError
-from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_image_path, read_image, write_image
-from .io.reader import open_source
+from .io.color import ColorInfo
+from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_path, read_image, write_image
+from .io.reader import Source, open_source
 from .job import Job, check_output_folder, check_paths, plan_output, settings_hash
-from .models.loader import load_model
+from .models.loader import load_model, resolve_model_path
+from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References, work_lightness, work_size
 from .stages.upscale import UpscaleStage, default_model_for, target_size
 
 
@@ -56,8 +58,20 @@ class UpscalerFactory:
         return UpscaleStage(self._runners[name], size, out_size)
 
 
-def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, codec: str | None = None,
-            crf: int | None = None, preset: str | None = None, bit_depth: int | None = None,
+def colorize_stage(settings: ColorizeSettings, source: Source, chunk_frames: int) -> ColorizeStage:
+    """The colorize stage for a film; with references, each is first looked for among the film's frames."""
+    colorizer = Colorizer(settings)
+    references = None
+    if settings.references:
+        references = References(colorizer, settings.references)
+        info = source.info
+        size = work_size(info.width, info.height, settings.render_size)
+        references.locate((frame.index, work_lightness(frame.rgb, size)) for frame in source.frames())
+    return ColorizeStage(colorizer, chunk_frames, references)
+
+
+def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, colorize: ColorizeSettings | None = None,
+            codec: str | None = None, crf: int | None = None, preset: str | None = None, bit_depth: int | None = None,
             source_fps: Fraction | None = None, chunk_frames: int = 240, batch: int = 1, restart: bool = False,
             show_progress: bool = True) -> tuple[Path, list[str]]:
     source = open_source(Path(input_path), source_fps)
@@ -67,15 +81,20 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, cod
     even = output.kind == "video" and not output.encode.is_rgb
     size = (info.width, info.height)
     out_size = options.wants_upscale(size, even)
-    stages, model_path = [], None
+    stages, files = [], []
+    stage_settings: dict = {"upscale": [out_size, options.model, 0]}
     if out_size is not None:
-        stage = UpscalerFactory(options).stage(size, out_size)
-        stages.append(stage)
-        model_path = stage.runner.descriptor.source
-    stage_settings = {"upscale": [out_size, options.model, stages[0].passes if stages else 0]}
+        upscaler = UpscalerFactory(options).stage(size, out_size)
+        stages.append(upscaler)
+        files.append(upscaler.runner.descriptor.source)
+        stage_settings["upscale"][2] = upscaler.passes
+    if colorize is not None:
+        stages.append(colorize_stage(colorize, source, chunk_frames))
+        files += [resolve_model_path(colorize.model)[1], *colorize.references]
+        stage_settings["colorize"] = {k: v for k, v in asdict(colorize).items() if k not in ("device", "references")}
     job = Job(source, stages, output, chunk_frames=chunk_frames, batch=batch, restart=restart,
-              settings=settings_hash(source, output, stage_settings, model_path, chunk_frames),
-              show_progress=show_progress)
+              settings=settings_hash(source, output, stage_settings, files, chunk_frames),
+              show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None)
     return output.path, job.run()
 
 
@@ -96,32 +115,10 @@ def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
     """One image to one file, or a folder of images to a folder (same names)."""
     from tqdm import tqdm
 
-    input_path, output_path = Path(input_path), Path(output_path)
-    if not input_path.exists():
-        raise InputError(f"no such file or folder: {input_path}")
-    if input_path.is_dir():
-        pairs = [(p, output_path / p.name) for p in sorted(input_path.iterdir()) if p.is_file() and is_image_path(p)]
-        if not pairs:
-            raise InputError(f"no images in {input_path} ({', '.join(IMAGE_SUFFIXES)})")
-        if output_path.resolve() == input_path.resolve():
-            raise OutputError("the output folder is the input folder; the input would be overwritten")
-        if output_path.exists() and not output_path.is_dir():
-            raise OutputError(f"{output_path} is not a folder")
-        parent = output_path.parent
-    else:
-        if not is_image_path(input_path):
-            raise InputError(f"{input_path} is not an image ({', '.join(IMAGE_SUFFIXES)}); "
-                             "use `lumiere restore` for video")
-        if output_path.resolve() == input_path.resolve():
-            raise OutputError("the output is the input; it would be overwritten")
-        if not is_image_path(output_path):
-            raise OutputError(f"{output_path}: give an image file name (.png, .tiff, .jpg ...)")
-        pairs = [(input_path, output_path)]
-        parent = output_path.parent
-    check_output_folder(parent)
+    pairs, output_path = _image_pairs(Path(input_path), Path(output_path), "restore")
     factory = UpscalerFactory(options)
     written = []
-    if input_path.is_dir():
+    if Path(input_path).is_dir():
         output_path.mkdir(exist_ok=True)
     for src, dst in tqdm(pairs, unit="image", desc="upscale", disable=not show_progress or len(pairs) == 1):
         image = read_image(src)
@@ -132,3 +129,56 @@ def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
         write_image(dst, result)
         written.append(dst)
     return written
+
+
+def _image_pairs(input_path: Path, output_path: Path, kind: str) -> tuple[list[tuple[Path, Path]], Path]:
+    """(source, destination) for one image or a folder of them (same names out), and the folder written to."""
+    if not input_path.exists():
+        raise InputError(f"no such file or folder: {input_path}")
+    if input_path.is_dir():
+        pairs = [(p, output_path / p.name) for p in sorted(input_path.iterdir()) if p.is_file() and is_image_path(p)]
+        if not pairs:
+            raise InputError(f"no images in {input_path} ({', '.join(IMAGE_SUFFIXES)})")
+        if output_path.resolve() == input_path.resolve():
+            raise OutputError("the output folder is the input folder; the input would be overwritten")
+        if output_path.exists() and not output_path.is_dir():
+            raise OutputError(f"{output_path} is not a folder")
+    else:
+        if not is_image_path(input_path):
+            raise InputError(f"{input_path} is not an image ({', '.join(IMAGE_SUFFIXES)}); "
+                             f"use `lumiere {kind}` with a video file for video")
+        if output_path.resolve() == input_path.resolve():
+            raise OutputError("the output is the input; it would be overwritten")
+        if not is_image_path(output_path):
+            raise OutputError(f"{output_path}: give an image file name (.png, .tiff, .jpg ...)")
+        pairs = [(input_path, output_path)]
+    check_output_folder(output_path.parent)
+    return pairs, output_path
+
+
+def colorize_images(input_path: Path, output_path: Path, settings: ColorizeSettings,
+                    show_progress: bool = True) -> tuple[list[Path], list[str]]:
+    """Colorize one image or a folder of them; colour inputs are reduced to their lightness first."""
+    from tqdm import tqdm
+
+    pairs, target = _image_pairs(Path(input_path), Path(output_path), "colorize")
+    colorizer = Colorizer(settings)
+    stage = ColorizeStage(colorizer, references=References(colorizer, settings.references) if settings.references
+                          else None, temporal=False)
+    if Path(input_path).is_dir():
+        target.mkdir(exist_ok=True)
+    written, coloured_inputs = [], []
+    for src, dst in tqdm(pairs, unit="image", desc="colorize", disable=not show_progress or len(pairs) == 1):
+        image = read_image(src)
+        if not is_gray(image.rgb):
+            coloured_inputs.append(src.name)
+        with torch.inference_mode():
+            rgb = stage.process(array_to_tensor(image.rgb)[None], [0])[0]
+        write_image(dst, Image(tensor_to_array(rgb, image.rgb.dtype), image.alpha))
+        written.append(dst)
+    notices = []
+    if coloured_inputs:
+        names = ", ".join(coloured_inputs[:3]) + (" ..." if len(coloured_inputs) > 3 else "")
+        notices.append(f"{len(coloured_inputs)} input(s) already had colour ({names}); "
+                       "their lightness alone was colorized")
+    return written, notices

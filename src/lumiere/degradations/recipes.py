@@ -90,10 +90,29 @@ def film_look(scale: int) -> Degradation:
     ] + _transfer(scale))
 
 
+def film_luma(scale: int) -> Degradation:
+    """What old film does to the lightness a colorizer sees: faded, toned, grainy, soft, unevenly exposed.
+
+    Colorization pairs take their input lightness from this and their target colour from the clean picture,
+    so real film's washed-out luma looks familiar to the network. (`scale` is unused: colour is not upscaled.)
+    """
+    return Compose([
+        RandomApply(Fading(), p=0.5),
+        RandomApply(Flicker(), p=0.3),
+        RandomApply(Vignette(), p=0.2),
+        RandomApply(GaussianBlur(sigma=(0.3, 1.2)), p=0.3),
+        RandomApply(FilmGrain(color_probability=0.0), p=0.4),
+        RandomApply(Monochrome(sepia_probability=0.5), p=0.5),
+        RandomApply(JpegCompression(quality=(50, 95)), p=0.3),
+        Quantize(),
+    ])
+
+
 RECIPES: dict[str, Callable[[int], Degradation]] = {
     "bicubic": bicubic,
     "film": film,
     "film-look": film_look,
+    "film-luma": film_luma,
 }
 
 

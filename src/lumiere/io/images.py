@@ -34,6 +34,13 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def is_gray(rgb: np.ndarray) -> bool:
+    """Black and white (or evenly toned, like sepia): the channels barely differ once a global tint is removed."""
+    small = rgb[::8, ::8].astype(np.float32) * (255 / 65535 if rgb.dtype == np.uint16 else 1)
+    spread = small - small.mean(axis=(0, 1), keepdims=True)
+    return float(np.abs(spread - spread.mean(axis=2, keepdims=True)).mean()) < 2.0
+
+
 def read_image(path: Path) -> Image:
     path = Path(path)
     if not path.exists():

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 from spandrel import ImageModelDescriptor, ModelLoader
 
@@ -54,10 +55,37 @@ def load_model(name_or_path: str) -> LoadedModel:
     return LoadedModel(descriptor, spandrel_model.model)
 
 
-def save_weights(module: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
-    """Save a module's weights as safetensors, written beside the target then renamed."""
+def save_weights(module: torch.nn.Module, path: Path, metadata: dict[str, str],
+                 dtype: torch.dtype | None = None) -> None:
+    """Save a module's weights as safetensors, written beside the target then renamed.
+
+    `dtype` stores floating-point tensors in that type (half the file in float16); loading casts them back.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+    if dtype is not None:
+        state = {key: value.to(dtype) if value.is_floating_point() else value for key, value in state.items()}
     partial = path.with_name(path.name + ".partial")
     save_file(state, str(partial), metadata=metadata)
     os.replace(partial, path)
+
+
+def load_colorizer(name_or_path: str) -> torch.nn.Module:
+    """Load a lumiere colorization network (ColorNet) for inference, on CPU in float32."""
+    from .colornet import ColorNet
+
+    _, path = resolve_model_path(name_or_path)
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            metadata = weights.metadata() or {}
+            state = {key: weights.get_tensor(key) for key in weights.keys()}
+    except Exception as exc:  # safetensors raises several types for a file that is not its format
+        raise ModelError(f"{path} is not a lumiere colorization model: {str(exc).strip()[:200]}") from None
+    if metadata.get("lumiere.task") != "colorize":
+        raise ModelError(f"{path} is not a lumiere colorization model (its task is {metadata.get('lumiere.task')!r})")
+    model = ColorNet.from_hyperparameters(metadata)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"{path} does not match its own description: {str(exc).splitlines()[0][:200]}") from None
+    return model.eval()

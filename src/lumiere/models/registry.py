@@ -47,5 +47,7 @@ SHIPPED.register(ShippedModel("film-x4", "film-x4.safetensors", "upscale",
                               "x4 upscaler for old film: also removes grain, dust, scratches, compression"))
 SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors", "restore",
                               "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
+SHIPPED.register(ShippedModel("colorize", "colorize.safetensors", "colorize",
+                              "colorizer for black-and-white film and photos (lumiere colorize, restore --colorize)"))
 
 DEFAULT_UPSCALERS = {2: "film-x2", 4: "film-x4"}

@@ -8,7 +8,7 @@ import torch
 import torch.utils.data
 
 from ..errors import InputError
-from ..io.images import is_image_path, read_image
+from ..io.images import is_gray, is_image_path, read_image
 from ..io.reader import VIDEO_SUFFIXES, open_source
 
 MAX_FRAMES_PER_VIDEO = 240
@@ -49,20 +49,28 @@ def load_pictures(path: Path) -> Iterator[np.ndarray]:
 
 
 class CropSampler:
-    """Draws random (crop, crop) RGB patches, flipped and rotated, weighted by image area."""
+    """Draws random (crop, crop) RGB patches, flipped and rotated, weighted by image area.
 
-    def __init__(self, folders: list[str], crop: int):
-        self.crop = crop
+    With `zoom=(low, high)` a patch's side is drawn as that fraction of the picture's shorter side and resized
+    to `crop` (whole-scene context, for colour); without it, patches are cut at the picture's own scale (for
+    restoration, whose degradations are defined on the original pixels). `colour_only` leaves out pictures
+    that are black and white already.
+    """
+
+    def __init__(self, folders: list[str], crop: int, zoom: tuple[float, float] | None = None,
+                 colour_only: bool = False):
+        self.crop, self.zoom = crop, zoom
         self.images: list[torch.Tensor] = []
         self.skipped = 0
         for path in list_media(folders):
             for rgb in load_pictures(path):
-                if min(rgb.shape[:2]) < crop:
+                if min(rgb.shape[:2]) < crop or (colour_only and is_gray(rgb)):
                     self.skipped += 1
                     continue
                 self.images.append(torch.from_numpy(rgb).permute(2, 0, 1).contiguous())
         if not self.images:
-            raise InputError(f"no training picture is at least {crop}x{crop} pixels")
+            kind = "colour picture" if colour_only else "picture"
+            raise InputError(f"no training {kind} is at least {crop}x{crop} pixels")
         areas = torch.tensor([float(im.shape[1] * im.shape[2]) for im in self.images])
         self.weights = areas / areas.sum()
 
@@ -76,12 +84,20 @@ class CropSampler:
         for index in indices.tolist():
             image = self.images[index]
             _, h, w = image.shape
-            top = int(torch.randint(h - self.crop + 1, (), generator=generator))
-            left = int(torch.randint(w - self.crop + 1, (), generator=generator))
-            patch = image[:, top:top + self.crop, left:left + self.crop]
+            side = self.crop
+            if self.zoom is not None:
+                fraction = self.zoom[0] + (self.zoom[1] - self.zoom[0]) * torch.rand((), generator=generator).item()
+                side = max(self.crop, round(fraction * min(h, w)))
+            top = int(torch.randint(h - side + 1, (), generator=generator))
+            left = int(torch.randint(w - side + 1, (), generator=generator))
+            patch = image[:, top:top + side, left:left + side]
+            if side != self.crop:
+                patch = torch.nn.functional.interpolate(patch[None].float(), size=(self.crop, self.crop), mode="area")
+                patch = patch[0].round().to(torch.uint8)
             if torch.rand((), generator=generator) < 0.5:
                 patch = patch.flip(-1)
-            patch = torch.rot90(patch, int(torch.randint(4, (), generator=generator)), dims=(1, 2))
+            if self.zoom is None:  # upside-down scenes would teach a colorizer that the sky can be below
+                patch = torch.rot90(patch, int(torch.randint(4, (), generator=generator)), dims=(1, 2))
             crops.append(patch)
         return torch.stack(crops).float() / 255
 
@@ -101,7 +117,7 @@ def degrade_batch(recipe, hr: torch.Tensor, generator: torch.Generator) -> torch
 
 
 class DegradedPairs(torch.utils.data.Dataset):
-    """Item `step` is that training step's (target, input) batch.
+    """Item `step` is that training step's (degraded input, clean target) batch.
 
     Its randomness comes from (seed, step) alone, so any DataLoader worker makes
     the same batch, and a resumed run sees exactly the batches an uninterrupted
@@ -119,7 +135,7 @@ class DegradedPairs(torch.utils.data.Dataset):
         state = np.random.SeedSequence([self.seed, step]).generate_state(2, dtype=np.uint32)
         generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
         hr = to_gray(self.sampler.sample(self.batch, generator), self.gray_probability, generator)
-        return hr, degrade_batch(self.recipe, hr, generator)
+        return degrade_batch(self.recipe, hr, generator), hr
 
 
 def load_validation(folders: list[str], count: int, crop: int, scale: int) -> torch.Tensor:

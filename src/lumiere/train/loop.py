@@ -10,15 +10,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..degradations.recipes import build_recipe
-from ..engine.precision import select_device
+from ..engine.precision import cpu_has_native_bf16, select_device
 from ..errors import LumiereError
-from ..eval.metrics import psnr_y, ssim_y
-from ..models.archs import build_compact
-from ..models.loader import load_model, save_weights
 from .config import TrainConfig
-from .data import CropSampler, DegradedPairs, degrade_batch, load_validation
-from .losses import LOSSES, frequency
+from .tasks import Task, make_task
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -32,31 +27,13 @@ def _lr_at(config: TrainConfig, step: int) -> float:
     return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _build_model(config: TrainConfig) -> torch.nn.Module:
-    if config.init:
-        loaded = load_model(config.init)
-        if loaded.descriptor.scale != config.scale:
-            raise LumiereError(f"--init model is x{loaded.descriptor.scale}, but --scale is {config.scale}")
-        return loaded.module.train()
-    return build_compact(config.scale, config.num_feat, config.num_conv)
-
-
-@torch.no_grad()
-def validate(model: torch.nn.Module, recipe, hr: torch.Tensor, scale: int, seed: int) -> dict[str, float]:
-    generator = torch.Generator().manual_seed(seed)
-    lr = degrade_batch(recipe, hr, generator)
-    device = next(model.parameters()).device
-    sr = torch.cat([model(lr[i:i + 1].to(device)).float().cpu() for i in range(lr.shape[0])])
-    return {"psnr": psnr_y(sr, hr, shave=scale).mean().item(), "ssim": ssim_y(sr, hr, shave=scale).mean().item()}
-
-
-def _save_curve(history: list[dict], path: Path) -> None:
+def _save_curve(history: list[dict], path: Path, task: Task) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
-    vals = [(h["step"], h["psnr"]) for h in history if "psnr" in h]
+    vals = [(h["step"], h[task.metric]) for h in history if task.metric in h]
     fig, ax_loss = plt.subplots(figsize=(7, 4))
     if losses:
         ax_loss.plot(*zip(*losses), color="tab:blue", label="training loss")
@@ -64,9 +41,9 @@ def _save_curve(history: list[dict], path: Path) -> None:
     ax_loss.set_ylabel("loss", color="tab:blue")
     ax_loss.set_yscale("log")
     if vals:
-        ax_psnr = ax_loss.twinx()
-        ax_psnr.plot(*zip(*vals), color="tab:red", marker="o", label="validation PSNR-Y")
-        ax_psnr.set_ylabel("validation PSNR-Y (dB)", color="tab:red")
+        ax_metric = ax_loss.twinx()
+        ax_metric.plot(*zip(*vals), color="tab:red", marker="o", label=task.metric_label)
+        ax_metric.set_ylabel(task.metric_label, color="tab:red")
     fig.tight_layout()
     partial = path.with_name(path.stem + ".partial.png")
     fig.savefig(partial, dpi=100)
@@ -92,9 +69,10 @@ def export_checkpoint(run_dir: Path, output: Path) -> int:
         raise LumiereError(f"no checkpoint in {run_dir}")
     state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
     config = TrainConfig(**state["config"])
-    model = _build_model(config)
+    task = make_task(config)
+    model = task.build_model()
     model.load_state_dict(state["ema"])
-    save_weights(model, Path(output), _metadata(config, state["step"], state["elapsed"]))
+    task.export(model, Path(output), _metadata(config, state["step"], state["elapsed"]))
     return state["step"]
 
 
@@ -112,19 +90,18 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
         raise LumiereError(f"--resume: no checkpoint in {run_dir}")
 
     torch.manual_seed(config.seed)
-    recipe = build_recipe(config.recipe, config.scale)
-    sampler = CropSampler(config.data, config.patch * config.scale)
-    val_hr = load_validation(config.val, config.val_images, config.val_crop, config.scale) if config.val else None
+    task = make_task(config)
 
     # channels-last lets cuDNN run bf16 convolutions on tensor cores without transposing every layer
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    model = _build_model(config).to(device, memory_format=memory_format)
+    model = task.build_model().to(device, memory_format=memory_format)
     ema = copy.deepcopy(model).eval()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99))
-    loss_fn = LOSSES[config.loss]
-    use_amp = device.type == "cuda"
-    torch.backends.cudnn.benchmark = use_amp  # crops have one size, so the fastest kernels are found once
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    # bf16 autocast on GPUs, and on CPUs that compute bf16 natively (about twice fp32 there); the optimizer
+    # and the master weights stay fp32
+    use_amp = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # crops have one size: find the fastest kernels once
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     step, history, elapsed = 0, [], 0.0
 
     if resume:
@@ -150,21 +127,17 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
                     unit="step", disable=not show_progress, dynamic_ncols=True)
     started = time.perf_counter() - elapsed
     running_loss = 0.0
-    pairs = DegradedPairs(sampler, recipe, config.batch, config.gray_probability, config.seed, config.steps)
     batches = torch.utils.data.DataLoader(
-        pairs, batch_size=None, sampler=range(step, config.steps), num_workers=config.workers,
+        task.pairs(), batch_size=None, sampler=range(step, config.steps), num_workers=config.workers,
         pin_memory=device.type == "cuda", prefetch_factor=4 if config.workers else None)
     model.train()
-    for hr, lr_batch in batches:
+    for inputs, targets in batches:
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(config, step)
-        hr = hr.to(device, non_blocking=True)
-        lr_batch = lr_batch.to(device, memory_format=memory_format, non_blocking=True)
+        inputs = inputs.to(device, memory_format=memory_format, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            prediction = model(lr_batch).float()
-            loss = loss_fn(prediction, hr)
-            if config.frequency_weight:
-                loss = loss + config.frequency_weight * frequency(prediction, hr)
+            loss = task.loss(model, inputs, targets)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -173,6 +146,8 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
             decay = min(config.ema_decay, (1 + step) / (10 + step))
             for ema_param, param in zip(ema.parameters(), model.parameters()):
                 ema_param.lerp_(param, 1 - decay)
+            for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):  # normalisation statistics
+                ema_buffer.copy_(buffer)
         step += 1
         running_loss += loss.detach()  # read back every 50 steps, not every step: a GPU sync costs
         progress.update(1)
@@ -185,21 +160,22 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
             log.flush()
             progress.set_postfix(loss=f"{entry['loss']:.4f}")
             running_loss = 0.0
-        if val_hr is not None and (step % config.val_every == 0 or step == config.steps):
-            figures = validate(ema, recipe, val_hr, config.scale, config.seed)
-            entry = {"step": step, **figures}
-            history.append(entry)
-            log.write(json.dumps(entry) + "\n")
-            log.flush()
-            progress.write(f"step {step}: validation PSNR-Y {figures['psnr']:.2f} dB, SSIM {figures['ssim']:.4f}")
-            _save_curve(history, run_dir / "curve.png")
+        if step % config.val_every == 0 or step == config.steps:
+            figures = task.validate(ema)
+            if figures is not None:
+                entry = {"step": step, **figures}
+                history.append(entry)
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+                progress.write(f"step {step}: validation " + ", ".join(f"{k} {v:.4f}" for k, v in figures.items()))
+                _save_curve(history, run_dir / "curve.png", task)
         if step % config.checkpoint_every == 0 or step == config.steps:
             elapsed = time.perf_counter() - started
             checkpoint()
     progress.close()
     log.close()
     elapsed = time.perf_counter() - started
-    save_weights(ema, Path(config.output), _metadata(config, step, elapsed))
-    _save_curve(history, run_dir / "curve.png")
-    final = next((h for h in reversed(history) if "psnr" in h), {})
+    task.export(ema, Path(config.output), _metadata(config, step, elapsed))
+    _save_curve(history, run_dir / "curve.png", task)
+    final = next((h for h in reversed(history) if task.metric in h), {})
     return {"steps": step, "seconds": elapsed, "samples_per_s": step * config.batch / max(elapsed, 1e-9), **final}

@@ -1,0 +1,173 @@
+"""Colorizing film: colour steadiness, following reference frames, and speed.
+
+Steadiness: all 150 frames of street-scene.mp4 colorized twice, by the temporal stage (colour carried along
+optical flow) and frame by frame (the same network, nothing carried). For each pair of consecutive frames,
+the regions that do not move are the pixels where the input's DIS optical flow (640x480, OpenCV's medium
+preset) is under 0.5 px and the lightness, after matching the two frames' mean and spread (the film
+flickers), changed by under 3 L* units; the figure is the mean a*b* distance between the two output frames
+there, averaged over all pairs.
+
+References: a-bomb_blast_effects_part.mp4 colorized with its four hand-coloured reference frames. Each reference
+is matched to a frame of the clip; at that index the output's mean CIEDE2000 to the reference is reported.
+That the colour holds between references is shown by the same steadiness figure over the whole clip, and by
+the mean CIEDE2000 of every frame to the reference nearest before it, over regions that do not move between
+the two (flow under 1 px, lightness within 3 units).
+
+Speed: seconds per frame of the temporal stage on a 640x480 and a 3840x2880 frame (the street film's frames,
+resized), after two warm-up frames, on this machine's CPU.
+
+    .venv/bin/python benchmarks/colorize_video.py [--part steadiness|references|speed|all]
+"""
+
+import argparse
+import time
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from common import DATA, print_table, require, save
+from lumiere.convert import array_to_tensor
+from lumiere.degradations.functional import resize
+from lumiere.eval.metrics import ciede2000
+from lumiere.io.images import read_image
+from lumiere.io.reader import open_source
+from lumiere.lab import lightness, rgb_to_lab
+from lumiere.stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References, work_lightness, work_size
+
+DIS = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+
+def load_frames(path) -> list[np.ndarray]:
+    return [frame.rgb for frame in open_source(path).frames()]
+
+
+def colorize(frames: list[np.ndarray], stage: ColorizeStage) -> list[torch.Tensor]:
+    with torch.inference_mode():
+        return [stage.process(array_to_tensor(rgb)[None], [i])[0] for i, rgb in enumerate(frames)]
+
+
+def luma_u8(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(lightness(array_to_tensor(rgb)[None])[0, 0].numpy() * 2.55, 0, 255).astype(np.uint8)
+
+
+def still_mask(before: np.ndarray, after: np.ndarray, max_flow: float) -> np.ndarray:
+    """Pixels of `after` that did not move since `before` (uint8 lightness pictures)."""
+    flow = DIS.calc(after, before, None)
+    b = before.astype(np.float32)
+    b = (b - b.mean()) / (b.std() + 1e-3) * after.std() + after.mean()
+    change = np.abs(b - after) / 2.55
+    return (np.linalg.norm(flow, axis=2) < max_flow) & (change < 3)
+
+
+def chroma_change(outputs: list[torch.Tensor], masks: list[np.ndarray]) -> float:
+    values = []
+    for t, mask in enumerate(masks, start=1):
+        ab0 = rgb_to_lab(outputs[t - 1][None])[0, 1:]
+        ab1 = rgb_to_lab(outputs[t][None])[0, 1:]
+        distance = torch.linalg.vector_norm(ab1 - ab0, dim=0).numpy()
+        if mask.any():
+            values.append(float(distance[mask].mean()))
+    return float(np.mean(values))
+
+
+def steadiness() -> list[dict]:
+    frames = load_frames(require(DATA / "film" / "street-scene.mp4"))
+    lumas = [luma_u8(rgb) for rgb in frames]
+    masks = [still_mask(lumas[t - 1], lumas[t], 0.5) for t in range(1, len(frames))]
+    colorizer = Colorizer(ColorizeSettings(device="cpu"))
+    temporal = chroma_change(colorize(frames, ColorizeStage(colorizer)), masks)
+    single = chroma_change(colorize(frames, ColorizeStage(colorizer, temporal=False)), masks)
+    share = float(np.mean([m.mean() for m in masks]))
+    return [{"clip": "street-scene (150 frames)", "method": "frame by frame", "chroma_change": round(single, 3),
+             "still_share": round(share, 3)},
+            {"clip": "street-scene (150 frames)", "method": "lumiere (temporal)", "chroma_change": round(temporal, 3),
+             "still_share": round(share, 3), "vs_frame_by_frame": f"{100 * temporal / single:.1f}%"}]
+
+
+def references() -> tuple[list[dict], dict]:
+    clip = require(DATA / "film" / "a-bomb_blast_effects_part.mp4")
+    paths = tuple(sorted(require(DATA / "film" / "a-bomb_references").glob("*.png")))
+    frames = load_frames(clip)
+    settings = ColorizeSettings(device="cpu", references=paths)
+    colorizer = Colorizer(settings)
+    refs = References(colorizer, paths)
+    size = work_size(frames[0].shape[1], frames[0].shape[0], settings.render_size)
+    keyframes = refs.locate((i, work_lightness(rgb, size)) for i, rgb in enumerate(frames))
+    outputs = colorize(frames, ColorizeStage(colorizer, references=refs))
+    plain = colorize(frames, ColorizeStage(colorizer))
+    rows = []
+    for index, k in sorted(keyframes.items()):
+        reference = array_to_tensor(read_image(paths[k]).rgb)[None]
+        if reference.shape[-2:] != outputs[index].shape[-2:]:
+            reference = resize(reference, tuple(outputs[index].shape[-2:]), "bicubic").clamp(0, 1)
+        ref_lab = rgb_to_lab(reference)
+        rows.append({"reference": paths[k].name, "frame": index,
+                     "ciede2000_with_references": round(ciede2000(rgb_to_lab(outputs[index][None]), ref_lab)
+                                                        .mean().item(), 2),
+                     "ciede2000_without": round(ciede2000(rgb_to_lab(plain[index][None]), ref_lab).mean().item(), 2)})
+    lumas = [luma_u8(rgb) for rgb in frames]
+    masks = [still_mask(lumas[t - 1], lumas[t], 0.5) for t in range(1, len(frames))]
+    holding = []
+    ordered = sorted(keyframes)
+    for t in range(len(frames)):
+        before = [k for k in ordered if k <= t]
+        if not before or before[-1] == t:
+            continue
+        k = before[-1]
+        mask = still_mask(lumas[k], lumas[t], 1.0)
+        if mask.mean() > 0.05:
+            difference = ciede2000(rgb_to_lab(outputs[t][None]), rgb_to_lab(outputs[k][None]))[0].numpy()
+            holding.append(float(difference[mask].mean()))
+    summary = {"keyframes": {paths[k].name: i for i, k in keyframes.items()},
+               "chroma_change_with_references": round(chroma_change(outputs, masks), 3),
+               "chroma_change_frame_by_frame": round(chroma_change(
+                   colorize(frames, ColorizeStage(colorizer, temporal=False)), masks), 3),
+               "ciede2000_to_last_reference_frame_still_regions": round(float(np.mean(holding)), 2),
+               "frames_scored_for_holding": len(holding)}
+    return rows, summary
+
+
+def speed() -> list[dict]:
+    frame = array_to_tensor(load_frames(require(DATA / "film" / "street-scene.mp4"))[0])[None]
+    stage_settings = ColorizeSettings(device="cpu")
+    rows = []
+    for width, height in [(640, 480), (3840, 2880)]:
+        big = F.interpolate(frame, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
+        stage = ColorizeStage(Colorizer(stage_settings))
+        with torch.inference_mode():
+            for i in range(2):
+                stage.process(big, [i])
+            started = time.perf_counter()
+            for i in range(2, 7):
+                stage.process(big, [i])
+        seconds = (time.perf_counter() - started) / 5
+        rows.append({"frame": f"{width}x{height}", "s_per_frame": round(seconds, 3), "fps": round(1 / seconds, 2)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--part", choices=["steadiness", "references", "speed", "all"], default="all")
+    args = parser.parse_args()
+    result: dict = {"threads": torch.get_num_threads()}
+    if args.part in ("steadiness", "all"):
+        result["steadiness"] = steadiness()
+        print_table(result["steadiness"], ["clip", "method", "chroma_change", "still_share", "vs_frame_by_frame"])
+        print()
+    if args.part in ("references", "all"):
+        rows, summary = references()
+        result["references"], result["references_summary"] = rows, summary
+        print_table(rows, ["reference", "frame", "ciede2000_with_references", "ciede2000_without"])
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+        print()
+    if args.part in ("speed", "all"):
+        result["speed"] = speed()
+        print_table(result["speed"], ["frame", "s_per_frame", "fps"])
+    save(f"colorize_video_{args.part}", result)
+
+
+if __name__ == "__main__":
+    main()

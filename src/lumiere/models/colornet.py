@@ -1,0 +1,117 @@
+"""lumiere's colorization network: lightness in, a distribution over quantized a*b* colours out.
+
+Colour is predicted as a classification over the in-gamut a*b* bins (Zhang, Isola and Efros, 2016) rather than
+regressed: a regression to an L1/L2 target learns the mean of all plausible colours, which for most objects
+is a desaturated brown. The distribution keeps "red or blue, not purple", and `decode` chooses how bold to be
+(the annealed mean: a temperature between the mode and the mean).
+
+The network is a small U-Net with a global branch (Iizuka, Simo-Serra and Ishikawa, 2016): the whole picture's
+pooled features are added back everywhere, so scene-level cues (outdoors, sky, night) reach every pixel.
+Its output is a quarter of the input's resolution: colour is low-frequency, and the full-resolution luma of
+the frame carries the detail.
+"""
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._checks import check_image_batch
+
+BIN_SIZE = 10.0
+OUTPUT_STRIDE = 4
+SIZE_MULTIPLE = 16
+# How `decode` turns the distribution into one colour by default, chosen on held-out pictures (docs/weights.md)
+TEMPERATURE = 0.38
+CALIBRATION = 0.5
+
+
+@lru_cache(maxsize=1)
+def ab_gamut_bins() -> torch.Tensor:
+    """Centres (Q, 2) of the 10x10 a*b* cells that some sRGB colour falls in, in a fixed order."""
+    from ..lab import rgb_to_lab
+
+    levels = torch.linspace(0, 1, 48, dtype=torch.float64)
+    cube = torch.stack(torch.meshgrid(levels, levels, levels, indexing="ij")).reshape(1, 3, 1, -1)
+    ab = rgb_to_lab(cube)[0, 1:, 0].T
+    cells = torch.unique(torch.round(ab / BIN_SIZE).long(), dim=0)
+    return (cells.double() * BIN_SIZE).float()
+
+
+@dataclass(frozen=True)
+class ColorNetConfig:
+    width: int = 32  # channels at full resolution; doubled at each of the four halvings, up to 8x
+    bins: int = 0  # number of a*b* classes (filled from the gamut when 0)
+
+
+def _block(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, padding=dilation, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class ColorNet(nn.Module):
+    """(B, 1, H, W) lightness L*/100 -> (B, Q, H/4, W/4) logits over `ab_bins`. H and W: multiples of 16."""
+
+    def __init__(self, config: ColorNetConfig = ColorNetConfig()):
+        super().__init__()
+        bins = ab_gamut_bins() if config.bins == 0 else torch.zeros(config.bins, 2)
+        self.config = ColorNetConfig(config.width, bins.shape[0])
+        w = config.width
+        self.register_buffer("ab_bins", bins.clone())
+        # the loss weight of each class in training: rare colours count more, which tilts the predicted
+        # distribution towards them; `decode` can take that tilt back out
+        self.register_buffer("class_weights", torch.ones(bins.shape[0]))
+        self.enc1 = nn.Sequential(_block(1, w), _block(w, w))
+        self.enc2 = nn.Sequential(_block(w, 2 * w, 2), _block(2 * w, 2 * w))
+        self.enc3 = nn.Sequential(_block(2 * w, 4 * w, 2), _block(4 * w, 4 * w))
+        self.enc4 = nn.Sequential(_block(4 * w, 8 * w, 2), _block(8 * w, 8 * w))
+        self.enc5 = nn.Sequential(_block(8 * w, 8 * w, 2), _block(8 * w, 8 * w, dilation=2),
+                                  _block(8 * w, 8 * w, dilation=2))
+        self.global_features = nn.Sequential(nn.Linear(8 * w, 8 * w), nn.ReLU(inplace=True), nn.Linear(8 * w, 8 * w))
+        self.dec4 = nn.Sequential(_block(16 * w, 8 * w), _block(8 * w, 8 * w))
+        self.dec3 = nn.Sequential(_block(12 * w, 4 * w), _block(4 * w, 4 * w))
+        self.head = nn.Conv2d(4 * w, self.config.bins, 1)
+
+    def features(self, lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's features at 1/4 (for matching a reference's content) and the logits."""
+        check_image_batch(lightness, channels=1)
+        if lightness.shape[-2] % SIZE_MULTIPLE or lightness.shape[-1] % SIZE_MULTIPLE:
+            raise ValueError(f"expected H and W multiples of {SIZE_MULTIPLE}, got {tuple(lightness.shape)}")
+        x = lightness - 0.5
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        e4 = self.enc4(e3)
+        e5 = self.enc5(e4)
+        e5 = e5 + self.global_features(e5.mean(dim=(2, 3)))[:, :, None, None]
+        d4 = self.dec4(torch.cat([F.interpolate(e5, size=e4.shape[-2:], mode="bilinear", align_corners=False), e4], 1))
+        d3 = self.dec3(torch.cat([F.interpolate(d4, size=e3.shape[-2:], mode="bilinear", align_corners=False), e3], 1))
+        return d3, self.head(d3)
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        return self.features(lightness)[1]
+
+    def decode(self, logits: torch.Tensor, temperature: float = TEMPERATURE,
+               calibration: float = CALIBRATION) -> torch.Tensor:
+        """Annealed mean: (B, Q, h, w) logits -> (B, 2, h, w) a*b*.
+
+        `calibration` in [0, 1] divides the distribution by the training's class weights to that power: 1 gives
+        the network's honest estimate (accurate, quiet colours), 0 keeps the tilt towards rare, vivid colours.
+        Lower `temperature` moves from the mean of the distribution towards its mode: bolder colours.
+        """
+        if temperature <= 0:
+            raise ValueError(f"expected a positive temperature, got {temperature}")
+        logits = logits.float() - calibration * self.class_weights.log().view(1, -1, 1, 1)
+        probabilities = torch.softmax(logits / temperature, dim=1)
+        return torch.einsum("bqhw,qc->bchw", probabilities, self.ab_bins.float())
+
+    def hyperparameters(self) -> dict[str, str]:
+        return {f"lumiere.colornet.{key}": str(value) for key, value in asdict(self.config).items()}
+
+    @classmethod
+    def from_hyperparameters(cls, metadata: dict[str, str]) -> "ColorNet":
+        values = {key.removeprefix("lumiere.colornet."): int(value) for key, value in metadata.items()
+                  if key.startswith("lumiere.colornet.")}
+        return cls(ColorNetConfig(**values))

@@ -1,0 +1,305 @@
+"""Colorization: colour predicted from lightness at a small working size, kept steady along optical flow,
+optionally following reference pictures, and carried up to the full-resolution frame.
+
+Per frame: the network predicts a*b* at the working size (`render_size` on the shorter side). For video the
+colour of the previous frame is warped onto this one along DIS optical flow and blended with the fresh
+prediction, weighted by how much the flow can be trusted there (forward-backward consistency and matching
+lightness); at a scene cut the carried colour is dropped. The a*b* planes are then carried to the frame's own
+resolution by a guided filter steered by the full-resolution lightness, so colour edges follow the picture's
+edges while the sharp luma stays untouched: a 4K frame costs little more than a small one.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .._checks import check_image_batch
+from ..convert import array_to_tensor
+from ..degradations.functional import resize
+from ..engine.precision import select_device
+from ..errors import InputError
+from ..io.images import read_image
+from ..lab import lightness, rgb_to_lab, with_chroma
+from ..models.colornet import CALIBRATION, OUTPUT_STRIDE, SIZE_MULTIPLE, TEMPERATURE
+from ..models.loader import load_colorizer
+from .base import TemporalStage
+
+DEFAULT_MODEL = "colorize"
+CUT_CORRELATION = 0.5  # thumbnails of consecutive frames less alike than this: a new shot
+KEYFRAME_CORRELATION = 0.85  # a reference this alike to a frame of the film is that frame, coloured
+MATCH_POOL = 2  # content matching on features pooled 2x2 below the network's output grid
+
+
+@dataclass(frozen=True)
+class ColorizeSettings:
+    model: str = DEFAULT_MODEL
+    render_size: int = 256  # shorter side of the picture the network sees
+    saturation: float = 1.0  # multiplies a*b*: below 1 quieter, above 1 bolder
+    temperature: float = TEMPERATURE  # of the annealed mean: lower is bolder (and more often wrong)
+    calibration: float = CALIBRATION  # 1: the network's honest colour estimate; 0: tilted towards vivid colours
+    persistence: float = 0.85  # share of the carried colour kept each frame where the flow is reliable
+    device: str = "auto"
+    references: tuple[Path, ...] = field(default_factory=tuple)
+
+
+def work_size(width: int, height: int, render_size: int) -> tuple[int, int]:
+    """(width, height) for the network: shorter side about `render_size`, both multiples of 16."""
+    scale = render_size / min(width, height)
+    def side(n: int) -> int:
+        return max(SIZE_MULTIPLE, round(n * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+    return side(width), side(height)
+
+
+class Colorizer:
+    """The colorization network on a device: lightness in, a*b* (and matching features) out."""
+
+    def __init__(self, settings: ColorizeSettings):
+        if not 32 <= settings.render_size <= 2048:
+            raise InputError(f"--render-size must be between 32 and 2048, got {settings.render_size}")
+        if not 0 <= settings.saturation <= 4:
+            raise InputError(f"--saturation must be between 0 and 4, got {settings.saturation}")
+        self.settings = settings
+        self.device = select_device(settings.device)
+        self.network = load_colorizer(settings.model).to(self.device)
+
+    @torch.inference_mode()
+    def predict(self, luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """L* (B, 1, h, w) at a work size -> a*b* (B, 2, h, w) and features (B, C, h/4, w/4)."""
+        features, logits = self.network.features(luma.to(self.device) / 100)
+        ab = self.network.decode(logits, self.settings.temperature, self.settings.calibration)
+        ab = F.interpolate(ab, scale_factor=OUTPUT_STRIDE, mode="bilinear", align_corners=False)
+        return ab.float(), F.normalize(features.float(), dim=1)
+
+
+def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    return F.avg_pool2d(F.pad(x, [radius] * 4, mode="replicate"), 2 * radius + 1, stride=1)
+
+
+def guided_upsample(ab: torch.Tensor, guide_small: torch.Tensor, guide_full: torch.Tensor, radius: int = 2,
+                    eps: float = 4.0) -> torch.Tensor:
+    """Carry a*b* (B, 2, h, w) to the guide's full size (B, 1, H, W): a fast guided filter (He and Sun, 2015).
+
+    Each a*b* plane is modelled locally as a linear function of lightness; the coefficients are fitted at the
+    small size and applied to the full-resolution lightness, so colour edges land on the picture's edges.
+    """
+    mean_i = _box(guide_small, radius)
+    var_i = _box(guide_small * guide_small, radius) - mean_i * mean_i
+    mean_p = _box(ab, radius)
+    cov = _box(guide_small * ab, radius) - mean_i * mean_p
+    a = cov / (var_i + eps)
+    b = mean_p - a * mean_i
+    size = guide_full.shape[-2:]
+    a = F.interpolate(_box(a, radius), size=size, mode="bilinear", align_corners=False)
+    b = F.interpolate(_box(b, radius), size=size, mode="bilinear", align_corners=False)
+    return a * guide_full + b
+
+
+def _thumbnail(luma: np.ndarray) -> np.ndarray:
+    small = cv2.resize(luma.astype(np.float32), (32, 24), interpolation=cv2.INTER_AREA)
+    return (small - small.mean()) / (small.std() + 1e-3)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised correlation of two lightness pictures' 32x24 thumbnails: 1 alike, about 0 unrelated."""
+    return float((_thumbnail(a) * _thumbnail(b)).mean())
+
+
+def _to_u8(luma: torch.Tensor) -> np.ndarray:
+    return (luma.float().clamp(0, 100) * 2.55).round().to(torch.uint8).cpu().numpy()
+
+
+def work_lightness(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 lightness (L* x 2.55) of a stored RGB frame at a work size, as the stage computes it."""
+    luma = lightness(array_to_tensor(rgb)[None])
+    return _to_u8(resize(luma, (size[1], size[0]), "area")[0, 0])
+
+
+def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    height, width = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def _matched_tone(luma: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """`luma` with the mean and spread of `like`: flicker and fading must not read as motion or occlusion."""
+    luma = luma.astype(np.float32)
+    return (luma - luma.mean()) / (luma.std() + 1e-3) * like.std() + like.mean()
+
+
+class FlowAligner:
+    """Warps what belongs to one picture onto another along DIS optical flow, with a per-pixel confidence."""
+
+    def __init__(self):
+        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def align(self, target: np.ndarray, source: np.ndarray, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Warp `planes` (h, w, C), laid over the uint8 lightness `source`, onto `target` (h, w).
+
+        Confidence (h, w) in [0, 1] is high where the flow both ways agrees and the warped lightness matches.
+        """
+        source_toned = np.clip(_matched_tone(source, target), 0, 255).astype(np.uint8)
+        backward = self.dis.calc(target, source_toned, None)  # target pixel -> where it is in source
+        forward = self.dis.calc(source_toned, target, None)
+        round_trip = backward + _warp(forward, backward)
+        disagreement = np.linalg.norm(round_trip, axis=2)
+        tolerance = 0.5 + 0.05 * np.linalg.norm(backward, axis=2)
+        luma_error = np.abs(_warp(source_toned.astype(np.float32), backward) - target.astype(np.float32))
+        confidence = np.exp(-((disagreement / tolerance) ** 2)) * np.exp(-((luma_error / 20.0) ** 2))
+        return _warp(np.ascontiguousarray(planes, dtype=np.float32), backward), confidence.astype(np.float32)
+
+
+@dataclass
+class _Carried:
+    index: int
+    luma: np.ndarray  # uint8 lightness at the work size
+    ab: np.ndarray  # (h, w, 2) float32
+
+
+def _matching_grid(features: torch.Tensor) -> torch.Tensor:
+    """Features pooled to the grid that content is matched on (1/8 of the work size): cost grows with its square."""
+    return F.normalize(F.avg_pool2d(features, MATCH_POOL), dim=1)
+
+
+class References:
+    """Coloured pictures the output should follow: frames of the film itself (matched to their frame and
+    laid onto it along flow) or any other pictures (their colours borrowed by content, through the
+    network's own features)."""
+
+    def __init__(self, colorizer: Colorizer, paths: tuple[Path, ...]):
+        self.colorizer = colorizer
+        self.pictures: list[torch.Tensor] = []
+        for path in paths:
+            if not Path(path).is_file():
+                raise InputError(f"reference not found: {path}")
+            self.pictures.append(array_to_tensor(read_image(Path(path)).rgb)[None])
+        self.keyframes: dict[int, int] = {}  # frame index -> reference
+        self._prepared: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]] = {}
+
+    def locate(self, frames_luma) -> dict[int, int]:
+        """Find each reference's frame in the film (an iterable of (index, uint8 lightness)), if it has one."""
+        best = [(-1.0, -1)] * len(self.pictures)
+        references = [_to_u8(lightness(p)[0, 0]) for p in self.pictures]
+        for index, luma in frames_luma:
+            for k, ref in enumerate(references):
+                ref_resized = cv2.resize(ref, (luma.shape[1], luma.shape[0]), interpolation=cv2.INTER_AREA)
+                score = correlation(luma, ref_resized)
+                if score > best[k][0]:
+                    best[k] = (score, index)
+        self.keyframes = {index: k for k, (score, index) in enumerate(best) if score >= KEYFRAME_CORRELATION}
+        return self.keyframes
+
+    def _prepare(self, size: tuple[int, int]):
+        """Per work size: the references' features and a*b* (for matching) and lightness/a*b* planes."""
+        if size not in self._prepared:
+            feats, abs_small, planes = [], [], []
+            for picture in self.pictures:
+                rgb = resize(picture, (size[1], size[0]), "bicubic").clamp(0, 1)
+                luma = lightness(rgb)
+                ab_true = rgb_to_lab(rgb)[:, 1:]
+                _, features = self.colorizer.predict(luma)
+                feats.append(_matching_grid(features)[0].flatten(1))
+                abs_small.append(F.avg_pool2d(ab_true, OUTPUT_STRIDE * MATCH_POOL)[0].flatten(1).to(features.device))
+                planes.append((_to_u8(luma[0, 0]), ab_true[0].permute(1, 2, 0).numpy()))
+            self._prepared[size] = (torch.cat(feats, 1), torch.cat(abs_small, 1), planes)
+        return self._prepared[size]
+
+    @torch.inference_mode()
+    def follow(self, ab: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Pull a*b* (B, 2, h, w) towards the references' colours where their content matches."""
+        size = (ab.shape[-1], ab.shape[-2])
+        ref_features, ref_ab, _ = self._prepare(size)
+        features = _matching_grid(features)
+        batch, channels, h4, w4 = features.shape
+        queries = features.flatten(2).transpose(1, 2)  # (B, N, C)
+        matched = torch.empty(batch, 2, h4 * w4, device=features.device)
+        confidence = torch.empty(batch, h4 * w4, device=features.device)
+        for start in range(0, h4 * w4, 2048):
+            similarity = queries[:, start:start + 2048] @ ref_features  # (B, n, M)
+            top, where = similarity.topk(8, dim=-1)
+            weights = torch.softmax(top / 0.02, dim=-1)
+            matched[:, :, start:start + 2048] = (ref_ab[:, where] * weights[None]).sum(-1).permute(1, 0, 2)
+            confidence[:, start:start + 2048] = ((top[..., 0] - 0.6) / 0.25).clamp(0, 1)
+        matched = F.interpolate(matched.view(batch, 2, h4, w4), size=ab.shape[-2:], mode="bilinear",
+                                align_corners=False)
+        confidence = F.interpolate(confidence.view(batch, 1, h4, w4), size=ab.shape[-2:], mode="bilinear",
+                                   align_corners=False)
+        return confidence * matched + (1 - confidence) * ab.to(matched.device)
+
+    def keyframe(self, index: int, luma: np.ndarray, aligner: FlowAligner) -> tuple[np.ndarray, np.ndarray] | None:
+        """The reference's a*b* laid onto frame `index` along flow, with its confidence, if it is a keyframe."""
+        if index not in self.keyframes:
+            return None
+        _, _, planes = self._prepare((luma.shape[1], luma.shape[0]))
+        ref_luma, ref_ab = planes[self.keyframes[index]]
+        return aligner.align(luma, ref_luma, ref_ab)
+
+
+class ColorizeStage(TemporalStage):
+    name = "colorize"
+    context_frames = 12  # frames replayed at a segment start so carried colour has settled
+
+    def __init__(self, colorizer: Colorizer, segment_frames: int = 240, references: References | None = None,
+                 temporal: bool = True):
+        self.colorizer = colorizer
+        self.segment_frames = segment_frames
+        self.references = references
+        self.temporal = temporal
+        self.aligner = FlowAligner()
+        self._history: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=self.context_frames)
+        self._carried: _Carried | None = None
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def _step(self, index: int, luma: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+        carried = self._carried
+        persistence = self.colorizer.settings.persistence
+        if (not self.temporal or carried is None or carried.index != index - 1
+                or correlation(luma, carried.luma) < CUT_CORRELATION):
+            ab = fresh
+        else:
+            warped, confidence = self.aligner.align(luma, carried.luma, carried.ab)
+            keep = (persistence * confidence)[..., None]
+            ab = keep * warped + (1 - keep) * fresh
+        keyframe = self.references.keyframe(index, luma, self.aligner) if self.references else None
+        if keyframe is not None:
+            reference_ab, confidence = keyframe
+            ab = confidence[..., None] * reference_ab + (1 - confidence[..., None]) * ab
+        self._carried = _Carried(index, luma, ab.astype(np.float32))
+        return self._carried.ab
+
+    def _restart_segment(self, index: int) -> None:
+        """Rebuild the carried colour from the kept frames alone, as a job resumed at `index` would."""
+        self._carried = None
+        for kept_index, luma, fresh in list(self._history):
+            if kept_index >= index - self.context_frames:
+                self._step(kept_index, luma, fresh)
+
+    @torch.inference_mode()
+    def process(self, frames: torch.Tensor, indices: list[int]) -> torch.Tensor:
+        check_image_batch(frames, channels=3)
+        height, width = frames.shape[-2:]
+        size = work_size(width, height, self.colorizer.settings.render_size)
+        device = self.colorizer.device
+        luma_full = lightness(frames.to(device))
+        luma_small = resize(luma_full, (size[1], size[0]), "area") if (width, height) != size else luma_full
+        fresh, features = self.colorizer.predict(luma_small)
+        if self.references is not None:
+            fresh = self.references.follow(fresh, features)
+        fresh_np = fresh.permute(0, 2, 3, 1).cpu().numpy()
+        outputs = []
+        for i, index in enumerate(indices):
+            luma_u8 = _to_u8(luma_small[i, 0])
+            if index % self.segment_frames == 0:
+                self._restart_segment(index)
+            outputs.append(self._step(index, luma_u8, fresh_np[i]))
+            self._history.append((index, luma_u8, fresh_np[i]))
+        ab = torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2).to(device)
+        ab = guided_upsample(ab * self.colorizer.settings.saturation, luma_small, luma_full)
+        return with_chroma(luma_full, ab)

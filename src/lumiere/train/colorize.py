@@ -1,0 +1,92 @@
+"""Colorization pairs and loss: film-like lightness in, the clean picture's colour (as a*b* classes) out.
+
+The loss is cross-entropy against soft targets (each pixel's true a*b* spread over its 5 nearest bins) with
+class rebalancing: each pixel is weighted by the inverse of how common its colour is in the training data
+(mixed half and half with a uniform prior, as Zhang et al. do). Without it, the frequent desaturated colours
+of walls, roads and skin dominate, and the network learns that brown is always a safe answer.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torch.utils.data
+
+from ..lab import lightness, rgb_to_lab
+from ..models.colornet import OUTPUT_STRIDE
+from .data import CropSampler, degrade_batch
+
+SOFT_NEIGHBOURS = 5
+SOFT_SIGMA = 5.0
+PRIOR_SMOOTHING = 5.0
+UNIFORM_SHARE = 0.5
+
+
+def target_ab(rgb: torch.Tensor) -> torch.Tensor:
+    """The colour a network working at 1/OUTPUT_STRIDE should predict: a*b* of the area-averaged picture."""
+    return rgb_to_lab(F.avg_pool2d(rgb, OUTPUT_STRIDE))[:, 1:]
+
+
+def nearest_bins(ab: torch.Tensor, bins: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances and indices of the k nearest bins of each pixel: (B, 2, h, w) -> two (B, h, w, k)."""
+    pixels = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    distances = torch.cdist(pixels.float(), bins.float())
+    values, indices = distances.topk(k, dim=1, largest=False)
+    shape = (*ab.shape[:1], *ab.shape[2:], k)
+    return values.reshape(shape), indices.reshape(shape)
+
+
+def soft_encode(ab: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """(B, 2, h, w) a*b* -> (B, Q, h, w) soft class targets summing to 1 per pixel."""
+    distances, indices = nearest_bins(ab, bins, SOFT_NEIGHBOURS)
+    weights = torch.softmax(-(distances**2) / (2 * SOFT_SIGMA**2), dim=-1)
+    target = torch.zeros(ab.shape[0], *ab.shape[2:], bins.shape[0], device=ab.device)
+    target.scatter_(-1, indices, weights)
+    return target.permute(0, 3, 1, 2)
+
+
+def rebalancing_weights(counts: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """Per-bin loss weights from how often each bin occurs: smoothed, mixed with uniform, inverted, mean 1."""
+    prior = counts.double() / counts.sum()
+    kernel = torch.exp(-torch.cdist(bins.double(), bins.double()) ** 2 / (2 * PRIOR_SMOOTHING**2))
+    prior = kernel @ prior
+    prior = prior / prior.sum()
+    weights = 1 / ((1 - UNIFORM_SHARE) * prior + UNIFORM_SHARE / bins.shape[0])
+    return (weights / (prior * weights).sum()).float()
+
+
+class ColourPairs(torch.utils.data.Dataset):
+    """Item `step`: (film-like lightness L*/100 (B, 1, S, S), true a*b* (B, 2, S/4, S/4)) for that step.
+
+    Like `DegradedPairs`, its randomness comes from (seed, step) alone.
+    """
+
+    def __init__(self, sampler: CropSampler, recipe, batch: int, seed: int, steps: int):
+        self.sampler, self.recipe, self.batch, self.seed, self.steps = sampler, recipe, batch, seed, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        state = np.random.SeedSequence([self.seed, step]).generate_state(2, dtype=np.uint32)
+        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        rgb = self.sampler.sample(self.batch, generator)
+        return lightness(degrade_batch(self.recipe, rgb, generator)) / 100, target_ab(rgb)
+
+
+def colour_counts(pairs: ColourPairs, bins: torch.Tensor, batches: int) -> torch.Tensor:
+    """How often each bin is the nearest to a target pixel, over the first `batches` training batches."""
+    counts = torch.zeros(bins.shape[0])
+    for step in range(min(batches, len(pairs))):
+        _, ab = pairs[step]
+        _, nearest = nearest_bins(ab, bins, 1)
+        counts += torch.bincount(nearest.flatten(), minlength=bins.shape[0]).float()
+    return counts
+
+
+def rebalanced_cross_entropy(logits: torch.Tensor, ab: torch.Tensor, bins: torch.Tensor,
+                             weights: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of (B, Q, h, w) logits against the soft-encoded (B, 2, h, w) colours, rebalanced."""
+    target = soft_encode(ab, bins)
+    per_pixel = -(target * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
+    _, nearest = nearest_bins(ab, bins, 1)
+    return (per_pixel * weights.to(logits.device)[nearest[..., 0]]).mean()

@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from lumiere.errors import ModelError
+from lumiere.models.colornet import ColorNet, ColorNetConfig, ab_gamut_bins
+from lumiere.models.loader import load_colorizer, save_weights
+
+
+def test_gamut_bins():
+    bins = ab_gamut_bins()
+    assert bins.shape[1] == 2 and 200 < bins.shape[0] < 400
+    assert (bins == 0).all(dim=1).any()  # gray is a colour too
+    assert bins[:, 0].min() >= -90 and bins[:, 1].min() >= -110 and bins.abs().max() <= 130
+
+
+def test_smoke(device):
+    model = ColorNet(ColorNetConfig(width=4)).to(device).eval()
+    with torch.no_grad():
+        logits = model(torch.rand(2, 1, 32, 48, device=device))
+        ab = model.decode(logits)
+    assert logits.shape == (2, model.config.bins, 8, 12)
+    assert ab.shape == (2, 2, 8, 12) and ab.abs().max() <= 130
+
+
+def test_decode_temperature():
+    model = ColorNet(ColorNetConfig(width=4))
+    logits = torch.zeros(1, model.config.bins, 1, 1)
+    red = int(((model.ab_bins - torch.tensor([60.0, 50.0])) ** 2).sum(1).argmin())
+    logits[0, red] = 3.0
+    bold, mild = model.decode(logits, 0.1), model.decode(logits, 1.0)
+    assert torch.allclose(bold[0, :, 0, 0], model.ab_bins[red], atol=0.5)
+    assert mild.norm() < bold.norm()
+
+
+def test_save_and_load(tmp_path):
+    model = ColorNet(ColorNetConfig(width=4)).eval()
+    path = tmp_path / "c.safetensors"
+    save_weights(model, path, {"lumiere.task": "colorize", **model.hyperparameters()})
+    loaded = load_colorizer(str(path))
+    x = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+
+
+def test_exception(tmp_path, tiny_models):
+    model = ColorNet(ColorNetConfig(width=4))
+    with pytest.raises(ValueError, match=r"multiples of 16, got \(1, 1, 20, 16\)"):
+        model(torch.rand(1, 1, 20, 16))
+    with pytest.raises(ValueError, match=r"expected \(B, 1, H, W\), got \(1, 3, 16, 16\)"):
+        model(torch.rand(1, 3, 16, 16))
+    with pytest.raises(ModelError, match="not a lumiere colorization model"):
+        load_colorizer(str(tiny_models[2]))
+    bad = tmp_path / "bad.safetensors"
+    bad.write_text("not weights")
+    with pytest.raises(ModelError, match="not a lumiere colorization model"):
+        load_colorizer(str(bad))

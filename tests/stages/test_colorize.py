@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+import torch
+
+from lumiere.eval.metrics import ciede2000
+from lumiere.lab import lightness, rgb_to_lab
+from lumiere.stages.colorize import (
+    Colorizer,
+    ColorizeSettings,
+    ColorizeStage,
+    References,
+    correlation,
+    guided_upsample,
+    work_size,
+)
+
+
+@pytest.fixture
+def colorizer(tiny_colorizer):
+    return Colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=64, device="cpu"))
+
+
+def _scene(seed: int, size=(96, 128)) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, 6, 8, generator=generator)
+    return torch.nn.functional.interpolate(coarse, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _grainy_gray_clip(frames: int, seed: int = 0) -> torch.Tensor:
+    scene = _scene(seed).mean(dim=1, keepdim=True).expand(1, 3, -1, -1)
+    generator = torch.Generator().manual_seed(seed + 1)
+    grain = 0.04 * torch.randn(frames, 1, *scene.shape[-2:], generator=generator)
+    return (scene + grain).clamp(0, 1)
+
+
+def test_work_size():
+    assert work_size(640, 480, 256) == (336, 256)
+    assert work_size(3840, 2880, 256) == (336, 256)
+    assert all(side % 16 == 0 for side in work_size(1000, 333, 100))
+
+
+def test_smoke_keeps_lightness(colorizer):
+    clip = _grainy_gray_clip(3)
+    out = ColorizeStage(colorizer).process(clip, [0, 1, 2])
+    assert out.shape == clip.shape
+    assert (lightness(out) - lightness(clip)).abs().mean() < 0.1  # colour added, luma kept (but where clipped)
+
+
+def test_guided_upsample_follows_the_guide():
+    guide_small = torch.linspace(0, 100, 16).view(1, 1, 1, 16).expand(1, 1, 16, 16).contiguous()
+    guide_full = torch.nn.functional.interpolate(guide_small, size=(64, 64), mode="bilinear", align_corners=False)
+    constant = torch.full((1, 2, 16, 16), 7.0)
+    assert torch.allclose(guided_upsample(constant, guide_small, guide_full), torch.full((1, 2, 64, 64), 7.0),
+                          atol=1e-3)
+    linear = torch.cat([0.5 * guide_small, -0.2 * guide_small + 10], dim=1)
+    expected = torch.cat([0.5 * guide_full, -0.2 * guide_full + 10], dim=1)
+    assert (guided_upsample(linear, guide_small, guide_full) - expected).abs().max() < 0.5
+
+
+def test_static_scene_is_steadier_than_frame_by_frame(colorizer, monkeypatch):
+    predict = Colorizer.predict
+
+    def flickering(self, luma):  # a colour that follows the grain, so frame-by-frame colour changes every frame
+        ab, features = predict(self, luma)
+        detail = luma - torch.nn.functional.avg_pool2d(luma, 5, 1, 2, count_include_pad=False)
+        return ab + 3 * detail.expand(-1, 2, -1, -1), features
+
+    monkeypatch.setattr(Colorizer, "predict", flickering)
+    clip = _grainy_gray_clip(10)
+    indices = list(range(10))
+    temporal = ColorizeStage(colorizer).process(clip, indices)
+    single = ColorizeStage(colorizer, temporal=False).process(clip, indices)
+
+    def change(x):
+        ab = rgb_to_lab(x)[:, 1:]
+        return (ab[1:] - ab[:-1]).abs().mean().item()
+    assert change(temporal) < 0.5 * change(single)
+
+
+def test_scene_cut_starts_afresh(colorizer):
+    first, second = _grainy_gray_clip(4, seed=0), _grainy_gray_clip(4, seed=5)
+    assert correlation(lightness(first)[0, 0].numpy(), lightness(second)[0, 0].numpy()) < 0.5
+    clip = torch.cat([first, second])
+    continuous = ColorizeStage(colorizer).process(clip, list(range(8)))
+    fresh = ColorizeStage(colorizer, temporal=False).process(second[:1], [4])
+    assert torch.allclose(continuous[4], fresh[0], atol=1e-5)
+
+
+def test_segments_restart_as_a_resumed_job_would(colorizer):
+    clip = _grainy_gray_clip(40)
+    whole = ColorizeStage(colorizer, segment_frames=20).process(clip, list(range(40)))
+    start = 20 - ColorizeStage.context_frames
+    resumed = ColorizeStage(colorizer, segment_frames=20).process(clip[start:], list(range(start, 40)))
+    assert torch.equal(whole[20:], resumed[20 - start:])
+
+
+def test_reference_frame_of_the_film_is_laid_onto_it(colorizer, tmp_path):
+    import cv2
+
+    coloured = _scene(3)
+    reference = tmp_path / "frame-5.png"
+    rgb = (coloured[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    cv2.imwrite(str(reference), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    gray = lightness(coloured)
+    clip = torch.cat([_grainy_gray_clip(5, seed=8), rgb_to_gray(coloured)])
+    references = References(colorizer, (reference,))
+    from lumiere.stages.colorize import work_lightness
+
+    size = work_size(128, 96, 64)
+    frames = [(i, work_lightness((clip[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), size))
+              for i in range(6)]
+    assert references.locate(frames) == {5: 0}
+    out = ColorizeStage(colorizer, references=references).process(clip, list(range(6)))
+    difference = ciede2000(rgb_to_lab(out[5:]), rgb_to_lab(coloured))
+    assert difference.mean() < 4 and gray.shape[0] == 1
+
+
+def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
+    from lumiere.lab import with_chroma
+
+    luma = lightness(rgb)
+    return with_chroma(luma, torch.zeros(1, 2, *luma.shape[-2:]))
+
+
+def test_exception(tiny_colorizer):
+    from lumiere.errors import InputError
+
+    with pytest.raises(InputError, match="--render-size"):
+        Colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=8))
+    with pytest.raises(InputError, match="--saturation"):
+        Colorizer(ColorizeSettings(model=str(tiny_colorizer), saturation=-1))
+    colorizer = Colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=64))
+    with pytest.raises(InputError, match="reference not found"):
+        References(colorizer, ("missing.png",))
+    with pytest.raises(ValueError, match=r"expected \(B, 3, H, W\)"):
+        ColorizeStage(colorizer).process(torch.rand(1, 1, 32, 32), [0])
