@@ -24,8 +24,8 @@ BIN_SIZE = 10.0
 OUTPUT_STRIDE = 4
 SIZE_MULTIPLE = 16
 # How `decode` turns the distribution into one colour by default, chosen on held-out pictures (docs/weights.md)
-TEMPERATURE = 0.38
-CALIBRATION = 0.5
+TEMPERATURE = 0.5
+CALIBRATION = 0.4
 
 
 @lru_cache(maxsize=1)

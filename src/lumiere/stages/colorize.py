@@ -31,8 +31,10 @@ from .base import TemporalStage
 
 DEFAULT_MODEL = "colorize"
 CUT_CORRELATION = 0.5  # thumbnails of consecutive frames less alike than this: a new shot
-KEYFRAME_CORRELATION = 0.85  # a reference this alike to a frame of the film is that frame, coloured
+KEYFRAME_CORRELATION = 0.7  # a reference this alike to its most alike frame of the film is that frame, coloured
 MATCH_POOL = 2  # content matching on features pooled 2x2 below the network's output grid
+FLOW_TOLERANCE = 1.0  # px of forward-backward disagreement (plus 5% of the motion) at which trust falls to 1/e
+LUMA_TOLERANCE = 12.0  # mean lightness difference (x2.55) over 5x5 at which trust falls to 1/e
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class ColorizeSettings:
     saturation: float = 1.0  # multiplies a*b*: below 1 quieter, above 1 bolder
     temperature: float = TEMPERATURE  # of the annealed mean: lower is bolder (and more often wrong)
     calibration: float = CALIBRATION  # 1: the network's honest colour estimate; 0: tilted towards vivid colours
-    persistence: float = 0.85  # share of the carried colour kept each frame where the flow is reliable
+    persistence: float = 0.95  # share of the carried colour kept each frame where the flow is reliable
     device: str = "auto"
     references: tuple[Path, ...] = field(default_factory=tuple)
 
@@ -148,9 +150,11 @@ class FlowAligner:
         forward = self.dis.calc(source_toned, target, None)
         round_trip = backward + _warp(forward, backward)
         disagreement = np.linalg.norm(round_trip, axis=2)
-        tolerance = 0.5 + 0.05 * np.linalg.norm(backward, axis=2)
-        luma_error = np.abs(_warp(source_toned.astype(np.float32), backward) - target.astype(np.float32))
-        confidence = np.exp(-((disagreement / tolerance) ** 2)) * np.exp(-((luma_error / 20.0) ** 2))
+        tolerance = FLOW_TOLERANCE + 0.05 * np.linalg.norm(backward, axis=2)
+        # compared over 5x5 neighbourhoods: film grain differs in every frame, objects that moved differ in patches
+        luma_error = cv2.blur(np.abs(_warp(source_toned.astype(np.float32), backward) - target.astype(np.float32)),
+                              (5, 5))
+        confidence = np.exp(-((disagreement / tolerance) ** 2)) * np.exp(-((luma_error / LUMA_TOLERANCE) ** 2))
         return _warp(np.ascontiguousarray(planes, dtype=np.float32), backward), confidence.astype(np.float32)
 
 
@@ -166,6 +170,43 @@ def _matching_grid(features: torch.Tensor) -> torch.Tensor:
     return F.normalize(F.avg_pool2d(features, MATCH_POOL), dim=1)
 
 
+def register_affine(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The affine map (2x3, frame pixel -> reference pixel) that best lays `reference` onto `frame`.
+
+    A hand-coloured frame is often framed a little differently (cropped, rescaled); flow alone would not
+    reach across that. Enhanced correlation (ECC) ignores the two pictures' differing exposure.
+    """
+    warp = np.eye(2, 3, dtype=np.float32)
+    try:
+        _, warp = cv2.findTransformECC(frame.astype(np.float32), reference.astype(np.float32), warp,
+                                       cv2.MOTION_AFFINE,
+                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5), None, 5)
+    except cv2.error:  # did not converge: the pictures are laid on each other as they are
+        warp = np.eye(2, 3, dtype=np.float32)
+    return warp
+
+
+def warp_affine(image: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    height, width = image.shape[:2]
+    return cv2.warpAffine(image, warp, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _tone_curve(luma: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """The monotone curve (256 levels) that gives uint8 lightness `luma` the histogram of `like`."""
+    source_cdf = np.cumsum(np.bincount(luma.ravel(), minlength=256)) / luma.size
+    target_cdf = np.cumsum(np.bincount(like.ravel(), minlength=256)) / like.size
+    return np.interp(source_cdf, target_cdf, np.arange(256)).astype(np.float32)
+
+
+def apply_tone(luma: torch.Tensor, curve: np.ndarray) -> torch.Tensor:
+    """L* through a 256-level curve of L* x 2.55, linearly interpolated."""
+    table = torch.from_numpy(curve).to(luma.device, torch.float32) / 2.55
+    position = (luma.float() * 2.55).clamp(0, 255)
+    low = position.floor().long().clamp(max=254)
+    return torch.lerp(table[low], table[low + 1], position - low)
+
+
 class References:
     """Coloured pictures the output should follow: frames of the film itself (matched to their frame and
     laid onto it along flow) or any other pictures (their colours borrowed by content, through the
@@ -179,20 +220,49 @@ class References:
                 raise InputError(f"reference not found: {path}")
             self.pictures.append(array_to_tensor(read_image(Path(path)).rgb)[None])
         self.keyframes: dict[int, int] = {}  # frame index -> reference
+        self.tone_curves: dict[int, np.ndarray] = {}  # frame index -> lightness curve
+        self.registrations: dict[int, np.ndarray] = {}  # frame index -> affine map (work size) frame -> reference
         self._prepared: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]] = {}
 
     def locate(self, frames_luma) -> dict[int, int]:
-        """Find each reference's frame in the film (an iterable of (index, uint8 lightness)), if it has one."""
-        best = [(-1.0, -1)] * len(self.pictures)
+        """Find each reference's frame in the film (an iterable of (index, uint8 lightness)), if it has one.
+
+        A reference found in the film also sets its tone: the curve that maps that frame's lightness onto the
+        reference's (matched histograms) is kept, and frames between two references get a blend of theirs.
+        """
+        best: list[tuple[float, int, np.ndarray | None]] = [(-1.0, -1, None)] * len(self.pictures)
         references = [_to_u8(lightness(p)[0, 0]) for p in self.pictures]
         for index, luma in frames_luma:
             for k, ref in enumerate(references):
                 ref_resized = cv2.resize(ref, (luma.shape[1], luma.shape[0]), interpolation=cv2.INTER_AREA)
                 score = correlation(luma, ref_resized)
                 if score > best[k][0]:
-                    best[k] = (score, index)
-        self.keyframes = {index: k for k, (score, index) in enumerate(best) if score >= KEYFRAME_CORRELATION}
+                    best[k] = (score, index, luma)
+        self.keyframes, self.tone_curves, self.registrations = {}, {}, {}
+        for k, (score, index, luma) in enumerate(best):
+            if score < KEYFRAME_CORRELATION or luma is None:
+                continue
+            ref = cv2.resize(references[k], (luma.shape[1], luma.shape[0]), interpolation=cv2.INTER_AREA)
+            warp = register_affine(luma, ref)
+            ref_on_frame, inside = warp_affine(ref, warp), warp_affine(np.ones_like(ref), warp) > 0
+            self.keyframes[index] = k
+            self.registrations[index] = warp
+            self.tone_curves[index] = _tone_curve(luma[inside], ref_on_frame[inside])
         return self.keyframes
+
+    def tone(self, index: int) -> np.ndarray | None:
+        """The lightness curve (256 levels of L* x 2.55) for frame `index`, or None without reference frames."""
+        if not self.tone_curves:
+            return None
+        keys = sorted(self.tone_curves)
+        if index <= keys[0] or index >= keys[-1]:
+            return self.tone_curves[keys[0] if index <= keys[0] else keys[-1]]
+        after = next(k for k in keys if k >= index)
+        before = max(k for k in keys if k <= index)
+        if after == before:
+            return self.tone_curves[before]
+        share = (index - before) / (after - before)
+        return (1 - share) * self.tone_curves[before] + share * self.tone_curves[after]
 
     def _prepare(self, size: tuple[int, int]):
         """Per work size: the references' features and a*b* (for matching) and lightness/a*b* planes."""
@@ -237,7 +307,11 @@ class References:
             return None
         _, _, planes = self._prepare((luma.shape[1], luma.shape[0]))
         ref_luma, ref_ab = planes[self.keyframes[index]]
-        return aligner.align(luma, ref_luma, ref_ab)
+        warp = self.registrations[index]
+        inside = warp_affine(np.ones(ref_luma.shape, np.float32), warp)
+        stacked = np.dstack([ref_ab, inside])
+        warped, confidence = aligner.align(luma, warp_affine(ref_luma, warp), warp_affine(stacked, warp))
+        return warped[..., :2], confidence * (warped[..., 2] > 0.99)
 
 
 class ColorizeStage(TemporalStage):
@@ -288,6 +362,9 @@ class ColorizeStage(TemporalStage):
         size = work_size(width, height, self.colorizer.settings.render_size)
         device = self.colorizer.device
         luma_full = lightness(frames.to(device))
+        curves = [self.references.tone(index) for index in indices] if self.references is not None else []
+        if any(curve is not None for curve in curves):
+            luma_full = torch.cat([apply_tone(luma_full[i:i + 1], curve) for i, curve in enumerate(curves)])
         luma_small = resize(luma_full, (size[1], size[0]), "area") if (width, height) != size else luma_full
         fresh, features = self.colorizer.predict(luma_small)
         if self.references is not None:

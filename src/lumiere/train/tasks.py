@@ -137,7 +137,7 @@ class ColorizationTask(Task):
                 "colourfulness": colourfulness(coloured).mean().item()}
 
     def export(self, model, path, metadata):
-        # float16 halves the file (5.5M parameters: 11 MB, not 22); colour decoded from it differs by < 0.01
+        # float16 halves the file (5.5M parameters: 11 MB, not 22); decoded colour moves by under 0.1 a*b* units
         save_weights(model, path, {**metadata, **model.hyperparameters()}, dtype=torch.float16)
 
 
