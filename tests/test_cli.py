@@ -207,6 +207,7 @@ def test_colorize_film_with_references(tmp_path, video_factory, tiny_colorizer):
                                        "--render-size", "64", "-q", "--reference", str(reference), str(reference)])
     assert result.exit_code == 0, result.output
     assert len(decode_all(out)) == 6
+    assert "already has colour" in result.output  # the test pattern is coloured
     import av
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.color_primaries == 1  # colour made in BT.709 primaries

@@ -88,14 +88,17 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, col
         stages.append(upscaler)
         files.append(upscaler.runner.descriptor.source)
         stage_settings["upscale"][2] = upscaler.passes
+    notices = []
     if colorize is not None:
         stages.append(colorize_stage(colorize, source, chunk_frames))
+        if not is_gray(next(source.frames()).rgb):
+            notices.append("the film already has colour; its lightness alone was colorized")
         files += [resolve_model_path(colorize.model)[1], *colorize.references]
         stage_settings["colorize"] = {k: v for k, v in asdict(colorize).items() if k not in ("device", "references")}
     job = Job(source, stages, output, chunk_frames=chunk_frames, batch=batch, restart=restart,
               settings=settings_hash(source, output, stage_settings, files, chunk_frames),
               show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None)
-    return output.path, job.run()
+    return output.path, notices + job.run()
 
 
 def upscale_image(image: Image, stage: UpscaleStage) -> Image:

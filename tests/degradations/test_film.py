@@ -65,6 +65,10 @@ def test_flicker_is_per_frame_and_weave_shifts():
 @pytest.mark.parametrize("name", sorted(RECIPES))
 @pytest.mark.parametrize("scale", [1, 2, 4])
 def test_cardinality(name, scale):
+    if name == "film-luma" and scale != 1:
+        with pytest.raises(ValueError, match="film-luma degrades lightness for colorize"):
+            build_recipe(name, scale)
+        return
     out = build_recipe(name, scale)(torch.rand(4, 3, 64, 64), torch.Generator().manual_seed(scale))
     assert out.shape == (4, 3, 64 // scale, 64 // scale)
     assert out.min() >= 0 and out.max() <= 1

@@ -134,3 +134,26 @@ def test_exception(tiny_colorizer):
         References(colorizer, ("missing.png",))
     with pytest.raises(ValueError, match=r"expected \(B, 3, H, W\)"):
         ColorizeStage(colorizer).process(torch.rand(1, 1, 32, 32), [0])
+
+
+def test_colour_moves_with_the_object(colorizer, monkeypatch):
+    # A bright square crosses a dark field; the stub network calls bright things red only in the first frame,
+    # so in later frames red can only arrive by being carried along the flow: it must sit on the square.
+    predict = Colorizer.predict
+    calls = []
+
+    def first_frame_only(self, luma):
+        ab, features = predict(self, luma)
+        red = torch.stack([(luma[:, 0] > 50).float() * 60, torch.zeros_like(luma[:, 0])], dim=1)
+        calls.append(1)
+        return (red if len(calls) == 1 else torch.zeros_like(ab)), features
+
+    monkeypatch.setattr(Colorizer, "predict", first_frame_only)
+    frames = torch.full((4, 3, 96, 128), 0.1)
+    for t in range(4):
+        frames[t, :, 30:62, 20 + 6 * t:52 + 6 * t] = 0.9
+    stage = ColorizeStage(colorizer)
+    outputs = [stage.process(frames[t:t + 1], [t])[0] for t in range(4)]
+    a = rgb_to_lab(outputs[3][None])[0, 1]
+    on_square, behind = a[38:54, 46:66].mean().item(), a[38:54, 20:30].mean().item()
+    assert on_square > 10 and behind < on_square / 3

@@ -94,8 +94,10 @@ def film_luma(scale: int) -> Degradation:
     """What old film does to the lightness a colorizer sees: faded, toned, grainy, soft, unevenly exposed.
 
     Colorization pairs take their input lightness from this and their target colour from the clean picture,
-    so real film's washed-out luma looks familiar to the network. (`scale` is unused: colour is not upscaled.)
+    so real film's washed-out luma looks familiar to the network.
     """
+    if scale != 1:
+        raise ValueError(f"film-luma degrades lightness for colorize and keeps the size; got scale {scale}")
     return Compose([
         RandomApply(Fading(), p=0.5),
         RandomApply(Flicker(), p=0.3),

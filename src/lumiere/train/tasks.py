@@ -56,6 +56,8 @@ class RestorationTask(Task):
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
+        if config.recipe == "film-luma":
+            raise LumiereError("--recipe film-luma makes colorization inputs; use it with `lumiere train colorize`")
         self.recipe = build_recipe(config.recipe, config.scale)
         self.val_hr = (load_validation(config.val, config.val_images, config.val_crop, config.scale)
                        if config.val else None)
