@@ -164,7 +164,8 @@ class Job:
         if output.kind == "video":
             output.encode.check_size(width, height)
         self.out_dtype = np.uint16 if self._writes_high_depth() else np.uint8
-        self.context = max((stage.context_frames for stage in stages), default=0)
+        # each stage's context is counted in the frames of the stage before it, so contexts add up
+        self.context = sum(stage.context_frames for stage in stages)
         target = output.path if output.kind == "video" else output.folder
         self.work = target.parent / f".{target.name}.lumiere"
         self.manifest = self._open_manifest(settings, restart)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .convert import array_to_tensor, tensor_to_array
 from .io.reader import Frame
-from .stages.base import Stage, TemporalStage
+from .stages.base import Stage
 
 QUEUE_FRAMES = 4
 _DONE = object()
@@ -61,19 +61,11 @@ def _get(q: queue.Queue, stop: threading.Event):
                 return _DONE
 
 
-@torch.inference_mode()
-def apply_stages(stages: list[Stage], frames: list[Frame]) -> torch.Tensor:
-    batch = torch.stack([array_to_tensor(frame.rgb) for frame in frames])
-    indices = [frame.index for frame in frames]
-    for stage in stages:
-        batch = stage.process(batch, indices) if isinstance(stage, TemporalStage) else stage.process(batch)
-    return batch
-
-
 def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[Frame], None], *,
                  total: int, done: int = 0, batch: int = 1, out_dtype: np.dtype = np.uint8,
                  show_progress: bool = True, description: str = "restore") -> None:
-    """Pull frames, process them in batches and hand each result to `write`, in order."""
+    """Pull frames through the stages' streams (in batches where a stage takes them) and hand each result to
+    `write`, in order."""
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     processed: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -100,20 +92,18 @@ def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[
     encoder = _Worker("lumiere-encode", encode, stop)
     decoder.start()
     encoder.start()
+    def decoded_items():
+        while (frame := _get(decoded, stop)) is not _DONE:
+            yield frame, array_to_tensor(frame.rgb)
+
     try:
-        finished = False
-        while not finished and not stop.is_set():
-            pending: list[Frame] = []
-            while len(pending) < batch:
-                item = _get(decoded, stop)
-                if item is _DONE:
-                    finished = True
+        items = decoded_items()
+        for stage in stages:
+            items = stage.stream(items, batch)
+        with torch.inference_mode():
+            for frame, image in items:
+                if not _put(processed, (frame, image), stop):
                     break
-                pending.append(item)
-            if pending:
-                for frame, image in zip(pending, apply_stages(stages, pending), strict=True):
-                    if not _put(processed, (frame, image), stop):
-                        break
         _put(processed, _DONE, stop)
         encoder.join()
     except BaseException:

@@ -1,37 +1,59 @@
-"""Processing stages, after video2x's split: a FrameStage maps one frame to one frame, a TemporalStage sees
-the frames before it.
+"""Processing stages, after video2x's split: a FrameStage maps one frame to one frame, a TemporalStage sees the
+frames around it.
 
-Stages work on batches of frames as float tensors (B, 3, H, W) in [0, 1]. The
-pipeline chains them, owns progress and stopping, and asks each stage how many
-frames of context it needs so chunks can be cut with that margin.
+Stages work on float tensors (3, H, W) in [0, 1], each travelling with its `Frame` (index, timestamp). The
+pipeline chains the stages' `stream`s, and owns progress and stopping. A stage's output for frame i may depend
+only on frames from `context_frames` before the start of i's segment (the job's chunk) up to `lookahead`
+frames after i: the job replays that much context when it resumes, so a resumed job equals an uninterrupted
+one.
 """
 
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Iterator
+from itertools import islice
 
 import torch
+
+from ..io.reader import Frame
+
+Item = tuple[Frame, torch.Tensor]
+
+
+def batched(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    while chunk := list(islice(items, size)):
+        yield chunk
 
 
 class Stage(ABC):
     name: str = "stage"
-    context_frames: int = 0  # neighbours a stage must see on each side of a frame
+    context_frames: int = 0  # frames before a segment's first that its output may depend on
 
     @abstractmethod
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) of this stage's output for an input of that size."""
 
+    @abstractmethod
+    def stream(self, items: Iterator[Item], batch: int = 1) -> Iterator[Item]:
+        """Transform a stream of frames, in order."""
+
 
 class FrameStage(Stage):
     @abstractmethod
     def process(self, frames: torch.Tensor) -> torch.Tensor:
-        """Map a batch of independent frames to a batch of output frames."""
+        """Map a batch of independent frames (B, 3, H, W) to a batch of output frames."""
+
+    def stream(self, items, batch=1):
+        for chunk in batched(items, batch):
+            frames = [frame for frame, _ in chunk]
+            yield from zip(frames, self.process(torch.stack([image for _, image in chunk])), strict=True)
 
 
 class TemporalStage(Stage):
     """Sees frames in order and keeps state between them (colour carried along optical flow, say).
 
-    So that a resumed job equals an uninterrupted one, its output for frame i may depend only on frames from
-    `context_frames` before the start of i's segment (`segment_frames` long, the job's chunk) up to i: at each
-    segment start it rebuilds its state from the frames it has kept, exactly as a job resumed there would.
+    At each segment start (`segment_frames` long, the job's chunk) it rebuilds its state from the frames it has
+    kept, at most `context_frames` of them, exactly as a job resumed there would.
     """
 
     segment_frames: int = 240
@@ -39,3 +61,48 @@ class TemporalStage(Stage):
     @abstractmethod
     def process(self, frames: torch.Tensor, indices: list[int]) -> torch.Tensor:
         """Map a batch of consecutive frames (their indices in the film given) to output frames."""
+
+    def stream(self, items, batch=1):
+        for chunk in batched(items, batch):
+            frames = [frame for frame, _ in chunk]
+            images = torch.stack([image for _, image in chunk])
+            yield from zip(frames, self.process(images, [frame.index for frame in frames]), strict=True)
+
+
+class WindowStage(Stage):
+    """Each output frame is a function of the input frames from `before` frames ahead of it to `after` frames
+    behind it (fewer at the ends of the film), and of nothing else: no state is carried, so segments need
+    only `before` frames of context."""
+
+    before: int = 2
+    after: int = 2
+
+    @property
+    def context_frames(self) -> int:
+        return self.before
+
+    @abstractmethod
+    def process_window(self, window: list[torch.Tensor], center: int) -> torch.Tensor:
+        """The output for `window[center]`, given the frames around it (consecutive, oldest first)."""
+
+    def stream(self, items, batch=1):
+        window: deque[Item] = deque()
+        center = 0  # position in `window` of the next frame to put out
+        for item in items:
+            if window and item[0].index != window[-1][0].index + 1:
+                raise ValueError(f"{self.name}: frames must arrive consecutively, got {window[-1][0].index} "
+                                 f"then {item[0].index}")
+            window.append(item)
+            if len(window) - 1 - center >= self.after:
+                yield self._emit(window, center)
+                center += 1
+                if center > self.before:
+                    window.popleft()
+                    center -= 1
+        while center < len(window):
+            yield self._emit(window, center)
+            center += 1
+
+    def _emit(self, window: deque[Item], center: int) -> Item:
+        images = [image for _, image in window]
+        return window[center][0], self.process_window(images, center)

@@ -27,14 +27,12 @@ from ..io.images import read_image
 from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.colornet import CALIBRATION, OUTPUT_STRIDE, SIZE_MULTIPLE, TEMPERATURE
 from ..models.loader import load_colorizer
+from ..motion import FlowAligner, correlation, is_cut
 from .base import TemporalStage
 
 DEFAULT_MODEL = "colorize"
-CUT_CORRELATION = 0.5  # thumbnails of consecutive frames less alike than this: a new shot
 KEYFRAME_CORRELATION = 0.7  # a reference this alike to its most alike frame of the film is that frame, coloured
 MATCH_POOL = 2  # content matching on features pooled 2x2 below the network's output grid
-FLOW_TOLERANCE = 1.0  # px of forward-backward disagreement (plus 5% of the motion) at which trust falls to 1/e
-LUMA_TOLERANCE = 12.0  # mean lightness difference (x2.55) over 5x5 at which trust falls to 1/e
 
 
 @dataclass(frozen=True)
@@ -101,16 +99,6 @@ def guided_upsample(ab: torch.Tensor, guide_small: torch.Tensor, guide_full: tor
     return a * guide_full + b
 
 
-def _thumbnail(luma: np.ndarray) -> np.ndarray:
-    small = cv2.resize(luma.astype(np.float32), (32, 24), interpolation=cv2.INTER_AREA)
-    return (small - small.mean()) / (small.std() + 1e-3)
-
-
-def correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Normalised correlation of two lightness pictures' 32x24 thumbnails: 1 alike, about 0 unrelated."""
-    return float((_thumbnail(a) * _thumbnail(b)).mean())
-
-
 def _to_u8(luma: torch.Tensor) -> np.ndarray:
     return (luma.float().clamp(0, 100) * 2.55).round().to(torch.uint8).cpu().numpy()
 
@@ -119,43 +107,6 @@ def work_lightness(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 lightness (L* x 2.55) of a stored RGB frame at a work size, as the stage computes it."""
     luma = lightness(array_to_tensor(rgb)[None])
     return _to_u8(resize(luma, (size[1], size[0]), "area")[0, 0])
-
-
-def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    height, width = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
-
-
-def _matched_tone(luma: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """`luma` with the mean and spread of `like`: flicker and fading must not read as motion or occlusion."""
-    luma = luma.astype(np.float32)
-    return (luma - luma.mean()) / (luma.std() + 1e-3) * like.std() + like.mean()
-
-
-class FlowAligner:
-    """Warps what belongs to one picture onto another along DIS optical flow, with a per-pixel confidence."""
-
-    def __init__(self):
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-
-    def align(self, target: np.ndarray, source: np.ndarray, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Warp `planes` (h, w, C), laid over the uint8 lightness `source`, onto `target` (h, w).
-
-        Confidence (h, w) in [0, 1] is high where the flow both ways agrees and the warped lightness matches.
-        """
-        source_toned = np.clip(_matched_tone(source, target), 0, 255).astype(np.uint8)
-        backward = self.dis.calc(target, source_toned, None)  # target pixel -> where it is in source
-        forward = self.dis.calc(source_toned, target, None)
-        round_trip = backward + _warp(forward, backward)
-        disagreement = np.linalg.norm(round_trip, axis=2)
-        tolerance = FLOW_TOLERANCE + 0.05 * np.linalg.norm(backward, axis=2)
-        # compared over 5x5 neighbourhoods: film grain differs in every frame, objects that moved differ in patches
-        luma_error = cv2.blur(np.abs(_warp(source_toned.astype(np.float32), backward) - target.astype(np.float32)),
-                              (5, 5))
-        confidence = np.exp(-((disagreement / tolerance) ** 2)) * np.exp(-((luma_error / LUMA_TOLERANCE) ** 2))
-        return _warp(np.ascontiguousarray(planes, dtype=np.float32), backward), confidence.astype(np.float32)
 
 
 @dataclass
@@ -335,7 +286,7 @@ class ColorizeStage(TemporalStage):
         carried = self._carried
         persistence = self.colorizer.settings.persistence
         if (not self.temporal or carried is None or carried.index != index - 1
-                or correlation(luma, carried.luma) < CUT_CORRELATION):
+                or is_cut(carried.luma, luma)):
             ab = fresh
         else:
             warped, confidence = self.aligner.align(luma, carried.luma, carried.ab)

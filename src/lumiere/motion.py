@@ -1,0 +1,64 @@
+"""Motion between frames: DIS optical flow (OpenCV), warping along it, how far it can be trusted, and cuts.
+
+Pictures here are uint8 lightness or luma planes (H, W); flows are (H, W, 2) float32 in pixels, OpenCV's
+convention: for `flow = dis.calc(a, b)`, b(p + flow(p)) matches a(p).
+"""
+
+import cv2
+import numpy as np
+
+FLOW_TOLERANCE = 1.0  # px of forward-backward disagreement (plus 5% of the motion) at which trust falls to 1/e
+LUMA_TOLERANCE = 12.0  # mean difference (of 255) over 5x5 pixels at which trust falls to 1/e
+CUT_CORRELATION = 0.5  # thumbnails of consecutive frames less alike than this: a new shot
+
+
+def _thumbnail(luma: np.ndarray) -> np.ndarray:
+    small = cv2.resize(luma.astype(np.float32), (32, 24), interpolation=cv2.INTER_AREA)
+    return (small - small.mean()) / (small.std() + 1e-3)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised correlation of two lightness pictures' 32x24 thumbnails: 1 alike, about 0 unrelated."""
+    return float((_thumbnail(a) * _thumbnail(b)).mean())
+
+
+def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
+    """Whether `current` starts a new shot after `previous`."""
+    return correlation(previous, current) < CUT_CORRELATION
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    height, width = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def matched_tone(luma: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """`luma` with the mean and spread of `like`: flicker and fading must not read as motion or occlusion."""
+    luma = luma.astype(np.float32)
+    return (luma - luma.mean()) / (luma.std() + 1e-3) * like.std() + like.mean()
+
+
+class FlowAligner:
+    """Warps what belongs to one picture onto another along DIS optical flow, with a per-pixel confidence."""
+
+    def __init__(self):
+        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def align(self, target: np.ndarray, source: np.ndarray, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Warp `planes` (h, w, C), laid over the uint8 lightness `source`, onto `target` (h, w).
+
+        Confidence (h, w) in [0, 1] is high where the flow both ways agrees and the warped lightness matches.
+        """
+        source_toned = np.clip(matched_tone(source, target), 0, 255).astype(np.uint8)
+        backward = self.dis.calc(target, source_toned, None)  # target pixel -> where it is in source
+        forward = self.dis.calc(source_toned, target, None)
+        round_trip = backward + warp(forward, backward)
+        disagreement = np.linalg.norm(round_trip, axis=2)
+        tolerance = FLOW_TOLERANCE + 0.05 * np.linalg.norm(backward, axis=2)
+        # compared over 5x5 neighbourhoods: film grain differs in every frame, objects that moved differ in patches
+        luma_error = cv2.blur(np.abs(warp(source_toned.astype(np.float32), backward) - target.astype(np.float32)),
+                              (5, 5))
+        confidence = np.exp(-((disagreement / tolerance) ** 2)) * np.exp(-((luma_error / LUMA_TOLERANCE) ** 2))
+        return warp(np.ascontiguousarray(planes, dtype=np.float32), backward), confidence.astype(np.float32)
