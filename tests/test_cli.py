@@ -242,3 +242,45 @@ def test_restore_reference_needs_colorize(tmp_path, video_factory):
     result = CliRunner().invoke(main, ["restore", str(video_factory(frames=2)), "-o", str(tmp_path / "o.mp4"),
                                        "--reference", "r.png"])
     assert result.exit_code == 1 and "add --colorize" in result.output
+
+
+def test_restore_film_preset_and_frame_rate(tmp_path, video_factory):
+    src = video_factory(frames=12, size=(96, 64), fps=12)
+    out = tmp_path / "film.mp4"
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(out), "--scale", "1", "--preset", "film",
+                                       "--fps", "24", "-q"])
+    assert result.exit_code == 0, result.output
+    import av
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        times = [frame.time for frame in container.decode(stream)]
+    assert len(times) == 24 and times == pytest.approx([i / 24 for i in range(24)], abs=1e-3)
+
+
+def test_source_fps_retimes_a_silent_video(tmp_path, video_factory):
+    out = tmp_path / "slow.mkv"
+    result = CliRunner().invoke(main, ["restore", str(video_factory(frames=8, fps=24)), "-o", str(out), "--scale",
+                                       "1", "--source-fps", "16", "-q"])
+    assert result.exit_code == 0, result.output
+    import av
+    with av.open(str(out)) as container:
+        times = [frame.time for frame in container.decode(video=0)]
+    assert times == pytest.approx([i / 16 for i in range(8)], abs=1e-3)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--source-fps", "16"], "out of step"),
+    (["--fps", "0"], "--fps must be positive"),
+    (["--deflicker", "2"], "not in the range"),
+])
+def test_film_options_bad_input(tmp_path, video_factory, args, message):
+    src = video_factory(frames=4, audio="aac")
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(out), "--scale", "1", *args])
+    assert result.exit_code != 0 and message in result.output and not out.exists()
+
+
+def test_fps_needs_a_video_output(tmp_path, video_factory):
+    result = CliRunner().invoke(main, ["restore", str(video_factory(frames=4)), "-o", str(tmp_path / "frames"),
+                                       "--scale", "1", "--fps", "24"])
+    assert result.exit_code == 1 and "--fps writes a video file" in result.output

@@ -94,6 +94,24 @@ def _colorize_options(function):
     return function
 
 
+def _film_options(film_preset, stabilize, borders, deflicker, repair, fps):
+    from .restore import FilmOptions
+    from .stages.deflicker import DeflickerSettings
+    from .stages.repair import RepairSettings
+    from .stages.stabilize import StabilizeSettings
+
+    if film_preset == "film":
+        stabilize = True
+        deflicker = 1.0 if deflicker is None else deflicker
+        repair = 1.0 if repair is None else repair
+    if fps is not None and fps <= 0:
+        raise LumiereError(f"--fps must be positive, got {fps:g}")
+    return FilmOptions(stabilize=StabilizeSettings(borders=borders) if stabilize else None,
+                       deflicker=DeflickerSettings(strength=deflicker) if deflicker is not None else None,
+                       repair=RepairSettings(strength=repair) if repair is not None else None,
+                       fps=Fraction(fps).limit_denominator(1001) if fps else None)
+
+
 def _input_and_references(inputs: tuple[Path, ...], references: tuple[Path, ...]) -> tuple[Path, tuple[Path, ...]]:
     """IN, and the references: `--reference a.png b.png` leaves b.png among the arguments after IN."""
     if len(inputs) > 1 and not references:
@@ -125,21 +143,35 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 @click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
               help="Video codec (default h264), or png/tiff for an image sequence.")
 @click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better (default 18/20/30).")
-@click.option("--preset", default=None, help="Encoder speed preset (x264/x265: ultrafast..veryslow; av1: 0..13; "
-                                             "prores: proxy, lt, standard, hq).")
+@click.option("--encoder-preset", "preset", default=None,
+              help="Encoder speed preset (x264/x265: ultrafast..veryslow; av1: 0..13; prores: proxy, lt, standard, "
+                   "hq).")
 @click.option("--bit-depth", type=click.Choice(["8", "10", "16"]), default=None,
               help="Output bit depth (10 for h265/av1/prores; 16 for ffv1); default follows the input.")
-@click.option("--source-fps", type=float, default=None, help="Frame rate of an image-sequence input (default 24).")
+@click.option("--source-fps", type=float, default=None,
+              help="The rate the film was shot at: plays an image sequence (default 24) or re-times a silent video "
+                   "(hand-cranked film stored at the wrong speed).")
 @click.option("--chunk-frames", type=click.IntRange(1), default=240, show_default=True,
               help="Frames per chunk: the unit of progress saved and resumed.")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Frames per network call.")
 @click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
+@click.option("--preset", "film_preset", type=click.Choice(["film"]), default=None,
+              help="film: stabilize, deflicker and repair before upscaling (add --colorize, --fps as wanted).")
+@click.option("--stabilize", is_flag=True, help="Take out gate weave and jitter, keep camera moves.")
+@click.option("--borders", type=click.Choice(["fill", "crop"]), default="fill", show_default=True,
+              help="Stabilized frames' edges: fill (mirror the picture) or crop (a fixed slight zoom).")
+@click.option("--deflicker", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0, default=None,
+              help="Take out brightness pumping, keep fades; optional strength 0-1 (default 1).")
+@click.option("--repair", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0, default=None,
+              help="Remove dust, dirt and line scratches found in one frame only; optional strength 0-1.")
+@click.option("--fps", type=float, default=None,
+              help="Output frame rate (24, 30, 60 ...): in-between frames by motion-compensated interpolation.")
 @click.option("--colorize", is_flag=True, help="Also colorize (after upscaling), steady from frame to frame.")
 @_colorize_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def restore(input_path, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
-            bit_depth, source_fps, chunk_frames, batch, restart, colorize, references, saturation, render_size,
-            color_model, quiet):
+            bit_depth, source_fps, chunk_frames, batch, restart, film_preset, stabilize, borders, deflicker, repair,
+            fps, colorize, references, saturation, render_size, color_model, quiet):
     """Restore a film (video file, or folder of frames) into OUT.
 
     \b
@@ -156,14 +188,16 @@ def restore(input_path, output, scale, target_height, fit, model, device, precis
     from .restore import restore as run_restore
 
     options = _options(scale, target_height, fit, model, device, precision, tile, default_scale=2.0)
-    fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
+    play_fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
     if source_fps is not None and source_fps <= 0:
         raise LumiereError(f"--source-fps must be positive, got {source_fps:g}")
     if references and not colorize:
         raise LumiereError("--reference guides colorization: add --colorize")
     settings = _colorize_settings(references, saturation, render_size, color_model, device) if colorize else None
-    path, notices = run_restore(input_path, output, options, colorize=settings, codec=codec, crf=crf, preset=preset,
-                                bit_depth=int(bit_depth) if bit_depth else None, source_fps=fps,
+    film = _film_options(film_preset, stabilize, borders, deflicker, repair, fps)
+    path, notices = run_restore(input_path, output, options, film=film, colorize=settings, codec=codec, crf=crf,
+                                preset=preset,
+                                bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,
                                 chunk_frames=chunk_frames, batch=batch, restart=restart, show_progress=not quiet)
     for notice in notices:
         click.echo(f"lumiere: note: {notice}", err=True)

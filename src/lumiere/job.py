@@ -158,9 +158,12 @@ class Job:
         self.show_progress = show_progress
         info = source.info
         width, height = info.width, info.height
+        fps, time_base = info.fps, info.time_base
         for stage in stages:
             width, height = stage.output_size(width, height)
+            fps, time_base = stage.output_timing(fps, time_base)
         self.size = (width, height)
+        self.fps, self.time_base = fps, time_base  # of the output: a frame-rate change re-times every frame
         if output.kind == "video":
             output.encode.check_size(width, height)
         self.out_dtype = np.uint16 if self._writes_high_depth() else np.uint8
@@ -249,8 +252,8 @@ class Job:
                     return
                 if writer is None:
                     length = min(self.chunk_frames, info.frame_count - chunk * self.chunk_frames)
-                    writer = ChunkWriter(self.chunk_path(chunk), self.output.encode, *self.size, info.fps,
-                                         info.time_base, color, pts_offset=frame.pts, frames=length).__enter__()
+                    writer = ChunkWriter(self.chunk_path(chunk), self.output.encode, *self.size, self.fps,
+                                         self.time_base, color, pts_offset=frame.pts, frames=length).__enter__()
                     current = chunk
                 writer.write(frame.rgb, frame.pts, frame.duration)
         finally:
@@ -278,7 +281,7 @@ class Job:
         notices: list[str] = []
         if self.output.kind == "video":
             source_media = self.source.info.path if self.source.info.kind == "video" else None
-            chunks = [Chunk(self.chunk_path(k), self.manifest.done[str(k)], self.source.info.time_base)
+            chunks = [Chunk(self.chunk_path(k), self.manifest.done[str(k)], self.time_base)
                       for k in range(self.chunk_count)]
             notices = join_chunks(chunks, self.output.path, source_media)
         else:

@@ -17,6 +17,10 @@ from .io.reader import Source, open_source
 from .job import Job, check_output_folder, check_paths, plan_output, settings_hash
 from .models.loader import load_model, resolve_model_path
 from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References, work_lightness, work_size
+from .stages.deflicker import DeflickerSettings, DeflickerStage
+from .stages.interpolate import InterpolateStage
+from .stages.repair import RepairSettings, RepairStage
+from .stages.stabilize import StabilizeSettings, StabilizeStage
 from .stages.upscale import UpscaleStage, default_model_for, target_size
 
 
@@ -70,19 +74,43 @@ def colorize_stage(settings: ColorizeSettings, source: Source, chunk_frames: int
     return ColorizeStage(colorizer, chunk_frames, references)
 
 
-def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, colorize: ColorizeSettings | None = None,
-            codec: str | None = None, crf: int | None = None, preset: str | None = None, bit_depth: int | None = None,
-            source_fps: Fraction | None = None, chunk_frames: int = 240, batch: int = 1, restart: bool = False,
+@dataclass(frozen=True)
+class FilmOptions:
+    """The film-repair stages to run, in the order restorers use: clean first, then enlarge, then re-time."""
+
+    stabilize: StabilizeSettings | None = None
+    deflicker: DeflickerSettings | None = None
+    repair: RepairSettings | None = None
+    fps: Fraction | None = None  # re-time by motion-compensated interpolation
+
+    @property
+    def any(self) -> bool:
+        return any(value is not None for value in asdict(self).values())
+
+
+def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, film: FilmOptions = FilmOptions(),
+            colorize: ColorizeSettings | None = None, codec: str | None = None, crf: int | None = None,
+            preset: str | None = None, bit_depth: int | None = None, source_fps: Fraction | None = None,
+            chunk_frames: int = 240, batch: int = 1, restart: bool = False,
             show_progress: bool = True) -> tuple[Path, list[str]]:
     source = open_source(Path(input_path), source_fps)
     info = source.info
     output = plan_output(Path(output_path), codec, crf, preset, bit_depth, info.bit_depth)
     check_paths(info.path, output)
+    if film.fps is not None and output.kind != "video":
+        raise OutputError("--fps writes a video file; give -o a .mp4/.mkv/.mov name (frames can be taken from it)")
     even = output.kind == "video" and not output.encode.is_rgb
     size = (info.width, info.height)
     out_size = options.wants_upscale(size, even)
-    stages, files = [], []
-    stage_settings: dict = {"upscale": [out_size, options.model, 0]}
+    stages: list = []
+    files: list[Path] = []
+    stage_settings: dict = {"film": asdict(film), "upscale": [out_size, options.model, 0]}
+    if film.stabilize is not None:
+        stages.append(StabilizeStage(film.stabilize))
+    if film.deflicker is not None:
+        stages.append(DeflickerStage(film.deflicker))
+    if film.repair is not None:
+        stages.append(RepairStage(film.repair))
     if out_size is not None:
         upscaler = UpscalerFactory(options).stage(size, out_size)
         stages.append(upscaler)
@@ -95,6 +123,8 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, col
             notices.append("the film already has colour; its lightness alone was colorized")
         files += [resolve_model_path(colorize.model)[1], *colorize.references]
         stage_settings["colorize"] = {k: v for k, v in asdict(colorize).items() if k not in ("device", "references")}
+    if film.fps is not None:
+        stages.append(InterpolateStage(film.fps, info.time_base))
     job = Job(source, stages, output, chunk_frames=chunk_frames, batch=batch, restart=restart,
               settings=settings_hash(source, output, stage_settings, files, chunk_frames),
               show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None)

@@ -14,7 +14,8 @@ class WindowSum(WindowStage):
     def output_size(self, width, height):
         return width, height
 
-    def process_window(self, window, center):
+    def process_window(self, window, center, indices):
+        assert indices == list(range(indices[0], indices[0] + len(window)))
         return torch.stack(window).sum(dim=0) + 1000 * center
 
 

@@ -5,7 +5,7 @@ Frames stream one at a time: nothing holds more than the frame being decoded.
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -51,8 +51,12 @@ class Frame:
 
 
 class VideoSource:
-    def __init__(self, path: Path):
+    """A video file. With `play_fps`, its frames are re-timed to play at that rate (hand-cranked film stored at the
+    wrong speed): frame i is shown at i / fps. A film with sound is refused then: its sound would drift."""
+
+    def __init__(self, path: Path, play_fps: Fraction | None = None):
         self.path = path
+        self.retimed = play_fps is not None
         try:
             with av.open(str(path)) as container:
                 if not container.streams.video:
@@ -76,6 +80,11 @@ class VideoSource:
                              f"({exc.strerror})") from None
         if self.info.frame_count == 0:
             raise InputError(f"{path} has no video frames")
+        if play_fps is not None:
+            if self.info.has_audio:
+                raise InputError(f"{path} has sound; playing its pictures at {float(play_fps):g} fps would put them "
+                                 "out of step with it (re-time a silent copy, or leave out --source-fps)")
+            self.info = replace(self.info, fps=Fraction(play_fps), time_base=1 / Fraction(play_fps))
 
     @staticmethod
     def _count_packets(container, stream) -> int:
@@ -97,6 +106,10 @@ class VideoSource:
                     if index >= start:
                         rgb = frame.to_ndarray(format=out_format, src_colorspace=info.color.reformat_matrix,
                                                src_color_range=info.color.range, dst_color_range=2)
+                        if self.retimed:
+                            yield Frame(index, index, rgb, 1)
+                            index += 1
+                            continue
                         pts = frame.pts if frame.pts is not None else round(index * frame_step)
                         yield Frame(index, pts, rgb, frame.duration or round(frame_step))
                     index += 1
@@ -174,4 +187,4 @@ def open_source(path: Path, fps: Fraction | None = None) -> Source:
         return ImageSequenceSource(path, fps)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise InputError(f"{path} is a single image; use `lumiere upscale` for stills")
-    return VideoSource(path)
+    return VideoSource(path, fps)

@@ -11,6 +11,7 @@ one.
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
+from fractions import Fraction
 from itertools import islice
 
 import torch
@@ -36,6 +37,10 @@ class Stage(ABC):
     @abstractmethod
     def stream(self, items: Iterator[Item], batch: int = 1) -> Iterator[Item]:
         """Transform a stream of frames, in order."""
+
+    def output_timing(self, fps: Fraction, time_base: Fraction) -> tuple[Fraction, Fraction]:
+        """(frame rate, time base) of this stage's output timestamps for input with these."""
+        return fps, time_base
 
 
 class FrameStage(Stage):
@@ -82,8 +87,9 @@ class WindowStage(Stage):
         return self.before
 
     @abstractmethod
-    def process_window(self, window: list[torch.Tensor], center: int) -> torch.Tensor:
-        """The output for `window[center]`, given the frames around it (consecutive, oldest first)."""
+    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
+        """The output for `window[center]`, given the frames around it (consecutive, oldest first) and their
+        indices in the film (for memoising what is computed per frame or per pair of frames)."""
 
     def stream(self, items, batch=1):
         window: deque[Item] = deque()
@@ -105,4 +111,4 @@ class WindowStage(Stage):
 
     def _emit(self, window: deque[Item], center: int) -> Item:
         images = [image for _, image in window]
-        return window[center][0], self.process_window(images, center)
+        return window[center][0], self.process_window(images, center, [frame.index for frame, _ in window])

@@ -1,0 +1,111 @@
+"""Stabilize: take out gate weave and jitter, keep the camera's own movement.
+
+The shift of the picture from each frame to the next is measured by phase correlation of the luma (a
+windowed FFT; insensitive to flicker). Summed, the shifts give the path of the picture; the camera's intended
+path is a smooth fit to it (a line fitted with Gaussian weights over `radius` frames each side, so pans pass
+through unchanged and the ends of a shot are not pulled towards its middle). Each frame is moved by the
+difference, at most `max_shift` of its shorter side. Borders are filled by mirroring, or cropped by a fixed
+zoom (no breathing). Rotation is not corrected: gate weave is a translation.
+"""
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..motion import is_cut
+from .base import WindowStage
+from .deflicker import luma
+
+MEASURE_SIZE = 512  # longest side the shifts are measured at
+
+
+@dataclass(frozen=True)
+class StabilizeSettings:
+    radius: int = 15  # frames each side of the smooth path fit: longer keeps only slower camera moves
+    borders: str = "fill"  # "fill" (mirror the picture into the gap) or "crop" (zoom in by max_shift)
+    max_shift: float = 0.03  # of the shorter side: the largest correction made
+
+
+def _measure_picture(image: torch.Tensor) -> tuple[np.ndarray, float]:
+    y = luma(image[None])[0, 0].float().cpu().numpy()
+    scale = min(1.0, MEASURE_SIZE / max(y.shape))
+    small = cv2.resize(y, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else y
+    return np.ascontiguousarray(small, dtype=np.float32), scale
+
+
+def shift_between(first: torch.Tensor, second: torch.Tensor) -> tuple[np.ndarray, bool]:
+    """How far the picture moved from `first` to `second` (dx, dy in pixels), and whether a cut lies between."""
+    a, scale = _measure_picture(first)
+    b, _ = _measure_picture(second)
+    window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
+    cut = is_cut((a * 255).clip(0, 255).astype(np.uint8), (b * 255).clip(0, 255).astype(np.uint8))
+    return np.array([dx, dy]) / scale, cut
+
+
+def smooth_correction(path: np.ndarray, center: int, radius: int) -> np.ndarray:
+    """The move (dx, dy) that puts frame `center` of `path` (N, 2) on a weighted line fit through it."""
+    times = np.arange(len(path)) - center
+    weights = np.exp(-0.5 * (times / max(1.0, radius / 2)) ** 2)
+    design = np.stack([np.ones_like(times, dtype=np.float64), times], axis=1)
+    if len(path) < 3:
+        fitted = np.average(path, axis=0, weights=weights)
+    else:
+        gram = design.T @ (design * weights[:, None])
+        coefficients = np.linalg.solve(gram + 1e-9 * np.eye(2), design.T @ (path * weights[:, None]))
+        fitted = coefficients[0]
+    return fitted - path[center]
+
+
+class StabilizeStage(WindowStage):
+    name = "stabilize"
+
+    def __init__(self, settings: StabilizeSettings = StabilizeSettings()):
+        if settings.borders not in ("fill", "crop"):
+            raise InputError(f"--stabilize borders must be fill or crop, got {settings.borders!r}")
+        if not 2 <= settings.radius <= 100:
+            raise InputError(f"stabilize radius must be between 2 and 100 frames, got {settings.radius}")
+        self.settings = settings
+        self.before = self.after = settings.radius
+        self._shifts: dict[int, tuple[np.ndarray, bool]] = {}  # frame index -> move to the next frame
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def stream(self, items, batch=1):
+        self._shifts.clear()  # memoised per film: a second stream must not see the first one's shifts
+        yield from super().stream(items, batch)
+
+    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
+        for k in range(len(window) - 1):
+            if indices[k] not in self._shifts:
+                self._shifts[indices[k]] = shift_between(window[k], window[k + 1])
+        for index in [i for i in self._shifts if i < indices[0]]:
+            del self._shifts[index]
+        first, last = center, center  # the centre's shot only
+        while first > 0 and not self._shifts[indices[first - 1]][1]:
+            first -= 1
+        while last < len(window) - 1 and not self._shifts[indices[last]][1]:
+            last += 1
+        steps = [self._shifts[indices[k]][0] for k in range(first, last)]
+        path = np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)]) if steps else np.zeros((1, 2))
+        height, width = window[center].shape[-2:]
+        limit = self.settings.max_shift * min(height, width)
+        dx, dy = np.clip(smooth_correction(path, center - first, self.settings.radius), -limit, limit)
+        return self._move(window[center], dx, dy, limit)
+
+    def _move(self, image: torch.Tensor, dx: float, dy: float, limit: float) -> torch.Tensor:
+        height, width = image.shape[-2:]
+        matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+        if self.settings.borders == "crop":
+            zoom = 1 + 2 * limit / min(height, width)
+            centre = np.float32([(width - 1) / 2, (height - 1) / 2])
+            matrix = np.float32([[zoom, 0, 0], [0, zoom, 0]])
+            matrix[:, 2] = centre - zoom * centre + zoom * np.float32([dx, dy])
+        picture = image.permute(1, 2, 0).float().cpu().numpy()
+        moved = cv2.warpAffine(picture, matrix, (width, height), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REFLECT_101)
+        return torch.from_numpy(moved).permute(2, 0, 1).clamp(0, 1).to(image)

@@ -1,0 +1,119 @@
+"""Stabilize, deflicker, repair and interpolate on small synthetic clips whose truth is known."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from lumiere.errors import InputError
+from lumiere.io.reader import Frame
+from lumiere.stages.deflicker import DeflickerSettings, DeflickerStage, luma
+from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
+from lumiere.stages.repair import RepairStage
+from lumiere.stages.stabilize import StabilizeStage, shift_between
+
+
+def _texture(height=96, width=128, seed=0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 1, height // 8, width // 8, generator=generator)
+    return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bicubic",
+                                           align_corners=False).clamp(0, 1).expand(1, 3, -1, -1)[0]
+
+
+def _panning(frames: int, step: float = 1.0, seed: int = 0) -> torch.Tensor:
+    wide = _texture(96, 128 + int(step * frames) + 8, seed)
+    return torch.stack([wide[:, :, int(round(step * i)):int(round(step * i)) + 128] for i in range(frames)])
+
+
+def run(stage, clip: torch.Tensor, pts=None) -> list:
+    pts = pts or list(range(clip.shape[0]))
+    items = ((Frame(i, pts[i], None, 1), clip[i]) for i in range(clip.shape[0]))
+    with torch.inference_mode():
+        return list(stage.stream(items))
+
+
+def test_deflicker_takes_out_pumping_and_keeps_a_fade():
+    scene = _texture()
+    gains = torch.tensor([1.0, 1.15, 0.85, 1.1, 0.9, 1.12, 0.88, 1.0, 1.1, 0.9, 1.05, 0.95])
+    flickered = torch.stack([(scene * g).clamp(0, 1) for g in gains])
+    out = torch.stack([image for _, image in run(DeflickerStage(DeflickerSettings(radius=4)), flickered)])
+    def pumping(clip):
+        return luma(clip).mean(dim=(1, 2, 3)).diff().abs().mean().item()
+    assert out.shape == flickered.shape
+    assert pumping(out) < 0.25 * pumping(flickered)
+    fade = torch.stack([scene * (1 - 0.05 * i) for i in range(12)])
+    kept = torch.stack([image for _, image in run(DeflickerStage(DeflickerSettings(radius=4)), fade)])
+    assert (luma(kept).mean(dim=(1, 2, 3)) - luma(fade).mean(dim=(1, 2, 3))).abs().max() < 0.01
+
+
+def test_deflicker_does_not_mix_shots():
+    dark, bright = _texture(seed=1) * 0.3, _texture(seed=2)
+    clip = torch.stack([dark] * 4 + [bright] * 4)
+    out = torch.stack([image for _, image in run(DeflickerStage(DeflickerSettings(radius=3)), clip)])
+    assert torch.allclose(out, clip, atol=0.02)
+
+
+def test_repair_removes_a_speck_and_leaves_clean_pictures():
+    clip = _panning(5)
+    damaged = clip.clone()
+    damaged[2, :, 40:44, 60:64] = 0.0  # dirt on a light patch
+    stage = RepairStage()
+    repaired = run(stage, damaged)[2][1]
+    assert (repaired[:, 40:44, 60:64] - clip[2][:, 40:44, 60:64]).abs().max() < 0.1
+    untouched = torch.stack([image for _, image in run(stage, clip)])
+    assert ((untouched - clip).abs() * 255 > 2).float().mean() < 0.001
+
+
+def test_repair_keeps_a_fast_moving_object():
+    clip = _texture().expand(5, -1, -1, -1).clone() * 0.5
+    for t in range(5):  # a bright block leaping 20 px a frame: real, not dust
+        clip[t, :, 30:46, 10 + 20 * t:26 + 20 * t] = 0.95
+    out = run(RepairStage(), clip)[2][1]
+    assert (out[:, 30:46, 50:66] - clip[2][:, 30:46, 50:66]).abs().mean() < 0.05
+
+
+def test_stabilize_removes_weave_keeps_pan():
+    generator = np.random.default_rng(0)
+    clip = _panning(24, step=2.0, seed=3)
+    weave = generator.uniform(-3, 3, (24, 2))
+    import cv2
+    shaky = torch.stack([torch.from_numpy(cv2.warpAffine(frame.permute(1, 2, 0).numpy(),
+                                                         np.float32([[1, 0, dx], [0, 1, dy]]), (128, 96),
+                                                         borderMode=cv2.BORDER_REFLECT_101)).permute(2, 0, 1)
+                         for frame, (dx, dy) in zip(clip, weave, strict=True)])
+    steady = torch.stack([image for _, image in run(StabilizeStage(), shaky)])
+    steps = np.array([shift_between(steady[i], steady[i + 1])[0] for i in range(4, 19)])
+    assert abs(steps[:, 0].mean() + 2.0) < 0.3  # still panning 2 px a frame (content moves left)
+    assert abs(steps[:, 1].mean()) < 0.3
+    assert steps.std(axis=0).max() < 0.5  # the weave's steps spread about 2.4 px
+
+
+def test_interpolate_timing_and_motion():
+    clip = _panning(6, step=4.0)
+    stage = InterpolateStage(Fraction(24), Fraction(1, 12))  # 12 fps in, 24 out
+    out = run(stage, clip)
+    assert [frame.pts for frame, _ in out] == list(range(12))
+    assert [frame.index for frame, _ in out] == [i // 2 for i in range(12)]
+    assert stage.output_timing(Fraction(12), Fraction(1, 12)) == (Fraction(24), Fraction(1, 24))
+    import cv2
+    middle = interpolate(clip[1], clip[3], 0.5, FlowPair(cv2.DISOpticalFlow_create(1), clip[1], clip[3]))
+    inner = (slice(None), slice(8, -8), slice(16, -16))
+    assert (middle[inner] - clip[2][inner]).abs().mean() < (0.5 * (clip[1] + clip[3]) - clip[2])[inner].abs().mean()
+
+
+def test_interpolate_repeats_across_a_cut():
+    clip = torch.stack([_texture(seed=5), _texture(seed=6)])
+    out = run(InterpolateStage(Fraction(3), Fraction(1)), clip)  # 1 fps in, 3 out
+    images = [image for _, image in out]
+    assert torch.equal(images[1], clip[0]) and torch.equal(images[2], clip[1])
+
+
+def test_exception():
+    with pytest.raises(InputError, match="--deflicker strength"):
+        DeflickerStage(DeflickerSettings(strength=2))
+    with pytest.raises(InputError, match="--fps must be between"):
+        InterpolateStage(Fraction(1000), Fraction(1, 24))
+    from lumiere.stages.stabilize import StabilizeSettings
+    with pytest.raises(InputError, match="borders"):
+        StabilizeStage(StabilizeSettings(borders="zoom"))
