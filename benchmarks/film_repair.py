@@ -27,11 +27,12 @@ import torch
 
 from common import DATA, print_table, require, save
 from lumiere.convert import array_to_tensor
+from lumiere.degradations.functional import luma
 from lumiere.degradations.transforms import Dust, Flicker, LineScratches
 from lumiere.eval.metrics import psnr_y
 from lumiere.io.images import read_image
 from lumiere.io.reader import Frame, open_source
-from lumiere.stages.deflicker import DeflickerStage, luma
+from lumiere.stages.deflicker import DeflickerStage
 from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
 from lumiere.stages.repair import RepairStage
 from lumiere.stages.stabilize import StabilizeStage, shift_between

@@ -94,22 +94,25 @@ def _colorize_options(function):
     return function
 
 
-def _film_options(film_preset, stabilize, borders, deflicker, repair, fps):
+def _film_options(film_preset, stabilize, borders, deflicker, repair, degrain, regrain, fps):
     from .restore import FilmOptions
     from .stages.deflicker import DeflickerSettings
+    from .stages.grain import DegrainSettings
     from .stages.repair import RepairSettings
     from .stages.stabilize import StabilizeSettings
 
-    if film_preset == "film":
-        stabilize = True
-        deflicker = 1.0 if deflicker is None else deflicker
-        repair = 1.0 if repair is None else repair
+    def default(value, preset_value):
+        return preset_value if value is None and film_preset == "film" else value
+
     if fps is not None and fps <= 0:
         raise LumiereError(f"--fps must be positive, got {fps:g}")
-    return FilmOptions(stabilize=StabilizeSettings(borders=borders) if stabilize else None,
+    deflicker, repair, degrain, regrain = (default(deflicker, 1.0), default(repair, 1.0), default(degrain, 1.0),
+                                           default(regrain, 0.5))
+    return FilmOptions(stabilize=StabilizeSettings(borders=borders) if stabilize or film_preset == "film" else None,
                        deflicker=DeflickerSettings(strength=deflicker) if deflicker is not None else None,
                        repair=RepairSettings(strength=repair) if repair is not None else None,
-                       fps=Fraction(fps).limit_denominator(1001) if fps else None)
+                       degrain=DegrainSettings(strength=degrain) if degrain is not None else None,
+                       fps=Fraction(fps).limit_denominator(1001) if fps else None, regrain=regrain)
 
 
 def _input_and_references(inputs: tuple[Path, ...], references: tuple[Path, ...]) -> tuple[Path, tuple[Path, ...]]:
@@ -156,7 +159,8 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Frames per network call.")
 @click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
 @click.option("--preset", "film_preset", type=click.Choice(["film"]), default=None,
-              help="film: stabilize, deflicker and repair before upscaling (add --colorize, --fps as wanted).")
+              help="film: stabilize, deflicker, repair and degrain before upscaling, regrain after (add "
+                   "--colorize, --fps as wanted; a strength given for a step wins).")
 @click.option("--stabilize", is_flag=True, help="Take out gate weave and jitter, keep camera moves.")
 @click.option("--borders", type=click.Choice(["fill", "crop"]), default="fill", show_default=True,
               help="Stabilized frames' edges: fill (mirror the picture) or crop (a fixed slight zoom).")
@@ -164,6 +168,11 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
               help="Take out brightness pumping, keep fades; optional strength 0-1 (default 1).")
 @click.option("--repair", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0, default=None,
               help="Remove dust, dirt and line scratches found in one frame only; optional strength 0-1.")
+@click.option("--degrain", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0, default=None,
+              help="Take out grain before upscaling (motion-compensated, then the film-clean network); optional "
+                   "strength 0-1.")
+@click.option("--regrain", type=click.FloatRange(0, 2), is_flag=False, flag_value=0.5, default=None,
+              help="Put fresh grain back at the output size, as a share of the source's (default 0.5).")
 @click.option("--fps", type=float, default=None,
               help="Output frame rate (24, 30, 60 ...): in-between frames by motion-compensated interpolation.")
 @click.option("--colorize", is_flag=True, help="Also colorize (after upscaling), steady from frame to frame.")
@@ -171,7 +180,7 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def restore(input_path, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
             bit_depth, source_fps, chunk_frames, batch, restart, film_preset, stabilize, borders, deflicker, repair,
-            fps, colorize, references, saturation, render_size, color_model, quiet):
+            degrain, regrain, fps, colorize, references, saturation, render_size, color_model, quiet):
     """Restore a film (video file, or folder of frames) into OUT.
 
     \b
@@ -194,7 +203,7 @@ def restore(input_path, output, scale, target_height, fit, model, device, precis
     if references and not colorize:
         raise LumiereError("--reference guides colorization: add --colorize")
     settings = _colorize_settings(references, saturation, render_size, color_model, device) if colorize else None
-    film = _film_options(film_preset, stabilize, borders, deflicker, repair, fps)
+    film = _film_options(film_preset, stabilize, borders, deflicker, repair, degrain, regrain, fps)
     path, notices = run_restore(input_path, output, options, film=film, colorize=settings, codec=codec, crf=crf,
                                 preset=preset,
                                 bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,

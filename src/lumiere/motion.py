@@ -10,6 +10,7 @@ import numpy as np
 FLOW_TOLERANCE = 1.0  # px of forward-backward disagreement (plus 5% of the motion) at which trust falls to 1/e
 LUMA_TOLERANCE = 12.0  # mean difference (of 255) over 5x5 pixels at which trust falls to 1/e
 CUT_CORRELATION = 0.5  # thumbnails of consecutive frames less alike than this: a new shot
+ROUND_TRIP_TOLERANCE = 0.5  # px at the flow's size (plus 5% of the motion): a flow is trusted within this
 
 
 def _thumbnail(luma: np.ndarray) -> np.ndarray:
@@ -62,3 +63,20 @@ class FlowAligner:
                               (5, 5))
         confidence = np.exp(-((disagreement / tolerance) ** 2)) * np.exp(-((luma_error / LUMA_TOLERANCE) ** 2))
         return warp(np.ascontiguousarray(planes, dtype=np.float32), backward), confidence.astype(np.float32)
+
+
+def neighbour_flows(dis, pictures: list[np.ndarray], center: int, size: tuple[int, int]):
+    """For each other picture of a window (uint8, at a reduced size): its index, the flow from the centre
+    picture to it enlarged to `size` (width, height), and where that flow survives its round trip."""
+    width, height = size
+    for k in range(len(pictures)):
+        if k == center:
+            continue
+        there = dis.calc(pictures[center], pictures[k], None)
+        back = dis.calc(pictures[k], pictures[center], None)
+        round_trip = np.linalg.norm(there + warp(back, there), axis=2)
+        trusted = round_trip < ROUND_TRIP_TOLERANCE + 0.05 * np.linalg.norm(there, axis=2)
+        scale = np.float32([width / there.shape[1], height / there.shape[0]])
+        flow = cv2.resize(there, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+        trusted = cv2.resize(trusted.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+        yield k, flow, trusted

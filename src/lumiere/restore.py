@@ -1,6 +1,6 @@
 """The jobs behind the CLI: restore a film, upscale stills. The CLI only parses and reports."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from .job import Job, check_output_folder, check_paths, plan_output, settings_ha
 from .models.loader import load_model, resolve_model_path
 from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References, work_lightness, work_size
 from .stages.deflicker import DeflickerSettings, DeflickerStage
+from .stages.grain import DegrainSettings, DegrainStage, RegrainStage, grain_level
 from .stages.interpolate import InterpolateStage
 from .stages.repair import RepairSettings, RepairStage
 from .stages.stabilize import StabilizeSettings, StabilizeStage
@@ -74,6 +75,16 @@ def colorize_stage(settings: ColorizeSettings, source: Source, chunk_frames: int
     return ColorizeStage(colorizer, chunk_frames, references)
 
 
+CLEANER = "film-clean"
+
+
+def source_grain(source: Source) -> float:
+    """The film's grain (standard deviation, of 1) measured on its 25th frame (or last, if shorter)."""
+    wanted = min(24, source.info.frame_count - 1)
+    frame = next(frame for frame in source.frames(wanted) if frame.index == wanted)
+    return min(0.2, grain_level(array_to_tensor(frame.rgb)))
+
+
 @dataclass(frozen=True)
 class FilmOptions:
     """The film-repair stages to run, in the order restorers use: clean first, then enlarge, then re-time."""
@@ -81,7 +92,9 @@ class FilmOptions:
     stabilize: StabilizeSettings | None = None
     deflicker: DeflickerSettings | None = None
     repair: RepairSettings | None = None
+    degrain: DegrainSettings | None = None  # followed by the film-clean network
     fps: Fraction | None = None  # re-time by motion-compensated interpolation
+    regrain: float | None = None  # grain put back, as a share of the source's own
 
     @property
     def any(self) -> bool:
@@ -111,6 +124,11 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
         stages.append(DeflickerStage(film.deflicker))
     if film.repair is not None:
         stages.append(RepairStage(film.repair))
+    if film.degrain is not None:
+        stages.append(DegrainStage(film.degrain))
+        cleaner = UpscalerFactory(replace(options, model=CLEANER)).stage(size, size)
+        stages.append(cleaner)
+        files.append(cleaner.runner.descriptor.source)
     if out_size is not None:
         upscaler = UpscalerFactory(options).stage(size, out_size)
         stages.append(upscaler)
@@ -125,6 +143,11 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
         stage_settings["colorize"] = {k: v for k, v in asdict(colorize).items() if k not in ("device", "references")}
     if film.fps is not None:
         stages.append(InterpolateStage(film.fps, info.time_base))
+    if film.regrain is not None:
+        grain = film.regrain * source_grain(source)
+        enlargement = (out_size[1] / size[1]) if out_size else 1.0
+        stages.append(RegrainStage(grain, grain_size=enlargement))
+        stage_settings["regrain"] = [grain, enlargement]
     job = Job(source, stages, output, chunk_frames=chunk_frames, batch=batch, restart=restart,
               settings=settings_hash(source, output, stage_settings, files, chunk_frames),
               show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None)

@@ -14,12 +14,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_image_batch
+from ..degradations.functional import luma
 from ..errors import InputError
 from ..motion import is_cut
 from .base import WindowStage
 
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 SPREAD_FLOOR = 0.02  # keeps the gain of flat blocks (sky, walls) from exploding
 GAIN_LIMITS = (0.5, 2.0)
 
@@ -29,13 +28,6 @@ class DeflickerSettings:
     strength: float = 1.0  # 0 leaves the film as it is, 1 takes out all the flicker it finds
     radius: int = 6  # frames each side averaged into a frame's target exposure
     grid: int = 6  # blocks along the shorter side: flicker is corrected this locally
-
-
-def luma(frames: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) RGB -> (B, 1, H, W) luma (BT.601 weights)."""
-    check_image_batch(frames, channels=3)
-    weights = torch.tensor(LUMA_WEIGHTS, dtype=frames.dtype, device=frames.device).view(1, 3, 1, 1)
-    return (frames * weights).sum(dim=1, keepdim=True)
 
 
 def block_statistics(y: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 import torch
 
+from ..degradations.functional import luma
 from ..errors import InputError
 from ..io.reader import Frame
 from ..motion import is_cut, warp
 from .base import Stage
-from .deflicker import luma
 
 FLOW_SIZE = 540  # longest side the flow is computed at; enough for motion, cheap at 4K
 

@@ -15,12 +15,11 @@ import cv2
 import numpy as np
 import torch
 
+from ..degradations.functional import luma
 from ..errors import InputError
-from ..motion import warp
+from ..motion import neighbour_flows, warp
 from .base import WindowStage
-from .deflicker import luma
 
-ROUND_TRIP_TOLERANCE = 0.5  # px at half size (plus 5% of the motion): flow trusted within this
 MIN_SPECK_AREA = 64  # px: on small frames a speck may cover more of the picture
 
 
@@ -62,21 +61,6 @@ class RepairStage(WindowStage):
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
-
-    def _neighbour_flows(self, y_half: list[np.ndarray], center: int, size: tuple[int, int]):
-        """For each neighbour: the full-size flow from the centre frame to it, and where that flow is trusted."""
-        width, height = size
-        for k in range(len(y_half)):
-            if k == center:
-                continue
-            to_k = self.dis.calc(y_half[center], y_half[k], None)
-            back = self.dis.calc(y_half[k], y_half[center], None)
-            round_trip = np.linalg.norm(to_k + warp(back, to_k), axis=2)
-            trusted = round_trip < ROUND_TRIP_TOLERANCE + 0.05 * np.linalg.norm(to_k, axis=2)
-            scale = np.float32([width / to_k.shape[1], height / to_k.shape[0]])
-            flow = cv2.resize(to_k, (width, height), interpolation=cv2.INTER_LINEAR) * scale
-            trusted = cv2.resize(trusted.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
-            yield k, flow, trusted
 
     def defects(self, frame_y: np.ndarray, bounds: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
         """Mask (H, W) of what this frame alone shows: brighter (or darker) by `threshold` than anything within
@@ -128,7 +112,7 @@ class RepairStage(WindowStage):
                   for plane in y]
         kernel = np.ones((5, 5), np.uint8)
         bounds, flows = [], []
-        for k, flow, trusted in self._neighbour_flows(y_half, center, (width, height)):
+        for k, flow, trusted in neighbour_flows(self.dis, y_half, center, (width, height)):
             bounds.append((warp(cv2.dilate(y[k], kernel), flow), warp(cv2.erode(y[k], kernel), flow), trusted))
             flows.append((k, flow, trusted))
         mask = self.defects(y[center], bounds)

@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 import torch
 
+from ..degradations.functional import luma
 from ..errors import InputError
 from ..motion import is_cut
 from .base import WindowStage
-from .deflicker import luma
 
 MEASURE_SIZE = 512  # longest side the shifts are measured at
 

@@ -1,0 +1,90 @@
+"""Grain: take it out before upscaling (so the network does not enlarge it), put a natural one back after.
+
+Degrain averages each frame with its two neighbours on each side, laid onto it along optical flow, pixel by
+pixel weighted by how alike they are there (differences the size of the grain are averaged away, larger ones,
+a hand that moved, are not): grain changes every frame, the picture does not. `restore --degrain` follows it
+with the film-clean network for what one frame alone can still tell apart.
+
+Regrain adds fresh photographic grain at the output resolution (lumiere's own film-grain model: luma-dependent,
+spatially correlated), as strong as the source's measured grain and as coarse as it was before enlarging, so a
+4K master does not look like plastic. Each frame's grain is drawn from its timestamp: the same every run.
+"""
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..degradations.functional import film_grain, luma
+from ..errors import InputError
+from ..io.reader import Frame
+from ..motion import neighbour_flows, warp
+from .base import Stage, WindowStage
+
+
+def grain_level(frame: torch.Tensor) -> float:
+    """Standard deviation of the fine noise in a frame (3, H, W) of [0, 1] (Immerkaer's estimator, 1996)."""
+    y = luma(frame[None])[0, 0].float().cpu().numpy()
+    kernel = np.float32([[1, -2, 1], [-2, 4, -2], [1, -2, 1]])
+    response = cv2.filter2D(y, -1, kernel)[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2) * np.abs(response).mean() / 6)
+
+
+@dataclass(frozen=True)
+class DegrainSettings:
+    strength: float = 1.0  # 0..1: share of the averaged picture in the output
+    similarity: float = 2.5  # differences up to this many grain deviations are treated as grain
+
+
+class DegrainStage(WindowStage):
+    name = "degrain"
+    before = after = 2
+
+    def __init__(self, settings: DegrainSettings = DegrainSettings()):
+        if not 0 <= settings.strength <= 1:
+            raise InputError(f"--degrain strength must be between 0 and 1, got {settings.strength:g}")
+        self.settings = settings
+        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
+        if len(window) < 2:
+            return window[center]
+        frames = [frame.permute(1, 2, 0).float().cpu().numpy() for frame in window]
+        y = [frame @ np.float32([0.299, 0.587, 0.114]) for frame in frames]
+        height, width = y[center].shape
+        small = [cv2.resize((plane * 255).clip(0, 255).astype(np.uint8), None, fx=0.5, fy=0.5,
+                            interpolation=cv2.INTER_AREA) for plane in y]
+        spread = self.settings.similarity * max(grain_level(window[center]), 1 / 255)
+        total = frames[center].copy()
+        weight_sum = np.ones((height, width, 1), np.float32)
+        for k, flow, trusted in neighbour_flows(self.dis, small, center, (width, height)):
+            laid = warp(frames[k], flow)
+            difference = cv2.blur(np.abs(laid @ np.float32([0.299, 0.587, 0.114]) - y[center]), (3, 3))
+            weight = (np.exp(-((difference / spread) ** 2)) * trusted)[..., None].astype(np.float32)
+            total += weight * laid
+            weight_sum += weight
+        averaged = total / weight_sum
+        out = frames[center] + self.settings.strength * (averaged - frames[center])
+        return torch.from_numpy(out).permute(2, 0, 1).clamp(0, 1).to(window[center])
+
+
+class RegrainStage(Stage):
+    name = "regrain"
+
+    def __init__(self, strength: float, grain_size: float, seed: int = 0):
+        if not 0 <= strength <= 0.2:
+            raise InputError(f"grain strength must be between 0 and 0.2, got {strength:g}")
+        self.strength, self.grain_size, self.seed = strength, grain_size, seed
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def stream(self, items, batch=1):
+        for frame, image in items:
+            generator = torch.Generator(device=image.device).manual_seed(self.seed * 1_000_003 + frame.pts)
+            grained = film_grain(image[None], self.strength, self.grain_size, generator)[0].clamp(0, 1)
+            yield Frame(frame.index, frame.pts, frame.rgb, frame.duration), grained
