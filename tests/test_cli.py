@@ -284,3 +284,37 @@ def test_fps_needs_a_video_output(tmp_path, video_factory):
     result = CliRunner().invoke(main, ["restore", str(video_factory(frames=4)), "-o", str(tmp_path / "frames"),
                                        "--scale", "1", "--fps", "24"])
     assert result.exit_code == 1 and "--fps writes a video file" in result.output
+
+
+def test_preview_renders_the_middle_and_a_comparison(tmp_path, video_factory):
+    src = video_factory(frames=24, size=(96, 64), fps=12)
+    out = tmp_path / "preview.mp4"
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(out), "--scale", "1", "--deflicker",
+                                       "--preview", "0.5", "-q"])
+    assert result.exit_code == 0, result.output
+    assert len(decode_all(out)) == 6 and len(decode_all(tmp_path / "preview-compare.mp4")) == 6
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no leftovers
+
+
+def test_drop_duplicates(tmp_path):
+    import av
+    from fractions import Fraction
+
+    src = tmp_path / "doubled.mkv"
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (48, 120, 3), dtype=np.uint8)
+    with av.open(str(src), "w") as container:
+        stream = container.add_stream("ffv1", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "bgr0"
+        for i, shift in enumerate([0, 4, 4, 8, 12, 12, 16, 20]):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, shift:shift + 64]), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 12)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    out = tmp_path / "out.mkv"
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(out), "--scale", "1", "--drop-duplicates",
+                                       "-q"])
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as container:
+        times = [round(frame.time * 12) for frame in container.decode(video=0)]
+    assert times == [0, 1, 3, 4, 6, 7]

@@ -94,7 +94,7 @@ def _colorize_options(function):
     return function
 
 
-def _film_options(film_preset, stabilize, borders, deflicker, repair, degrain, regrain, fps):
+def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, degrain, regrain, fps):
     from .restore import FilmOptions
     from .stages.deflicker import DeflickerSettings
     from .stages.grain import DegrainSettings
@@ -108,7 +108,8 @@ def _film_options(film_preset, stabilize, borders, deflicker, repair, degrain, r
         raise LumiereError(f"--fps must be positive, got {fps:g}")
     deflicker, repair, degrain, regrain = (default(deflicker, 1.0), default(repair, 1.0), default(degrain, 1.0),
                                            default(regrain, 0.5))
-    return FilmOptions(stabilize=StabilizeSettings(borders=borders) if stabilize or film_preset == "film" else None,
+    return FilmOptions(drop_duplicates=drop_duplicates,
+                       stabilize=StabilizeSettings(borders=borders) if stabilize or film_preset == "film" else None,
                        deflicker=DeflickerSettings(strength=deflicker) if deflicker is not None else None,
                        repair=RepairSettings(strength=repair) if repair is not None else None,
                        degrain=DegrainSettings(strength=degrain) if degrain is not None else None,
@@ -161,6 +162,8 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 @click.option("--preset", "film_preset", type=click.Choice(["film"]), default=None,
               help="film: stabilize, deflicker, repair and degrain before upscaling, regrain after (add "
                    "--colorize, --fps as wanted; a strength given for a step wins).")
+@click.option("--drop-duplicates", is_flag=True,
+              help="Drop frames that repeat the one before (telecine, doubled transfers); pair with --fps.")
 @click.option("--stabilize", is_flag=True, help="Take out gate weave and jitter, keep camera moves.")
 @click.option("--borders", type=click.Choice(["fill", "crop"]), default="fill", show_default=True,
               help="Stabilized frames' edges: fill (mirror the picture) or crop (a fixed slight zoom).")
@@ -177,10 +180,14 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
               help="Output frame rate (24, 30, 60 ...): in-between frames by motion-compensated interpolation.")
 @click.option("--colorize", is_flag=True, help="Also colorize (after upscaling), steady from frame to frame.")
 @_colorize_options
+@click.option("--preview", type=click.FloatRange(0.1), default=None, metavar="SECONDS",
+              help="Restore only this many seconds from the middle, and write OUT-compare.mp4 (before | after) "
+                   "beside OUT: tune the settings before committing to hours.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def restore(input_path, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
-            bit_depth, source_fps, chunk_frames, batch, restart, film_preset, stabilize, borders, deflicker, repair,
-            degrain, regrain, fps, colorize, references, saturation, render_size, color_model, quiet):
+            bit_depth, source_fps, chunk_frames, batch, restart, film_preset, drop_duplicates, stabilize, borders,
+            deflicker, repair, degrain, regrain, fps, colorize, references, saturation, render_size, color_model,
+            preview, quiet):
     """Restore a film (video file, or folder of frames) into OUT.
 
     \b
@@ -203,9 +210,9 @@ def restore(input_path, output, scale, target_height, fit, model, device, precis
     if references and not colorize:
         raise LumiereError("--reference guides colorization: add --colorize")
     settings = _colorize_settings(references, saturation, render_size, color_model, device) if colorize else None
-    film = _film_options(film_preset, stabilize, borders, deflicker, repair, degrain, regrain, fps)
-    path, notices = run_restore(input_path, output, options, film=film, colorize=settings, codec=codec, crf=crf,
-                                preset=preset,
+    film = _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, degrain, regrain, fps)
+    path, notices = run_restore(input_path, output, options, film=film, colorize=settings, preview=preview,
+                                codec=codec, crf=crf, preset=preset,
                                 bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,
                                 chunk_frames=chunk_frames, batch=batch, restart=restart, show_progress=not quiet)
     for notice in notices:

@@ -1,11 +1,13 @@
 """The jobs behind the CLI: restore a film, upscale stills. The CLI only parses and reports."""
 
+import os
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import torch
 
+from .compare import compare
 from .convert import array_to_tensor, tensor_to_array
 from .degradations.functional import resize
 from .engine.precision import select_device
@@ -14,10 +16,12 @@ from .errors import InputError, OutputError
 from .io.color import ColorInfo
 from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_path, read_image, write_image
 from .io.reader import Source, open_source
+from .io.writer import video_file
 from .job import Job, check_output_folder, check_paths, plan_output, settings_hash
 from .models.loader import load_model, resolve_model_path
 from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References, work_lightness, work_size
 from .stages.deflicker import DeflickerSettings, DeflickerStage
+from .stages.duplicates import DropDuplicatesStage
 from .stages.grain import DegrainSettings, DegrainStage, RegrainStage, grain_level
 from .stages.interpolate import InterpolateStage
 from .stages.repair import RepairSettings, RepairStage
@@ -89,6 +93,7 @@ def source_grain(source: Source) -> float:
 class FilmOptions:
     """The film-repair stages to run, in the order restorers use: clean first, then enlarge, then re-time."""
 
+    drop_duplicates: bool = False  # telecine and doubled frames
     stabilize: StabilizeSettings | None = None
     deflicker: DeflickerSettings | None = None
     repair: RepairSettings | None = None
@@ -96,28 +101,61 @@ class FilmOptions:
     fps: Fraction | None = None  # re-time by motion-compensated interpolation
     regrain: float | None = None  # grain put back, as a share of the source's own
 
-    @property
-    def any(self) -> bool:
-        return any(value is not None for value in asdict(self).values())
+
+def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
+    """The middle `seconds` of a film as a lossless file in `folder` (hidden), timestamps from zero."""
+    info = source.info
+    count = min(info.frame_count, max(1, round(seconds * info.fps)))
+    start = (info.frame_count - count) // 2
+    clip = folder / f".lumiere-preview-{os.getpid()}.mkv"
+    encode = plan_output(clip, "ffv1", None, None, None, info.bit_depth).encode
+    first_pts = None
+    with video_file(clip, encode, info.width, info.height, info.fps, info.time_base, info.color) as writer:
+        for frame in source.frames(start):
+            if frame.index >= start + count:
+                break
+            first_pts = frame.pts if first_pts is None else first_pts
+            writer.write(frame.rgb, frame.pts - first_pts, frame.duration)
+    return clip
 
 
 def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, film: FilmOptions = FilmOptions(),
-            colorize: ColorizeSettings | None = None, codec: str | None = None, crf: int | None = None,
-            preset: str | None = None, bit_depth: int | None = None, source_fps: Fraction | None = None,
-            chunk_frames: int = 240, batch: int = 1, restart: bool = False,
+            colorize: ColorizeSettings | None = None, preview: float | None = None, codec: str | None = None,
+            crf: int | None = None, preset: str | None = None, bit_depth: int | None = None,
+            source_fps: Fraction | None = None, chunk_frames: int = 240, batch: int = 1, restart: bool = False,
             show_progress: bool = True) -> tuple[Path, list[str]]:
+    """Restore a film; with `preview`, only that many seconds from its middle, plus a before/after video."""
+    if preview is not None:
+        source = open_source(Path(input_path), source_fps)
+        output = plan_output(Path(output_path), codec, crf, preset, bit_depth, source.info.bit_depth)
+        check_paths(source.info.path, output)
+        if output.kind != "video":
+            raise OutputError("--preview writes a video file; give -o a .mp4/.mkv/.mov name")
+        clip = _preview_clip(source, preview, output.path.parent)
+        try:
+            path, notices = restore(clip, output_path, options, film=film, colorize=colorize, codec=codec, crf=crf,
+                                    preset=preset, bit_depth=bit_depth, chunk_frames=chunk_frames, batch=batch,
+                                    restart=True, show_progress=show_progress)
+            comparison = path.with_name(f"{path.stem}-compare.mp4")
+            compare(clip, path, comparison, "split", show_progress=show_progress)
+        finally:
+            clip.unlink(missing_ok=True)
+        return path, [*notices, f"preview of {preview:g} s from the middle (no sound); before | after: {comparison}"]
     source = open_source(Path(input_path), source_fps)
     info = source.info
     output = plan_output(Path(output_path), codec, crf, preset, bit_depth, info.bit_depth)
     check_paths(info.path, output)
-    if film.fps is not None and output.kind != "video":
-        raise OutputError("--fps writes a video file; give -o a .mp4/.mkv/.mov name (frames can be taken from it)")
+    if (film.fps is not None or film.drop_duplicates) and output.kind != "video":
+        flag = "--fps" if film.fps is not None else "--drop-duplicates"
+        raise OutputError(f"{flag} writes a video file; give -o a .mp4/.mkv/.mov name (frames can be taken from it)")
     even = output.kind == "video" and not output.encode.is_rgb
     size = (info.width, info.height)
     out_size = options.wants_upscale(size, even)
     stages: list = []
     files: list[Path] = []
     stage_settings: dict = {"film": asdict(film), "upscale": [out_size, options.model, 0]}
+    if film.drop_duplicates:
+        stages.append(DropDuplicatesStage())
     if film.stabilize is not None:
         stages.append(StabilizeStage(film.stabilize))
     if film.deflicker is not None:

@@ -15,7 +15,7 @@ class WindowSum(WindowStage):
         return width, height
 
     def process_window(self, window, center, indices):
-        assert indices == list(range(indices[0], indices[0] + len(window)))
+        assert indices == sorted(indices)
         return torch.stack(window).sum(dim=0) + 1000 * center
 
 
@@ -40,5 +40,5 @@ def test_resumed_stream_equals_uninterrupted():
 
 
 def test_exception():
-    with pytest.raises(ValueError, match="consecutively"):
-        list(WindowSum().stream(_items([0, 1, 3])))
+    with pytest.raises(ValueError, match="in order"):
+        list(WindowSum().stream(_items([0, 2, 1])))

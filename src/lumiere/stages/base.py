@@ -76,8 +76,8 @@ class TemporalStage(Stage):
 
 class WindowStage(Stage):
     """Each output frame is a function of the input frames from `before` frames ahead of it to `after` frames
-    behind it (fewer at the ends of the film), and of nothing else: no state is carried, so segments need
-    only `before` frames of context."""
+    behind it in the stream (fewer at the ends of the film), and of nothing else: no state is carried, so
+    segments need only `before` frames of context."""
 
     before: int = 2
     after: int = 2
@@ -95,8 +95,8 @@ class WindowStage(Stage):
         window: deque[Item] = deque()
         center = 0  # position in `window` of the next frame to put out
         for item in items:
-            if window and item[0].index != window[-1][0].index + 1:
-                raise ValueError(f"{self.name}: frames must arrive consecutively, got {window[-1][0].index} "
+            if window and item[0].index <= window[-1][0].index:
+                raise ValueError(f"{self.name}: frames must arrive in order, got {window[-1][0].index} "
                                  f"then {item[0].index}")
             window.append(item)
             if len(window) - 1 - center >= self.after:

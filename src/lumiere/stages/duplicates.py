@@ -1,0 +1,44 @@
+"""Dropping repeated frames: telecine and frame-doubled transfers store some pictures twice.
+
+A frame is dropped when its picture is the previous frame's again: a thumbnail's mean difference under
+`threshold` (of 255), which compression noise stays under and any real motion exceeds. The kept frames keep
+their timestamps (each now lasting longer); `--fps` then rebuilds an even rate from them.
+"""
+
+import cv2
+import numpy as np
+import torch
+
+from ..degradations.functional import luma
+from ..errors import InputError
+from .base import Stage
+
+THUMBNAIL = (96, 72)
+
+
+def _thumbnail(image: torch.Tensor) -> np.ndarray:
+    y = (luma(image[None])[0, 0].clamp(0, 1) * 255).float().cpu().numpy()
+    return cv2.resize(y, THUMBNAIL, interpolation=cv2.INTER_AREA)
+
+
+class DropDuplicatesStage(Stage):
+    name = "drop-duplicates"
+    # the decision for a frame looks at the frame before it only; frames dropped ahead of a segment mean the
+    # window stages after this one need more frames of film than of stream to fill their context
+    context_frames = 12
+
+    def __init__(self, threshold: float = 1.0):
+        if not 0 < threshold <= 10:
+            raise InputError(f"duplicate threshold must be between 0 and 10 levels, got {threshold:g}")
+        self.threshold = threshold
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def stream(self, items, batch=1):
+        previous = None
+        for frame, image in items:
+            thumbnail = _thumbnail(image)
+            if previous is None or np.abs(thumbnail - previous).mean() >= self.threshold:
+                yield frame, image
+            previous = thumbnail
