@@ -297,8 +297,9 @@ def test_preview_renders_the_middle_and_a_comparison(tmp_path, video_factory):
 
 
 def test_drop_duplicates(tmp_path):
-    import av
     from fractions import Fraction
+
+    import av
 
     src = tmp_path / "doubled.mkv"
     rng = np.random.default_rng(0)
