@@ -115,7 +115,7 @@ def references() -> tuple[list[dict], dict]:
     colorizer = Colorizer(settings)
     refs = References(colorizer, paths)
     size = work_size(frames[0].shape[1], frames[0].shape[0], settings.render_size)
-    keyframes = refs.locate((i, work_lightness(rgb, size)) for i, rgb in enumerate(frames))
+    keyframes = refs.locate((i, work_lightness(rgb, size)) for i, rgb in enumerate(frames)).keyframes
     outputs = colorize(frames, ColorizeStage(colorizer, references=refs))
     plain = colorize(frames, ColorizeStage(colorizer))
     rows = []

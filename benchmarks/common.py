@@ -45,7 +45,7 @@ def save(name: str, payload: dict) -> Path:
 def shipped_upscalers(names: list[str], scale: int = 4) -> dict:
     """Functions upscaling (B, 3, H, W) tensors by `scale` with each shipped model present in this checkout."""
     from lumiere.models.registry import SHIPPED
-    from lumiere.restore import UpscaleOptions, UpscalerFactory
+    from lumiere.plan import UpscaleOptions, UpscalerFactory
 
     out = {}
     for name in names:

@@ -28,7 +28,8 @@ from lumiere.io.color import ColorInfo
 from lumiere.io.reader import open_source
 from lumiere.io.writer import EncodeSettings, video_file
 from lumiere.models.loader import load_model
-from lumiere.restore import UpscaleOptions, restore
+from lumiere.plan import UpscaleOptions
+from lumiere.restore import restore
 
 FILM = DATA / "film" / "street-scene.mp4"
 

@@ -18,7 +18,7 @@ from lumiere.convert import array_to_tensor
 from lumiere.engine.precision import cpu_has_native_bf16
 from lumiere.eval.metrics import psnr_y, ssim_y
 from lumiere.io.images import read_image
-from lumiere.restore import UpscaleOptions, UpscalerFactory
+from lumiere.plan import UpscaleOptions, UpscalerFactory
 
 
 def pairs(dataset: str, scale: int):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from lumiere.errors import LumiereError
-from lumiere.restore import UpscaleOptions, restore
+from lumiere.plan import UpscaleOptions
+from lumiere.restore import restore
 
 from .conftest import decode_all
 

@@ -7,7 +7,7 @@ import torch
 from lumiere.convert import array_to_tensor
 from lumiere.eval.metrics import psnr_y
 from lumiere.io.images import read_image
-from lumiere.restore import UpscaleOptions, UpscalerFactory
+from lumiere.plan import UpscaleOptions, UpscalerFactory
 
 from .conftest import data_path
 

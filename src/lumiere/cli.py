@@ -95,7 +95,7 @@ def _colorize_options(function):
 
 
 def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, degrain, regrain, fps):
-    from .restore import FilmOptions
+    from .plan import FilmOptions
     from .stages.deflicker import DeflickerSettings
     from .stages.grain import DegrainSettings
     from .stages.repair import RepairSettings
@@ -131,7 +131,7 @@ def _colorize_settings(references, saturation, render_size, color_model, device)
 
 
 def _options(scale, target_height, fit, model, device, precision, tile, default_scale):
-    from .restore import UpscaleOptions
+    from .plan import UpscaleOptions
 
     if scale is None and target_height is None and fit is None:
         scale = default_scale
@@ -250,7 +250,8 @@ def colorize(inputs, output, references, saturation, render_size, color_model, d
     """
     from .io.images import is_image_path
     from .io.reader import VIDEO_SUFFIXES
-    from .restore import UpscaleOptions, colorize_images
+    from .plan import UpscaleOptions
+    from .restore import colorize_images
     from .restore import restore as run_restore
 
     input_path, references = _input_and_references(inputs, references)
@@ -341,19 +342,26 @@ def degrade(input_path, output, recipe, scale, seed, quiet):
 @main.command()
 def models():
     """List shipped models and the user's own (in $LUMIERE_MODELS or ~/.local/share/lumiere/models)."""
-    from .models.loader import MODEL_SUFFIXES, load_colorizer, load_model, user_model_dir
+    from .models.loader import MODEL_SUFFIXES, load_colorizer, load_model, load_repairnet, user_model_dir
     from .models.registry import SHIPPED
 
+    own = {"colorize": ("colour", "ColorNet", load_colorizer), "repair": ("repair", "RepairNet", load_repairnet)}
+
     def describe(name: str, task: str | None) -> tuple[str, str, str]:
-        if task == "colorize":
-            network = load_colorizer(name)
-            return "colour", "ColorNet", f"{sum(p.numel() for p in network.parameters()) / 1e3:.0f}k"
+        if task in own:
+            role, architecture, load = own[task]
+            return role, architecture, f"{sum(p.numel() for p in load(name).parameters()) / 1e3:.0f}k"
         try:
             d = load_model(name).descriptor
         except LumiereError:
             if task is not None:
                 raise
-            return describe(name, "colorize")
+            for candidate in own:
+                try:
+                    return describe(name, candidate)
+                except LumiereError:
+                    continue
+            raise
         return f"x{d.scale}", d.architecture, f"{d.parameters / 1e3:.0f}k"
 
     rows = []
@@ -386,7 +394,7 @@ def demo(input_path, output_dir, scale):
     """Restore a real old film and write a before/after comparison: the README's first command."""
     from .compare import compare as run_compare
     from .demo import SHARED_FILM, synthesize_film
-    from .restore import UpscaleOptions
+    from .plan import UpscaleOptions
     from .restore import restore as run_restore
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -465,7 +473,7 @@ def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
     for name, value in flags.items():
         if name in given or name not in values:
             values[name] = list(value) if isinstance(value, tuple) else value
-    if task in ("restore", "colorize"):
+    if task in ("restore", "colorize", "repair"):
         scale = 1
     elif ctx.get_parameter_source("scale") != ParameterSource.COMMANDLINE and "scale" in values:
         scale = values["scale"]
@@ -475,7 +483,7 @@ def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
     if values.get("gray_probability") is None:
         values["gray_probability"] = 0.5 if values["recipe"] == "film" else 0.0
     if values.get("num_feat") is None:
-        values["num_feat"] = 32 if task == "colorize" else 48
+        values["num_feat"] = 32 if task in ("colorize", "repair") else 48
     if not values.get("data"):
         raise LumiereError("give --data (or a --config that names it)")
     if not values.get("output"):
@@ -529,6 +537,21 @@ def train_colorize(ctx, **flags):
     Example: lumiere train colorize --data PHOTOS/ --val HELD_OUT/ --patch 128 --steps 20000 -o colour.safetensors
     """
     _run_training(ctx, "colorize", 1, **flags)
+
+
+@train.command("repair")
+@_train_options
+@click.pass_context
+def train_repair(ctx, **flags):
+    """Train a dust-and-scratch network: five frames in, the middle one's damage found and filled.
+
+    Clips are cut from still pictures along a random camera path, given film grain and flicker, then dust,
+    dirt and line scratches; the network learns where the damage is and what it hides. --patch is the side of
+    a training crop (a multiple of 4).
+
+    Example: lumiere train repair --data PHOTOS/ --val HELD_OUT/ --patch 96 --steps 10000 -o repair.safetensors
+    """
+    _run_training(ctx, "repair", 1, **flags)
 
 
 @train.command("export")

@@ -130,7 +130,10 @@ class Manifest:
 
     def save(self, folder: Path) -> None:
         partial = folder / (MANIFEST + ".partial")
-        partial.write_text(json.dumps(asdict(self), indent=1))
+        with open(partial, "w") as handle:
+            handle.write(json.dumps(asdict(self), indent=1))
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(partial, folder / MANIFEST)
 
     @classmethod

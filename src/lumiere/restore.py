@@ -1,7 +1,6 @@
 """The jobs behind the CLI: restore a film, upscale stills. The CLI only parses and reports."""
 
 import os
-from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,96 +9,15 @@ import torch
 from .compare import compare
 from .convert import array_to_tensor, tensor_to_array
 from .degradations.functional import resize
-from .engine.precision import select_device
-from .engine.runner import ModelRunner, RunnerSettings
 from .errors import InputError, OutputError
 from .io.color import ColorInfo
 from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_path, read_image, write_image
 from .io.reader import Source, open_source
 from .io.writer import video_file
 from .job import Job, check_output_folder, check_paths, plan_output, settings_hash
-from .models.loader import load_model, resolve_model_path
-from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References, work_lightness, work_size
-from .stages.deflicker import DeflickerSettings, DeflickerStage
-from .stages.duplicates import DropDuplicatesStage
-from .stages.grain import DegrainSettings, DegrainStage, RegrainStage, grain_level
-from .stages.interpolate import InterpolateStage
-from .stages.repair import RepairSettings, RepairStage
-from .stages.stabilize import StabilizeSettings, StabilizeStage
-from .stages.upscale import UpscaleStage, default_model_for, target_size
-
-
-@dataclass(frozen=True)
-class UpscaleOptions:
-    scale: float | None = None
-    height: int | None = None
-    to: str | None = None
-    model: str | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    tile: int | None = None
-
-    def wants_upscale(self, size: tuple[int, int], even: bool) -> tuple[int, int] | None:
-        out = target_size(*size, scale=self.scale, target_height=self.height, fit=self.to, even=even)
-        return None if out == size else out
-
-
-class UpscalerFactory:
-    """Builds upscale stages for any input size, loading each model once."""
-
-    def __init__(self, options: UpscaleOptions):
-        self.options = options
-        self._runners: dict[str, ModelRunner] = {}
-
-    def model_name(self, size: tuple[int, int], out_size: tuple[int, int]) -> str:
-        return self.options.model or default_model_for(max(out_size[0] / size[0], out_size[1] / size[1]))
-
-    def stage(self, size: tuple[int, int], out_size: tuple[int, int]) -> UpscaleStage:
-        name = self.model_name(size, out_size)
-        if name not in self._runners:
-            loaded = load_model(name)
-            descriptor = loaded.descriptor
-            if descriptor.input_channels != 3 or descriptor.output_channels != 3:
-                raise InputError(f"model {descriptor.name} maps {descriptor.input_channels} to "
-                                 f"{descriptor.output_channels} channels; lumiere upscales RGB")
-            settings = RunnerSettings(select_device(self.options.device), self.options.precision, self.options.tile)
-            self._runners[name] = ModelRunner(loaded, settings)
-        return UpscaleStage(self._runners[name], size, out_size)
-
-
-def colorize_stage(settings: ColorizeSettings, source: Source, chunk_frames: int) -> ColorizeStage:
-    """The colorize stage for a film; with references, each is first looked for among the film's frames."""
-    colorizer = Colorizer(settings)
-    references = None
-    if settings.references:
-        references = References(colorizer, settings.references)
-        info = source.info
-        size = work_size(info.width, info.height, settings.render_size)
-        references.locate((frame.index, work_lightness(frame.rgb, size)) for frame in source.frames())
-    return ColorizeStage(colorizer, chunk_frames, references)
-
-
-CLEANER = "film-clean"
-
-
-def source_grain(source: Source) -> float:
-    """The film's grain (standard deviation, of 1) measured on its 25th frame (or last, if shorter)."""
-    wanted = min(24, source.info.frame_count - 1)
-    frame = next(frame for frame in source.frames(wanted) if frame.index == wanted)
-    return min(0.2, grain_level(array_to_tensor(frame.rgb)))
-
-
-@dataclass(frozen=True)
-class FilmOptions:
-    """The film-repair stages to run, in the order restorers use: clean first, then enlarge, then re-time."""
-
-    drop_duplicates: bool = False  # telecine and doubled frames
-    stabilize: StabilizeSettings | None = None
-    deflicker: DeflickerSettings | None = None
-    repair: RepairSettings | None = None
-    degrain: DegrainSettings | None = None  # followed by the film-clean network
-    fps: Fraction | None = None  # re-time by motion-compensated interpolation
-    regrain: float | None = None  # grain put back, as a share of the source's own
+from .plan import FilmOptions, UpscaleOptions, UpscalerFactory, build_stages, plan_stages
+from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References
+from .stages.upscale import UpscaleStage
 
 
 def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
@@ -119,7 +37,10 @@ def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
     return clip
 
 
-def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, film: FilmOptions = FilmOptions(),
+NO_FILM_REPAIR = FilmOptions()
+
+
+def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, film: FilmOptions = NO_FILM_REPAIR,
             colorize: ColorizeSettings | None = None, preview: float | None = None, codec: str | None = None,
             crf: int | None = None, preset: str | None = None, bit_depth: int | None = None,
             source_fps: Fraction | None = None, chunk_frames: int = 240, batch: int = 1, restart: bool = False,
@@ -149,45 +70,12 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
         flag = "--fps" if film.fps is not None else "--drop-duplicates"
         raise OutputError(f"{flag} writes a video file; give -o a .mp4/.mkv/.mov name (frames can be taken from it)")
     even = output.kind == "video" and not output.encode.is_rgb
-    size = (info.width, info.height)
-    out_size = options.wants_upscale(size, even)
-    stages: list = []
-    files: list[Path] = []
-    stage_settings: dict = {"film": asdict(film), "upscale": [out_size, options.model, 0]}
-    if film.drop_duplicates:
-        stages.append(DropDuplicatesStage())
-    if film.stabilize is not None:
-        stages.append(StabilizeStage(film.stabilize))
-    if film.deflicker is not None:
-        stages.append(DeflickerStage(film.deflicker))
-    if film.repair is not None:
-        stages.append(RepairStage(film.repair))
-    if film.degrain is not None:
-        stages.append(DegrainStage(film.degrain))
-        cleaner = UpscalerFactory(replace(options, model=CLEANER)).stage(size, size)
-        stages.append(cleaner)
-        files.append(cleaner.runner.descriptor.source)
-    if out_size is not None:
-        upscaler = UpscalerFactory(options).stage(size, out_size)
-        stages.append(upscaler)
-        files.append(upscaler.runner.descriptor.source)
-        stage_settings["upscale"][2] = upscaler.passes
+    plan = plan_stages(source, options, film, colorize, chunk_frames, even)
     notices = []
-    if colorize is not None:
-        stages.append(colorize_stage(colorize, source, chunk_frames))
-        if not is_gray(next(source.frames()).rgb):
-            notices.append("the film already has colour; its lightness alone was colorized")
-        files += [resolve_model_path(colorize.model)[1], *colorize.references]
-        stage_settings["colorize"] = {k: v for k, v in asdict(colorize).items() if k not in ("device", "references")}
-    if film.fps is not None:
-        stages.append(InterpolateStage(film.fps, info.time_base))
-    if film.regrain is not None:
-        grain = film.regrain * source_grain(source)
-        enlargement = (out_size[1] / size[1]) if out_size else 1.0
-        stages.append(RegrainStage(grain, grain_size=enlargement))
-        stage_settings["regrain"] = [grain, enlargement]
-    job = Job(source, stages, output, chunk_frames=chunk_frames, batch=batch, restart=restart,
-              settings=settings_hash(source, output, stage_settings, files, chunk_frames),
+    if colorize is not None and not is_gray(next(source.frames()).rgb):
+        notices.append("the film already has colour; its lightness alone was colorized")
+    job = Job(source, build_stages(plan), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
+              settings=settings_hash(source, output, plan.settings(), plan.files(), chunk_frames),
               show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None)
     return output.path, notices + job.run()
 

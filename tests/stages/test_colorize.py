@@ -109,7 +109,7 @@ def test_reference_frame_of_the_film_is_laid_onto_it(colorizer, tmp_path):
     size = work_size(128, 96, 64)
     frames = [(i, work_lightness((clip[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), size))
               for i in range(6)]
-    assert references.locate(frames) == {5: 0}
+    assert references.locate(frames).keyframes == {5: 0}
     out = ColorizeStage(colorizer, references=references).process(clip, list(range(6)))
     difference = ciede2000(rgb_to_lab(out[5:]), rgb_to_lab(coloured))
     assert difference.mean() < 4 and gray.shape[0] == 1

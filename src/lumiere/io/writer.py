@@ -189,6 +189,8 @@ class ChunkWriter:
         finally:
             self.container.close()
         if exc_type is None:
+            with open(self.partial, "rb") as written:  # on disk before it is trusted: a power cut must not
+                os.fsync(written.fileno())            # leave a finished-looking chunk that is empty
             os.replace(self.partial, self.path)
         else:
             self.partial.unlink(missing_ok=True)

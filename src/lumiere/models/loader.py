@@ -70,22 +70,34 @@ def save_weights(module: torch.nn.Module, path: Path, metadata: dict[str, str],
     os.replace(partial, path)
 
 
-def load_colorizer(name_or_path: str) -> torch.nn.Module:
-    """Load a lumiere colorization network (ColorNet) for inference, on CPU in float32."""
-    from .colornet import ColorNet
-
+def _load_own(name_or_path: str, task: str, kind: str, build) -> torch.nn.Module:
+    """Load one of lumiere's own networks (not a spandrel architecture), described by its file's metadata."""
     _, path = resolve_model_path(name_or_path)
     try:
         with safe_open(str(path), framework="pt") as weights:
             metadata = weights.metadata() or {}
             state = {key: weights.get_tensor(key) for key in weights.keys()}
     except Exception as exc:  # safetensors raises several types for a file that is not its format
-        raise ModelError(f"{path} is not a lumiere colorization model: {str(exc).strip()[:200]}") from None
-    if metadata.get("lumiere.task") != "colorize":
-        raise ModelError(f"{path} is not a lumiere colorization model (its task is {metadata.get('lumiere.task')!r})")
-    model = ColorNet.from_hyperparameters(metadata)
+        raise ModelError(f"{path} is not a lumiere {kind} model: {str(exc).strip()[:200]}") from None
+    if metadata.get("lumiere.task") != task:
+        raise ModelError(f"{path} is not a lumiere {kind} model (its task is {metadata.get('lumiere.task')!r})")
+    model = build(metadata)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ModelError(f"{path} does not match its own description: {str(exc).splitlines()[0][:200]}") from None
     return model.eval()
+
+
+def load_colorizer(name_or_path: str) -> torch.nn.Module:
+    """Load a lumiere colorization network (ColorNet) for inference, on CPU in float32."""
+    from .colornet import ColorNet
+
+    return _load_own(name_or_path, "colorize", "colorization", ColorNet.from_hyperparameters)
+
+
+def load_repairnet(name_or_path: str) -> torch.nn.Module:
+    """Load a lumiere dust-and-scratch network (RepairNet) for inference, on CPU in float32."""
+    from .repairnet import RepairNet
+
+    return _load_own(name_or_path, "repair", "dust-and-scratch", RepairNet.from_hyperparameters)

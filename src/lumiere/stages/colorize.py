@@ -158,24 +158,34 @@ def apply_tone(luma: torch.Tensor, curve: np.ndarray) -> torch.Tensor:
     return torch.lerp(table[low], table[low + 1], position - low)
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where references were found in a film, measured once (a pass over the whole film) and handed on."""
+
+    keyframes: dict[int, int]  # frame index -> reference
+    tone_curves: dict[int, np.ndarray]  # frame index -> lightness curve
+    registrations: dict[int, np.ndarray]  # frame index -> affine map (work size) frame -> reference
+
+
 class References:
     """Coloured pictures the output should follow: frames of the film itself (matched to their frame and
     laid onto it along flow) or any other pictures (their colours borrowed by content, through the
     network's own features)."""
 
-    def __init__(self, colorizer: Colorizer, paths: tuple[Path, ...]):
+    def __init__(self, colorizer: Colorizer, paths: tuple[Path, ...], located: "Located | None" = None):
         self.colorizer = colorizer
         self.pictures: list[torch.Tensor] = []
         for path in paths:
             if not Path(path).is_file():
                 raise InputError(f"reference not found: {path}")
             self.pictures.append(array_to_tensor(read_image(Path(path)).rgb)[None])
-        self.keyframes: dict[int, int] = {}  # frame index -> reference
-        self.tone_curves: dict[int, np.ndarray] = {}  # frame index -> lightness curve
-        self.registrations: dict[int, np.ndarray] = {}  # frame index -> affine map (work size) frame -> reference
+        located = located or Located({}, {}, {})
+        self.keyframes = located.keyframes  # frame index -> reference
+        self.tone_curves = located.tone_curves  # frame index -> lightness curve
+        self.registrations = located.registrations  # frame index -> affine map (work size) frame -> reference
         self._prepared: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]] = {}
 
-    def locate(self, frames_luma) -> dict[int, int]:
+    def locate(self, frames_luma) -> "Located":
         """Find each reference's frame in the film (an iterable of (index, uint8 lightness)), if it has one.
 
         A reference found in the film also sets its tone: the curve that maps that frame's lightness onto the
@@ -199,7 +209,7 @@ class References:
             self.keyframes[index] = k
             self.registrations[index] = warp
             self.tone_curves[index] = _tone_curve(luma[inside], ref_on_frame[inside])
-        return self.keyframes
+        return Located(self.keyframes, self.tone_curves, self.registrations)
 
     def tone(self, index: int) -> np.ndarray | None:
         """The lightness curve (256 levels of L* x 2.55) for frame `index`, or None without reference frames."""

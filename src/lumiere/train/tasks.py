@@ -15,11 +15,13 @@ from ..eval.metrics import ciede2000, colourfulness, psnr_y, ssim_y
 from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.archs import build_compact
 from ..models.colornet import OUTPUT_STRIDE, ColorNet, ColorNetConfig
-from ..models.loader import load_colorizer, load_model, save_weights
+from ..models.loader import load_colorizer, load_model, load_repairnet, save_weights
+from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
 from .colorize import ColourPairs, colour_counts, rebalanced_cross_entropy, rebalancing_weights
 from .config import TrainConfig
 from .data import CropSampler, DegradedPairs, degrade_batch, load_validation
 from .losses import LOSSES, frequency
+from .repair import MARGIN, DamagedClips, collate, damaged_clip, repair_loss
 
 PRIOR_BATCHES = 100  # training batches whose colours estimate how common each colour is
 
@@ -143,7 +145,57 @@ class ColorizationTask(Task):
         save_weights(model, path, {**metadata, **model.hyperparameters()}, dtype=torch.float16)
 
 
-TASKS = {"upscale": RestorationTask, "restore": RestorationTask, "colorize": ColorizationTask}
+class RepairTask(Task):
+    """repair: RepairNet finding and filling dust, dirt and scratches from five frames."""
+
+    metric, metric_label = "psnr", "validation PSNR-Y after repair (dB)"
+
+    def __init__(self, config: TrainConfig):
+        super().__init__(config)
+        if config.patch % 4:
+            raise LumiereError(f"--patch must be a multiple of 4 for repair, got {config.patch}")
+        self.val_clips = None
+        if config.val:
+            pictures = load_validation(config.val, config.val_images, config.val_crop + 2 * MARGIN, 4)
+            generator = torch.Generator().manual_seed(config.seed)
+            self.val_clips = collate([damaged_clip(picture, generator) for picture in pictures])
+
+    def build_model(self) -> torch.nn.Module:
+        if self.config.init:
+            return load_repairnet(self.config.init).train()
+        return RepairNet(RepairNetConfig(width=self.config.num_feat))
+
+    def pairs(self) -> torch.utils.data.Dataset:
+        config = self.config
+        sampler = CropSampler(config.data, config.patch + 2 * MARGIN)
+        return DamagedClips(sampler, config.batch, config.gray_probability, config.seed, config.steps)
+
+    def loss(self, model, inputs, targets):
+        return repair_loss(*model(inputs), targets)
+
+    @torch.no_grad()
+    def validate(self, model):
+        if self.val_clips is None:
+            return None
+        inputs, targets = self.val_clips
+        device = next(model.parameters()).device
+        outputs = [model(inputs[i:i + 1].to(device)) for i in range(inputs.shape[0])]
+        logits = torch.cat([logit.float().cpu() for logit, _ in outputs])
+        repaired = torch.cat([picture.float().cpu() for _, picture in outputs])
+        middle = inputs[:, (FRAMES // 2) * 3:(FRAMES // 2) * 3 + 3]
+        found = logits > 0
+        composite = torch.where(found, repaired.clamp(0, 1), middle)
+        truth = targets[:, :1] > 0.5
+        hits = (found & truth).sum().item()
+        return {"psnr": psnr_y(composite, targets[:, 1:]).mean().item(),
+                "psnr_damaged": psnr_y(middle, targets[:, 1:]).mean().item(),
+                "f1": 2 * hits / max(1, found.sum().item() + truth.sum().item())}
+
+    def export(self, model, path, metadata):
+        save_weights(model, path, {**metadata, **model.hyperparameters()})
+
+
+TASKS = {"upscale": RestorationTask, "restore": RestorationTask, "colorize": ColorizationTask, "repair": RepairTask}
 
 
 def make_task(config: TrainConfig) -> Task:

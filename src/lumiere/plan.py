@@ -1,0 +1,164 @@
+"""What a job will do, as data: the settings of every stage and what was measured once on the whole film.
+
+A plan is picklable, so the same stages can be built here or in another process or machine (a Ray worker),
+and its fingerprint decides whether an unfinished job may be resumed.
+"""
+
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+from .convert import array_to_tensor
+from .engine.precision import select_device
+from .engine.runner import ModelRunner, RunnerSettings
+from .errors import InputError
+from .io.reader import Source
+from .models.loader import load_model, resolve_model_path
+from .stages.base import Stage
+from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, Located, References, work_lightness, work_size
+from .stages.deflicker import DeflickerSettings, DeflickerStage
+from .stages.duplicates import DropDuplicatesStage
+from .stages.grain import DegrainSettings, DegrainStage, RegrainStage, grain_level
+from .stages.interpolate import InterpolateStage
+from .stages.repair import RepairSettings, RepairStage
+from .stages.stabilize import StabilizeSettings, StabilizeStage
+from .stages.upscale import UpscaleStage, default_model_for, target_size
+
+CLEANER = "film-clean"
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    scale: float | None = None
+    height: int | None = None
+    to: str | None = None
+    model: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    tile: int | None = None
+
+    def wants_upscale(self, size: tuple[int, int], even: bool) -> tuple[int, int] | None:
+        out = target_size(*size, scale=self.scale, target_height=self.height, fit=self.to, even=even)
+        return None if out == size else out
+
+
+class UpscalerFactory:
+    """Builds upscale stages for any input size, loading each model once."""
+
+    def __init__(self, options: UpscaleOptions):
+        self.options = options
+        self._runners: dict[str, ModelRunner] = {}
+
+    def model_name(self, size: tuple[int, int], out_size: tuple[int, int]) -> str:
+        return self.options.model or default_model_for(max(out_size[0] / size[0], out_size[1] / size[1]))
+
+    def stage(self, size: tuple[int, int], out_size: tuple[int, int]) -> UpscaleStage:
+        name = self.model_name(size, out_size)
+        if name not in self._runners:
+            loaded = load_model(name)
+            descriptor = loaded.descriptor
+            if descriptor.input_channels != 3 or descriptor.output_channels != 3:
+                raise InputError(f"model {descriptor.name} maps {descriptor.input_channels} to "
+                                 f"{descriptor.output_channels} channels; lumiere upscales RGB")
+            settings = RunnerSettings(select_device(self.options.device), self.options.precision, self.options.tile)
+            self._runners[name] = ModelRunner(loaded, settings)
+        return UpscaleStage(self._runners[name], size, out_size)
+
+
+@dataclass(frozen=True)
+class FilmOptions:
+    """The film-repair stages to run, in the order restorers use: clean first, then enlarge, then re-time."""
+
+    drop_duplicates: bool = False  # telecine and doubled frames
+    stabilize: StabilizeSettings | None = None
+    deflicker: DeflickerSettings | None = None
+    repair: RepairSettings | None = None
+    degrain: DegrainSettings | None = None  # followed by the film-clean network
+    fps: Fraction | None = None  # re-time by motion-compensated interpolation
+    regrain: float | None = None  # grain put back, as a share of the source's own
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    size: tuple[int, int]  # the film's frames
+    out_size: tuple[int, int] | None  # enlarged to this, or not at all
+    upscale: UpscaleOptions
+    film: FilmOptions
+    colorize: ColorizeSettings | None
+    located: Located | None  # colorize references found in the film
+    grain: float  # absolute regrain strength (standard deviation)
+    time_base: Fraction  # of the film's timestamps
+    chunk_frames: int
+
+    def files(self) -> list[Path]:
+        """Model and reference files the result depends on, by content."""
+        files = []
+        if self.film.degrain is not None:
+            files.append(resolve_model_path(CLEANER)[1])
+        if self.out_size is not None:
+            name = UpscalerFactory(self.upscale).model_name(self.size, self.out_size)
+            files.append(resolve_model_path(name)[1])
+        if self.colorize is not None:
+            files += [resolve_model_path(self.colorize.model)[1], *self.colorize.references]
+        return files
+
+    def settings(self) -> dict:
+        """The plan's settings as JSON-able data, for the job's fingerprint."""
+        colorize = None
+        if self.colorize is not None:
+            colorize = {k: v for k, v in asdict(self.colorize).items() if k not in ("device", "references")}
+        upscale = {k: v for k, v in asdict(self.upscale).items() if k != "device"}
+        return {"size": self.size, "out_size": self.out_size, "upscale": upscale, "film": asdict(self.film),
+                "colorize": colorize, "grain": self.grain}
+
+
+def _source_grain(source: Source) -> float:
+    """The film's grain (standard deviation, of 1) measured on its 25th frame (or last, if shorter)."""
+    wanted = min(24, source.info.frame_count - 1)
+    frame = next(frame for frame in source.frames(wanted) if frame.index == wanted)
+    return min(0.2, grain_level(array_to_tensor(frame.rgb)))
+
+
+def plan_stages(source: Source, upscale: UpscaleOptions, film: FilmOptions, colorize: ColorizeSettings | None,
+                chunk_frames: int, even: bool) -> StagePlan:
+    """Measure what the stages need from the whole film (once), and fix every setting."""
+    info = source.info
+    size = (info.width, info.height)
+    located = None
+    if colorize is not None and colorize.references:
+        references = References(Colorizer(colorize), colorize.references)
+        work = work_size(info.width, info.height, colorize.render_size)
+        located = references.locate((frame.index, work_lightness(frame.rgb, work)) for frame in source.frames())
+    grain = film.regrain * _source_grain(source) if film.regrain is not None else 0.0
+    return StagePlan(size, upscale.wants_upscale(size, even), upscale, film, colorize, located, grain,
+                     info.time_base, chunk_frames)
+
+
+def build_stages(plan: StagePlan) -> list[Stage]:
+    """The stages of a plan, in order: drop duplicates, stabilize, deflicker, repair, degrain (+ film-clean),
+    upscale, colorize, interpolate, regrain."""
+    film, stages = plan.film, []
+    if film.drop_duplicates:
+        stages.append(DropDuplicatesStage())
+    if film.stabilize is not None:
+        stages.append(StabilizeStage(film.stabilize))
+    if film.deflicker is not None:
+        stages.append(DeflickerStage(film.deflicker))
+    if film.repair is not None:
+        stages.append(RepairStage(film.repair))
+    if film.degrain is not None:
+        stages.append(DegrainStage(film.degrain))
+        stages.append(UpscalerFactory(replace(plan.upscale, model=CLEANER)).stage(plan.size, plan.size))
+    if plan.out_size is not None:
+        stages.append(UpscalerFactory(plan.upscale).stage(plan.size, plan.out_size))
+    if plan.colorize is not None:
+        colorizer = Colorizer(plan.colorize)
+        references = (References(colorizer, plan.colorize.references, plan.located) if plan.colorize.references
+                      else None)
+        stages.append(ColorizeStage(colorizer, plan.chunk_frames, references))
+    if film.fps is not None:
+        stages.append(InterpolateStage(film.fps, plan.time_base))
+    if film.regrain is not None:
+        enlargement = plan.out_size[1] / plan.size[1] if plan.out_size else 1.0
+        stages.append(RegrainStage(plan.grain, grain_size=enlargement))
+    return stages
