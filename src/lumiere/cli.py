@@ -180,6 +180,9 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
               help="Output frame rate (24, 30, 60 ...): in-between frames by motion-compensated interpolation.")
 @click.option("--colorize", is_flag=True, help="Also colorize (after upscaling), steady from frame to frame.")
 @_colorize_options
+@click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
+              help="Render chunks as Ray tasks on a cluster (auto: the cluster this machine is in, else a local "
+                   "one); the output is joined here.")
 @click.option("--preview", type=click.FloatRange(0.1), default=None, metavar="SECONDS",
               help="Restore only this many seconds from the middle, and write OUT-compare.mp4 (before | after) "
                    "beside OUT: tune the settings before committing to hours.")
@@ -187,7 +190,7 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 def restore(input_path, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
             bit_depth, source_fps, chunk_frames, batch, restart, film_preset, drop_duplicates, stabilize, borders,
             deflicker, repair, degrain, regrain, fps, colorize, references, saturation, render_size, color_model,
-            preview, quiet):
+            ray_address, preview, quiet):
     """Restore a film (video file, or folder of frames) into OUT.
 
     \b
@@ -212,7 +215,7 @@ def restore(input_path, output, scale, target_height, fit, model, device, precis
     settings = _colorize_settings(references, saturation, render_size, color_model, device) if colorize else None
     film = _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, degrain, regrain, fps)
     path, notices = run_restore(input_path, output, options, film=film, colorize=settings, preview=preview,
-                                codec=codec, crf=crf, preset=preset,
+                                ray=ray_address, codec=codec, crf=crf, preset=preset,
                                 bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,
                                 chunk_frames=chunk_frames, batch=batch, restart=restart, show_progress=not quiet)
     for notice in notices:

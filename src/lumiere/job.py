@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
+from itertools import takewhile
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,17 @@ def check_output_folder(folder: Path) -> None:
         raise OutputError(f"output folder is not writable: {folder}") from None
 
 
+def _runs(chunks: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs (first, last) in a sorted list of chunk indices."""
+    runs: list[tuple[int, int]] = []
+    for chunk in chunks:
+        if runs and runs[-1][1] == chunk - 1:
+            runs[-1] = (runs[-1][0], chunk)
+        else:
+            runs.append((chunk, chunk))
+    return runs
+
+
 def _file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -172,6 +184,7 @@ class Job:
         self.out_dtype = np.uint16 if self._writes_high_depth() else np.uint8
         # each stage's context is counted in the frames of the stage before it, so contexts add up
         self.context = sum(stage.context_frames for stage in stages)
+        self.lookahead = sum(stage.lookahead for stage in stages)
         target = output.path if output.kind == "video" else output.folder
         self.work = target.parent / f".{target.name}.lumiere"
         self.manifest = self._open_manifest(settings, restart)
@@ -204,29 +217,44 @@ class Job:
             return self.work / "frames"
         return self.work / f"chunk_{index:05d}{self.output.encode.spec.chunk_suffix}"
 
-    def _first_pending(self) -> int:
-        return next((k for k in range(self.chunk_count) if str(k) not in self.manifest.done), self.chunk_count)
+    def pending(self) -> list[int]:
+        """Chunks not yet recorded as done, in order."""
+        return [k for k in range(self.chunk_count) if str(k) not in self.manifest.done]
 
-    def run(self) -> list[str]:
-        """Process every pending chunk, then join; returns notices for the user."""
+    def frame_range(self, chunk: int) -> tuple[int, int]:
+        """First and one-past-last frame index of a chunk."""
+        return chunk * self.chunk_frames, min((chunk + 1) * self.chunk_frames, self.source.info.frame_count)
+
+    def run(self, executor=None) -> list[str]:
+        """Process every pending chunk, then join; returns notices for the user.
+
+        `executor(job, chunks)` renders the given chunks elsewhere (on a Ray cluster) and marks each done as it
+        arrives; without one, runs of consecutive pending chunks are processed here, each in one pass.
+        """
         try:
-            first = self._first_pending()
-            if first < self.chunk_count:
-                self._process_from(first)
+            pending = self.pending()
+            if pending and executor is not None:
+                executor(self, pending)
+            else:
+                for first, last in _runs(pending):
+                    self._process_chunks(first, last)
             return self._finish()
         except (InputError, ModelError, OutputError):
             shutil.rmtree(self.work, ignore_errors=True)  # bad input: nothing worth resuming
             raise
 
-    def _process_from(self, first_chunk: int) -> None:
+    def _process_chunks(self, first_chunk: int, last_chunk: int) -> None:
+        """Chunks first..last (inclusive) in one pass, with the context before and the lookahead after."""
         info = self.source.info
-        start = first_chunk * self.chunk_frames
+        start, end = self.frame_range(first_chunk)[0], self.frame_range(last_chunk)[1]
         sink = self._video_sink() if self.output.kind == "video" else self._image_sink()
         next(sink)
+        frames = takewhile(lambda frame: frame.index < end + self.lookahead,
+                           self.source.frames(max(0, start - self.context)))
+        done = info.frame_count - sum(self.frame_range(k)[1] - self.frame_range(k)[0] for k in self.pending())
         try:
-            run_pipeline(self.source.frames(max(0, start - self.context)), self.stages,
-                         lambda frame: sink.send(frame) if frame.index >= start else None,
-                         total=info.frame_count, done=start, batch=self.batch, out_dtype=self.out_dtype,
+            run_pipeline(frames, self.stages, lambda frame: sink.send(frame) if start <= frame.index < end else None,
+                         total=info.frame_count, done=done, batch=self.batch, out_dtype=self.out_dtype,
                          show_progress=self.show_progress)
             sink.send(None)
         except StopIteration:
@@ -234,7 +262,7 @@ class Job:
         finally:
             sink.close()
 
-    def _mark_done(self, chunk: int, first_pts: int = 0) -> None:
+    def mark_done(self, chunk: int, first_pts: int = 0) -> None:
         self.manifest.done[str(chunk)] = first_pts
         self.manifest.save(self.work)
 
@@ -249,7 +277,7 @@ class Job:
                 chunk = None if frame is None else frame.index // self.chunk_frames
                 if chunk != current and writer is not None:
                     writer.__exit__(None, None, None)
-                    self._mark_done(current, writer.pts_offset)
+                    self.mark_done(current, writer.pts_offset)
                     writer = None
                 if frame is None:
                     return
@@ -275,7 +303,7 @@ class Job:
                 return
             writer.write(frame.rgb, frame.index)
             if (frame.index + 1) % self.chunk_frames == 0 or frame.index + 1 == info.frame_count:
-                self._mark_done(frame.index // self.chunk_frames)
+                self.mark_done(frame.index // self.chunk_frames)
 
     def _finish(self) -> list[str]:
         missing = [k for k in range(self.chunk_count) if str(k) not in self.manifest.done]

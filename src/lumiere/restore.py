@@ -2,6 +2,7 @@
 
 import os
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -44,8 +45,9 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
             colorize: ColorizeSettings | None = None, preview: float | None = None, codec: str | None = None,
             crf: int | None = None, preset: str | None = None, bit_depth: int | None = None,
             source_fps: Fraction | None = None, chunk_frames: int = 240, batch: int = 1, restart: bool = False,
-            show_progress: bool = True) -> tuple[Path, list[str]]:
-    """Restore a film; with `preview`, only that many seconds from its middle, plus a before/after video."""
+            ray: str | None = None, show_progress: bool = True) -> tuple[Path, list[str]]:
+    """Restore a film; with `preview`, only that many seconds from its middle, plus a before/after video;
+    with `ray` (a cluster address, or "auto"), its chunks are rendered as Ray tasks."""
     if preview is not None:
         source = open_source(Path(input_path), source_fps)
         output = plan_output(Path(output_path), codec, crf, preset, bit_depth, source.info.bit_depth)
@@ -69,6 +71,8 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
     if (film.fps is not None or film.drop_duplicates) and output.kind != "video":
         flag = "--fps" if film.fps is not None else "--drop-duplicates"
         raise OutputError(f"{flag} writes a video file; give -o a .mp4/.mkv/.mov name (frames can be taken from it)")
+    if ray is not None and output.kind != "video":
+        raise OutputError("--ray writes a video file; give -o a .mp4/.mkv/.mov name")
     even = output.kind == "video" and not output.encode.is_rgb
     plan = plan_stages(source, options, film, colorize, chunk_frames, even)
     notices = []
@@ -77,7 +81,12 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
     job = Job(source, build_stages(plan), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
               settings=settings_hash(source, output, plan.settings(), plan.files(), chunk_frames),
               show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None)
-    return output.path, notices + job.run()
+    executor = None
+    if ray is not None:
+        from .distributed import run_on_ray
+
+        executor = partial(run_on_ray, address=ray, plan=plan, play_fps=source_fps, show_progress=show_progress)
+    return output.path, notices + job.run(executor)
 
 
 def upscale_image(image: Image, stage: UpscaleStage) -> Image:

@@ -29,6 +29,7 @@ def batched(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
 class Stage(ABC):
     name: str = "stage"
     context_frames: int = 0  # frames before a segment's first that its output may depend on
+    lookahead: int = 0  # frames after a frame that its output may depend on
 
     @abstractmethod
     def output_size(self, width: int, height: int) -> tuple[int, int]:
@@ -85,6 +86,10 @@ class WindowStage(Stage):
     @property
     def context_frames(self) -> int:
         return self.before
+
+    @property
+    def lookahead(self) -> int:
+        return self.after
 
     @abstractmethod
     def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:

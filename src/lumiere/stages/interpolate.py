@@ -77,6 +77,7 @@ class InterpolateStage(Stage):
 
     name = "interpolate"
     context_frames = 1
+    lookahead = 1  # the frames after the last of a chunk are made from it and the next
 
     def __init__(self, fps: Fraction, source_time_base: Fraction):
         if not 1 <= fps <= 240:

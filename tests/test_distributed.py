@@ -1,0 +1,139 @@
+"""Long jobs without fear: killed processes resume to the same bytes, chunks render anywhere, Ray retries."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from .conftest import decode_all
+
+
+def _frames_and_times(path):
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in container.decode(video=0)]
+    return [pts for pts, _ in frames], [image for _, image in frames]
+
+
+def _same_video(a, b) -> bool:
+    times_a, frames_a = _frames_and_times(a)
+    times_b, frames_b = _frames_and_times(b)
+    return times_a == times_b and all(np.array_equal(x, y) for x, y in zip(frames_a, frames_b, strict=True))
+
+
+def _restore_command(src, out, *extra):
+    return [sys.executable, "-m", "lumiere", "restore", str(src), "-o", str(out), "--codec", "ffv1", "--scale", "1",
+            "--stabilize", "--deflicker", "--chunk-frames", "4", "-q", *extra]
+
+
+def test_killed_five_times_then_resumed_equals_an_uninterrupted_run(tmp_path, video_factory):
+    src = video_factory(frames=40, size=(160, 120), fps=24)
+    reference = tmp_path / "reference.mkv"
+    subprocess.run(_restore_command(src, reference), check=True, timeout=300)
+    out = tmp_path / "out.mkv"
+    manifest = tmp_path / ".out.mkv.lumiere" / "manifest.json"
+    for delay in (2.0, 2.6, 3.1, 3.7, 4.4):  # a kill -9 anywhere: starting up, mid-chunk, joining
+        process = subprocess.Popen(_restore_command(src, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert not out.exists() or manifest.exists() is False  # never a half-written output
+    subprocess.run(_restore_command(src, out), check=True, timeout=300)
+    assert _same_video(out, reference)
+    assert not (tmp_path / ".out.mkv.lumiere").exists()
+
+
+def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
+    from lumiere.distributed import ChunkTask, render_chunk
+    from lumiere.io.reader import open_source
+    from lumiere.job import Job, plan_output
+    from lumiere.plan import FilmOptions, UpscaleOptions, build_stages, plan_stages
+    from lumiere.stages.deflicker import DeflickerSettings
+    from lumiere.stages.stabilize import StabilizeSettings
+
+    src = video_factory(frames=20, size=(96, 64), fps=12)
+    source = open_source(src)
+    film = FilmOptions(stabilize=StabilizeSettings(radius=4), deflicker=DeflickerSettings(radius=3),
+                       fps=24)
+    plan = plan_stages(source, UpscaleOptions(scale=1.0), film, None, 8, even=True)
+    whole = tmp_path / "whole.mkv"
+    job = Job(source, build_stages(plan), plan_output(whole, "ffv1", None, None, None, 8), chunk_frames=8,
+              settings="s", show_progress=False)
+    job.run()
+    chunks = []
+    for chunk in range(3):
+        first, end = min(chunk * 8, 20), min(chunk * 8 + 8, 20)
+        task = ChunkTask(chunk, first, end, job.context, job.lookahead, str(src), None, plan,
+                         job.output.encode, job.size, job.fps, job.time_base, source.info.color, "uint8", 1, ".mkv")
+        first_pts, data = render_chunk(task)
+        path = tmp_path / f"chunk{chunk}.mkv"
+        path.write_bytes(data)
+        chunks.append(path)
+    from lumiere.io.writer import Chunk, join_chunks
+
+    joined = tmp_path / "joined.mkv"
+    pts = [int(round(k * 8 * 2)) for k in range(3)]  # 12 fps in, 24 out: chunk k starts at output frame 16 k
+    join_chunks([Chunk(path, offset, job.time_base) for path, offset in zip(chunks, pts, strict=True)], joined, None)
+    assert _same_video(joined, whole)
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    ray = pytest.importorskip("ray", reason="Ray is installed by the test extra; without it this is skipped")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_run_equals_a_plain_run(tmp_path, video_factory, local_cluster):
+    from click.testing import CliRunner
+
+    from lumiere.cli import main
+
+    src = video_factory(frames=24, size=(96, 64), fps=12)
+    args = ["--codec", "ffv1", "--scale", "1", "--deflicker", "--fps", "24", "--chunk-frames", "6", "-q"]
+    plain, distributed = tmp_path / "plain.mkv", tmp_path / "ray.mkv"
+    assert CliRunner().invoke(main, ["restore", str(src), "-o", str(plain), *args]).exit_code == 0
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(distributed), "--ray", "auto", *args])
+    assert result.exit_code == 0, result.output
+    assert _same_video(distributed, plain)
+
+
+def test_a_failing_worker_is_retried(tmp_path, video_factory, local_cluster):
+    from lumiere.distributed import _remote_render, run_on_ray
+    from lumiere.io.reader import open_source
+    from lumiere.job import Job, plan_output
+    from lumiere.plan import FilmOptions, UpscaleOptions, build_stages, plan_stages
+
+    marker = tmp_path / "failed-once"
+
+    def fails_first_time(task, film, counter):
+        if task.chunk == 1 and not marker.exists():
+            marker.write_text("failed")
+            raise RuntimeError("worker lost")
+        return _remote_render(task, film, counter)
+
+    src = video_factory(frames=12, size=(96, 64))
+    source = open_source(src)
+    plan = plan_stages(source, UpscaleOptions(scale=1.0), FilmOptions(), None, 4, even=True)
+    out = tmp_path / "out.mkv"
+    job = Job(source, build_stages(plan), plan_output(out, "ffv1", None, None, None, 8), chunk_frames=4,
+              settings="s", show_progress=False)
+    job.run(lambda job, chunks: run_on_ray(job, chunks, address="auto", plan=plan, play_fps=None,
+                                           task_function=fails_first_time, show_progress=False))
+    assert marker.exists() and len(decode_all(out)) == 12
+
+
+def test_ray_is_not_imported_without_ray(tmp_path, video_factory):
+    code = ("import sys; from click.testing import CliRunner; from lumiere.cli import main; "
+            f"r = CliRunner().invoke(main, ['restore', {str(video_factory(frames=2))!r}, '-o', "
+            f"{str(tmp_path / 'o.mp4')!r}, '--scale', '1', '-q']); "
+            "assert r.exit_code == 0, r.output; print('ray' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ})
+    assert result.stdout.strip() == "False", result.stderr
