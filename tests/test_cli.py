@@ -319,3 +319,25 @@ def test_drop_duplicates(tmp_path):
     with av.open(str(out)) as container:
         times = [round(frame.time * 12) for frame in container.decode(video=0)]
     assert times == [0, 1, 3, 4, 6, 7]
+
+
+def test_batch_of_films_skips_finished_ones(tmp_path, video_factory):
+    first = video_factory("reel1.mp4", frames=3)
+    second = video_factory("reel2.mp4", frames=4)
+    out = tmp_path / "restored"
+    result = CliRunner().invoke(main, ["restore", str(first), str(second), "-o", str(out), "--scale", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["reel1.mp4", "reel2.mp4"]
+    assert len(decode_all(out / "reel2.mp4")) == 4
+    again = CliRunner().invoke(main, ["restore", str(tmp_path), "-o", str(out), "--scale", "1", "-q"])
+    assert again.exit_code == 0 and again.output.count("is finished") == 2
+
+
+def test_batch_reports_a_bad_film_and_goes_on(tmp_path, video_factory):
+    good = video_factory("good.mp4", frames=3)
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    out = tmp_path / "restored"
+    result = CliRunner().invoke(main, ["restore", str(bad), str(good), "-o", str(out), "--scale", "1", "-q"])
+    assert result.exit_code == 1 and "1 of 2 films failed" in result.output
+    assert (out / "good.mp4").exists() and not (out / "bad.mp4").exists()

@@ -117,3 +117,15 @@ def test_audio_kept_in_sync(video_factory, tiny_models, tmp_path):
         audio_b = [p.pts for p in b.demux(audio=0) if p.size]
         assert audio_a == audio_b
         assert b.streams.video[0].start_time == a.streams.video[0].start_time
+
+
+def test_refuses_to_start_without_disk_space(video_factory, tiny_models, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    out = tmp_path / "out.mp4"
+    with pytest.raises(LumiereError, match="not enough disk space"):
+        _restore(video_factory(frames=4), out, tiny_models[2])
+    assert not out.exists() and not (tmp_path / ".out.mp4.lumiere").exists()

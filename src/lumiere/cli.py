@@ -94,6 +94,31 @@ def _colorize_options(function):
     return function
 
 
+def batch_films(inputs: tuple[Path, ...]) -> list[Path] | None:
+    """The films of a batch (several inputs, or a folder holding video files), or None for one film."""
+    from .io.reader import VIDEO_SUFFIXES
+
+    if len(inputs) == 1:
+        folder = Path(inputs[0])
+        if not folder.is_dir():
+            return None
+        videos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        return videos or None  # a folder of images is one film, its frames
+    return [Path(p) for p in inputs]
+
+
+def batch_targets(films: list[Path], folder: Path, codec: str | None) -> list[tuple[Path, Path]]:
+    """Each film's output in the batch's folder: its own name, in the codec's usual container."""
+    suffix = {"ffv1": ".mkv", "prores": ".mov"}.get(codec or "h264", ".mp4")
+    if folder.suffix:
+        raise LumiereError(f"several films go into a folder; -o {folder} looks like a file")
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [film.stem if film.is_file() else film.name for film in films]
+    if len(set(names)) < len(names):
+        raise LumiereError("two films of the batch have the same name; their outputs would collide")
+    return [(film, folder / f"{name}{suffix}") for film, name in zip(films, names, strict=True)]
+
+
 def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, degrain, regrain, fps):
     from .plan import FilmOptions
     from .stages.deflicker import DeflickerSettings
@@ -140,7 +165,7 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 
 
 @main.command()
-@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
+@click.argument("inputs", metavar="IN...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Video file (.mp4 .mkv .mov .avi), a folder for frames, or a pattern like out/f_%05d.png.")
 @_upscale_options
@@ -187,15 +212,16 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
               help="Restore only this many seconds from the middle, and write OUT-compare.mp4 (before | after) "
                    "beside OUT: tune the settings before committing to hours.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def restore(input_path, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
+def restore(inputs, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
             bit_depth, source_fps, chunk_frames, batch, restart, film_preset, drop_duplicates, stabilize, borders,
             deflicker, repair, degrain, regrain, fps, colorize, references, saturation, render_size, color_model,
             ray_address, preview, quiet):
-    """Restore a film (video file, or folder of frames) into OUT.
+    """Restore a film (video file, or folder of frames) into OUT; or several films into the folder OUT.
 
     \b
     Examples:
       lumiere restore film.mp4 -o film-x4.mp4 --scale 4
+      lumiere restore reel1.mp4 reel2.mp4 -o restored/ --preset film   # or a folder of video files
       lumiere restore film.mp4 -o film-4k.mkv --to 4k --codec h265 --bit-depth 10
       lumiere restore scans/ -o restored/ --scale 2 --source-fps 16
       lumiere restore film.mp4 -o film-4k.mp4 --to 4k --colorize
@@ -214,13 +240,32 @@ def restore(input_path, output, scale, target_height, fit, model, device, precis
         raise LumiereError("--reference guides colorization: add --colorize")
     settings = _colorize_settings(references, saturation, render_size, color_model, device) if colorize else None
     film = _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, degrain, regrain, fps)
-    path, notices = run_restore(input_path, output, options, film=film, colorize=settings, preview=preview,
-                                ray=ray_address, codec=codec, crf=crf, preset=preset,
-                                bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,
-                                chunk_frames=chunk_frames, batch=batch, restart=restart, show_progress=not quiet)
-    for notice in notices:
-        click.echo(f"lumiere: note: {notice}", err=True)
-    click.echo(f"wrote {path}")
+    def one(input_path: Path, output_path: Path) -> None:
+        path, notices = run_restore(input_path, output_path, options, film=film, colorize=settings, preview=preview,
+                                    ray=ray_address, codec=codec, crf=crf, preset=preset,
+                                    bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,
+                                    chunk_frames=chunk_frames, batch=batch, restart=restart,
+                                    show_progress=not quiet)
+        for notice in notices:
+            click.echo(f"lumiere: note: {notice}", err=True)
+        click.echo(f"wrote {path}")
+
+    films = batch_films(inputs)
+    if films is None:
+        one(inputs[0], output)
+        return
+    failed = []
+    for film_path, target in batch_targets(films, output, codec):
+        if target.exists() and not target.with_name(f".{target.name}.lumiere").exists():
+            click.echo(f"skipping {film_path}: {target} is finished")
+            continue
+        try:
+            one(film_path, target)
+        except LumiereError as exc:  # one bad film does not stop the others
+            click.echo(f"lumiere: error: {film_path}: {exc}", err=True)
+            failed.append(film_path)
+    if failed:
+        raise LumiereError(f"{len(failed)} of {len(films)} films failed: {', '.join(str(f) for f in failed)}")
 
 
 @main.command()

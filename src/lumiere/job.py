@@ -27,6 +27,8 @@ from .stages.base import Stage, TemporalStage
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 2
+# Bits per output pixel per frame, on the generous side for grainy film at each codec's default quality.
+BITS_PER_PIXEL = {"h264": 0.5, "h265": 0.35, "av1": 0.35, "ffv1": 16.0, "prores": 4.0, "png": 16.0, "tiff": 24.0}
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,25 @@ class Job:
             return self.work / "frames"
         return self.work / f"chunk_{index:05d}{self.output.encode.spec.chunk_suffix}"
 
+    def estimated_bytes(self) -> int:
+        """A generous estimate of the output's size: bits per pixel for film at each codec's defaults."""
+        if self.output.kind == "images":
+            bits = BITS_PER_PIXEL.get(self.output.image_suffix.lstrip("."), 24.0)
+        else:
+            bits = BITS_PER_PIXEL[self.output.encode.codec]
+        depth = 2 if self.out_dtype == np.uint16 else 1
+        frames = self.source.info.frame_count * float(self.fps / self.source.info.fps)
+        return int(frames * self.size[0] * self.size[1] * bits * depth / 8)
+
+    def check_disk(self) -> None:
+        """Refuse to start when the disk cannot hold what is left: the chunks, then the joined copy of them."""
+        left = len(self.pending()) / max(1, self.chunk_count)
+        needed = self.estimated_bytes() * (left + (1 if self.output.kind == "video" else 0))
+        free = shutil.disk_usage(self.work).free
+        if free < needed:
+            raise OutputError(f"not enough disk space at {self.work.parent}: this job needs about "
+                              f"{needed / 1e9:.1f} GB, {free / 1e9:.1f} GB are free")
+
     def pending(self) -> list[int]:
         """Chunks not yet recorded as done, in order."""
         return [k for k in range(self.chunk_count) if str(k) not in self.manifest.done]
@@ -232,6 +253,7 @@ class Job:
         arrives; without one, runs of consecutive pending chunks are processed here, each in one pass.
         """
         try:
+            self.check_disk()
             pending = self.pending()
             if pending and executor is not None:
                 executor(self, pending)

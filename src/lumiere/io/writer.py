@@ -78,7 +78,7 @@ class EncodeSettings:
             raise OutputError(f"--crf must be between 0 and 63, got {self.crf}")
         if self.preset is not None and self.preset not in spec.presets:
             choices = ", ".join(spec.presets) or "none"
-            raise OutputError(f"--preset {self.preset!r} is not one of {self.codec}'s presets ({choices})")
+            raise OutputError(f"--encoder-preset {self.preset!r} is not one of {self.codec}'s presets ({choices})")
         format_name = CONTAINERS.get(container_suffix)
         if format_name is None:
             raise OutputError(f"unknown video container {container_suffix!r} (use {', '.join(CONTAINERS)})")
