@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from lumiere.errors import LumiereError
+from lumiere.job import DEFAULT_CHUNK_FRAMES, MIN_CHUNK_FRAMES, auto_chunk_frames, plan_output
 from lumiere.plan import UpscaleOptions
 from lumiere.restore import restore
 
@@ -129,3 +130,13 @@ def test_refuses_to_start_without_disk_space(video_factory, tiny_models, tmp_pat
     with pytest.raises(LumiereError, match="not enough disk space"):
         _restore(video_factory(frames=4), out, tiny_models[2])
     assert not out.exists() and not (tmp_path / ".out.mp4.lumiere").exists()
+
+
+def test_chunk_size_shrinks_for_large_lossless_frames(tmp_path):
+    h264 = plan_output(tmp_path / "out.mp4", None, None, None, None, 8)
+    ffv1 = plan_output(tmp_path / "out.mkv", "ffv1", None, None, 16, 16)
+    tiff = plan_output(tmp_path / "frames", "tiff", None, None, None, 8)
+    assert auto_chunk_frames(h264, (3840, 2160)) == DEFAULT_CHUNK_FRAMES
+    assert auto_chunk_frames(ffv1, (640, 480)) == DEFAULT_CHUNK_FRAMES
+    assert MIN_CHUNK_FRAMES <= auto_chunk_frames(ffv1, (3840, 2160)) < DEFAULT_CHUNK_FRAMES
+    assert auto_chunk_frames(tiff, (7680, 4320)) == MIN_CHUNK_FRAMES

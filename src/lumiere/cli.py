@@ -180,8 +180,9 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 @click.option("--source-fps", type=float, default=None,
               help="The rate the film was shot at: plays an image sequence (default 24) or re-times a silent video "
                    "(hand-cranked film stored at the wrong speed).")
-@click.option("--chunk-frames", type=click.IntRange(1), default=240, show_default=True,
-              help="Frames per chunk: the unit of progress saved and resumed.")
+@click.option("--chunk-frames", type=click.IntRange(1), default=None,
+              help="Frames per chunk: the unit of progress saved and resumed (default 240, fewer for large "
+                   "lossless frames so a chunk stays under 512 MB).")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Frames per network call.")
 @click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
 @click.option("--preset", "film_preset", type=click.Choice(["film"]), default=None,
@@ -278,8 +279,9 @@ def restore(inputs, output, scale, target_height, fit, model, device, precision,
               help="Video codec for a film (default h264).")
 @click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better.")
 @click.option("--source-fps", type=float, default=None, help="Frame rate of an image-sequence input (default 24).")
-@click.option("--chunk-frames", type=click.IntRange(1), default=240, show_default=True,
-              help="Frames per chunk: the unit of progress saved and resumed.")
+@click.option("--chunk-frames", type=click.IntRange(1), default=None,
+              help="Frames per chunk: the unit of progress saved and resumed (default 240, fewer for large "
+                   "lossless frames).")
 @click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def colorize(inputs, output, references, saturation, render_size, color_model, device, codec, crf, source_fps,

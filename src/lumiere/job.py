@@ -29,6 +29,8 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 2
 # Bits per output pixel per frame, on the generous side for grainy film at each codec's default quality.
 BITS_PER_PIXEL = {"h264": 0.5, "h265": 0.35, "av1": 0.35, "ffv1": 16.0, "prores": 4.0, "png": 16.0, "tiff": 24.0}
+DEFAULT_CHUNK_FRAMES, MIN_CHUNK_FRAMES = 240, 24
+CHUNK_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,15 @@ def check_output_folder(folder: Path) -> None:
             pass
     except OSError:
         raise OutputError(f"output folder is not writable: {folder}") from None
+
+
+def auto_chunk_frames(output: OutputSpec, size: tuple[int, int]) -> int:
+    """240 frames a chunk, fewer where a chunk would pass CHUNK_BYTES: a chunk is a unit of loss on a crash and,
+    on Ray, a message held in memory."""
+    codec = output.encode.codec if output.kind == "video" else output.image_suffix.lstrip(".")
+    depth = 2 if output.kind == "video" and output.encode.bit_depth > 8 else 1
+    frame_bytes = size[0] * size[1] * BITS_PER_PIXEL.get(codec, 24.0) * depth / 8
+    return int(max(MIN_CHUNK_FRAMES, min(DEFAULT_CHUNK_FRAMES, CHUNK_BYTES // max(1.0, frame_bytes))))
 
 
 def _runs(chunks: list[int]) -> list[tuple[int, int]]:

@@ -15,7 +15,7 @@ from .io.color import ColorInfo
 from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_path, read_image, write_image
 from .io.reader import Source, open_source
 from .io.writer import video_file
-from .job import Job, check_output_folder, check_paths, plan_output, settings_hash
+from .job import Job, auto_chunk_frames, check_output_folder, check_paths, plan_output, settings_hash
 from .plan import FilmOptions, UpscaleOptions, UpscalerFactory, build_stages, plan_stages
 from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References
 from .stages.upscale import UpscaleStage
@@ -44,8 +44,8 @@ NO_FILM_REPAIR = FilmOptions()
 def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, film: FilmOptions = NO_FILM_REPAIR,
             colorize: ColorizeSettings | None = None, preview: float | None = None, codec: str | None = None,
             crf: int | None = None, preset: str | None = None, bit_depth: int | None = None,
-            source_fps: Fraction | None = None, chunk_frames: int = 240, batch: int = 1, restart: bool = False,
-            ray: str | None = None, show_progress: bool = True) -> tuple[Path, list[str]]:
+            source_fps: Fraction | None = None, chunk_frames: int | None = None, batch: int = 1,
+            restart: bool = False, ray: str | None = None, show_progress: bool = True) -> tuple[Path, list[str]]:
     """Restore a film; with `preview`, only that many seconds from its middle, plus a before/after video;
     with `ray` (a cluster address, or "auto"), its chunks are rendered as Ray tasks."""
     if preview is not None:
@@ -74,6 +74,9 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
     if ray is not None and output.kind != "video":
         raise OutputError("--ray writes a video file; give -o a .mp4/.mkv/.mov name")
     even = output.kind == "video" and not output.encode.is_rgb
+    if chunk_frames is None:
+        out_size = options.wants_upscale((info.width, info.height), even) or (info.width, info.height)
+        chunk_frames = auto_chunk_frames(output, out_size)
     plan = plan_stages(source, options, film, colorize, chunk_frames, even)
     notices = []
     if colorize is not None and not is_gray(next(source.frames()).rgb):
