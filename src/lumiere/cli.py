@@ -119,7 +119,8 @@ def batch_targets(films: list[Path], folder: Path, codec: str | None) -> list[tu
     return [(film, folder / f"{name}{suffix}") for film, name in zip(films, names, strict=True)]
 
 
-def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, degrain, regrain, fps):
+def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, repair_model, degrain,
+                  regrain, fps):
     from .plan import FilmOptions
     from .stages.deflicker import DeflickerSettings
     from .stages.grain import DegrainSettings
@@ -131,12 +132,15 @@ def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, r
 
     if fps is not None and fps <= 0:
         raise LumiereError(f"--fps must be positive, got {fps:g}")
+    if repair_model and repair is None and film_preset != "film":
+        raise LumiereError("--repair-model is what --repair paints with: add --repair")
     deflicker, repair, degrain, regrain = (default(deflicker, 1.0), default(repair, 1.0), default(degrain, 1.0),
                                            default(regrain, 0.5))
     return FilmOptions(drop_duplicates=drop_duplicates,
                        stabilize=StabilizeSettings(borders=borders) if stabilize or film_preset == "film" else None,
                        deflicker=DeflickerSettings(strength=deflicker) if deflicker is not None else None,
-                       repair=RepairSettings(strength=repair) if repair is not None else None,
+                       repair=(RepairSettings(strength=repair, **({"model": repair_model} if repair_model else {}))
+                               if repair is not None else None),
                        degrain=DegrainSettings(strength=degrain) if degrain is not None else None,
                        fps=Fraction(fps).limit_denominator(1001) if fps else None, regrain=regrain)
 
@@ -196,7 +200,10 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 @click.option("--deflicker", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0, default=None,
               help="Take out brightness pumping, keep fades; optional strength 0-1 (default 1).")
 @click.option("--repair", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0, default=None,
-              help="Remove dust, dirt and line scratches found in one frame only; optional strength 0-1.")
+              help="Remove dust, dirt and line scratches that do not move with the scene; optional strength 0-1.")
+@click.option("--repair-model", default=None, metavar="NAME|PATH",
+              help="What paints over the damage --repair finds: film-repair (default) or a `lumiere train repair` "
+                   "result.")
 @click.option("--degrain", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0, default=None,
               help="Take out grain before upscaling (motion-compensated, then the film-clean network); optional "
                    "strength 0-1.")
@@ -215,7 +222,7 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def restore(inputs, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
             bit_depth, source_fps, chunk_frames, batch, restart, film_preset, drop_duplicates, stabilize, borders,
-            deflicker, repair, degrain, regrain, fps, colorize, references, saturation, render_size, color_model,
+            deflicker, repair, repair_model, degrain, regrain, fps, colorize, references, saturation, render_size, color_model,
             ray_address, preview, quiet):
     """Restore a film (video file, or folder of frames) into OUT; or several films into the folder OUT.
 
@@ -240,7 +247,8 @@ def restore(inputs, output, scale, target_height, fit, model, device, precision,
     if references and not colorize:
         raise LumiereError("--reference guides colorization: add --colorize")
     settings = _colorize_settings(references, saturation, render_size, color_model, device) if colorize else None
-    film = _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, degrain, regrain, fps)
+    film = _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, repair_model, degrain,
+                         regrain, fps)
     def one(input_path: Path, output_path: Path) -> None:
         path, notices = run_restore(input_path, output_path, options, film=film, colorize=settings, preview=preview,
                                     ray=ray_address, codec=codec, crf=crf, preset=preset,

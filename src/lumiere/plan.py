@@ -93,6 +93,8 @@ class StagePlan:
     def files(self) -> list[Path]:
         """Model and reference files the result depends on, by content."""
         files = []
+        if self.film.repair is not None:
+            files.append(resolve_model_path(self.film.repair.model)[1])
         if self.film.degrain is not None:
             files.append(resolve_model_path(CLEANER)[1])
         if self.out_size is not None:
@@ -145,7 +147,7 @@ def build_stages(plan: StagePlan) -> list[Stage]:
     if film.deflicker is not None:
         stages.append(DeflickerStage(film.deflicker))
     if film.repair is not None:
-        stages.append(RepairStage(film.repair))
+        stages.append(RepairStage(film.repair, plan.upscale.device))
     if film.degrain is not None:
         stages.append(DegrainStage(film.degrain))
         stages.append(UpscalerFactory(replace(plan.upscale, model=CLEANER)).stage(plan.size, plan.size))

@@ -3,7 +3,7 @@ import torch
 
 from lumiere.errors import ModelError
 from lumiere.models.archs import build_compact
-from lumiere.models.loader import load_colorizer, load_model, save_weights
+from lumiere.models.loader import load_colorizer, load_model, load_repairnet, save_weights
 from lumiere.models.registry import SHIPPED, ModelRegistry, ShippedModel
 
 
@@ -52,12 +52,14 @@ def test_registry_refuses_duplicates():
         registry.register(ShippedModel("a", "b.safetensors", "upscale", ""))
 
 
-SHIPPED_SCALES = {"sr-x2": 2, "sr-x4": 4, "film-x2": 2, "film-x4": 4, "film-clean": 1, "colorize": None}
+SHIPPED_SCALES = {"sr-x2": 2, "sr-x4": 4, "film-x2": 2, "film-x4": 4, "film-clean": 1, "colorize": None,
+                  "film-repair": None}
+OWN_NETWORKS = ("colorize", "repair")  # lumiere's own architectures, not spandrel upscalers
 
 
 def test_every_shipped_model_has_a_known_scale():
     assert sorted(SHIPPED_SCALES) == SHIPPED.names()
-    assert all((SHIPPED.get(name).task == "colorize") == (scale is None) for name, scale in SHIPPED_SCALES.items())
+    assert all((SHIPPED.get(name).task in OWN_NETWORKS) == (scale is None) for name, scale in SHIPPED_SCALES.items())
 
 
 @pytest.mark.parametrize("name", SHIPPED.names())
@@ -67,6 +69,9 @@ def test_shipped_models_load(name):
     assert shipped.path.stat().st_size < 20 * 1024 * 1024
     if shipped.task == "colorize":
         assert load_colorizer(name).config.bins > 200
+        return
+    if shipped.task == "repair":
+        assert load_repairnet(name).config.width > 0
         return
     loaded = load_model(name)
     assert loaded.descriptor.scale == SHIPPED_SCALES[name]

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from lumiere.degradations.functional import luma
+from lumiere.degradations.functional import luma, paint_specks, vertical_scratch
 from lumiere.errors import InputError
 from lumiere.io.reader import Frame
 from lumiere.stages.deflicker import DeflickerSettings, DeflickerStage
 from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
-from lumiere.stages.repair import RepairStage
+from lumiere.stages.repair import RepairSettings, RepairStage
 from lumiere.stages.stabilize import StabilizeStage, shift_between
 
 
@@ -55,15 +55,35 @@ def test_deflicker_does_not_mix_shots():
     assert torch.allclose(out, clip, atol=0.02)
 
 
-def test_repair_removes_a_speck_and_leaves_clean_pictures():
+def _error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a - b).abs().sum().item()
+
+
+def test_repair_removes_specks_and_leaves_clean_pictures():
     clip = _panning(5)
-    damaged = clip.clone()
-    damaged[2, :, 40:44, 60:64] = 0.0  # dirt on a light patch
+    specks = torch.tensor([[2, 0.45, 0.4, 2.5, 0.05, 1.0], [2, 0.7, 0.6, 2.0, 0.95, 0.9]])
+    damaged = paint_specks(clip, specks)
     stage = RepairStage()
     repaired = run(stage, damaged)[2][1]
-    assert (repaired[:, 40:44, 60:64] - clip[2][:, 40:44, 60:64]).abs().max() < 0.1
+    assert _error(repaired, clip[2]) < 0.25 * _error(damaged[2], clip[2])
     untouched = torch.stack([image for _, image in run(stage, clip)])
     assert ((untouched - clip).abs() * 255 > 2).float().mean() < 0.001
+
+
+def test_repair_removes_a_scratch_that_stays_while_the_scene_pans():
+    clip = _panning(5, step=2.0, seed=4)
+    scratched = torch.stack([vertical_scratch(frame[None], 0.6 + 0.004 * t, 1.5, 0.95, 0.8, wobble=1.5, phase=0.4 * t)[0]
+                             for t, frame in enumerate(clip)])
+    repaired = run(RepairStage(), scratched)[2][1]
+    assert _error(repaired, clip[2]) < 0.5 * _error(scratched[2], clip[2])
+
+
+def test_repair_keeps_a_real_line_that_moves_with_the_scene():
+    clip = _panning(5, step=2.0, seed=4)
+    wide_line = torch.stack([vertical_scratch(frame[None], (70 - 2.0 * t) / 127, 1.5, 0.95, 0.8)[0]
+                             for t, frame in enumerate(clip)])
+    out = run(RepairStage(), wide_line)[2][1]
+    assert torch.equal(out[:, :, 62:74], wide_line[2][:, :, 62:74])
 
 
 def test_repair_keeps_a_fast_moving_object():
@@ -72,6 +92,17 @@ def test_repair_keeps_a_fast_moving_object():
         clip[t, :, 30:46, 10 + 20 * t:26 + 20 * t] = 0.95
     out = run(RepairStage(), clip)[2][1]
     assert (out[:, 30:46, 50:66] - clip[2][:, 30:46, 50:66]).abs().mean() < 0.05
+
+
+def test_repair_strength_zero_changes_nothing():
+    damaged = paint_specks(_panning(5), torch.tensor([[2, 0.45, 0.4, 2.5, 0.05, 1.0]]))
+    out = torch.stack([image for _, image in run(RepairStage(RepairSettings(strength=0.0)), damaged)])
+    assert torch.equal(out, damaged)
+
+
+def test_repair_exception():
+    with pytest.raises(InputError, match="between 0 and 1"):
+        RepairStage(RepairSettings(strength=1.5))
 
 
 def test_stabilize_removes_weave_keeps_pan():

@@ -49,5 +49,7 @@ SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors", "restore",
                               "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
 SHIPPED.register(ShippedModel("colorize", "colorize.safetensors", "colorize",
                               "colorizer for black-and-white film and photos (lumiere colorize, restore --colorize)"))
+SHIPPED.register(ShippedModel("film-repair", "film-repair.safetensors", "repair",
+                              "dust, dirt and scratch finder and filler, five frames at a time (restore --repair)"))
 
 DEFAULT_UPSCALERS = {2: "film-x2", 4: "film-x4"}

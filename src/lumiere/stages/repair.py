@@ -1,138 +1,222 @@
-"""Dust, dirt and scratch repair: fix what is in one frame but not in its motion-compensated neighbours.
+"""Dust, dirt and scratch repair: fix what is in one frame but not where its motion-compensated neighbours put
+the scene.
 
-Each neighbour (two frames each side) is warped onto the frame along DIS optical flow, where the flow holds up
-both ways. Where the frame differs strongly from the median of those neighbours, and the neighbours agree with
-each other, something sits on this frame only: a speck of dust or dirt, or a scratch that moves differently
-from the scene. Real objects moving fast do not pass: the flow there fails its round trip, or the neighbours
-disagree. Only small blobs (dust) and tall thin lines (scratches) are kept, then filled from the neighbours.
-A scratch that stays put on a still scene is not told apart from a real line, and is left alone.
+Dust and dirt: each neighbour (two frames each side) is warped onto the frame along DIS optical flow, where the
+flow holds up both ways. A pixel brighter (or darker) by `threshold` than anything within 2 px in at least two
+of those neighbours sits on this frame and not in the scene: a speck lives for one to three frames, so two
+neighbours at least are clean. Only small blobs are kept (a real object that moved fast and the flow missed
+is large), then filled with the median of the neighbours that do not share it.
+
+Line scratches run down most of the frame and stay put (or drift slowly) while the scene moves under them:
+a thin line standing out from its row through most of the frame's height is a scratch when, from this frame
+to the ones two away, it moves less with the frame than with the scene. Rows are filled across it. A scratch
+on a still shot is not told apart from a real line, and is left alone.
 """
 
-import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..degradations.functional import luma
+from ..engine.precision import select_device
+from ..engine.tiling import run_tiled
 from ..errors import InputError
+from ..models.loader import load_repairnet
+from ..models.repairnet import FRAMES, SIZE_MULTIPLE
 from ..motion import neighbour_flows, warp
 from .base import WindowStage
 
-MIN_SPECK_AREA = 64  # px: on small frames a speck may cover more of the picture
+DEFAULT_MODEL = "film-repair"
+TILE = 512  # larger frames are painted in overlapping tiles, so memory stays flat at any size
+LINE_BLOCK = 16  # rows: a scratch is followed block by block down the frame, so it may wave sideways
+LINE_SHARE = 0.6  # of the blocks: how much of the frame's height a scratch shows in
+# px, two frames apart: a scratch drifts and waves, so along a quarter of its length at least it is further than
+# this from where the scene's motion would put it; a real line follows the scene to within flow noise
+LINE_DRIFT = 0.6
 
 
 @dataclass(frozen=True)
 class RepairSettings:
     strength: float = 1.0  # 0..1: how much of a found defect is replaced (1: all of it)
-    threshold: float = 0.08  # difference (of 1) from the neighbours that marks a defect
+    threshold: float = 0.05  # difference (of 1) from the neighbours that marks dust
+    min_speck_area: int = 4  # px: smaller differences are detail the flow could not follow
     max_speck_area: float = 0.0006  # of the frame: larger blobs are not dust (a real object, a flow failure)
-    line_threshold: float = 0.08  # how far a scratch stands out from its row (of 1)
+    line_threshold: float = 0.08  # how far a scratch stands out from its row, more than the columns around it
+    model: str = DEFAULT_MODEL  # what paints over the damage: a shipped name, or a `lumiere train repair` result
 
 
 def _to_u8(image: torch.Tensor) -> np.ndarray:
     return (image.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
-def fill_rows(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """`image` (H, W, C) with each masked run of a row replaced by a straight line between its two ends."""
-    height, width = mask.shape
-    columns = np.arange(width)
-    out = image.copy()
-    for row in np.flatnonzero(mask.any(axis=1)):
-        known = ~mask[row]
-        if not known.any():
-            continue
-        for channel in range(image.shape[2]):
-            out[row, ~known, channel] = np.interp(columns[~known], columns[known], image[row, known, channel])
-    return out
+def row_residual(y: np.ndarray) -> np.ndarray:
+    """(H, W) lightness minus the median of the 9 pixels of its row around it: thin lines stand out, edges and
+    broad shapes do not."""
+    width = y.shape[1]
+    padded = np.pad(y, ((0, 0), (4, 4)), mode="edge")
+    return y - np.median(np.stack([padded[:, i:i + width] for i in range(9)]), axis=0)
+
+
+def _running_median(values: np.ndarray, radius: int) -> np.ndarray:
+    padded = np.pad(values, radius, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1), axis=1)
+
+
+def peak(profile: np.ndarray, first: int, last: int) -> tuple[float, float]:
+    """(position, height) of the highest point of `profile` (1-D) between columns `first` and `last`
+    (inclusive, clipped to the profile), to a fraction of a pixel by a parabola through its neighbours."""
+    first, last = max(0, first), min(len(profile) - 1, last)
+    top = first + int(np.argmax(profile[first:last + 1]))
+    offset = 0.0
+    if 0 < top < len(profile) - 1:
+        left, middle, right = profile[top - 1], profile[top], profile[top + 1]
+        curvature = left - 2 * middle + right
+        if curvature < 0:
+            offset = float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
+    return top + offset, float(profile[top])
+
+
+@dataclass(frozen=True)
+class Line:
+    """A thin line down the frame: bright (sign 1) or dark (-1), at column `centres[b]` in row block b (NaN
+    where it does not show)."""
+
+    sign: int
+    centres: np.ndarray
+
+    def profile(self, residual: np.ndarray) -> np.ndarray:
+        """(blocks, W): how much the line's kind stands out from its row, averaged over each block of rows."""
+        blocks = len(self.centres)
+        part = np.maximum(self.sign * residual[:blocks * LINE_BLOCK], 0)
+        return part.reshape(blocks, LINE_BLOCK, -1).mean(axis=1)
+
+    def mask(self, residual: np.ndarray, threshold: float) -> np.ndarray:
+        height, width = residual.shape
+        mask = np.zeros((height, width), bool)
+        columns = np.arange(width)
+        for block, centre in enumerate(self.centres):
+            if np.isnan(centre):
+                continue
+            rows = slice(block * LINE_BLOCK, height if block == len(self.centres) - 1 else (block + 1) * LINE_BLOCK)
+            near = np.abs(columns - centre) <= 3
+            mask[rows, near] = self.sign * residual[rows, near] > threshold
+        return cv2.dilate(mask.astype(np.uint8), np.ones((1, 3), np.uint8)) > 0
+
+
+def find_lines(residual: np.ndarray, threshold: float) -> list[Line]:
+    """Thin lines that stand out from their rows by `threshold` more than the columns around them do, through
+    LINE_SHARE of the frame's height at least."""
+    height, width = residual.shape
+    blocks = height // LINE_BLOCK
+    lines = []
+    for sign in (1, -1):
+        profile = Line(sign, np.zeros(blocks)).profile(residual)
+        # a scratch waves up to 3 px sideways down the frame
+        score = np.quantile(cv2.dilate(profile, np.ones((1, 7), np.float32)), 1 - LINE_SHARE, axis=0)
+        strong = (score - _running_median(score, 15) > threshold).astype(np.uint8)
+        count, labels = cv2.connectedComponents(strong[None])
+        for run in range(1, count):
+            columns = np.flatnonzero(labels[0] == run)
+            column = columns[np.argmax(score[columns])]
+            peaks = [peak(row, column - 6, column + 6) for row in profile]
+            centres = np.array([position if height > threshold / 2 else np.nan for position, height in peaks])
+            if np.isfinite(centres).mean() >= LINE_SHARE:
+                lines.append(Line(sign, centres))
+    return lines
 
 
 class RepairStage(WindowStage):
     name = "repair"
     before = after = 2
 
-    def __init__(self, settings: RepairSettings = RepairSettings()):
+    def __init__(self, settings: RepairSettings = RepairSettings(), device: str = "auto"):
         if not 0 <= settings.strength <= 1:
             raise InputError(f"--repair strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.device = select_device(device)
+        self.network = load_repairnet(settings.model).to(self.device)
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def defects(self, frame_y: np.ndarray, bounds: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Mask (H, W) of what this frame alone shows: brighter (or darker) by `threshold` than anything within
-        2 px in every neighbour whose flow holds there, so slightly misaligned detail does not count.
-
-        `bounds`: per neighbour, its local maximum and minimum (5x5, taken on its own pixels, then warped) and
-        where its flow is trusted."""
+    def dust(self, y: np.ndarray, center: int, flows: dict[int, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Mask (H, W) of dust and dirt on the centre frame."""
+        kernel = np.ones((5, 5), np.uint8)
         threshold = self.settings.threshold
-        trusted_count = sum(trusted.astype(np.int32) for _, _, trusted in bounds)
-        brighter = darker = trusted_count >= 2
-        for highest, lowest, trusted in bounds:
-            brighter = brighter & (~trusted | (frame_y > highest + threshold))
-            darker = darker & (~trusted | (frame_y < lowest - threshold))
-        candidate = (brighter | darker).astype(np.uint8)
+        brighter = np.zeros(y.shape[1:], np.int32)
+        darker = np.zeros(y.shape[1:], np.int32)
+        for k, (flow, trusted) in flows.items():
+            brighter += trusted & (y[center] > warp(cv2.dilate(y[k], kernel), flow) + threshold)
+            darker += trusted & (y[center] < warp(cv2.erode(y[k], kernel), flow) - threshold)
+        candidate = ((brighter >= 2) | (darker >= 2)).astype(np.uint8)
         _, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
-        height, width = frame_y.shape
-        area, tall = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
-        speck = area <= max(MIN_SPECK_AREA, self.settings.max_speck_area * height * width)
-        line = (tall >= 0.2 * height) & (area <= 4 * tall) & (stats[:, cv2.CC_STAT_WIDTH] <= 12)
-        keep = speck | line
+        area = stats[:, cv2.CC_STAT_AREA]
+        keep = (area >= self.settings.min_speck_area) & (area <= max(64, self.settings.max_speck_area * y[0].size))
         keep[0] = False  # the background label
         return cv2.dilate(keep[labels].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
 
-    def scratches(self, frame_y: np.ndarray) -> np.ndarray:
-        """Mask (H, W) of vertical line scratches: thin lines (3 px on average or less) standing out from their
-        row by `line_threshold` and running along at least 70% of the frame's height. Real edges do not stand
-        out from their row's median, and a thin real line seldom runs through most of the frame."""
-        height, width = frame_y.shape
-        padded = np.pad(frame_y, ((0, 0), (4, 4)), mode="edge")
-        residual = frame_y - np.median(np.stack([padded[:, i:i + width] for i in range(9)]), axis=0)
-        masks = []
-        for candidate in (residual > self.settings.line_threshold, residual < -self.settings.line_threshold):
-            # bridge the gaps where the scratch crosses something as bright (or dark) as itself
-            candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((9, 1), np.uint8))
-            _, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
-            tall, area = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
-            keep = (tall >= 0.7 * height) & (area <= 3 * tall) & (stats[:, cv2.CC_STAT_WIDTH] <= 12)
-            keep[0] = False
-            masks.append(keep[labels])
-        return cv2.dilate((masks[0] | masks[1]).astype(np.uint8), np.ones((1, 3), np.uint8)) > 0
+    def scratches(self, y: np.ndarray, center: int, flows: dict[int, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Mask (H, W) of line scratches on the centre frame: lines that, in the frames two away (or one, at
+        the film's ends), are found where the frame puts them rather than where the scene moved."""
+        residual = row_residual(y[center])
+        mask = np.zeros(residual.shape, bool)
+        far = [k for k in flows if abs(k - center) == max(abs(k - center) for k in flows)]
+        residuals = {k: row_residual(y[k]) for k in far}
+        for line in find_lines(residual, self.settings.line_threshold):
+            drift = []  # per block and neighbour: how far the line moved other than with the scene
+            for k in far:
+                scene = self._scene_shift(flows[k][0][..., 0], line.centres)
+                for row, centre, shift in zip(line.profile(residuals[k]), line.centres, scene, strict=True):
+                    if np.isfinite(centre) and np.isfinite(shift):
+                        position, height = peak(row, int(centre + min(0, shift)) - 2, int(centre + max(0, shift)) + 3)
+                        if height > self.settings.line_threshold / 2:
+                            drift.append(abs(position - centre - shift))
+            if len(drift) >= 0.25 * np.isfinite(line.centres).sum() * len(far) and np.quantile(drift, 0.75) > LINE_DRIFT:
+                mask |= line.mask(residual, self.settings.line_threshold / 4)
+        return mask
 
+    @staticmethod
+    def _scene_shift(flow_x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+        """(blocks,): how far the scene beside the line moves sideways, block by block (NaN where no line)."""
+        shifts = np.full(len(centres), np.nan, np.float32)
+        width = flow_x.shape[1]
+        for block, centre in enumerate(centres):
+            if np.isnan(centre):
+                continue
+            left, right = int(centre) - 4, int(centre) + 5
+            beside = np.r_[max(0, left - 8):max(0, left), min(width, right):min(width, right + 8)]
+            if beside.size:
+                shifts[block] = np.median(flow_x[block * LINE_BLOCK:(block + 1) * LINE_BLOCK, beside])
+        return shifts
+
+    def _paint(self, stacked: torch.Tensor) -> torch.Tensor:
+        """(1, FRAMES * 3, h, w) -> (1, 3, h, w): the network's picture of the middle frame without damage."""
+        height, width = stacked.shape[-2:]
+        padded = F.pad(stacked.to(self.device), (0, -width % SIZE_MULTIPLE, 0, -height % SIZE_MULTIPLE),
+                       mode="replicate")
+        _, repaired = self.network(padded)
+        return repaired[..., :height, :width].float()
+
+    @torch.inference_mode()
     def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
         if len(window) < 3:
             return window[center]
-        frames = torch.stack(window)
-        y = luma(frames)[:, 0].float().cpu().numpy()
+        frames = torch.stack(window).float().cpu()
+        y = luma(frames)[:, 0].numpy()
         height, width = y.shape[-2:]
         y_half = [cv2.resize(_to_u8(torch.from_numpy(plane)), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
                   for plane in y]
-        kernel = np.ones((5, 5), np.uint8)
-        bounds, flows = [], []
-        for k, flow, trusted in neighbour_flows(self.dis, y_half, center, (width, height)):
-            bounds.append((warp(cv2.dilate(y[k], kernel), flow), warp(cv2.erode(y[k], kernel), flow), trusted))
-            flows.append((k, flow, trusted))
-        mask = self.defects(y[center], bounds)
-        lines = self.scratches(y[center])
-        out = frames[center].permute(1, 2, 0).float().cpu().numpy().copy()
-        if lines.any():
-            out = out + self.settings.strength * (fill_rows(out, lines) - out)
-        mask &= ~lines
-        if not mask.any():
-            return torch.from_numpy(out).permute(2, 0, 1).to(window[center])
-        laid = []
-        for k, flow, trusted in flows:
-            neighbour = warp(frames[k].permute(1, 2, 0).float().cpu().numpy(), flow)
-            neighbour[~trusted] = np.nan
-            laid.append(neighbour[mask])
-        with warnings.catch_warnings():  # a pixel no neighbour's flow reaches has no median: NaN, kept as is
-            warnings.simplefilter("ignore", RuntimeWarning)
-            fill = np.nanmedian(np.stack(laid), axis=0)
-        known = np.isfinite(fill).all(axis=1)
-        pixels = out[mask]
-        pixels[known] += self.settings.strength * (fill[known] - pixels[known])
-        out[mask] = pixels
-        return torch.from_numpy(out).permute(2, 0, 1).to(window[center])
+        flows = {k: (flow, trusted) for k, flow, trusted in neighbour_flows(self.dis, y_half, center, (width, height))}
+        damaged = self.scratches(y, center, flows) | self.dust(y, center, flows)
+        if not damaged.any():
+            return window[center]
+        # at the film's ends a missing neighbour is the nearest frame repeated
+        stacked = torch.cat([frames[min(max(center + offset, 0), len(window) - 1)]
+                             for offset in range(-(FRAMES // 2), FRAMES // 2 + 1)])[None]
+        painted = run_tiled(self._paint, stacked, 1, TILE, margin=32, feather=16).clamp(0, 1).cpu()
+        share = torch.from_numpy(damaged).float() * self.settings.strength
+        return torch.lerp(frames[center], painted[0], share).to(window[center])
