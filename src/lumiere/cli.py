@@ -222,8 +222,8 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def restore(inputs, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
             bit_depth, source_fps, chunk_frames, batch, restart, film_preset, drop_duplicates, stabilize, borders,
-            deflicker, repair, repair_model, degrain, regrain, fps, colorize, references, saturation, render_size, color_model,
-            ray_address, preview, quiet):
+            deflicker, repair, repair_model, degrain, regrain, fps, colorize, references, saturation, render_size,
+            color_model, ray_address, preview, quiet):
     """Restore a film (video file, or folder of frames) into OUT; or several films into the folder OUT.
 
     \b

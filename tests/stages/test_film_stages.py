@@ -72,8 +72,8 @@ def test_repair_removes_specks_and_leaves_clean_pictures():
 
 def test_repair_removes_a_scratch_that_stays_while_the_scene_pans():
     clip = _panning(5, step=2.0, seed=4)
-    scratched = torch.stack([vertical_scratch(frame[None], 0.6 + 0.004 * t, 1.5, 0.95, 0.8, wobble=1.5, phase=0.4 * t)[0]
-                             for t, frame in enumerate(clip)])
+    scratched = torch.stack([vertical_scratch(frame[None], 0.6 + 0.004 * t, 1.5, 0.95, 0.8, wobble=1.5,
+                                              phase=0.4 * t)[0] for t, frame in enumerate(clip)])
     repaired = run(RepairStage(), scratched)[2][1]
     assert _error(repaired, clip[2]) < 0.5 * _error(scratched[2], clip[2])
 

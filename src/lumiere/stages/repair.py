@@ -175,7 +175,8 @@ class RepairStage(WindowStage):
                         position, height = peak(row, int(centre + min(0, shift)) - 2, int(centre + max(0, shift)) + 3)
                         if height > self.settings.line_threshold / 2:
                             drift.append(abs(position - centre - shift))
-            if len(drift) >= 0.25 * np.isfinite(line.centres).sum() * len(far) and np.quantile(drift, 0.75) > LINE_DRIFT:
+            measured = len(drift) >= 0.25 * np.isfinite(line.centres).sum() * len(far)
+            if measured and np.quantile(drift, 0.75) > LINE_DRIFT:
                 mask |= line.mask(residual, self.settings.line_threshold / 4)
         return mask
 
