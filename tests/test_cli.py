@@ -272,6 +272,8 @@ def test_source_fps_retimes_a_silent_video(tmp_path, video_factory):
     (["--source-fps", "16"], "out of step"),
     (["--fps", "0"], "--fps must be positive"),
     (["--deflicker", "2"], "not in the range"),
+    (["--repair-model", "film-repair"], "add --repair"),
+    (["--repair", "--repair-model", "nowhere.safetensors"], "no such file"),
 ])
 def test_film_options_bad_input(tmp_path, video_factory, args, message):
     src = video_factory(frames=4, audio="aac")
