@@ -1,16 +1,20 @@
-"""Dust, dirt and scratch repair: fix what is in one frame but not where its motion-compensated neighbours put
-the scene.
+"""Dust, dirt and scratch repair: find what is on the film and not in the scene, then paint it over with the
+film-repair network.
 
-Dust and dirt: each neighbour (two frames each side) is warped onto the frame along DIS optical flow, where the
+Dust and dirt: each neighbour (two frames each side) is laid onto the frame along DIS optical flow, where the
 flow holds up both ways. A pixel brighter (or darker) by `threshold` than anything within 2 px in at least two
 of those neighbours sits on this frame and not in the scene: a speck lives for one to three frames, so two
-neighbours at least are clean. Only small blobs are kept (a real object that moved fast and the flow missed
-is large), then filled with the median of the neighbours that do not share it.
+neighbours at least are clean. Only small blobs are kept: a real object that moved fast and that the flow
+missed is large.
 
-Line scratches run down most of the frame and stay put (or drift slowly) while the scene moves under them:
-a thin line standing out from its row through most of the frame's height is a scratch when, from this frame
-to the ones two away, it moves less with the frame than with the scene. Rows are filled across it. A scratch
-on a still shot is not told apart from a real line, and is left alone.
+Line scratches: a thin line standing out from its row down most of the frame is a scratch when, between this
+frame and the ones two away, it does not follow the scene's motion (a scratch drifts and waves across the
+frame, or stays put while the camera pans). A real line moves with the scene and is kept; so is a scratch on
+a still shot, which cannot be told apart from one.
+
+What is found is replaced by the network's picture of the frame, painted from all five frames (it learned on
+lumiere's own dust and scratch degradations, `lumiere train repair`). Frames with nothing found pass through
+untouched and without running the network.
 """
 
 from dataclasses import dataclass
