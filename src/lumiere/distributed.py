@@ -65,8 +65,6 @@ def render_chunk(task: ChunkTask, input_file: str | None = None, progress=None) 
         state = {"writer": None, "first_pts": 0, "unreported": 0}
 
         def write(frame) -> None:
-            if not task.first <= frame.index < task.end:
-                return
             if state["writer"] is None:
                 state["first_pts"] = frame.pts
                 state["writer"] = ChunkWriter(path, task.encode, *task.size, task.fps, task.time_base, task.color,
@@ -79,7 +77,7 @@ def render_chunk(task: ChunkTask, input_file: str | None = None, progress=None) 
 
         try:
             run_pipeline(frames, stages, write, total=task.end - task.first, batch=task.batch,
-                         out_dtype=np.dtype(task.out_dtype), show_progress=False)
+                         out_dtype=np.dtype(task.out_dtype), show_progress=False, wanted=(task.first, task.end))
         except BaseException as exc:
             if state["writer"] is not None:
                 state["writer"].__exit__(type(exc), exc, None)

@@ -286,9 +286,8 @@ class Job:
                            self.source.frames(max(0, start - self.context)))
         done = info.frame_count - sum(self.frame_range(k)[1] - self.frame_range(k)[0] for k in self.pending())
         try:
-            run_pipeline(frames, self.stages, lambda frame: sink.send(frame) if start <= frame.index < end else None,
-                         total=info.frame_count, done=done, batch=self.batch, out_dtype=self.out_dtype,
-                         show_progress=self.show_progress)
+            run_pipeline(frames, self.stages, sink.send, total=info.frame_count, done=done, batch=self.batch,
+                         out_dtype=self.out_dtype, show_progress=self.show_progress, wanted=(start, end))
             sink.send(None)
         except StopIteration:
             pass

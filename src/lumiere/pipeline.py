@@ -61,11 +61,21 @@ def _get(q: queue.Queue, stop: threading.Event):
                 return _DONE
 
 
+def _within(items: Iterator, first: int, last: int) -> Iterator:
+    return (item for item in items if first <= item[0].index < last)
+
+
 def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[Frame], None], *,
                  total: int, done: int = 0, batch: int = 1, out_dtype: np.dtype = np.uint8,
-                 show_progress: bool = True, description: str = "restore") -> None:
+                 show_progress: bool = True, description: str = "restore",
+                 wanted: tuple[int, int] | None = None) -> None:
     """Pull frames through the stages' streams (in batches where a stage takes them) and hand each result to
-    `write`, in order."""
+    `write`, in order.
+
+    With `wanted` (first, one-past-last frame index), only those frames are written, and each stage passes on
+    only the frames the stages after it need for them: context frames are not carried through stages that
+    need none, so a chunk costs little more than its own frames.
+    """
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     processed: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -98,8 +108,12 @@ def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[
 
     try:
         items = decoded_items()
-        for stage in stages:
+        for position, stage in enumerate(stages):
             items = stage.stream(items, batch)
+            if wanted is not None:
+                later = stages[position + 1:]
+                items = _within(items, wanted[0] - sum(after.context_frames for after in later),
+                                wanted[1] + sum(after.lookahead for after in later))
         with torch.inference_mode():
             for frame, image in items:
                 if not _put(processed, (frame, image), stop):
