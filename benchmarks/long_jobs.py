@@ -51,11 +51,12 @@ def timed_run(out: Path, *extra: str) -> float:
 
 def watched_run(out: Path, kill_at: float | None = None) -> tuple[float, list[float]]:
     """Run the job, noting when each chunk is recorded done (seconds from the start); SIGKILL it at `kill_at`
-    seconds. Returns (seconds it ran, chunk completion times)."""
+    seconds. Returns (seconds it ran, completion times of the chunks it rendered)."""
     manifest = out.parent / f".{out.name}.lumiere" / "manifest.json"
+    earlier = set(json.loads(manifest.read_text())["done"]) if manifest.exists() else set()
     started = time.perf_counter()
     process = subprocess.Popen(command(out), cwd=ROOT)
-    seen: dict[str, float] = {}
+    seen: dict[str, float] = dict.fromkeys(earlier, math.nan)
     while process.poll() is None:
         now = time.perf_counter() - started
         try:
@@ -70,7 +71,7 @@ def watched_run(out: Path, kill_at: float | None = None) -> tuple[float, list[fl
     process.wait()
     if kill_at is None and process.returncode:
         raise RuntimeError(f"the job failed ({process.returncode})")
-    return time.perf_counter() - started, sorted(seen.values())
+    return time.perf_counter() - started, sorted(seconds for seconds in seen.values() if not math.isnan(seconds))
 
 
 def same_video(a: Path, b: Path) -> bool:
