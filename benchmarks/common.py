@@ -3,11 +3,18 @@
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import torch
+
+from lumiere.io.color import ColorInfo
+from lumiere.io.reader import open_source
+from lumiere.io.writer import EncodeSettings, video_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LUMIERE_DATA", ROOT.parent / "shared" / "data"))
@@ -73,3 +80,25 @@ def peer_upscaler():
         return None
     model = Realesrgan(gpuid=-1, model=2)
     return lambda rgb: model.process_cv2(rgb[:, :, ::-1].copy())[:, :, ::-1]
+
+
+def looped_film(source: Path, path: Path, frames: int) -> Path:
+    """A 320x240, 18 fps film of `frames` frames: `source` shrunk and looped."""
+    pictures = [cv2.resize(f.rgb, (320, 240), interpolation=cv2.INTER_AREA) for f in open_source(source).frames()]
+    with video_file(path, EncodeSettings("h264", preset="veryfast"), 320, 240, Fraction(18), Fraction(1, 18),
+                    ColorInfo.bt601()) as writer:
+        for index in range(frames):
+            writer.write(pictures[index % len(pictures)], index, 1)
+    return path
+
+
+def restore_peak_memory(film: Path, output: Path, *options: str) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of a fresh `lumiere restore FILM -o OUTPUT OPTIONS` process, measured from a
+    wrapper that only waits for it."""
+    command = [sys.executable, "-m", "lumiere", "restore", str(film), "-o", str(output), *options, "-q", "--restart"]
+    wrapper = ("import resource, subprocess, time; t = time.perf_counter(); "
+               f"subprocess.run({command!r}, check=True, stdout=subprocess.DEVNULL); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.perf_counter() - t)")
+    output = subprocess.run([sys.executable, "-c", wrapper], check=True, capture_output=True, text=True, cwd=ROOT)
+    megabytes, seconds = output.stdout.split()
+    return float(megabytes), float(seconds)

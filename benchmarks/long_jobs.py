@@ -23,17 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
-from common import DATA, ROOT, print_table, require, save
-from lumiere.io.color import ColorInfo
+from common import DATA, ROOT, looped_film, print_table, require, restore_peak_memory, save
 from lumiere.io.reader import open_source
-from lumiere.io.writer import EncodeSettings, video_file
 
 FILM = DATA / "film" / "street-scene.mp4"
 JOB = ["--scale", "1", "--stabilize", "--deflicker", "--repair", "--codec", "ffv1", "--chunk-frames", "15", "-q"]
@@ -146,30 +142,11 @@ def ray_part(folder: Path) -> tuple[list[dict], list[dict]]:
     return rows, scaling
 
 
-def long_film(path: Path, frames: int) -> Path:
-    source = [cv2.resize(f.rgb, (320, 240), interpolation=cv2.INTER_AREA) for f in open_source(require(FILM)).frames()]
-    with video_file(path, EncodeSettings("h264", preset="veryfast"), 320, 240, Fraction(18), Fraction(1, 18),
-                    ColorInfo.bt601()) as writer:
-        for index in range(frames):
-            writer.write(source[index % len(source)], index, 1)
-    return path
-
-
-def peak_memory(film: Path, folder: Path) -> tuple[float, float]:
-    restore = [sys.executable, "-m", "lumiere", "restore", str(film), "-o", str(folder / f"{film.stem}-out.mp4"),
-               "--scale", "1", "--deflicker", "-q", "--restart"]
-    wrapper = ("import resource, subprocess, time; t = time.perf_counter(); "
-               f"subprocess.run({restore!r}, check=True, stdout=subprocess.DEVNULL); "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.perf_counter() - t)")
-    output = subprocess.run([sys.executable, "-c", wrapper], check=True, capture_output=True, text=True, cwd=ROOT)
-    megabytes, seconds = output.stdout.split()
-    return float(megabytes), float(seconds)
-
-
 def memory_part(folder: Path) -> list[dict]:
     rows = []
     for frames in (1000, 10000):
-        megabytes, seconds = peak_memory(long_film(folder / f"film{frames}.mp4", frames), folder)
+        film = looped_film(require(FILM), folder / f"film{frames}.mp4", frames)
+        megabytes, seconds = restore_peak_memory(film, folder / f"film{frames}-out.mp4", "--scale", "1", "--deflicker")
         rows.append({"frames": frames, "peak_rss_mb": round(megabytes, 1), "wall_s": round(seconds, 1)})
     rows[1]["vs_1000"] = f"{100 * (rows[1]['peak_rss_mb'] / rows[0]['peak_rss_mb'] - 1):+.1f}%"
     return rows

@@ -10,23 +10,17 @@
 """
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import torch
 
-from common import DATA, ROOT, print_table, require, save
+from common import DATA, looped_film, print_table, require, restore_peak_memory, save
 from lumiere.convert import array_to_tensor
 from lumiere.engine.precision import select_device
 from lumiere.engine.runner import ModelRunner, RunnerSettings
-from lumiere.io.color import ColorInfo
 from lumiere.io.reader import open_source
-from lumiere.io.writer import EncodeSettings, video_file
 from lumiere.models.loader import load_model
 from lumiere.plan import UpscaleOptions
 from lumiere.restore import restore
@@ -53,27 +47,6 @@ def restore_fps(scale: int, preset: str, precision: str, folder: Path) -> tuple[
     return 150 / seconds, seconds
 
 
-def long_film(path: Path, frames: int) -> Path:
-    source = [cv2.resize(f.rgb, (320, 240), interpolation=cv2.INTER_AREA) for f in open_source(FILM).frames()]
-    with video_file(path, EncodeSettings("h264", preset="veryfast"), 320, 240, Fraction(18), Fraction(1, 18),
-                    ColorInfo.bt601()) as writer:
-        for index in range(frames):
-            writer.write(source[index % len(source)], index, 1)
-    return path
-
-
-def peak_memory_mb(film: Path, folder: Path) -> tuple[float, float]:
-    """Peak RSS of a fresh `lumiere restore` process, measured from a wrapper that only waits for it."""
-    command = [sys.executable, "-m", "lumiere", "restore", str(film), "-o", str(folder / f"{film.stem}-x2.mp4"),
-               "--scale", "2", "-q", "--restart"]
-    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               f"subprocess.run({command!r}, check=True, stdout=subprocess.DEVNULL); "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.perf_counter() - t)")
-    output = subprocess.run([sys.executable, "-c", wrapper], check=True, capture_output=True, text=True, cwd=ROOT)
-    megabytes, seconds = output.stdout.split()
-    return float(megabytes), float(seconds)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", choices=["throughput", "memory", "both"], default="both")
@@ -96,8 +69,8 @@ def main() -> None:
         if args.part in ("memory", "both"):
             rows = []
             for frames in (150, 1500):
-                film = long_film(folder / f"film-{frames}.mp4", frames)
-                megabytes, run_seconds = peak_memory_mb(film, folder)
+                film = looped_film(FILM, folder / f"film-{frames}.mp4", frames)
+                megabytes, run_seconds = restore_peak_memory(film, folder / f"film-{frames}-x2.mp4", "--scale", "2")
                 rows.append({"frames": frames, "peak_rss_mb": round(megabytes, 1), "seconds": round(run_seconds, 1)})
             rows[1]["vs_150_frames"] = f"{100 * (rows[1]['peak_rss_mb'] / rows[0]['peak_rss_mb'] - 1):+.1f}%"
             print()
