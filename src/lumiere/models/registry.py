@@ -50,6 +50,6 @@ SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors", "restore",
 SHIPPED.register(ShippedModel("colorize", "colorize.safetensors", "colorize",
                               "colorizer for black-and-white film and photos (lumiere colorize, restore --colorize)"))
 SHIPPED.register(ShippedModel("film-repair", "film-repair.safetensors", "repair",
-                              "dust, dirt and scratch finder and filler, five frames at a time (restore --repair)"))
+                              "paints over the dust, dirt and scratches restore --repair finds, from five frames"))
 
 DEFAULT_UPSCALERS = {2: "film-x2", 4: "film-x4"}
