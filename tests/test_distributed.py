@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,11 +105,25 @@ def test_ray_run_equals_a_plain_run(tmp_path, video_factory, local_cluster):
     assert _same_video(distributed, plain)
 
 
-def test_a_failing_worker_is_retried(tmp_path, video_factory, local_cluster):
-    from lumiere.distributed import _remote_render, run_on_ray
+def _ray_job(tmp_path, video_factory, task_function, name="out.mkv"):
+    """A 12-frame job in chunks of 4, rendered on the local cluster by `task_function`; returns its output."""
+    from lumiere.distributed import run_on_ray
     from lumiere.io.reader import open_source
     from lumiere.job import Job, plan_output
     from lumiere.plan import FilmOptions, UpscaleOptions, build_stages, plan_stages
+
+    source = open_source(video_factory(frames=12, size=(96, 64)))
+    plan = plan_stages(source, UpscaleOptions(scale=1.0), FilmOptions(), None, 4, even=True)
+    out = tmp_path / name
+    job = Job(source, build_stages(plan), plan_output(out, "ffv1", None, None, None, 8), chunk_frames=4,
+              settings="s", show_progress=False)
+    job.run(lambda job, chunks: run_on_ray(job, chunks, address="auto", plan=plan, play_fps=None,
+                                           task_function=task_function, show_progress=False))
+    return out
+
+
+def test_a_failing_worker_is_retried(tmp_path, video_factory, local_cluster):
+    from lumiere.distributed import _remote_render
 
     marker = tmp_path / "failed-once"
 
@@ -118,15 +133,22 @@ def test_a_failing_worker_is_retried(tmp_path, video_factory, local_cluster):
             raise RuntimeError("worker lost")
         return _remote_render(task, film, counter)
 
-    src = video_factory(frames=12, size=(96, 64))
-    source = open_source(src)
-    plan = plan_stages(source, UpscaleOptions(scale=1.0), FilmOptions(), None, 4, even=True)
-    out = tmp_path / "out.mkv"
-    job = Job(source, build_stages(plan), plan_output(out, "ffv1", None, None, None, 8), chunk_frames=4,
-              settings="s", show_progress=False)
-    job.run(lambda job, chunks: run_on_ray(job, chunks, address="auto", plan=plan, play_fps=None,
-                                           task_function=fails_first_time, show_progress=False))
+    out = _ray_job(tmp_path, video_factory, fails_first_time)
     assert marker.exists() and len(decode_all(out)) == 12
+
+
+def test_a_worker_that_cannot_see_the_film_gets_it_from_the_object_store(tmp_path, video_factory, local_cluster):
+    from dataclasses import replace
+
+    from lumiere.distributed import _remote_render
+
+    def elsewhere(task, film, counter):  # as on a node without the driver's files
+        return _remote_render(replace(task, input=str(tmp_path / "not-here" / Path(task.input).name)), film,
+                              counter)
+
+    moved = _ray_job(tmp_path, video_factory, elsewhere, "moved.mkv")
+    seen = _ray_job(tmp_path, video_factory, _remote_render, "seen.mkv")
+    assert _same_video(moved, seen) and len(decode_all(moved)) == 12
 
 
 def test_ray_is_not_imported_without_ray(tmp_path, video_factory):

@@ -6,6 +6,10 @@ task builds the stages, decodes the chunk with the frames of context before it a
 returns the encoded chunk. The driver writes each chunk into the job's work folder as it arrives and records it
 in the manifest, so an interrupted distributed job resumes like any other. Failed tasks are retried, on other
 nodes if the cluster has them. Ray is imported only here, and only with `--ray`.
+
+The film goes into the object store only once a worker says it cannot see the path (and that worker's chunk is
+sent again with it): where every node sees the film, as on one machine or a shared file system, the driver
+never reads it whole.
 """
 
 import os
@@ -27,6 +31,10 @@ from .plan import StagePlan, build_stages
 
 PROGRESS_EVERY = 8  # frames between a worker's progress reports
 RETRIES = 3
+
+
+class FilmNotVisible(LumiereError):
+    """A worker cannot read the film by its path and was given no copy."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +98,9 @@ def render_chunk(task: ChunkTask, input_file: str | None = None, progress=None) 
         return state["first_pts"], path.read_bytes()
 
 
-def _remote_render(task: ChunkTask, film, counter) -> tuple[int, bytes]:
-    """The Ray task: the film by path where this worker sees it, else from the object store."""
+def _remote_render(task: ChunkTask, film: bytes | None, counter) -> tuple[int, bytes]:
+    """The Ray task: the film by path where this worker sees it, else from the object store (Ray hands a task
+    the value behind an object reference given as an argument, so `film` arrives as the file's bytes)."""
     import ray
     import torch
 
@@ -101,9 +110,9 @@ def _remote_render(task: ChunkTask, film, counter) -> tuple[int, bytes]:
     with tempfile.TemporaryDirectory(prefix="lumiere-film-") as folder:
         if not Path(task.input).exists():
             if film is None:
-                raise LumiereError(f"worker {os.uname().nodename} cannot see {task.input}")
+                raise FilmNotVisible(f"worker {os.uname().nodename} cannot see {task.input}")
             input_file = str(Path(folder) / Path(task.input).name)
-            Path(input_file).write_bytes(ray.get(film))
+            Path(input_file).write_bytes(film)
         return render_chunk(task, input_file, progress=lambda n: counter.add.remote(n))
 
 
@@ -148,15 +157,14 @@ def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fp
     remote = ray.remote(num_gpus=1 if gpus else 0, num_cpus=1, max_retries=RETRIES,
                         retry_exceptions=True)(_timed(task_function))
     counter = ray.remote(num_cpus=0)(_Counter).remote()
-    film = ray.put(Path(info.path).read_bytes()) if Path(info.path).is_file() else None
     encode = job.output.encode
-    pending = {}
-    for chunk in chunks:
-        first, end = job.frame_range(chunk)
-        task = ChunkTask(chunk, first, end, job.context, job.lookahead, str(info.path), play_fps, plan, encode,
-                         job.size, job.fps, job.time_base, job.color or info.color.for_output(job.size[1], info.height),
-                         np.dtype(job.out_dtype).name, job.batch, encode.spec.chunk_suffix)
-        pending[remote.remote(task, film, counter)] = chunk
+    color = job.color or info.color.for_output(job.size[1], info.height)
+    tasks = {chunk: ChunkTask(chunk, *job.frame_range(chunk), job.context, job.lookahead, str(info.path), play_fps,
+                              plan, encode, job.size, job.fps, job.time_base, color, np.dtype(job.out_dtype).name,
+                              job.batch, encode.spec.chunk_suffix)
+             for chunk in chunks}
+    film = None  # the film in the object store, once a worker cannot see its path
+    pending = {remote.remote(task, film, counter): chunk for chunk, task in tasks.items()}
     already = info.frame_count - sum(job.frame_range(k)[1] - job.frame_range(k)[0] for k in chunks)
     progress = tqdm(total=info.frame_count, initial=already, unit="frame", desc="restore (ray)",
                     disable=not show_progress, dynamic_ncols=True, smoothing=0.1)
@@ -172,6 +180,11 @@ def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fp
                     first_pts, data, spent = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
                     cause = exc.as_instanceof_cause()
+                    if isinstance(cause, FilmNotVisible) and Path(info.path).is_file():
+                        if film is None:
+                            film = ray.put(Path(info.path).read_bytes())
+                        pending[remote.remote(tasks[chunk], film, counter)] = chunk
+                        continue
                     raise LumiereError(f"chunk {chunk} failed after {RETRIES} retries: {cause}") from None
                 partial = job.chunk_path(chunk).with_name(job.chunk_path(chunk).name + ".partial")
                 with open(partial, "wb") as handle:
