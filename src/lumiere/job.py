@@ -101,13 +101,18 @@ def check_output_folder(folder: Path) -> None:
         raise OutputError(f"output folder is not writable: {folder}") from None
 
 
+def frame_bytes(output: OutputSpec, size: tuple[int, int], high_depth: bool) -> float:
+    """A generous estimate of one stored output frame: bits per pixel for film at each codec's defaults."""
+    codec = output.encode.codec if output.kind == "video" else output.image_suffix.lstrip(".")
+    return size[0] * size[1] * BITS_PER_PIXEL.get(codec, 24.0) * (2 if high_depth else 1) / 8
+
+
 def auto_chunk_frames(output: OutputSpec, size: tuple[int, int]) -> int:
     """240 frames a chunk, fewer where a chunk would pass CHUNK_BYTES: a chunk is a unit of loss on a crash and,
     on Ray, a message held in memory."""
-    codec = output.encode.codec if output.kind == "video" else output.image_suffix.lstrip(".")
-    depth = 2 if output.kind == "video" and output.encode.bit_depth > 8 else 1
-    frame_bytes = size[0] * size[1] * BITS_PER_PIXEL.get(codec, 24.0) * depth / 8
-    return int(max(MIN_CHUNK_FRAMES, min(DEFAULT_CHUNK_FRAMES, CHUNK_BYTES // max(1.0, frame_bytes))))
+    high_depth = output.kind == "video" and output.encode.bit_depth > 8
+    per_frame = frame_bytes(output, size, high_depth)
+    return int(max(MIN_CHUNK_FRAMES, min(DEFAULT_CHUNK_FRAMES, CHUNK_BYTES // max(1.0, per_frame))))
 
 
 def _runs(chunks: list[int]) -> list[tuple[int, int]]:
@@ -231,14 +236,9 @@ class Job:
         return self.work / f"chunk_{index:05d}{self.output.encode.spec.chunk_suffix}"
 
     def estimated_bytes(self) -> int:
-        """A generous estimate of the output's size: bits per pixel for film at each codec's defaults."""
-        if self.output.kind == "images":
-            bits = BITS_PER_PIXEL.get(self.output.image_suffix.lstrip("."), 24.0)
-        else:
-            bits = BITS_PER_PIXEL[self.output.encode.codec]
-        depth = 2 if self.out_dtype == np.uint16 else 1
+        """A generous estimate of the output's size."""
         frames = self.source.info.frame_count * float(self.fps / self.source.info.fps)
-        return int(frames * self.size[0] * self.size[1] * bits * depth / 8)
+        return int(frames * frame_bytes(self.output, self.size, self.out_dtype == np.uint16))
 
     def check_disk(self) -> None:
         """Refuse to start when the disk cannot hold what is left: the chunks, then the joined copy of them."""
@@ -338,7 +338,7 @@ class Job:
                 self.mark_done(frame.index // self.chunk_frames)
 
     def _finish(self) -> list[str]:
-        missing = [k for k in range(self.chunk_count) if str(k) not in self.manifest.done]
+        missing = self.pending()
         if missing:
             raise LumiereError(f"chunks {missing[:5]} did not complete; run the same command again to resume")
         notices: list[str] = []

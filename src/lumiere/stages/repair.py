@@ -69,6 +69,14 @@ def _running_median(values: np.ndarray, radius: int) -> np.ndarray:
     return np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1), axis=1)
 
 
+def block_profile(residual: np.ndarray, sign: int) -> np.ndarray:
+    """(H // LINE_BLOCK, W): how far pixels stand out from their rows (brighter for sign 1, darker for -1),
+    averaged over each block of rows."""
+    blocks = residual.shape[0] // LINE_BLOCK
+    part = np.maximum(sign * residual[:blocks * LINE_BLOCK], 0)
+    return part.reshape(blocks, LINE_BLOCK, -1).mean(axis=1)
+
+
 def peak(profile: np.ndarray, first: int, last: int) -> tuple[float, float]:
     """(position, height) of the highest point of `profile` (1-D) between columns `first` and `last`
     (inclusive, clipped to the profile), to a fraction of a pixel by a parabola through its neighbours."""
@@ -92,10 +100,7 @@ class Line:
     centres: np.ndarray
 
     def profile(self, residual: np.ndarray) -> np.ndarray:
-        """(blocks, W): how much the line's kind stands out from its row, averaged over each block of rows."""
-        blocks = len(self.centres)
-        part = np.maximum(self.sign * residual[:blocks * LINE_BLOCK], 0)
-        return part.reshape(blocks, LINE_BLOCK, -1).mean(axis=1)
+        return block_profile(residual, self.sign)
 
     def mask(self, residual: np.ndarray, threshold: float) -> np.ndarray:
         height, width = residual.shape
@@ -113,11 +118,9 @@ class Line:
 def find_lines(residual: np.ndarray, threshold: float) -> list[Line]:
     """Thin lines that stand out from their rows by `threshold` more than the columns around them do, through
     LINE_SHARE of the frame's height at least."""
-    height, width = residual.shape
-    blocks = height // LINE_BLOCK
     lines = []
     for sign in (1, -1):
-        profile = Line(sign, np.zeros(blocks)).profile(residual)
+        profile = block_profile(residual, sign)
         # a scratch waves up to 3 px sideways down the frame
         score = np.quantile(cv2.dilate(profile, np.ones((1, 7), np.float32)), 1 - LINE_SHARE, axis=0)
         strong = (score - _running_median(score, 15) > threshold).astype(np.uint8)
@@ -126,7 +129,7 @@ def find_lines(residual: np.ndarray, threshold: float) -> list[Line]:
             columns = np.flatnonzero(labels[0] == run)
             column = columns[np.argmax(score[columns])]
             peaks = [peak(row, column - 6, column + 6) for row in profile]
-            centres = np.array([position if height > threshold / 2 else np.nan for position, height in peaks])
+            centres = np.array([position if strength > threshold / 2 else np.nan for position, strength in peaks])
             if np.isfinite(centres).mean() >= LINE_SHARE:
                 lines.append(Line(sign, centres))
     return lines
@@ -170,9 +173,12 @@ class RepairStage(WindowStage):
         the film's ends), are found where the frame puts them rather than where the scene moved."""
         residual = row_residual(y[center])
         mask = np.zeros(residual.shape, bool)
+        lines = find_lines(residual, self.settings.line_threshold)
+        if not lines:
+            return mask
         far = [k for k in flows if abs(k - center) == max(abs(k - center) for k in flows)]
         residuals = {k: row_residual(y[k]) for k in far}
-        for line in find_lines(residual, self.settings.line_threshold):
+        for line in lines:
             drift = []  # per block and neighbour: how far the line moved other than with the scene
             for k in far:
                 scene = self._scene_shift(flows[k][0][..., 0], line.centres)
