@@ -124,7 +124,7 @@ def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, r
     from .plan import FilmOptions
     from .stages.deflicker import DeflickerSettings
     from .stages.grain import DegrainSettings
-    from .stages.repair import RepairSettings
+    from .stages.repair import DEFAULT_MODEL, RepairSettings
     from .stages.stabilize import StabilizeSettings
 
     def default(value, preset_value):
@@ -139,7 +139,7 @@ def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, r
     return FilmOptions(drop_duplicates=drop_duplicates,
                        stabilize=StabilizeSettings(borders=borders) if stabilize or film_preset == "film" else None,
                        deflicker=DeflickerSettings(strength=deflicker) if deflicker is not None else None,
-                       repair=(RepairSettings(strength=repair, **({"model": repair_model} if repair_model else {}))
+                       repair=(RepairSettings(strength=repair, model=repair_model or DEFAULT_MODEL)
                                if repair is not None else None),
                        degrain=DegrainSettings(strength=degrain) if degrain is not None else None,
                        fps=Fraction(fps).limit_denominator(1001) if fps else None, regrain=regrain)
