@@ -65,15 +65,40 @@ class FlowAligner:
         return warp(np.ascontiguousarray(planes, dtype=np.float32), backward), confidence.astype(np.float32)
 
 
-def neighbour_flows(dis, pictures: list[np.ndarray], center: int, size: tuple[int, int]):
-    """For each other picture of a window (uint8, at a reduced size): its index, the flow from the centre
-    picture to it enlarged to `size` (width, height), and where that flow survives its round trip."""
+class WindowFlows:
+    """DIS flows between the frames of a sliding window, each ordered pair computed once: the window centred on
+    a frame needs the flows to and from each neighbour, and the next window the same pairs again."""
+
+    def __init__(self):
+        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self._flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def flow(self, pictures: list[np.ndarray], indices: list[int], a: int, b: int) -> np.ndarray:
+        """The flow from window position `a` to `b` (frames `indices[a]`, `indices[b]` of the film)."""
+        key = (indices[a], indices[b])
+        kept = self._flows.get(key)
+        # the pictures are compared too: a stage may see the same frame numbers again in another stream
+        if kept is None or not (np.array_equal(kept[0], pictures[a]) and np.array_equal(kept[1], pictures[b])):
+            kept = (pictures[a], pictures[b], self.dis.calc(pictures[a], pictures[b], None))
+            self._flows[key] = kept
+        return kept[2]
+
+    def forget_before(self, index: int) -> None:
+        self._flows = {key: flow for key, flow in self._flows.items() if min(key) >= index}
+
+
+def neighbour_flows(flows: WindowFlows, pictures: list[np.ndarray], indices: list[int], center: int,
+                    size: tuple[int, int]):
+    """For each other picture of a window (uint8, at a reduced size; `indices` are the frames' in the film): its
+    position, the flow from the centre picture to it enlarged to `size` (width, height), and where that flow
+    survives its round trip."""
+    flows.forget_before(indices[0])
     width, height = size
     for k in range(len(pictures)):
         if k == center:
             continue
-        there = dis.calc(pictures[center], pictures[k], None)
-        back = dis.calc(pictures[k], pictures[center], None)
+        there = flows.flow(pictures, indices, center, k)
+        back = flows.flow(pictures, indices, k, center)
         round_trip = np.linalg.norm(there + warp(back, there), axis=2)
         trusted = round_trip < ROUND_TRIP_TOLERANCE + 0.05 * np.linalg.norm(there, axis=2)
         scale = np.float32([width / there.shape[1], height / there.shape[0]])

@@ -19,7 +19,7 @@ import torch
 from ..degradations.functional import film_grain, luma
 from ..errors import InputError
 from ..io.reader import Frame
-from ..motion import neighbour_flows, warp
+from ..motion import WindowFlows, neighbour_flows, warp
 from .base import Stage, WindowStage
 
 
@@ -45,7 +45,7 @@ class DegrainStage(WindowStage):
         if not 0 <= settings.strength <= 1:
             raise InputError(f"--degrain strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.flows = WindowFlows()
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
@@ -61,7 +61,7 @@ class DegrainStage(WindowStage):
         spread = self.settings.similarity * max(grain_level(window[center]), 1 / 255)
         total = frames[center].copy()
         weight_sum = np.ones((height, width, 1), np.float32)
-        for k, flow, trusted in neighbour_flows(self.dis, small, center, (width, height)):
+        for k, flow, trusted in neighbour_flows(self.flows, small, indices, center, (width, height)):
             laid = warp(frames[k], flow)
             difference = cv2.blur(np.abs(laid @ np.float32([0.299, 0.587, 0.114]) - y[center]), (3, 3))
             weight = (np.exp(-((difference / spread) ** 2)) * trusted)[..., None].astype(np.float32)

@@ -30,7 +30,7 @@ from ..engine.tiling import run_tiled
 from ..errors import InputError
 from ..models.loader import load_repairnet
 from ..models.repairnet import FRAMES, SIZE_MULTIPLE
-from ..motion import neighbour_flows, warp
+from ..motion import WindowFlows, neighbour_flows, warp
 from .base import WindowStage
 
 DEFAULT_MODEL = "film-repair"
@@ -143,7 +143,7 @@ class RepairStage(WindowStage):
         if not 0 <= settings.strength <= 1:
             raise InputError(f"--repair strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.flows = WindowFlows()
         self.device = select_device(device)
         self.network = load_repairnet(settings.model).to(self.device)
         # bf16 paints within a level of fp32 (mean 0.1 level) at 2.3x the speed on a CPU that computes it natively
@@ -224,7 +224,8 @@ class RepairStage(WindowStage):
         height, width = y.shape[-2:]
         y_half = [cv2.resize(_to_u8(torch.from_numpy(plane)), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
                   for plane in y]
-        flows = {k: (flow, trusted) for k, flow, trusted in neighbour_flows(self.dis, y_half, center, (width, height))}
+        flows = {k: (flow, trusted)
+                 for k, flow, trusted in neighbour_flows(self.flows, y_half, indices, center, (width, height))}
         damaged = self.scratches(y, center, flows) | self.dust(y, center, flows)
         if not damaged.any():
             return window[center]
