@@ -43,6 +43,27 @@ def test_scratches_persist_across_frames():
     assert all(touched[first:last + 1])  # one continuous run, not flashes
 
 
+def test_broken_scratches_change_their_dashes_every_frame():
+    scratches = LineScratches(count=(1, 1), broken=1.0, partial=1.0, halo=1.0)
+    clip = gray_clip(frames=12, size=96)
+    out = scratches(clip, torch.Generator().manual_seed(5))
+    touched = [i for i in range(12) if not torch.equal(out[i], clip[i])]
+    rows = [(out[i] - clip[i]).abs().amax(dim=(0, 2)) > 0 for i in touched]
+    assert all(0 < r.sum() < 96 for r in rows)  # part of the height, in pieces
+    assert not all(torch.equal(rows[0], r) for r in rows[1:])
+    assert (out[touched[0]] < 0.5).any() and (out[touched[0]] > 0.5).any()  # the line and its fringe
+
+
+def test_scratch_lifetime():
+    out = LineScratches(count=(1, 1), lifetime=(1, 2))(gray_clip(frames=12), torch.Generator().manual_seed(3))
+    assert 1 <= sum(not torch.equal(out[i], gray_clip(1)[0]) for i in range(12)) <= 2
+
+
+def test_vertical_scratch_exception():
+    with pytest.raises(ValueError, match=r"expected rows_shown of shape \(48,\), got \(40,\)"):
+        Fd.vertical_scratch(gray_clip(1), 0.5, 1.5, 0.9, 0.8, rows_shown=torch.ones(40))
+
+
 def test_grain_changes_every_frame_and_follows_luma():
     clip = torch.cat([gray_clip(3, value=0.5), gray_clip(3, value=0.02)])
     grain = FilmGrain(strength=(0.05, 0.05), grain_size=(1.5, 1.5), color_probability=0.0)

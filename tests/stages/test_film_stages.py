@@ -11,7 +11,7 @@ from lumiere.errors import InputError
 from lumiere.io.reader import Frame
 from lumiere.stages.deflicker import DeflickerSettings, DeflickerStage
 from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
-from lumiere.stages.repair import RepairSettings, RepairStage
+from lumiere.stages.repair import RepairSettings, RepairStage, brief_lines
 from lumiere.stages.stabilize import StabilizeStage, shift_between
 
 
@@ -84,6 +84,52 @@ def test_repair_keeps_a_real_line_that_moves_with_the_scene():
                              for t, frame in enumerate(clip)])
     out = run(RepairStage(), wide_line)[2][1]
     assert torch.equal(out[:, :, 62:74], wide_line[2][:, :, 62:74])
+
+
+def _dashes(height: int, period: int, shown: int, top: int, bottom: int) -> torch.Tensor:
+    rows = torch.arange(height)
+    return ((rows % period < shown) & (rows >= top) & (rows < bottom)).float()
+
+
+def test_repair_removes_a_brief_broken_scratch():
+    clip = _panning(5, step=1.0, seed=3)
+    scratched = clip.clone()  # in one frame only, over two thirds of the height, in dashes, with a dark fringe
+    scratched[2] = vertical_scratch(clip[2][None], 0.45, 1.5, 0.95, 0.7, rows_shown=_dashes(96, 9, 6, 10, 80),
+                                    halo=0.4)[0]
+    repaired = run(RepairStage(), scratched)[2][1]
+    assert _error(repaired, clip[2]) < 0.25 * _error(scratched[2], clip[2])
+
+
+def _line_pieces(height=120, width=80, column=40, rows=range(10, 110, 12)) -> np.ndarray:
+    mask = np.zeros((height, width), bool)
+    for top in rows:
+        mask[top:top + 6, column] = True
+    return mask
+
+
+def test_brief_lines_smoke():
+    pieces = _line_pieces()
+    y = np.full(pieces.shape, 0.5, np.float32)
+    y[:, 40] = 0.7  # the line is a ridge down the frame, faint between its pieces
+    found = brief_lines(pieces, y > 0.6, y, np.ones_like(y), 0.025)
+    assert found.shape == pieces.shape
+    assert found[10:106, 40].all() and not found[:, :38].any() and not found[:, 43:].any()
+
+
+def test_brief_lines_exception_cases_are_left():
+    pieces = _line_pieces()
+    flat = np.full(pieces.shape, 0.5, np.float32)
+    ridge = flat.copy()
+    ridge[:, 40] = 0.7
+    step = flat.copy()
+    step[:, 40:] = 0.7  # an edge the flow slipped along, not a line
+    trusted = np.ones_like(flat)
+    assert not brief_lines(pieces, pieces, step, trusted, 0.025).any()
+    assert not brief_lines(pieces, pieces, ridge, 0.6 * trusted, 0.025).any()  # a figure on the move
+    crowded = pieces | _line_pieces(column=34) | _line_pieces(column=47)
+    assert not brief_lines(crowded, crowded, ridge, trusted, 0.025)[:, 40].any()
+    short = _line_pieces(rows=range(10, 30, 6))  # a tenth of the height: detail, not a scratch
+    assert not brief_lines(short, short, ridge, trusted, 0.025).any()
 
 
 def test_repair_keeps_a_fast_moving_object():

@@ -156,16 +156,29 @@ def paint_specks(x: torch.Tensor, specks: torch.Tensor) -> torch.Tensor:
 
 
 def vertical_scratch(x: torch.Tensor, position: float, width_px: float, value: float, opacity: float,
-                     wobble: float = 0.0, phase: float = 0.0) -> torch.Tensor:
-    """A line scratch along the film: a thin vertical line at `position` (0..1 of the width), slightly wavy."""
+                     wobble: float = 0.0, phase: float = 0.0, rows_shown: torch.Tensor | None = None,
+                     halo: float = 0.0) -> torch.Tensor:
+    """A line scratch along the film: a thin vertical line at `position` (0..1 of the width), slightly wavy.
+
+    `rows_shown` (H,), 0..1, is how much of the line each row shows (a broken or partial scratch; all of it
+    when None). `halo` (0..1) pushes a pixel either side of the line away from its value, as the sharpening
+    and compression of a scan do to a fine line.
+    """
     check_image_batch(x)
     height, width = x.shape[-2:]
+    if rows_shown is not None and rows_shown.shape != (height,):
+        raise ValueError(f"expected rows_shown of shape ({height},), got {tuple(rows_shown.shape)}")
     rows = torch.arange(height, device=x.device, dtype=x.dtype)
     centre = position * (width - 1) + wobble * torch.sin(rows / max(1, height) * 6.2832 + phase)
     columns = torch.arange(width, device=x.device, dtype=x.dtype)
     distance = (columns[None, :] - centre[:, None]).abs()
-    alpha = opacity * (width_px / 2 + 0.5 - distance).clamp(0, 1)
-    return x * (1 - alpha) + value * alpha
+    shown = opacity if rows_shown is None else opacity * rows_shown.to(x)[:, None]
+    alpha = shown * (width_px / 2 + 0.5 - distance).clamp(0, 1)
+    out = x * (1 - alpha) + value * alpha
+    if halo > 0:
+        flank = halo * shown * (1 - (distance - width_px / 2 - 1).abs()).clamp(0, 1)
+        out = out + flank * (out - value)
+    return out
 
 
 def brightness(x: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:

@@ -239,26 +239,67 @@ class Dust(Degradation):
 
 @dataclass
 class LineScratches(Degradation):
-    """Vertical scratches running through many frames, drifting slowly sideways."""
+    """Vertical scratches along the film, drifting slowly sideways, from one frame (a hair or grit caught in
+    the gate for a moment) to the whole clip.
+
+    Real ones are often broken into dashes that change from frame to frame, run over part of the frame's
+    height only, and carry the dark (or bright) fringe a scan's sharpening gives a fine line: `broken`,
+    `partial` and `halo` are the shares of scratches drawn that way (0 draws nothing for that feature).
+    """
 
     count: tuple[int, int] = (1, 3)
     width: tuple[float, float] = (0.8, 2.5)
+    lifetime: tuple[int, int] | None = None  # frames a scratch lasts; None: a third of the clip to all of it
+    broken: float = 0.5
+    partial: float = 0.4
+    halo: float = 0.4
 
     def make_params(self, shape, generator):
         n = int(torch.randint(self.count[0], self.count[1] + 1, (), generator=generator))
         scratches = []
         for _ in range(n):
-            length = int(torch.randint(max(1, shape.frames // 3), shape.frames + 1, (), generator=generator))
+            shortest, longest = self.lifetime or (max(1, shape.frames // 3), shape.frames)
+            length = int(torch.randint(shortest, min(longest, shape.frames) + 1, (), generator=generator))
             start = int(torch.randint(0, shape.frames - length + 1, (), generator=generator))
-            scratches.append({
+            scratch = {
                 "start": start, "end": start + length, "position": _uniform(generator, 0.05, 0.95),
                 "drift": _uniform(generator, -0.002, 0.002), "width": _uniform(generator, *self.width),
                 "value": 0.95 if _chance(generator, 0.6) else 0.08, "opacity": _uniform(generator, 0.4, 0.9),
                 "wobble": _uniform(generator, 0.0, 3.0), "phase": _uniform(generator, 0, 6.28),
-            })
+                "span": (0.0, 1.0), "dashes": None, "halo": 0.0,
+            }
+            if self.partial > 0 and _chance(generator, self.partial):
+                extent = _uniform(generator, 0.2, 0.9)
+                top = _uniform(generator, 0.0, 1 - extent)
+                scratch["span"] = (top, top + extent)
+            if self.broken > 0 and _chance(generator, self.broken):
+                # mean lengths (px at this size) of the pieces shown and of the gaps between them
+                scratch["dashes"] = (_uniform(generator, 3.0, 40.0), _uniform(generator, 2.0, 30.0), _seed(generator))
+            if self.halo > 0 and _chance(generator, self.halo):
+                scratch["halo"] = _uniform(generator, 0.2, 0.6)
+            scratches.append(scratch)
         return {"scratches": scratches}
 
+    @staticmethod
+    def _rows_shown(scratch: dict, height: int, index: int, device: torch.device) -> torch.Tensor | None:
+        top, bottom = scratch["span"]
+        if scratch["dashes"] is None and (top, bottom) == (0.0, 1.0):
+            return None
+        shown = torch.zeros(height, device=device)
+        shown[int(top * height):max(int(top * height) + 1, int(bottom * height))] = 1
+        if scratch["dashes"] is not None:
+            dash, gap, seed = scratch["dashes"]
+            generator = _frame_generator(seed, index, torch.device("cpu"))
+            skip = int(torch.randint(0, int(dash + gap) + 1, (), generator=generator))  # where the pattern starts
+            pairs = (height + skip) // 2 + 1
+            lengths = (torch.empty(2 * pairs).exponential_(generator=generator)
+                       * torch.tensor([dash, gap]).repeat(pairs)).clamp(min=1).round().long()
+            on = torch.repeat_interleave(torch.arange(2 * pairs) % 2 == 0, lengths)[skip:skip + height]
+            shown *= on.to(device)
+        return shown
+
     def transform(self, frames, params, first=0):
+        height = frames.shape[-2]
         out = []
         for i in range(frames.shape[0]):
             frame, index = frames[i:i + 1], first + i
@@ -266,7 +307,8 @@ class LineScratches(Degradation):
                 if s["start"] <= index < s["end"]:
                     position = min(0.99, max(0.01, s["position"] + s["drift"] * (index - s["start"])))
                     frame = Fd.vertical_scratch(frame, position, s["width"], s["value"], s["opacity"], s["wobble"],
-                                                s["phase"] + 0.3 * index)
+                                                s["phase"] + 0.3 * index,
+                                                self._rows_shown(s, height, index, frames.device), s["halo"])
             out.append(frame)
         return torch.cat(out)
 

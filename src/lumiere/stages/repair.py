@@ -7,10 +7,14 @@ of those neighbours sits on this frame and not in the scene: a speck lives for o
 neighbours at least are clean. Only small blobs are kept: a real object that moved fast and that the flow
 missed is large.
 
-Line scratches: a thin line standing out from its row down most of the frame is a scratch when, between this
-frame and the ones two away, it does not follow the scene's motion (a scratch drifts and waves across the
-frame, or stays put while the camera pans). A real line moves with the scene and is kept; so is a scratch on
-a still shot, which cannot be told apart from one.
+Brief line scratches (a hair or grit dragged through the gate for a frame or two, often broken into dashes):
+the pieces that stand out from the neighbours as dust does, but line up in one thin column over a tenth of
+the frame's height or more. The whole line is then taken, gaps included, wherever it still shows faintly.
+
+Lasting line scratches: a thin line standing out from its row down most of the frame is a scratch when,
+between this frame and the ones two away, it does not follow the scene's motion (a scratch drifts and waves
+across the frame, or stays put while the camera pans). A real line moves with the scene and is kept; so is a
+scratch on a still shot, which cannot be told apart from one.
 
 What is found is replaced by the network's picture of the frame, painted from all five frames (it learned on
 lumiere's own dust and scratch degradations, `lumiere train repair`). Frames with nothing found pass through
@@ -40,6 +44,11 @@ LINE_SHARE = 0.6  # of the blocks: how much of the frame's height a scratch show
 # px, two frames apart: a scratch drifts and waves, so along a quarter of its length at least it is further than
 # this from where the scene's motion would put it; a real line follows the scene to within flow noise
 LINE_DRIFT = 0.6
+PIECE_WIDTH = 4  # px: the widest piece of a brief line scratch
+BRIEF_LINE_SPAN = 0.25  # of the frame's height: how far a brief line's pieces reach from first to last at least
+BRIEF_LINE_FILL = 0.2  # of that reach: how much of it the pieces cover at least
+BRIEF_LINE_TRUST = 0.9  # share of the flow beside a brief line that holds up (a moving figure's: 0.5-0.75)
+NEIGHBOURS_AGREE = 0.04  # lightness (of 1): neighbours laid onto a frame that differ by less show the same thing
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,97 @@ def find_lines(residual: np.ndarray, threshold: float) -> list[Line]:
     return lines
 
 
+def brief_lines(standing_out: np.ndarray, faint: np.ndarray, y: np.ndarray, trust: np.ndarray,
+                threshold: float) -> np.ndarray:
+    """Mask (H, W) of brief line scratches: thin pieces of `standing_out` (H, W, bool: what differs from the
+    neighbours) lined up in one column, taken with what lies on the line between and around them and still
+    shows: in `faint` (the same at a lower threshold) or as a ridge in its row.
+
+    Where the flow slips along a real edge or a moving figure, what differs from the neighbours can line up
+    too; so the line must be a ridge in the frame's lightness `y` (H, W), brighter or darker than both sides
+    4 px away by `threshold` in three of four rows it shows in; it must stand alone; and the scene beside it
+    must be one the flow follows (`trust`, H x W: the share of neighbours whose flow holds there), as a
+    wall or a landscape is and a figure on the move is not.
+    """
+    height, width = standing_out.shape
+    _, labels, stats, centroids = cv2.connectedComponentsWithStats(standing_out.astype(np.uint8), connectivity=8)
+    thin = np.flatnonzero(stats[:, cv2.CC_STAT_WIDTH] <= PIECE_WIDTH)
+    thin = thin[thin > 0]  # not the background label
+    mask = np.zeros((height, width), bool)
+    if thin.size == 0:
+        return mask
+    # rows covered by thin pieces in each column, gathered over 5 columns: a line waves a little
+    cover = np.zeros((height, width), np.uint8)
+    for piece in thin:
+        top, tall = stats[piece, cv2.CC_STAT_TOP], stats[piece, cv2.CC_STAT_HEIGHT]
+        cover[top:top + tall, int(round(centroids[piece, 0]))] = 1
+    reach = cv2.dilate(cover, np.ones((1, 5), np.uint8))
+    rows_covered = reach.sum(axis=0, dtype=np.int64)
+    taken = np.zeros(width, bool)
+    for column in np.argsort(-rows_covered):
+        if rows_covered[column] < BRIEF_LINE_SPAN * BRIEF_LINE_FILL * height:
+            break
+        if taken[column]:
+            continue
+        near = thin[np.abs(np.round(centroids[thin, 0]) - column) <= 2]
+        tops, bottoms = stats[near, cv2.CC_STAT_TOP], stats[near, cv2.CC_STAT_TOP] + stats[near, cv2.CC_STAT_HEIGHT]
+        span = bottoms.max() - tops.min()
+        if span < BRIEF_LINE_SPAN * height or rows_covered[column] < BRIEF_LINE_FILL * span:
+            continue
+        # the line's centre in each row, between the pieces' centres
+        order = np.argsort(centroids[near, 1])
+        rows = np.arange(tops.min(), bottoms.max())
+        centres = np.round(np.interp(rows, centroids[near, 1][order], centroids[near, 0][order])).astype(int)
+        offsets = centres[:, None] + np.arange(-12, 13)
+        inside = (offsets >= 0) & (offsets < width)
+        beside = standing_out[rows[:, None], offsets.clip(0, width - 1)] & inside
+        on_line, off_line = beside[:, 10:15].sum(), beside[:, :10].sum() + beside[:, 15:].sum()
+        if off_line > on_line:  # beside it, over four times its width, no more than on it
+            continue
+        flanks = np.r_[0:8, 17:25]
+        if (trust[rows[:, None], offsets[:, flanks].clip(0, width - 1)] * inside[:, flanks]).mean() < BRIEF_LINE_TRUST:
+            continue
+        across = y[rows[:, None], offsets.clip(0, width - 1)]
+        core, sides = across[:, 11:14], across[:, [8, 16]]
+        ridge = np.maximum((core.max(axis=1, keepdims=True) - sides).min(axis=1),
+                           (sides - core.min(axis=1, keepdims=True)).min(axis=1))
+        if np.quantile(ridge[beside[:, 10:15].any(axis=1)], 0.25) < threshold:
+            continue
+        taken[max(0, column - 4):column + 5] = True
+        # on the line, what still differs faintly from the neighbours, or stands out from its row 4 px either
+        # side (where a lasting scratch is in the neighbours too)
+        band, columns = across[:, 10:15], offsets[:, 10:15].clip(0, width - 1)
+        outside = np.stack([across[:, 6:11], across[:, 14:19]])
+        standing = np.maximum((band - outside).min(axis=0), (outside - band).min(axis=0)) > threshold
+        line_rows, line_columns = np.nonzero(inside[:, 10:15] & (standing | faint[rows[:, None], columns]))
+        mask[rows[line_rows], columns[line_rows, line_columns]] = True
+        mask |= np.isin(labels, near)
+    return mask
+
+
+def neighbours_agreeing(frames: torch.Tensor, center: int,
+                        flows: dict[int, tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, np.ndarray]:
+    """The median (3, H, W) of the neighbours (`frames`: T, 3, H, W) laid onto the centre frame along `flows`,
+    and a mask (H, W) of where three of them at least are trusted and all the trusted ones agree to within
+    NEIGHBOURS_AGREE in lightness.
+
+    Each neighbour is first brought to the centre frame's exposure over 33 x 33 px around each pixel: old film
+    flickers, and unevenly (a thin scratch hardly moves such a mean).
+    """
+    planes = frames.permute(0, 2, 3, 1).numpy()
+    exposure = cv2.blur(planes[center], (33, 33))
+    laid = []
+    for k, (flow, _) in flows.items():
+        moved = warp(np.ascontiguousarray(planes[k]), flow)
+        laid.append(moved + exposure - cv2.blur(moved, (33, 33)))
+    laid = np.stack(laid)
+    trusted = np.stack([trusted for _, trusted in flows.values()])
+    lightness = luma(torch.from_numpy(laid).permute(0, 3, 1, 2))[:, 0].numpy()
+    spread = np.where(trusted, lightness, -np.inf).max(axis=0) - np.where(trusted, lightness, np.inf).min(axis=0)
+    agree = (trusted.sum(axis=0) >= 3) & (spread < NEIGHBOURS_AGREE)
+    return torch.from_numpy(np.median(laid, axis=0)).permute(2, 0, 1), agree
+
+
 class RepairStage(WindowStage):
     name = "repair"
     before = after = 2
@@ -152,21 +252,30 @@ class RepairStage(WindowStage):
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def dust(self, y: np.ndarray, center: int, flows: dict[int, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Mask (H, W) of dust and dirt on the centre frame."""
+    def dust(self, y: np.ndarray, center: int,
+             flows: dict[int, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Masks (H, W) of dust and dirt, and of brief line scratches, on the centre frame."""
         kernel = np.ones((5, 5), np.uint8)
         threshold = self.settings.threshold
-        brighter = np.zeros(y.shape[1:], np.int32)
+        brighter = np.zeros(y.shape[1:], np.int32)  # how many neighbours it is brighter than, by threshold
         darker = np.zeros(y.shape[1:], np.int32)
+        faintly = np.zeros(y.shape[1:], np.int32)  # brighter or darker by half the threshold
+        trust = np.zeros(y.shape[1:], np.float32)
         for k, (flow, trusted) in flows.items():
-            brighter += trusted & (y[center] > warp(cv2.dilate(y[k], kernel), flow) + threshold)
-            darker += trusted & (y[center] < warp(cv2.erode(y[k], kernel), flow) - threshold)
+            above = y[center] - warp(cv2.dilate(y[k], kernel), flow)
+            below = warp(cv2.erode(y[k], kernel), flow) - y[center]
+            brighter += trusted & (above > threshold)
+            darker += trusted & (below > threshold)
+            faintly += trusted & ((above > threshold / 2) | (below > threshold / 2))
+            trust += trusted / len(flows)
         candidate = ((brighter >= 2) | (darker >= 2)).astype(np.uint8)
         _, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
         area = stats[:, cv2.CC_STAT_AREA]
         keep = (area >= self.settings.min_speck_area) & (area <= max(64, self.settings.max_speck_area * y[0].size))
         keep[0] = False  # the background label
-        return cv2.dilate(keep[labels].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        lines = brief_lines(candidate > 0, faintly >= 2, y[center], trust, threshold / 2)
+        return tuple(cv2.dilate(found.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+                     for found in (keep[labels], lines))
 
     def scratches(self, y: np.ndarray, center: int, flows: dict[int, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Mask (H, W) of line scratches on the centre frame: lines that, in the frames two away (or one, at
@@ -226,12 +335,18 @@ class RepairStage(WindowStage):
                   for plane in y]
         flows = {k: (flow, trusted)
                  for k, flow, trusted in neighbour_flows(self.flows, y_half, indices, center, (width, height))}
-        damaged = self.scratches(y, center, flows) | self.dust(y, center, flows)
+        specks, brief = self.dust(y, center, flows)
+        damaged = self.scratches(y, center, flows) | specks | brief
         if not damaged.any():
             return window[center]
         # at the film's ends a missing neighbour is the nearest frame repeated
         stacked = torch.cat([frames[min(max(center + offset, 0), len(window) - 1)]
                              for offset in range(-(FRAMES // 2), FRAMES // 2 + 1)])[None]
-        painted = run_tiled(self._paint, stacked, 1, TILE, margin=32, feather=16).clamp(0, 1).cpu()
+        painted = run_tiled(self._paint, stacked, 1, TILE, margin=32, feather=16).clamp(0, 1).cpu()[0]
+        if brief.any():
+            # a brief scratch is in this frame alone: where the neighbours laid onto it agree, they show what
+            # it hides better than the network paints it (a third of its error on calendar)
+            shown, agree = neighbours_agreeing(frames, center, flows)
+            painted = torch.where(torch.from_numpy(brief & agree), shown, painted)
         share = torch.from_numpy(damaged).float() * self.settings.strength
-        return torch.lerp(frames[center], painted[0], share).to(window[center])
+        return torch.lerp(frames[center], painted, share).to(window[center])
