@@ -44,7 +44,7 @@ LINE_SHARE = 0.6  # of the blocks: how much of the frame's height a scratch show
 # px, two frames apart: a scratch drifts and waves, so along a quarter of its length at least it is further than
 # this from where the scene's motion would put it; a real line follows the scene to within flow noise
 LINE_DRIFT = 0.6
-PIECE_WIDTH = 4  # px: the widest piece of a brief line scratch
+PIECE_WIDTH = 5  # px: the widest piece of a brief line scratch (fringe included)
 BRIEF_LINE_SPAN = 0.25  # of the frame's height: how far a brief line's pieces reach from first to last at least
 BRIEF_LINE_FILL = 0.2  # of that reach: how much of it the pieces cover at least
 BRIEF_LINE_TRUST = 0.9  # share of the flow beside a brief line that holds up (a moving figure's: 0.5-0.75)
@@ -177,6 +177,9 @@ def brief_lines(standing_out: np.ndarray, faint: np.ndarray, y: np.ndarray, trus
         if taken[column]:
             continue
         near = thin[np.abs(np.round(centroids[thin, 0]) - column) <= 2]
+        if len(near) > 1:  # a line may lean: follow it to the pieces at its ends
+            slope, offset = np.polyfit(centroids[near, 1], centroids[near, 0], 1)
+            near = thin[np.abs(centroids[thin, 0] - (slope * centroids[thin, 1] + offset)) <= 2]
         tops, bottoms = stats[near, cv2.CC_STAT_TOP], stats[near, cv2.CC_STAT_TOP] + stats[near, cv2.CC_STAT_HEIGHT]
         span = bottoms.max() - tops.min()
         if span < BRIEF_LINE_SPAN * height or rows_covered[column] < BRIEF_LINE_FILL * span:
