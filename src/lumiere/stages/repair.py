@@ -8,8 +8,10 @@ neighbours at least are clean. Only small blobs are kept: a real object that mov
 missed is large.
 
 Brief line scratches (a hair or grit dragged through the gate for a frame or two, often broken into dashes):
-the pieces that stand out from the neighbours as dust does, but line up in one thin column over a tenth of
-the frame's height or more. The whole line is then taken, gaps included, wherever it still shows faintly.
+thin pieces that stand out from the neighbours as dust does and line up in one column over a quarter of the
+frame's height or more. The whole line is then taken, gaps included, wherever it still shows. It must be a
+ridge in its rows, stand alone, and lie on a part of the scene the flow follows, or it is a real thin thing
+(an edge the flow slipped along, a figure on the move) and is kept.
 
 Lasting line scratches: a thin line standing out from its row down most of the frame is a scratch when,
 between this frame and the ones two away, it does not follow the scene's motion (a scratch drifts and waves
@@ -17,7 +19,8 @@ across the frame, or stays put while the camera pans). A real line moves with th
 scratch on a still shot, which cannot be told apart from one.
 
 What is found is replaced by the network's picture of the frame, painted from all five frames (it learned on
-lumiere's own dust and scratch degradations, `lumiere train repair`). Frames with nothing found pass through
+lumiere's own dust and scratch degradations, `lumiere train repair`); a brief scratch, which the neighbours do
+not share, by what the neighbours show, where they agree. Frames with nothing found pass through
 untouched and without running the network.
 """
 
@@ -177,7 +180,7 @@ def brief_lines(standing_out: np.ndarray, faint: np.ndarray, y: np.ndarray, trus
         if taken[column]:
             continue
         near = thin[np.abs(np.round(centroids[thin, 0]) - column) <= 2]
-        if len(near) > 1:  # a line may lean: follow it to the pieces at its ends
+        if np.ptp(centroids[near, 1]) >= LINE_BLOCK:  # a line may lean: follow it to the pieces at its ends
             slope, offset = np.polyfit(centroids[near, 1], centroids[near, 0], 1)
             near = thin[np.abs(centroids[thin, 0] - (slope * centroids[thin, 1] + offset)) <= 2]
         tops, bottoms = stats[near, cv2.CC_STAT_TOP], stats[near, cv2.CC_STAT_TOP] + stats[near, cv2.CC_STAT_HEIGHT]
@@ -255,9 +258,10 @@ class RepairStage(WindowStage):
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def dust(self, y: np.ndarray, center: int,
-             flows: dict[int, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        """Masks (H, W) of dust and dirt, and of brief line scratches, on the centre frame."""
+    def transient(self, y: np.ndarray, center: int,
+                  flows: dict[int, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Masks (H, W) of what is on the centre frame and not in its neighbours: dust and dirt, and brief line
+        scratches."""
         kernel = np.ones((5, 5), np.uint8)
         threshold = self.settings.threshold
         brighter = np.zeros(y.shape[1:], np.int32)  # how many neighbours it is brighter than, by threshold
@@ -338,7 +342,7 @@ class RepairStage(WindowStage):
                   for plane in y]
         flows = {k: (flow, trusted)
                  for k, flow, trusted in neighbour_flows(self.flows, y_half, indices, center, (width, height))}
-        specks, brief = self.dust(y, center, flows)
+        specks, brief = self.transient(y, center, flows)
         damaged = self.scratches(y, center, flows) | specks | brief
         if not damaged.any():
             return window[center]
