@@ -1,4 +1,4 @@
-"""Training throughput on this machine's CPU for each shipped model's configuration.
+"""Training throughput on this machine's CPU for each shipped model's configuration (and film-x4 as SPAN).
 
 Each configuration trains for 100 steps on ../shared/data/train with its recipe, as `lumiere train` does
 (bf16 autocast where the CPU computes bf16 natively); samples/s are taken between steps 50 and 100, so
@@ -22,6 +22,7 @@ CONFIGS = {
     "sr-x4": dict(scale=4, recipe="bicubic", num_feat=48, num_conv=8, patch=32, batch=16),
     "film-x2": dict(scale=2, recipe="film", num_feat=64, num_conv=16, patch=48, batch=32, gray_probability=0.5),
     "film-x4": dict(scale=4, recipe="film", num_feat=64, num_conv=16, patch=48, batch=32, gray_probability=0.5),
+    "film-x4-span": dict(scale=4, recipe="film", arch="span", num_feat=48, patch=48, batch=32, gray_probability=0.5),
     "film-clean": dict(task="restore", scale=1, recipe="film", num_feat=64, num_conv=16, patch=64, batch=32,
                        gray_probability=0.5),
     "colorize": dict(task="colorize", scale=1, recipe="film-luma", num_feat=32, patch=128, batch=16),
@@ -47,6 +48,7 @@ def main() -> None:
             timed = {e["step"]: e["elapsed"] for e in map(json.loads, Path(f"{scratch}/run/log.jsonl").open())}
         steps_per_s = (STEPS - 50) / (timed[STEPS] - timed[50])
         net = (f"ColorNet {config.num_feat}" if config.task == "colorize"
+               else f"SPAN {config.num_feat}" if config.arch == "span"
                else f"Compact {config.num_feat}/{config.num_conv}")
         rows.append({"model": name, "scale": config.scale, "net": net,
                      "batch": config.batch, "patch": config.patch, "steps_per_s": round(steps_per_s, 3),

@@ -7,7 +7,7 @@ checkpoint exported. The run directories (config, log, curve; checkpoints stay b
 are packed into OUT/runs.tar beside the weights.
 
     python scripts/train_film_weights.py --data ../shared/data/train --val ../shared/data/train/bsds500/test \\
-        --minutes 7 --out runs/gpu [--only film-x4 ...]
+        --minutes 7 --out runs/gpu [--only film-x4-span film-x4 ...]
 """
 
 import argparse
@@ -25,6 +25,8 @@ JOBS = {
                 "--workers", "12"],
     "film-x4-deep": ["upscale", "--scale", "4", "--num-feat", "64", "--num-conv", "32", "--patch", "48",
                      "--batch", "32", "--workers", "4"],
+    "film-x4-span": ["upscale", "--scale", "4", "--arch", "span", "--num-feat", "48", "--patch", "48", "--batch",
+                     "32", "--workers", "6"],
     "film-clean": ["restore", "--num-feat", "64", "--num-conv", "16", "--patch", "64", "--batch", "32",
                    "--workers", "4"],
 }
@@ -71,7 +73,7 @@ def main() -> None:
     parser.add_argument("--val", type=Path, required=True, help="validation images (the first 10 are used)")
     parser.add_argument("--minutes", type=float, required=True, help="budget for everything, probe included")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--only", nargs="*", default=["film-x4", "film-x4-deep", "film-clean"], choices=list(JOBS))
+    parser.add_argument("--only", nargs="*", default=["film-x4-span"], choices=list(JOBS))
     args = parser.parse_args()
     started = time.monotonic()
     deadline = started + args.minutes * 60

@@ -501,8 +501,11 @@ def _train_options(function):
                      help="Weight of an added spectral (FFT magnitude) loss that favours fine detail."),
         click.option("--gray", "gray_probability", type=click.FloatRange(0, 1), default=None,
                      help="Share of pairs made black and white, input and target (default 0.5 for film)."),
+        click.option("--arch", type=click.Choice(["compact", "span"]), default="compact", show_default=True,
+                     help="Network for upscale and restore: Real-ESRGAN's Compact, or SPAN (slower to train, "
+                          "stronger; both load in spandrel)."),
         click.option("--num-feat", type=click.IntRange(4), default=None,
-                     help="Width of the network (Compact: 48; colorize: channels at full resolution, 32)."),
+                     help="Width of the network (Compact, SPAN: 48; colorize: channels at full resolution, 32)."),
         click.option("--num-conv", type=click.IntRange(1), default=8, show_default=True,
                      help="Depth of the Compact network."),
         click.option("--init", default=None, help="Fine-tune from this model (shipped name or file)."),
@@ -542,6 +545,8 @@ def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
         values["gray_probability"] = 0.5 if values["recipe"] == "film" else 0.0
     if values.get("num_feat") is None:
         values["num_feat"] = 32 if task in ("colorize", "repair") else 48
+    if task in ("colorize", "repair") and values.get("arch", "compact") != "compact":
+        raise LumiereError(f"--arch is for upscale and restore; {task} has its own network")
     if not values.get("data"):
         raise LumiereError("give --data (or a --config that names it)")
     if not values.get("output"):

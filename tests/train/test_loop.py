@@ -39,6 +39,19 @@ def test_smoke(tmp_path, image_folder):
     assert TrainConfig.load(tmp_path / "run" / "config.yaml").steps == 20
 
 
+def test_span_trains_and_loads_as_span(tmp_path, image_folder):
+    from lumiere.models.archs import build_span
+
+    result = train(_config(tmp_path, image_folder, arch="span", steps=4), show_progress=False)
+    loaded = load_model(str(tmp_path / "out.safetensors"))
+    assert result["steps"] == 4 and loaded.descriptor.scale == 2 and loaded.descriptor.architecture == "SPAN"
+    trained = loaded.module.state_dict()
+    assert trained.keys() == build_span(2, num_feat=8).state_dict().keys()
+    x = torch.rand(1, 3, 20, 28)
+    with torch.inference_mode():
+        assert loaded.module(x).shape == (1, 3, 40, 56)
+
+
 def test_deterministic_with_seed(tmp_path, image_folder):
     train(_config(tmp_path / "a", image_folder), show_progress=False)
     train(_config(tmp_path / "b", image_folder), show_progress=False)
@@ -88,6 +101,8 @@ def test_exception(tmp_path, image_folder, tiny_models):
         train(_config(tmp_path, image_folder, init=str(tiny_models[4])), show_progress=False)
     with pytest.raises(LumiereError, match="no checkpoint"):
         train(_config(tmp_path / "x", image_folder), resume=True, show_progress=False)
+    with pytest.raises(LumiereError, match="unknown architecture 'unet'; known: compact, span"):
+        train(_config(tmp_path / "y", image_folder, arch="unet"), show_progress=False)
 
 
 def test_loads_shared_training_data():

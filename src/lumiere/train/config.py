@@ -18,6 +18,7 @@ class TrainConfig:
     run_dir: str = "runs/upscale"
     init: str | None = None
     recipe: str = "bicubic"
+    arch: str = "compact"  # upscale and restore: compact or span
     num_feat: int = 48
     num_conv: int = 8
     steps: int = 20000

@@ -13,7 +13,7 @@ from ..degradations.recipes import build_recipe
 from ..errors import LumiereError
 from ..eval.metrics import ciede2000, colourfulness, psnr_y, ssim_y
 from ..lab import lightness, rgb_to_lab, with_chroma
-from ..models.archs import build_compact
+from ..models.archs import build_restoration_network
 from ..models.colornet import OUTPUT_STRIDE, ColorNet, ColorNetConfig
 from ..models.loader import load_colorizer, load_model, load_repairnet, save_weights
 from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
@@ -52,7 +52,7 @@ class Task(ABC):
 
 
 class RestorationTask(Task):
-    """upscale (x2-x4) and restore (x1): a Compact network undoing a degradation recipe."""
+    """upscale (x2-x4) and restore (x1): a Compact or SPAN network undoing a degradation recipe."""
 
     metric, metric_label = "psnr", "validation PSNR-Y (dB)"
 
@@ -71,7 +71,7 @@ class RestorationTask(Task):
             if loaded.descriptor.scale != config.scale:
                 raise LumiereError(f"--init model is x{loaded.descriptor.scale}, but --scale is {config.scale}")
             return loaded.module.train()
-        return build_compact(config.scale, config.num_feat, config.num_conv)
+        return build_restoration_network(config.arch, config.scale, config.num_feat, config.num_conv)
 
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
