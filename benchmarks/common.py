@@ -49,10 +49,22 @@ def save(name: str, payload: dict) -> Path:
     return path
 
 
+def upscaler(model: str, scale: int = 4):
+    """A function upscaling (B, 3, H, W) tensors by `scale` with a model (shipped name or file), as restore does."""
+    from lumiere.plan import UpscaleOptions, UpscalerFactory
+
+    factory = UpscalerFactory(UpscaleOptions(scale=scale, model=model, tile=0))
+
+    def run(x):
+        stage = factory.stage((x.shape[-1], x.shape[-2]), (x.shape[-1] * scale, x.shape[-2] * scale))
+        with torch.inference_mode():
+            return stage.process(x)
+    return run
+
+
 def shipped_upscalers(names: list[str], scale: int = 4) -> dict:
     """Functions upscaling (B, 3, H, W) tensors by `scale` with each shipped model present in this checkout."""
     from lumiere.models.registry import SHIPPED
-    from lumiere.plan import UpscaleOptions, UpscalerFactory
 
     out = {}
     for name in names:
@@ -60,13 +72,7 @@ def shipped_upscalers(names: list[str], scale: int = 4) -> dict:
         if shipped is None or not shipped.path.is_file():
             print(f"skipping {name}: not shipped in this checkout")
             continue
-        factory = UpscalerFactory(UpscaleOptions(scale=scale, model=name, tile=0))
-
-        def run(x, factory=factory):
-            stage = factory.stage((x.shape[-1], x.shape[-2]), (x.shape[-1] * scale, x.shape[-2] * scale))
-            with torch.inference_mode():
-                return stage.process(x)
-        out[name] = run
+        out[name] = upscaler(name, scale)
     return out
 
 

@@ -5,7 +5,7 @@ film grain (strength 0.04, size 1.5), JPEG quality 75, and conversion to gray (B
 the colour original's, so Y-PSNR against the colour ground truth is fair). Calendar is degraded as one clip.
 film-clean is scored at x1 on Set14 with grain and dust added.
 
-    .venv/bin/python benchmarks/film_quality.py [--peer] [--save-inputs DIR]
+    .venv/bin/python benchmarks/film_quality.py [--peer] [--save-inputs DIR] [--model CANDIDATE.safetensors ...]
 """
 
 import argparse
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import DATA, peer_upscaler, print_table, require, save, shipped_upscalers
+from common import DATA, peer_upscaler, print_table, require, save, shipped_upscalers, upscaler
 from lumiere.convert import array_to_tensor
 from lumiere.degradations import functional as Fd
 from lumiere.degradations.transforms import Dust, FilmGrain, Quantize
@@ -71,9 +71,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--peer", action="store_true", help="also run realesr-animevideov3-x4 on CPU (slow)")
     parser.add_argument("--save-inputs", type=Path, default=None, help="write the degraded inputs here")
+    parser.add_argument("--model", type=Path, action="append", default=[],
+                        help="also score this x4 model file (a candidate, e.g. from lumiere train); repeatable")
     args = parser.parse_args()
     methods = {"bicubic": lambda lr: Fd.resize(lr, (lr.shape[-2] * 4, lr.shape[-1] * 4), "bicubic").clamp(0, 1)}
     methods.update(shipped_upscalers(["sr-x4", "film-x4"]))
+    methods.update({path.name: upscaler(str(path)) for path in args.model})
     peer = peer_upscaler() if args.peer else None
     if peer is not None:
         def run_peer(lr):

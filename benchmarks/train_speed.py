@@ -55,7 +55,9 @@ def main() -> None:
                      "samples_per_s": round(steps_per_s * config.batch, 1), "wall_s": round(wall, 1)})
         print(f"{name}: {rows[-1]['samples_per_s']} samples/s", flush=True)
     print_table(rows, ["model", "scale", "net", "batch", "patch", "steps_per_s", "samples_per_s", "wall_s"])
-    save("train_speed", {"steps": STEPS, "workers": args.workers, "rows": rows})
+    # a partial run keeps its own file, so the full table's stays whole
+    name = "train_speed" if set(args.only) == set(CONFIGS) else "train_speed_" + "_".join(args.only)
+    save(name, {"steps": STEPS, "workers": args.workers, "rows": rows})
 
 
 if __name__ == "__main__":
