@@ -105,14 +105,14 @@ def test_ray_run_equals_a_plain_run(tmp_path, video_factory, local_cluster):
     assert _same_video(distributed, plain)
 
 
-def _ray_job(tmp_path, video_factory, task_function, name="out.mkv"):
+def _ray_job(tmp_path, film, task_function, name="out.mkv"):
     """A 12-frame job in chunks of 4, rendered on the local cluster by `task_function`; returns its output."""
     from lumiere.distributed import run_on_ray
     from lumiere.io.reader import open_source
     from lumiere.job import Job, plan_output
     from lumiere.plan import FilmOptions, UpscaleOptions, build_stages, plan_stages
 
-    source = open_source(video_factory(frames=12, size=(96, 64)))
+    source = open_source(film)
     plan = plan_stages(source, UpscaleOptions(scale=1.0), FilmOptions(), None, 4, even=True)
     out = tmp_path / name
     job = Job(source, build_stages(plan), plan_output(out, "ffv1", None, None, None, 8), chunk_frames=4,
@@ -133,7 +133,7 @@ def test_a_failing_worker_is_retried(tmp_path, video_factory, local_cluster):
             raise RuntimeError("worker lost")
         return _remote_render(task, film, counter)
 
-    out = _ray_job(tmp_path, video_factory, fails_first_time)
+    out = _ray_job(tmp_path, video_factory(frames=12, size=(96, 64)), fails_first_time)
     assert marker.exists() and len(decode_all(out)) == 12
 
 
@@ -146,8 +146,9 @@ def test_a_worker_that_cannot_see_the_film_gets_it_from_the_object_store(tmp_pat
         return _remote_render(replace(task, input=str(tmp_path / "not-here" / Path(task.input).name)), film,
                               counter)
 
-    moved = _ray_job(tmp_path, video_factory, elsewhere, "moved.mkv")
-    seen = _ray_job(tmp_path, video_factory, _remote_render, "seen.mkv")
+    film = video_factory(frames=12, size=(96, 64))  # one file for both jobs: x264 need not repeat its bytes
+    moved = _ray_job(tmp_path, film, elsewhere, "moved.mkv")
+    seen = _ray_job(tmp_path, film, _remote_render, "seen.mkv")
     assert _same_video(moved, seen) and len(decode_all(moved)) == 12
 
 
