@@ -1,11 +1,16 @@
 """A restoration job: the film cut into frame-range chunks, recorded in a manifest beside the output.
 
 Each chunk is encoded into its own file in a work folder (`.OUT.lumiere/`) and
-marked done in the manifest once complete; at the end the chunks are joined,
-with the source's audio, into a temporary file that is renamed onto the output.
-Re-running the same job skips the chunks already done.
+marked done in the manifest once complete, with its size and SHA-256; at the end
+the chunks are joined, with the source's audio, into a temporary file that is
+renamed onto the output. Re-running the same job skips the chunks already done,
+once their checksums match: a damaged or missing chunk is rendered again alone.
+Finished chunks are never deleted on an error, only by `restart` or a finished
+join. One process at a time holds a job: a lock file in the work folder.
 """
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -26,7 +31,8 @@ from .pipeline import run_pipeline
 from .stages.base import Stage, TemporalStage
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
+LOCK = "lock"
 # Bits per output pixel per frame, on the generous side for grainy film at each codec's default quality.
 BITS_PER_PIXEL = {"h264": 0.5, "h265": 0.35, "av1": 0.35, "ffv1": 16.0, "prores": 4.0, "png": 16.0, "tiff": 24.0}
 DEFAULT_CHUNK_FRAMES, MIN_CHUNK_FRAMES = 240, 24
@@ -54,6 +60,9 @@ def plan_output(path: Path, codec: str | None, crf: int | None, preset: str | No
 
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir() and suffix in VIDEO_SUFFIXES:
+        raise OutputError(f"{path} is a folder; a video needs a file name, and frames a folder whose name has "
+                          "no video suffix")
     if "%" in path.name or not suffix or path.is_dir() or codec in IMAGE_CODECS:
         if codec not in (None, *IMAGE_CODECS):
             raise OutputError(f"{path} is an image sequence; --codec must be png or tiff there")
@@ -115,6 +124,13 @@ def auto_chunk_frames(output: OutputSpec, size: tuple[int, int]) -> int:
     return int(max(MIN_CHUNK_FRAMES, min(DEFAULT_CHUNK_FRAMES, CHUNK_BYTES // max(1.0, per_frame))))
 
 
+def format_bytes(count: float) -> str:
+    """A size as people read it: GB from a gigabyte up, MB below (a small job is not "0.0 GB")."""
+    if count >= 1e9:
+        return f"{count / 1e9:.1f} GB"
+    return f"{max(count, 0) / 1e6:.1f} MB"
+
+
 def _runs(chunks: list[int]) -> list[tuple[int, int]]:
     """Consecutive runs (first, last) in a sorted list of chunk indices."""
     runs: list[tuple[int, int]] = []
@@ -127,11 +143,20 @@ def _runs(chunks: list[int]) -> list[tuple[int, int]]:
 
 
 def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def files_record(paths: list[Path]) -> dict:
+    """Size and SHA-256 of a chunk's files taken together (names included), to know it intact on resume."""
+    digest, size = hashlib.sha256(), 0
+    for path in paths:
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+    return {"size": size, "sha256": digest.hexdigest()}
 
 
 def settings_hash(source: Source, output: OutputSpec, stage_settings: dict, files: list[Path],
@@ -150,12 +175,12 @@ def settings_hash(source: Source, output: OutputSpec, stage_settings: dict, file
 
 @dataclass
 class Manifest:
-    """The job's state on disk: which chunks are finished, and the first timestamp of each."""
+    """The job's state on disk: which chunks are finished, the first timestamp of each, and their checksums."""
 
     settings: str
     chunk_frames: int
     frame_count: int
-    done: dict[str, int]  # chunk index (as text, for JSON) -> pts of its first frame
+    done: dict[str, dict]  # chunk index (as text, for JSON) -> {"pts": first frame's, "size": ..., "sha256": ...}
     version: int = MANIFEST_VERSION
 
     def save(self, folder: Path) -> None:
@@ -205,7 +230,41 @@ class Job:
         self.lookahead = sum(stage.lookahead for stage in stages)
         target = output.path if output.kind == "video" else output.folder
         self.work = target.parent / f".{target.name}.lumiere"
-        self.manifest = self._open_manifest(settings, restart)
+        self._lock = self._take_lock()
+        self.notices: list[str] = []
+        try:
+            self.manifest = self._open_manifest(settings, restart)
+            self._drop_damaged_chunks()
+        except BaseException:
+            self.release()
+            raise
+
+    def _take_lock(self):
+        """Hold the work folder for this process: a second run at the same output is refused, not interleaved."""
+        self.work.mkdir(exist_ok=True)
+        handle = open(self.work / LOCK, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                handle.close()
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise OutputError(f"{holder} is already writing this output (its work folder {self.work} is locked); "
+                              "wait for it to finish or stop it first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"lumiere process {os.getpid()}")
+        handle.flush()
+        return handle
+
+    def release(self) -> None:
+        """Let go of the work folder (the lock goes with the process too, should it die)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def _writes_high_depth(self) -> bool:
         if self.output.kind == "images":
@@ -213,18 +272,57 @@ class Job:
         return self.output.encode.bit_depth > 8
 
     def _open_manifest(self, settings: str, restart: bool) -> Manifest:
-        existing = Manifest.load(self.work) if self.work.exists() else None
+        existing = Manifest.load(self.work)
         if existing is not None and not restart:
-            if existing.settings != settings or existing.version != MANIFEST_VERSION:
+            if existing.version != MANIFEST_VERSION:
+                raise LumiereError(f"{self.work} holds an unfinished job of an older lumiere; pass --restart to "
+                                   "discard it")
+            if existing.settings != settings:
                 raise LumiereError(f"{self.work} holds an unfinished job with other settings, input or model; "
                                    "pass --restart to discard it")
             return existing
-        if self.work.exists():
-            shutil.rmtree(self.work)
-        self.work.mkdir()
+        self._clear_work()
         manifest = Manifest(settings, self.chunk_frames, self.source.info.frame_count, {})
         manifest.save(self.work)
         return manifest
+
+    def _clear_work(self) -> None:
+        """Empty the work folder, keeping the lock this process holds on it."""
+        for entry in self.work.iterdir():
+            if entry.name == LOCK:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+    def chunk_files(self, chunk: int) -> list[Path]:
+        """The files a finished chunk consists of: its video file, or its frames in the frames folder."""
+        if self.output.kind == "video":
+            return [self.chunk_path(chunk)]
+        writer = self._image_writer()
+        return [self.chunk_path(chunk) / writer.name_for(index) for index in range(*self.frame_range(chunk))]
+
+    def _chunk_intact(self, chunk: int) -> bool:
+        record = self.manifest.done[str(chunk)]
+        files = self.chunk_files(chunk)
+        if not all(path.is_file() for path in files):
+            return False
+        if sum(path.stat().st_size for path in files) != record["size"]:
+            return False
+        return files_record(files) == {"size": record["size"], "sha256": record["sha256"]}
+
+    def _drop_damaged_chunks(self) -> list[int]:
+        """Forget finished chunks whose files are missing or changed, so that they are rendered again alone."""
+        damaged = [int(k) for k in sorted(self.manifest.done, key=int) if not self._chunk_intact(int(k))]
+        if damaged:
+            for chunk in damaged:
+                del self.manifest.done[str(chunk)]
+            self.manifest.save(self.work)
+            listed = ", ".join(map(str, damaged[:8])) + (" ..." if len(damaged) > 8 else "")
+            self.notices.append(f"{len(damaged)} finished chunk(s) were missing or damaged on disk ({listed}); "
+                                "they were rendered again")
+        return damaged
 
     @property
     def chunk_count(self) -> int:
@@ -240,14 +338,18 @@ class Job:
         frames = self.source.info.frame_count * float(self.fps / self.source.info.fps)
         return int(frames * frame_bytes(self.output, self.size, self.out_dtype == np.uint16))
 
+    def done_bytes(self) -> int:
+        return sum(record["size"] for record in self.manifest.done.values())
+
     def check_disk(self) -> None:
         """Refuse to start when the disk cannot hold what is left: the chunks, then the joined copy of them."""
-        left = len(self.pending()) / max(1, self.chunk_count)
-        needed = self.estimated_bytes() * (left + (1 if self.output.kind == "video" else 0))
+        left = self.estimated_bytes() * len(self.pending()) / max(1, self.chunk_count)
+        joined = left + self.done_bytes() if self.output.kind == "video" else 0
+        needed = left + joined
         free = shutil.disk_usage(self.work).free
         if free < needed:
             raise OutputError(f"not enough disk space at {self.work.parent}: this job needs about "
-                              f"{needed / 1e9:.1f} GB, {free / 1e9:.1f} GB are free")
+                              f"{format_bytes(needed)}, {format_bytes(free)} are free")
 
     def pending(self) -> list[int]:
         """Chunks not yet recorded as done, in order."""
@@ -271,10 +373,13 @@ class Job:
             else:
                 for first, last in _runs(pending):
                     self._process_chunks(first, last)
-            return self._finish()
+            return self.notices + self._finish()
         except (InputError, ModelError, OutputError):
-            shutil.rmtree(self.work, ignore_errors=True)  # bad input: nothing worth resuming
+            if not self.manifest.done:  # refused before any frame was finished: nothing worth resuming
+                shutil.rmtree(self.work, ignore_errors=True)
             raise
+        finally:
+            self.release()
 
     def _process_chunks(self, first_chunk: int, last_chunk: int) -> None:
         """Chunks first..last (inclusive) in one pass, with the context before and the lookahead after."""
@@ -295,7 +400,8 @@ class Job:
             sink.close()
 
     def mark_done(self, chunk: int, first_pts: int = 0) -> None:
-        self.manifest.done[str(chunk)] = first_pts
+        """Record a chunk as finished, once its files are complete on disk."""
+        self.manifest.done[str(chunk)] = {"pts": first_pts, **files_record(self.chunk_files(chunk))}
         self.manifest.save(self.work)
 
     def _video_sink(self):
@@ -323,12 +429,14 @@ class Job:
             if writer is not None:
                 writer.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
+    def _image_writer(self) -> ImageSequenceWriter:
+        return ImageSequenceWriter(self.chunk_path(0), self.output.pattern + self.output.image_suffix,
+                                   self.output.image_suffix, self.source.info.frame_names)
+
     def _image_sink(self):
-        folder = self.chunk_path(0)
-        folder.mkdir(exist_ok=True)
+        self.chunk_path(0).mkdir(exist_ok=True)
         info = self.source.info
-        writer = ImageSequenceWriter(folder, self.output.pattern + self.output.image_suffix,
-                                     self.output.image_suffix, info.frame_names)
+        writer = self._image_writer()
         while True:
             frame: Frame | None = yield
             if frame is None:
@@ -341,12 +449,13 @@ class Job:
         missing = self.pending()
         if missing:
             raise LumiereError(f"chunks {missing[:5]} did not complete; run the same command again to resume")
+        damaged = self._drop_damaged_chunks()
+        if damaged:
+            raise LumiereError(f"finished chunk(s) {damaged[:5]} changed on disk before the join; run the same "
+                               "command again to render them anew")
         notices: list[str] = []
         if self.output.kind == "video":
-            source_media = self.source.info.path if self.source.info.kind == "video" else None
-            chunks = [Chunk(self.chunk_path(k), self.manifest.done[str(k)], self.time_base)
-                      for k in range(self.chunk_count)]
-            notices = join_chunks(chunks, self.output.path, source_media)
+            notices = self._join()
         else:
             target = self.output.folder
             target.mkdir(exist_ok=True)
@@ -356,3 +465,26 @@ class Job:
                 notices.append("the source's audio is not written into an image sequence")
         shutil.rmtree(self.work, ignore_errors=True)
         return notices
+
+    def _join(self) -> list[str]:
+        """Join the chunks into the output; a join that fails (a full disk) keeps every chunk for a rerun."""
+        source_media = self.source.info.path if self.source.info.kind == "video" else None
+        chunks = [Chunk(self.chunk_path(k), self.manifest.done[str(k)]["pts"], self.time_base)
+                  for k in range(self.chunk_count)]
+        needed = self.done_bytes()
+        kept = f"the {self.chunk_count} finished chunk(s) are kept in {self.work}"
+        free = shutil.disk_usage(self.work).free
+        if free < needed:
+            raise OutputError(f"not enough disk space to join the output: the join needs about "
+                              f"{format_bytes(needed)} at {self.output.path.parent}, {format_bytes(free)} are free; "
+                              f"{kept}; free some space and run the same command again")
+        try:
+            return join_chunks(chunks, self.output.path, source_media)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            reason = "the disk filled up"
+        except OutputError as exc:
+            reason = str(exc)
+        raise OutputError(f"{reason}; the join needs about {format_bytes(needed)} free at "
+                          f"{self.output.path.parent}; {kept}: run the same command again to join them") from None

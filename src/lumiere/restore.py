@@ -14,11 +14,27 @@ from .errors import InputError, OutputError
 from .io.color import ColorInfo
 from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_path, read_image, write_image
 from .io.reader import Source, open_source
-from .io.writer import video_file
+from .io.writer import plan_source_streams, video_file
 from .job import Job, auto_chunk_frames, check_output_folder, check_paths, plan_output, settings_hash
 from .plan import FilmOptions, UpscaleOptions, UpscalerFactory, build_stages, plan_stages
 from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References
 from .stages.upscale import UpscaleStage
+
+PREVIEW_PREFIX = ".lumiere-preview-"
+
+
+def _remove_orphaned_previews(folder: Path) -> None:
+    """Preview clips left by processes that died (kill -9 leaves no chance to clean up)."""
+    for clip in folder.glob(f"{PREVIEW_PREFIX}*.mkv"):
+        pid = clip.stem.removeprefix(PREVIEW_PREFIX)
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            clip.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
@@ -26,7 +42,8 @@ def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
     info = source.info
     count = min(info.frame_count, max(1, round(seconds * info.fps)))
     start = (info.frame_count - count) // 2
-    clip = folder / f".lumiere-preview-{os.getpid()}.mkv"
+    _remove_orphaned_previews(folder)
+    clip = folder / f"{PREVIEW_PREFIX}{os.getpid()}.mkv"
     encode = plan_output(clip, "ffv1", None, None, None, info.bit_depth).encode
     first_pts = None
     with video_file(clip, encode, info.width, info.height, info.fps, info.time_base, info.color) as writer:
@@ -73,12 +90,18 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
         raise OutputError(f"{flag} writes a video file; give -o a .mp4/.mkv/.mov name (frames can be taken from it)")
     if ray is not None and output.kind != "video":
         raise OutputError("--ray writes a video file; give -o a .mp4/.mkv/.mov name")
+    notices = []
+    if output.kind == "video" and info.kind == "video":
+        plan_source_streams(info.path, output.path.suffix)  # refuse an audio it cannot write before any work
     even = output.kind == "video" and not output.encode.is_rgb
+    out_size = options.wants_upscale((info.width, info.height), even) or (info.width, info.height)
+    exact_size = options.wants_upscale((info.width, info.height), False) or (info.width, info.height)
+    if out_size != exact_size:
+        notices.append(f"the output is {out_size[0]}x{out_size[1]}, rounded up from {exact_size[0]}x{exact_size[1]}: "
+                       f"{output.encode.codec} needs an even frame size (ffv1 keeps any size)")
     if chunk_frames is None:
-        out_size = options.wants_upscale((info.width, info.height), even) or (info.width, info.height)
         chunk_frames = auto_chunk_frames(output, out_size)
     plan = plan_stages(source, options, film, colorize, chunk_frames, even)
-    notices = []
     if colorize is not None and not is_gray(next(source.frames()).rgb):
         notices.append("the film already has colour; its lightness alone was colorized")
     job = Job(source, build_stages(plan), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
@@ -104,25 +127,43 @@ def upscale_image(image: Image, stage: UpscaleStage) -> Image:
     return Image(tensor_to_array(rgb, dtype), None if alpha is None else tensor_to_array(alpha, dtype)[:, :, 0])
 
 
-def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
-                   show_progress: bool = True) -> list[Path]:
-    """One image to one file, or a folder of images to a folder (same names)."""
+def _each_image(pairs: list[tuple[Path, Path]], label: str, show_progress: bool, work,
+                is_folder: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """`work(src, dst)` over every pair. In a folder an image that cannot be read or written is skipped and
+    reported (as a batch of films is): the others are still worth having. A model error stops at once."""
     from tqdm import tqdm
 
+    written, failed = [], []
+    for src, dst in tqdm(pairs, unit="image", desc=label, disable=not show_progress or len(pairs) == 1):
+        try:
+            work(src, dst)
+        except (InputError, OutputError) as exc:
+            if not is_folder:
+                raise
+            failed.append((src, str(exc)))
+            continue
+        written.append(dst)
+    return written, failed
+
+
+def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
+                   show_progress: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """One image to one file, or a folder of images to a folder (same names); returns the files written and,
+    for a folder, the images skipped with the reason."""
     pairs, output_path = _image_pairs(Path(input_path), Path(output_path), "restore")
     factory = UpscalerFactory(options)
-    written = []
-    if Path(input_path).is_dir():
+    is_folder = Path(input_path).is_dir()
+    if is_folder:
         output_path.mkdir(exist_ok=True)
-    for src, dst in tqdm(pairs, unit="image", desc="upscale", disable=not show_progress or len(pairs) == 1):
+
+    def upscale_one(src: Path, dst: Path) -> None:
         image = read_image(src)
         if image.alpha is not None and dst.suffix.lower() not in ALPHA_SUFFIXES:
             raise OutputError(f"{src} has an alpha channel; write it as .png or .tiff, not {dst.suffix}")
         out_size = options.wants_upscale(image.size, even=False)
-        result = upscale_image(image, factory.stage(image.size, out_size)) if out_size else image
-        write_image(dst, result)
-        written.append(dst)
-    return written
+        write_image(dst, upscale_image(image, factory.stage(image.size, out_size)) if out_size else image)
+
+    return _each_image(pairs, "upscale", show_progress, upscale_one, is_folder)
 
 
 def _image_pairs(input_path: Path, output_path: Path, kind: str) -> tuple[list[tuple[Path, Path]], Path]:
@@ -151,28 +192,30 @@ def _image_pairs(input_path: Path, output_path: Path, kind: str) -> tuple[list[t
 
 
 def colorize_images(input_path: Path, output_path: Path, settings: ColorizeSettings,
-                    show_progress: bool = True) -> tuple[list[Path], list[str]]:
-    """Colorize one image or a folder of them; colour inputs are reduced to their lightness first."""
-    from tqdm import tqdm
-
+                    show_progress: bool = True) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
+    """Colorize one image or a folder of them; colour inputs are reduced to their lightness first. Returns the
+    files written, the images of a folder skipped with the reason, and notices."""
     pairs, target = _image_pairs(Path(input_path), Path(output_path), "colorize")
     colorizer = Colorizer(settings)
     stage = ColorizeStage(colorizer, references=References(colorizer, settings.references) if settings.references
                           else None, temporal=False)
-    if Path(input_path).is_dir():
+    is_folder = Path(input_path).is_dir()
+    if is_folder:
         target.mkdir(exist_ok=True)
-    written, coloured_inputs = [], []
-    for src, dst in tqdm(pairs, unit="image", desc="colorize", disable=not show_progress or len(pairs) == 1):
+    coloured_inputs = []
+
+    def colorize_one(src: Path, dst: Path) -> None:
         image = read_image(src)
         if not is_gray(image.rgb):
             coloured_inputs.append(src.name)
         with torch.inference_mode():
             rgb = stage.process(array_to_tensor(image.rgb)[None], [0])[0]
         write_image(dst, Image(tensor_to_array(rgb, image.rgb.dtype), image.alpha))
-        written.append(dst)
+
+    written, failed = _each_image(pairs, "colorize", show_progress, colorize_one, is_folder)
     notices = []
     if coloured_inputs:
         names = ", ".join(coloured_inputs[:3]) + (" ..." if len(coloured_inputs) > 3 else "")
         notices.append(f"{len(coloured_inputs)} input(s) already had colour ({names}); "
                        "their lightness alone was colorized")
-    return written, notices
+    return written, failed, notices

@@ -153,6 +153,9 @@ class ChunkWriter:
 
     def __enter__(self) -> "ChunkWriter":
         self.settings.check_size(self.width, self.height)
+        if self.settings.codec == "av1":
+            # SVT-AV1 prints its banner and settings to stderr at info level for every chunk; errors only
+            os.environ.setdefault("SVT_LOG", "1")
         self.container = av.open(str(self.partial), "w", format=CONTAINERS[self.settings.spec.chunk_suffix])
         stream = self.container.add_stream(self.settings.spec.encoder, rate=self.fps,
                                            options=self.settings.encoder_options(self.frames))
@@ -246,9 +249,57 @@ def _source_packets(source: Path, mapping: dict[int, object], reencode: dict[int
             yield from encoder.encode(None)
 
 
+# What a container's audio is re-encoded to when it cannot hold the source's codec, and at what sample rate
+# (None: the source's). WebM holds Opus and Vorbis only; Opus encodes at 48 kHz.
+_AUDIO_ENCODERS = {"webm": ("libopus", 48000)}
+_DEFAULT_AUDIO_ENCODER = ("aac", None)
+_AUDIO_NAMES = {"libopus": "Opus", "aac": "AAC"}
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What happens to one of the source's audio or subtitle streams in the output."""
+
+    index: int
+    action: str  # "copy", "encode" or "drop"
+    encoder: str | None = None
+    rate: int | None = None
+    notice: str | None = None
+
+
+def plan_source_streams(source: Path, output_suffix: str) -> list[StreamPlan]:
+    """Decide, before any work, what becomes of the source's audio and subtitles in a container: copied where
+    it holds their codec, audio re-encoded to one it holds, subtitles it cannot hold dropped (with a notice)."""
+    format_name = CONTAINERS[output_suffix.lower()]
+    encoder, rate = _AUDIO_ENCODERS.get(format_name, _DEFAULT_AUDIO_ENCODER)
+    plans = []
+    with av.open(os.devnull, "w", format=format_name) as probe, av.open(str(source)) as src:
+        supported = probe.supported_codecs
+        if len(src.streams.video) > 1:
+            extra = ", ".join(str(s.index) for s in src.streams.video[1:])
+            plans.append(StreamPlan(-1, "drop", notice=f"video stream(s) {extra} of the source are not in the "
+                                                       "output: lumiere restores the first video stream only"))
+        for stream in list(src.streams.audio) + list(src.streams.subtitles):
+            name = stream.codec_context.name
+            if name in supported:
+                plans.append(StreamPlan(stream.index, "copy"))
+            elif stream.type == "audio":
+                if encoder not in av.codecs_available:
+                    raise OutputError(f"a {output_suffix} file cannot hold the source's {name} audio and this "
+                                      f"build of FFmpeg has no {encoder} encoder; choose another container")
+                plans.append(StreamPlan(stream.index, "encode", encoder, rate or stream.codec_context.sample_rate,
+                                        f"audio stream {stream.index} ({name}) re-encoded as {_AUDIO_NAMES[encoder]}: "
+                                        f"{output_suffix} cannot hold {name}"))
+            else:
+                plans.append(StreamPlan(stream.index, "drop", notice=f"subtitle stream {stream.index} ({name}) "
+                                                                     f"dropped: {output_suffix} cannot hold {name}"))
+    return plans
+
+
 def join_chunks(chunks: list[Chunk], output: Path, source: Path | None) -> list[str]:
     """Join chunk files (same codec settings) and the source's audio/subtitles into `output`; returns notices."""
-    notices: list[str] = []
+    plans = plan_source_streams(source, output.suffix) if source is not None else []
+    notices = [plan.notice for plan in plans if plan.notice]
     partial = output.with_name(f".{output.name}.partial")
     format_name = CONTAINERS[output.suffix.lower()]
     try:
@@ -258,23 +309,18 @@ def join_chunks(chunks: list[Chunk], output: Path, source: Path | None) -> list[
             video_out.time_base = template.time_base
             video_out.codec_context.framerate = template.average_rate  # else Matroska takes 1/time_base as the rate
             mapping, reencode = {}, {}
-            if source is not None:
+            if plans:
                 with av.open(str(source)) as src:
-                    for stream in list(src.streams.audio) + list(src.streams.subtitles):
-                        name = stream.codec_context.name
-                        if name in out.supported_codecs:
-                            mapping[stream.index] = out.add_stream_from_template(stream)
-                        elif stream.type == "audio":
-                            encoder = out.add_stream("aac", rate=stream.codec_context.sample_rate)
+                    for plan in plans:
+                        if plan.action == "copy":
+                            mapping[plan.index] = out.add_stream_from_template(src.streams[plan.index])
+                        elif plan.action == "encode":
+                            layout = src.streams[plan.index].codec_context.layout
+                            encoder = out.add_stream(plan.encoder, rate=plan.rate)
                             # the standard layout for the channel count: AAC refuses layouts without an order
-                            encoder.layout = av.AudioLayout(f"{stream.codec_context.layout.nb_channels}c")
-                            encoder.format = "fltp"  # AAC's only sample format; frames are converted on encode
-                            reencode[stream.index] = encoder
-                            notices.append(f"audio stream {stream.index} ({name}) re-encoded as AAC: "
-                                           f"{output.suffix} cannot hold {name}")
-                        else:
-                            notices.append(f"subtitle stream {stream.index} ({name}) dropped: "
-                                           f"{output.suffix} cannot hold {name}")
+                            encoder.layout = av.AudioLayout(f"{layout.nb_channels}c")
+                            encoder.format = encoder.codec_context.codec.audio_formats[0].name
+                            reencode[plan.index] = encoder
             streams = [_video_packets(chunks, video_out)]
             if mapping or reencode:
                 streams.append(_source_packets(source, mapping, reencode))
