@@ -1,6 +1,7 @@
 """The `lumiere` command line."""
 
 import logging
+import math
 import os
 import sys
 from fractions import Fraction
@@ -13,6 +14,24 @@ from .errors import LumiereError
 
 class LumiereGroup(click.Group):
     """Turns every expected failure into one line on stderr and a non-zero exit."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """Usage errors (an unknown option, a bad value) as one `lumiere: error:` line and status 1, like every
+        other error, instead of click's usage block and status 2."""
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `lumiere` alone, or a group without its command
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
+        except click.ClickException as exc:
+            message = "; ".join(line.strip() for line in exc.format_message().splitlines() if line.strip())
+            context = getattr(exc, "ctx", None)
+            hint = f" (see `{context.command_path} --help`)" if isinstance(exc, click.UsageError) and context else ""
+            click.echo(f"lumiere: error: {message}{hint}", err=True)
+            sys.exit(1)
+        except click.exceptions.Abort:
+            click.echo("lumiere: interrupted", err=True)
+            sys.exit(130)
 
     def invoke(self, ctx):
         try:
@@ -130,8 +149,7 @@ def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, r
     def default(value, preset_value):
         return preset_value if value is None and film_preset == "film" else value
 
-    if fps is not None and fps <= 0:
-        raise LumiereError(f"--fps must be positive, got {fps:g}")
+    check_rate("--fps", fps)
     if repair_model and repair is None and film_preset != "film":
         raise LumiereError("--repair-model is what --repair paints with: add --repair")
     deflicker, repair, degrain, regrain = (default(deflicker, 1.0), default(repair, 1.0), default(degrain, 1.0),
@@ -143,6 +161,15 @@ def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, r
                                if repair is not None else None),
                        degrain=DegrainSettings(strength=degrain) if degrain is not None else None,
                        fps=Fraction(fps).limit_denominator(1001) if fps else None, regrain=regrain)
+
+
+MAX_RATE = 1000
+
+
+def check_rate(flag: str, fps: float | None) -> None:
+    """A frame rate must be a finite number a player can show: nan and inf pass float parsing."""
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_RATE):
+        raise LumiereError(f"{flag} must be positive, finite and at most {MAX_RATE} frames per second, got {fps:g}")
 
 
 def _input_and_references(inputs: tuple[Path, ...], references: tuple[Path, ...]) -> tuple[Path, tuple[Path, ...]]:
@@ -171,7 +198,7 @@ def _options(scale, target_height, fit, model, device, precision, tile, default_
 @main.command()
 @click.argument("inputs", metavar="IN...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Video file (.mp4 .mkv .mov .avi), a folder for frames, or a pattern like out/f_%05d.png.")
+              help="Video file (.mp4 .mkv .mov .webm), a folder for frames, or a pattern like out/f_%05d.png.")
 @_upscale_options
 @click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
               help="Video codec (default h264), or png/tiff for an image sequence.")
@@ -241,9 +268,8 @@ def restore(inputs, output, scale, target_height, fit, model, device, precision,
     from .restore import restore as run_restore
 
     options = _options(scale, target_height, fit, model, device, precision, tile, default_scale=2.0)
+    check_rate("--source-fps", source_fps)
     play_fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
-    if source_fps is not None and source_fps <= 0:
-        raise LumiereError(f"--source-fps must be positive, got {source_fps:g}")
     if references and not colorize:
         raise LumiereError("--reference guides colorization: add --colorize")
     settings = _colorize_settings(references, saturation, render_size, color_model, device) if colorize else None
@@ -304,7 +330,9 @@ def colorize(inputs, output, references, saturation, render_size, color_model, d
 
     A film's colour is carried from frame to frame along optical flow, so it does not flicker, and starts
     afresh at each new shot. References are followed by content; one that is a frame of the film is laid
-    onto that frame. A colour input is reduced to its lightness first.
+    onto that frame. A colour input is reduced to its lightness first. In a
+    folder of photos, one that cannot be read or written is skipped and named,
+    the others are written, and the command exits with status 1.
     """
     from .io.images import is_image_path
     from .io.reader import VIDEO_SUFFIXES
@@ -319,9 +347,11 @@ def colorize(inputs, output, references, saturation, render_size, color_model, d
     photos = is_image_path(path) or (path.is_dir() and source_fps is None
                                      and output.suffix.lower() not in VIDEO_SUFFIXES)
     if photos:
-        written, notices = colorize_images(path, output, settings, show_progress=not quiet)
-        result = written[0] if len(written) == 1 else f"{len(written)} images to {output}"
+        written, failed, notices = colorize_images(path, output, settings, show_progress=not quiet)
+        _report_skipped(failed, len(written) + len(failed))
+        result = f"{len(written)} images to {output}" if path.is_dir() else written[0]
     else:
+        check_rate("--source-fps", source_fps)
         fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
         result, notices = run_restore(path, output, UpscaleOptions(scale=1.0, device=device), colorize=settings,
                                       codec=codec, crf=crf, source_fps=fps, chunk_frames=chunk_frames,
@@ -329,6 +359,14 @@ def colorize(inputs, output, references, saturation, render_size, color_model, d
     for notice in notices:
         click.echo(f"lumiere: note: {notice}", err=True)
     click.echo(f"wrote {result}")
+
+
+def _report_skipped(failed: list[tuple[Path, str]], total: int) -> None:
+    """Each image of a folder that could not be done, then a failing exit: the rest were written."""
+    for path, reason in failed:
+        click.echo(f"lumiere: error: {path}: {reason}", err=True)
+    if failed:
+        raise LumiereError(f"{len(failed)} of {total} images failed and were skipped; the others were written")
 
 
 @main.command()
@@ -346,12 +384,15 @@ def upscale(input_path, output, scale, target_height, fit, model, device, precis
       lumiere upscale scans/ -o scans-x2/ --scale 2
 
     16-bit images stay 16-bit; an alpha channel is carried along (resampled).
+    In a folder, an image that cannot be read or written is skipped and named,
+    the others are written, and the command exits with status 1.
     """
     from .restore import upscale_images
 
     options = _options(scale, target_height, fit, model, device, precision, tile, default_scale=4.0)
-    written = upscale_images(input_path, output, options, show_progress=not quiet)
-    click.echo(f"wrote {written[0] if len(written) == 1 else f'{len(written)} images to {output}'}")
+    written, failed = upscale_images(input_path, output, options, show_progress=not quiet)
+    click.echo(f"wrote {f'{len(written)} images to {output}' if Path(input_path).is_dir() else written[0]}")
+    _report_skipped(failed, len(written) + len(failed))
 
 
 @main.command()

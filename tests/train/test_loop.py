@@ -159,3 +159,29 @@ def test_repair_training_gives_a_model_the_repair_stage_takes(tmp_path, image_fo
     clip = paint_specks(torch.rand(5, 3, 32, 32), torch.tensor([[2, 0.5, 0.5, 2.0, 0.0, 1.0]]))
     out = list(stage.stream((Frame(i, i, None, 1), clip[i]) for i in range(5)))
     assert len(out) == 5 and out[2][1].shape == (3, 32, 32)
+
+
+class _RunsCode:
+    """Pickles into a call of os.system: what a hostile checkpoint would hold."""
+
+    def __reduce__(self):
+        import os
+
+        return os.system, ("touch pwned",)
+
+
+@pytest.mark.parametrize("how", ["resume", "export"])
+def test_exception_checkpoint_that_would_run_code_is_refused(tmp_path, image_folder, monkeypatch, how):
+    from lumiere.train.loop import CHECKPOINT, export_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    torch.save({"ema": {}, "step": 1, "config": {}, "payload": _RunsCode()}, run_dir / CHECKPOINT)
+    with pytest.raises(LumiereError, match="never runs code") as raised:
+        if how == "resume":
+            train(_config(tmp_path, image_folder), resume=True, show_progress=False)
+        else:
+            export_checkpoint(run_dir, tmp_path / "out.safetensors")
+    assert "\n" not in str(raised.value)
+    assert not (tmp_path / "pwned").exists()

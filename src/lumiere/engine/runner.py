@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_image_batch
-from ..errors import LumiereError
+from ..errors import LumiereError, ModelError
 from ..models.descriptor import LoadedModel
 from .precision import select_dtype
 from .tiling import pad_to_multiple, run_tiled
@@ -41,6 +41,14 @@ def auto_tile(loaded: LoadedModel, device: torch.device, dtype: torch.dtype) -> 
     per_pixel += 4 * descriptor.output_channels * descriptor.scale**2 * 2
     side = int((available_memory(device) // 2 // per_pixel) ** 0.5)
     return max(MIN_TILE, min(side, 4096))
+
+
+def check_finite(output: torch.Tensor, model_name: str) -> torch.Tensor:
+    """Refuse a network's output that holds NaN or infinity: it would be written as black or garbage."""
+    if not torch.isfinite(output).all():
+        raise ModelError(f"model {model_name} gave NaN or infinite values: its weights are broken, or it "
+                         "overflowed at this precision")
+    return output
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -94,6 +102,16 @@ class ModelRunner:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, channels=self.descriptor.input_channels)
+        output = self._run(x)
+        if self.dtype != torch.float32 and not torch.isfinite(output).all():
+            log.warning("model %s overflowed in %s; running it in fp32 from here on", self.descriptor.name,
+                        str(self.dtype).removeprefix("torch."))
+            self.dtype = torch.float32
+            self.module = self.module.float()
+            output = self._run(x)
+        return check_finite(output, self.descriptor.name)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         while True:
             try:
                 return run_tiled(self._forward, x, self.descriptor.scale, self.tile, self.margin, self.feather)

@@ -1,12 +1,13 @@
 """Load a shipped model by name or any spandrel-supported file by path."""
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from spandrel import ImageModelDescriptor, ModelLoader
+from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 
 from ..errors import ModelError
 from .descriptor import LoadedModel, ModelDescriptor
@@ -40,14 +41,30 @@ def resolve_model_path(name_or_path: str) -> tuple[str, Path]:
     return path.stem, path
 
 
+def _load_failure(path: Path, exc: Exception) -> str:
+    """One line on why a file did not load, naming the tensor where the shapes disagree."""
+    if isinstance(exc, UnsupportedModelError):
+        return f"{path} holds weights of no architecture lumiere knows (spandrel recognised none of its keys)"
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("Error(s) in loading state_dict"):
+        detail = next((line for line in lines[1:] if line.startswith(("size mismatch", "Missing key", "Unexpected"))),
+                      lines[-1])
+        return f"{path} does not fit the architecture its keys name: {detail[:300]}"
+    reason = lines[0] if lines else type(exc).__name__
+    if isinstance(exc, (AttributeError, TypeError, KeyError)):  # a pickle of something other than tensors
+        return f"{path} is not a weights file (it holds no tensors by name: {reason[:120]})"
+    return f"{path} is not a model lumiere can load: {reason[:200]}"
+
+
 def load_model(name_or_path: str) -> LoadedModel:
     """Load for inference (eval mode, on CPU, float32). Raises ModelError with a one-line reason."""
     name, path = resolve_model_path(name_or_path)
     try:
-        spandrel_model = ModelLoader(device="cpu").load_from_file(path)
+        with warnings.catch_warnings():  # torch's loaders warn about their own deprecations, not about the file
+            warnings.simplefilter("ignore")
+            spandrel_model = ModelLoader(device="cpu").load_from_file(path)
     except Exception as exc:  # spandrel and torch raise many types for a bad file; all mean the same here
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path} is not a model lumiere can load: {reason[:200]}") from None
+        raise ModelError(_load_failure(path, exc)) from None
     if not isinstance(spandrel_model, ImageModelDescriptor):
         raise ModelError(f"{path} is a {spandrel_model.purpose} model, not an image-to-image model")
     spandrel_model.model.eval()

@@ -22,6 +22,7 @@ from .._checks import check_image_batch
 from ..convert import array_to_tensor
 from ..degradations.functional import resize
 from ..engine.precision import select_device
+from ..engine.runner import check_finite
 from ..errors import InputError
 from ..io.images import read_image
 from ..lab import lightness, rgb_to_lab, with_chroma
@@ -73,7 +74,7 @@ class Colorizer:
         features, logits = self.network.features(luma.to(self.device) / 100)
         ab = self.network.decode(logits, self.settings.temperature, self.settings.calibration)
         ab = F.interpolate(ab, scale_factor=OUTPUT_STRIDE, mode="bilinear", align_corners=False)
-        return ab.float(), F.normalize(features.float(), dim=1)
+        return check_finite(ab.float(), self.settings.model), F.normalize(features.float(), dim=1)
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:

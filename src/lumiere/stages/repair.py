@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from ..degradations.functional import luma
 from ..engine.precision import cpu_has_native_bf16, select_device
+from ..engine.runner import check_finite
 from ..engine.tiling import run_tiled
 from ..errors import InputError
 from ..models.loader import load_repairnet
@@ -329,7 +330,7 @@ class RepairStage(WindowStage):
                        mode="replicate")
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             _, repaired = self.network(padded)
-        return repaired[..., :height, :width].float()
+        return check_finite(repaired[..., :height, :width].float(), self.settings.model)
 
     @torch.inference_mode()
     def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:

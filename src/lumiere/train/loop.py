@@ -62,12 +62,25 @@ def _metadata(config: TrainConfig, step: int, seconds: float) -> dict[str, str]:
             "lumiere.steps": str(step), "lumiere.train_seconds": f"{seconds:.0f}"}
 
 
+def _load_checkpoint(path: Path, device) -> dict:
+    """A run's checkpoint, read as tensors and plain data only: a pickle that would run code is refused."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # pickle and torch raise many types; all mean the file is not ours to trust
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise LumiereError(f"{path} is not a lumiere training checkpoint, or holds more than weights and plain "
+                           f"data (lumiere never runs code from a checkpoint): {first_line[:160]}") from None
+    if not isinstance(state, dict) or not {"ema", "step", "config"} <= state.keys():
+        raise LumiereError(f"{path} is not a lumiere training checkpoint")
+    return state
+
+
 def export_checkpoint(run_dir: Path, output: Path) -> int:
     """Write the EMA weights of a run's last checkpoint (also of an unfinished run); returns its step."""
     checkpoint_path = Path(run_dir) / CHECKPOINT
     if not checkpoint_path.exists():
         raise LumiereError(f"no checkpoint in {run_dir}")
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    state = _load_checkpoint(checkpoint_path, "cpu")
     config = TrainConfig(**state["config"])
     task = make_task(config)
     model = task.build_model()
@@ -105,7 +118,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
     step, history, elapsed = 0, [], 0.0
 
     if resume:
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        state = _load_checkpoint(checkpoint_path, device)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
