@@ -343,3 +343,31 @@ def test_batch_reports_a_bad_film_and_goes_on(tmp_path, video_factory):
     result = CliRunner().invoke(main, ["restore", str(bad), str(good), "-o", str(out), "--scale", "1", "-q"])
     assert result.exit_code == 1 and "1 of 2 films failed" in result.output
     assert (out / "good.mp4").exists() and not (out / "bad.mp4").exists()
+
+
+def test_models_import_ncnn_then_use_by_name(tmp_path, monkeypatch, video_factory):
+    from .models.test_ncnn import shipped_ncnn_models
+
+    param = shipped_ncnn_models() / "realesr-animevideov3-x4.param"
+    monkeypatch.setenv("LUMIERE_MODELS", str(tmp_path / "models"))
+    runner = CliRunner()
+    result = runner.invoke(main, ["models", "import", str(param)])
+    assert result.exit_code == 0, result.output
+    assert "RealESRGAN Compact x4" in result.output and "--model realesr-animevideov3-x4.safetensors" in result.output
+    listed = runner.invoke(main, ["models"])
+    assert "realesr-animevideov3-x4.safetensors" in listed.output and "user model" in listed.output
+    again = runner.invoke(main, ["models", "import", str(param)])
+    assert again.exit_code == 1 and "exists" in again.output
+    out = tmp_path / "out.mp4"
+    used = runner.invoke(main, ["restore", str(video_factory(frames=2, size=(32, 24))), "-o", str(out), "--scale", "4",
+                                "--model", "realesr-animevideov3-x4.safetensors", "-q"])
+    assert used.exit_code == 0, used.output
+    assert decode_all(out)[0].shape == (96, 128, 3)
+
+
+def test_models_import_refuses_what_is_not_ncnn(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUMIERE_MODELS", str(tmp_path / "models"))
+    (tmp_path / "x.param").write_text("hello\n")
+    result = run_cli("models", "import", tmp_path / "x.param")
+    assert result.returncode == 1 and result.stderr.startswith("lumiere: error: ") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "models" / "x.safetensors").exists()

@@ -438,9 +438,48 @@ def degrade(input_path, output, recipe, scale, seed, quiet):
     click.echo(f"wrote {output}")
 
 
-@main.command()
-def models():
-    """List shipped models and the user's own (in $LUMIERE_MODELS or ~/.local/share/lumiere/models)."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def models(ctx):
+    """List shipped models and the user's own (in $LUMIERE_MODELS or ~/.local/share/lumiere/models).
+
+    \b
+    lumiere models                          the list
+    lumiere models import x4plus.param      an ncnn model (Real-ESRGAN, Upscayl) into the user folder
+    """
+    if ctx.invoked_subcommand is None:
+        _list_models()
+
+
+@models.command("import")
+@click.argument("param_file", metavar="FILE.param", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="File name in the user models folder (default: FILE's name).")
+def import_model(param_file, name):
+    """Import an ncnn model (FILE.param and the FILE.bin beside it) as a safetensors file in the user models
+    folder, usable by name with --model.
+
+    Real-ESRGAN's Compact (animevideov3) and RRDBNet (x4plus) graphs are recognised; the import is checked by
+    running the ncnn graph itself against the converted network.
+    """
+    from .models.loader import user_model_dir
+    from .models.ncnn import import_ncnn
+
+    filename = f"{Path(name).stem if name else Path(param_file).stem}.safetensors"
+    target = user_model_dir() / filename
+    if target.exists():
+        raise LumiereError(f"{target} exists; give another --name or remove it first")
+    imported = import_ncnn(param_file, target)
+    click.echo(f"imported {param_file}: {imported.architecture} x{imported.scale}, "
+               f"{imported.parameters / 1e6:.2f}M parameters -> {target}")
+    if imported.trailing_resize:
+        mode, factor = imported.trailing_resize
+        click.echo(f"lumiere: note: this ncnn graph is an x{imported.scale} network followed by a {mode} "
+                   f"x{factor:g} resize; the network alone was imported (lumiere resizes to any --scale itself)",
+                   err=True)
+    click.echo(f"use it with: --model {filename}")
+
+
+def _list_models() -> None:
     from .models.loader import MODEL_SUFFIXES, load_colorizer, load_model, load_repairnet, user_model_dir
     from .models.registry import SHIPPED
 

@@ -51,6 +51,9 @@ class Task(ABC):
         save_weights(model, path, metadata)
 
 
+LARGEST_FLOAT32_FILE = 40e6
+
+
 class RestorationTask(Task):
     """upscale (x2-x4) and restore (x1): a Compact or SPAN network undoing a degradation recipe."""
 
@@ -72,6 +75,12 @@ class RestorationTask(Task):
                 raise LumiereError(f"--init model is x{loaded.descriptor.scale}, but --scale is {config.scale}")
             return loaded.module.train()
         return build_restoration_network(config.arch, config.scale, config.num_feat, config.num_conv)
+
+    def export(self, model: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
+        # an RRDB-size network (16.7M parameters) is 67 MB in float32; float16 keeps it under the 40 MB a shipped
+        # file may have, and moves its output by under half a level of 255
+        large = sum(p.numel() for p in model.parameters()) * 4 > LARGEST_FLOAT32_FILE
+        save_weights(model, path, metadata, dtype=torch.float16 if large else None)
 
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config

