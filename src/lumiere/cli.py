@@ -579,6 +579,9 @@ def _train_options(function):
         click.option("--loss", type=click.Choice(["l1", "charbonnier"]), default="l1", show_default=True),
         click.option("--frequency-weight", type=float, default=0.0, show_default=True,
                      help="Weight of an added spectral (FFT magnitude) loss that favours fine detail."),
+        click.option("--gan-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+                     help="upscale/restore: weight of an adversarial loss from a U-Net discriminator (0.1 is "
+                          "Real-ESRGAN's), for texture rather than the average of what could be there."),
         click.option("--gray", "gray_probability", type=click.FloatRange(0, 1), default=None,
                      help="Share of pairs made black and white, input and target (default 0.5 for film)."),
         click.option("--arch", type=click.Choice(["compact", "span"]), default="compact", show_default=True,
@@ -627,6 +630,8 @@ def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
         values["num_feat"] = 32 if task in ("colorize", "repair") else 48
     if task in ("colorize", "repair") and values.get("arch", "compact") != "compact":
         raise LumiereError(f"--arch is for upscale and restore; {task} has its own network")
+    if task in ("colorize", "repair") and values.get("gan_weight"):
+        raise LumiereError(f"--gan-weight is for upscale and restore, not {task}")
     if not values.get("data"):
         raise LumiereError("give --data (or a --config that names it)")
     if not values.get("output"):

@@ -67,3 +67,28 @@ def test_colourfulness():
     red = torch.zeros(1, 3, 4, 4)
     red[:, 0] = 1  # rg = 255, yb = 127.5: M = 0.3 * |(255, 127.5)|
     assert colourfulness(red).item() == pytest.approx(0.3 * math.hypot(255, 127.5))
+
+
+class TestDetailRatio:
+    def test_smoke(self):
+        from lumiere.degradations.functional import resize
+        from lumiere.eval.metrics import detail_ratio
+
+        torch.manual_seed(0)
+        hr = torch.rand(2, 3, 64, 64)
+        assert torch.allclose(detail_ratio(hr, hr), torch.ones(2, dtype=torch.float64))
+        blurred = resize(resize(hr, (16, 16), "bicubic"), (64, 64), "bicubic").clamp(0, 1)
+        assert (detail_ratio(blurred, hr) < 0.2).all()
+        noisy = (hr + 0.3 * torch.randn_like(hr)).clamp(0, 1)
+        assert (detail_ratio(noisy, hr) > 1).all()
+
+    def test_cardinality(self):
+        from lumiere.eval.metrics import detail_ratio
+
+        assert detail_ratio(torch.rand(3, 3, 40, 52), torch.rand(3, 3, 40, 52), shave=4).shape == (3,)
+
+    def test_exception(self):
+        from lumiere.eval.metrics import detail_ratio
+
+        with pytest.raises(ValueError, match="equal shapes"):
+            detail_ratio(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))

@@ -185,3 +185,53 @@ def test_exception_checkpoint_that_would_run_code_is_refused(tmp_path, image_fol
             export_checkpoint(run_dir, tmp_path / "out.safetensors")
     assert "\n" not in str(raised.value)
     assert not (tmp_path / "pwned").exists()
+
+
+class TestAdversarial:
+    def test_smoke(self, tmp_path, image_folder):
+        result = train(_config(tmp_path, image_folder, gan_weight=0.1, disc_width=8, steps=6, val_every=3,
+                               checkpoint_every=3), show_progress=False)
+        assert result["steps"] == 6
+        loaded = load_model(str(tmp_path / "out.safetensors"))
+        assert loaded.descriptor.scale == 2 and loaded.descriptor.architecture == "RealESRGAN Compact"
+        state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+        assert {"discriminator", "optimizer"} <= state["task"]["adversary"].keys()
+
+    def test_cardinality(self):
+        from lumiere.train.adversarial import UNetDiscriminator
+
+        discriminator = UNetDiscriminator(width=8)
+        assert discriminator(torch.rand(2, 3, 24, 40)).shape == (2, 1, 24, 40)
+
+    def test_exception(self, tmp_path, image_folder):
+        from lumiere.train.adversarial import UNetDiscriminator
+
+        with pytest.raises(ValueError, match="multiples of 8"):
+            UNetDiscriminator(width=8)(torch.rand(1, 3, 20, 20))
+        with pytest.raises(ValueError, match=r"expected \(B, 3, H, W\)"):
+            UNetDiscriminator(width=8)(torch.rand(3, 16, 16))
+        with pytest.raises(LumiereError, match="multiples of 8"):
+            train(_config(tmp_path, image_folder, gan_weight=0.1, patch=9), show_progress=False)
+
+    def test_resume_gives_the_same_weights(self, tmp_path, image_folder, monkeypatch):
+        from lumiere.train import loop
+
+        options = dict(gan_weight=0.1, disc_width=8, steps=6, val_every=100, checkpoint_every=3)
+        train(_config(tmp_path / "whole", image_folder, **options), show_progress=False)
+        original = loop._lr_at
+        calls = []
+
+        def stop_after_a_checkpoint(config, step):
+            calls.append(step)
+            if step == 4:
+                raise KeyboardInterrupt
+            return original(config, step)
+
+        monkeypatch.setattr(loop, "_lr_at", stop_after_a_checkpoint)
+        with pytest.raises(KeyboardInterrupt):
+            train(_config(tmp_path / "split", image_folder, **options), show_progress=False)
+        monkeypatch.setattr(loop, "_lr_at", original)
+        train(_config(tmp_path / "split", image_folder, **options), resume=True, show_progress=False)
+        a = load_model(str(tmp_path / "whole" / "out.safetensors")).module.state_dict()
+        b = load_model(str(tmp_path / "split" / "out.safetensors")).module.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)

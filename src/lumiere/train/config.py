@@ -28,6 +28,8 @@ class TrainConfig:
     min_lr: float = 1e-6
     loss: str = "l1"
     frequency_weight: float = 0.0  # weight of the spectral loss added to `loss`
+    gan_weight: float = 0.0  # upscale and restore: weight of the adversarial loss (0: no discriminator)
+    disc_width: int = 64  # channels of the discriminator's first layer
     gray_probability: float = 0.0  # share of pairs made black and white (input and target alike)
     ema_decay: float = 0.999
     val_every: int = 1000

@@ -104,6 +104,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
 
     torch.manual_seed(config.seed)
     task = make_task(config)
+    task.start(device)
 
     # channels-last lets cuDNN run bf16 convolutions on tensor cores without transposing every layer
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
@@ -123,6 +124,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
+        task.load_state_dict(state.get("task", {}))
         torch.set_rng_state(state["torch_rng"])
         step, history, elapsed = state["step"], state["history"], state["elapsed"]
     else:
@@ -132,7 +134,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
         _save_checkpoint(checkpoint_path, {
             "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(), "step": step, "history": history,
-            "elapsed": elapsed, "config": config.__dict__,
+            "elapsed": elapsed, "config": config.__dict__, "task": task.state_dict(),
         })
 
     log = (run_dir / "log.jsonl").open("a")
@@ -155,6 +157,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        task.after_step(optimizer.param_groups[0]["lr"], use_amp)
         with torch.no_grad():
             decay = min(config.ema_decay, (1 + step) / (10 + step))
             for ema_param, param in zip(ema.parameters(), model.parameters()):

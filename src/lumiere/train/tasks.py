@@ -17,6 +17,7 @@ from ..models.archs import build_restoration_network
 from ..models.colornet import OUTPUT_STRIDE, ColorNet, ColorNetConfig
 from ..models.loader import load_colorizer, load_model, load_repairnet, save_weights
 from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
+from .adversarial import Adversary
 from .colorize import ColourPairs, colour_counts, rebalanced_cross_entropy, rebalancing_weights
 from .config import TrainConfig
 from .data import CropSampler, DegradedPairs, degrade_batch, load_validation
@@ -50,6 +51,20 @@ class Task(ABC):
     def export(self, model: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
         save_weights(model, path, metadata)
 
+    # Hooks for what a task trains beside its model (a discriminator); most tasks train nothing else.
+    def start(self, device: torch.device) -> None:  # noqa: B027
+        """Build whatever the task trains beside the model, on the training device."""
+
+    def after_step(self, lr: float, autocast: bool) -> None:  # noqa: B027
+        """Train what the task trains beside the model, on the batch the model just learned from."""
+
+    def state_dict(self) -> dict:
+        """The task's own training state, saved in checkpoints beside the model's."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:  # noqa: B027
+        """Restore what `state_dict` saved."""
+
 
 LARGEST_FLOAT32_FILE = 40e6
 
@@ -66,6 +81,10 @@ class RestorationTask(Task):
         self.recipe = build_recipe(config.recipe, config.scale)
         self.val_hr = (load_validation(config.val, config.val_images, config.val_crop, config.scale)
                        if config.val else None)
+        if config.gan_weight and (config.patch * config.scale) % 8:
+            raise LumiereError(f"--gan-weight needs output crops that are multiples of 8 px; --patch {config.patch} "
+                               f"at x{config.scale} gives {config.patch * config.scale}")
+        self.adversary: Adversary | None = None
 
     def build_model(self) -> torch.nn.Module:
         config = self.config
@@ -87,12 +106,35 @@ class RestorationTask(Task):
         sampler = CropSampler(config.data, config.patch * config.scale)
         return DegradedPairs(sampler, self.recipe, config.batch, config.gray_probability, config.seed, config.steps)
 
+    def start(self, device: torch.device) -> None:
+        config = self.config
+        if config.gan_weight:
+            self.adversary = Adversary(config.gan_weight, config.disc_width, config.lr, device)
+
     def loss(self, model, inputs, targets):
         prediction = model(inputs).float()
         loss = LOSSES[self.config.loss](prediction, targets)
         if self.config.frequency_weight:
             loss = loss + self.config.frequency_weight * frequency(prediction, targets)
+        if self.adversary is not None:
+            loss = loss + self.adversary.generator_loss(prediction)
+            self._made, self._real = prediction.detach(), targets
         return loss
+
+    def after_step(self, lr: float, autocast: bool) -> None:
+        if self.adversary is not None:
+            self.adversary.set_lr(lr)
+            self.adversary.train_step(self._real, self._made, autocast)
+
+    def state_dict(self) -> dict:
+        return {"adversary": self.adversary.state_dict()} if self.adversary is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.adversary is not None:
+            if "adversary" not in state:
+                raise LumiereError("this checkpoint was trained without a discriminator; --gan-weight cannot be "
+                                   "added on resume (start a run with --init from its export instead)")
+            self.adversary.load_state_dict(state["adversary"])
 
     @torch.no_grad()
     def validate(self, model):

