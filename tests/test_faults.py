@@ -333,3 +333,95 @@ def test_format_bytes_says_mb_for_small_jobs():
     from lumiere.job import format_bytes
 
     assert format_bytes(1_234_567) == "1.2 MB" and format_bytes(2.5e9) == "2.5 GB" and format_bytes(0) == "0.0 MB"
+
+
+class TestFoundByTheFaultCampaign:
+    """Cases benchmarks/fault_campaign.py found unclean, each fixed."""
+
+    @pytest.mark.parametrize("damage", ["record without a checksum", "done as a list", "not JSON"])
+    def test_damaged_manifest_asks_for_restart(self, video_factory, tiny_models, tmp_path, monkeypatch, damage):
+        from lumiere.errors import LumiereError
+
+        src, out = video_factory(frames=4), tmp_path / "out.mkv"
+        work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], codec="ffv1", chunk_frames=2)
+        manifest = json.loads((work / "manifest.json").read_text())
+        if damage == "record without a checksum":
+            manifest["done"]["0"] = {"pts": 0}
+        elif damage == "done as a list":
+            manifest["done"] = [0, 1]
+        text = "{not json" if damage == "not JSON" else json.dumps(manifest)
+        (work / "manifest.json").write_text(text)
+        with pytest.raises(LumiereError, match="manifest.json is damaged.*--restart") as raised:
+            _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=2)
+        assert type(raised.value).__name__ == "DamagedManifest"
+        _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=2, restart=True)
+        assert len(decode_all(out)) == 4
+
+    def test_full_disk_while_closing_a_chunk_leaves_no_partial_file(self, tmp_path, monkeypatch):
+        from fractions import Fraction
+
+        from lumiere.io.color import ColorInfo
+        from lumiere.io.writer import ChunkWriter, EncodeSettings
+
+        writer = ChunkWriter(tmp_path / "chunk.mp4", EncodeSettings("ffv1"), 16, 16, Fraction(12), Fraction(1, 12),
+                             ColorInfo.bt709()).__enter__()
+        writer.write(np.zeros((16, 16, 3), np.uint8), 0)
+        real_close = writer.container.close
+
+        def close_on_a_full_disk():
+            real_close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(writer, "container", type("Full", (), {"close": staticmethod(close_on_a_full_disk),
+                                                                   "mux": writer.container.mux})())
+        with pytest.raises(OSError):
+            writer.__exit__(None, None, None)
+        assert list(tmp_path.iterdir()) == []
+
+    def test_percent_in_file_names_is_not_a_pattern(self, video_factory, tiny_models, tmp_path):
+        src = video_factory("speed 50%.mp4", frames=2)
+        out = tmp_path / "out 100%.mp4"
+        _restore(src, out, tiny_models[2])
+        assert len(decode_all(out)) == 2
+
+    def test_image_codec_with_a_video_name_is_refused(self, video_factory, tmp_path):
+        with pytest.raises(OutputError, match="--codec png writes an image sequence"):
+            restore(video_factory(frames=2), tmp_path / "out.mp4", UpscaleOptions(scale=1), codec="png",
+                    show_progress=False)
+        assert not (tmp_path / "out.mp4").exists()
+
+    def test_pipe_and_dangling_link_inputs(self, tmp_path):
+        import os
+
+        from lumiere.errors import InputError
+        from lumiere.io.reader import open_source
+
+        fifo = tmp_path / "pipe.mp4"
+        os.mkfifo(fifo)
+        with pytest.raises(InputError, match="not a regular file"):
+            open_source(fifo)
+        loop = tmp_path / "loop.mp4"
+        loop.symlink_to(loop)
+        with pytest.raises(InputError, match="symbolic link to nothing"):
+            open_source(loop)
+
+    def test_output_folder_that_is_a_file(self, video_factory, tiny_models, tmp_path):
+        (tmp_path / "file").write_text("x")
+        with pytest.raises(OutputError, match="is a file, not a folder"):
+            _restore(video_factory(frames=2), tmp_path / "file" / "out.mp4", tiny_models[2])
+
+    def test_batch_with_colliding_names_leaves_no_folder(self, video_factory, tmp_path):
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        first = video_factory("a/film.mp4", frames=2)
+        second = video_factory("b/film.mp4", frames=2)
+        result = run_cli("restore", first, second, "-o", tmp_path / "restored", "--scale", "1")
+        assert result.returncode == 1 and "same name" in result.stderr
+        assert not (tmp_path / "restored").exists()
+
+    def test_compare_of_a_one_pixel_film(self, tmp_path):
+        from lumiere.compare import compose
+
+        pixel = np.full((1, 1, 3), 128, np.uint8)
+        for mode in ("split", "side"):
+            assert compose(pixel, pixel, mode).shape[:2] == (2, 4 if mode == "side" else 2)

@@ -131,10 +131,10 @@ def batch_targets(films: list[Path], folder: Path, codec: str | None) -> list[tu
     suffix = {"ffv1": ".mkv", "prores": ".mov"}.get(codec or "h264", ".mp4")
     if folder.suffix:
         raise LumiereError(f"several films go into a folder; -o {folder} looks like a file")
-    folder.mkdir(parents=True, exist_ok=True)
     names = [film.stem if film.is_file() else film.name for film in films]
     if len(set(names)) < len(names):
         raise LumiereError("two films of the batch have the same name; their outputs would collide")
+    folder.mkdir(parents=True, exist_ok=True)
     return [(film, folder / f"{name}{suffix}") for film, name in zip(films, names, strict=True)]
 
 

@@ -34,8 +34,9 @@ def compose(before: np.ndarray, after: np.ndarray, mode: str) -> np.ndarray:
     height, width = after.shape[:2]
     panels = 2 if mode == "side" else 1
     fit = min(1.0, MAX_WIDTH / (width * panels), MAX_HEIGHT / height)
-    out_w, out_h = 2 * round(width * fit / 2), 2 * round(height * fit / 2)
-    after = cv2.resize(after, (out_w, out_h), interpolation=cv2.INTER_AREA) if fit < 1 else after
+    out_w, out_h = max(2, 2 * round(width * fit / 2)), max(2, 2 * round(height * fit / 2))  # even, for H.264
+    if (out_w, out_h) != (width, height):
+        after = cv2.resize(after, (out_w, out_h), interpolation=cv2.INTER_AREA if fit < 1 else cv2.INTER_CUBIC)
     before = cv2.resize(before, (out_w, out_h), interpolation=cv2.INTER_CUBIC)
     if mode == "side":
         canvas = np.concatenate([before, after], axis=1)

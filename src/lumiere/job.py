@@ -25,7 +25,7 @@ import numpy as np
 from .errors import InputError, LumiereError, ModelError, OutputError
 from .io.color import ColorInfo
 from .io.images import IMAGE_SUFFIXES
-from .io.reader import VIDEO_SUFFIXES, Frame, Source
+from .io.reader import VIDEO_SUFFIXES, Frame, Source, is_frame_pattern
 from .io.writer import CONTAINERS, IMAGE_CODECS, Chunk, ChunkWriter, EncodeSettings, ImageSequenceWriter, join_chunks
 from .pipeline import run_pipeline
 from .stages.base import Stage, TemporalStage
@@ -51,7 +51,7 @@ class OutputSpec:
 
     @property
     def folder(self) -> Path:
-        return self.path.parent if self.kind == "images" and "%" in self.path.name else self.path
+        return self.path.parent if self.kind == "images" and is_frame_pattern(self.path.name) else self.path
 
 
 def plan_output(path: Path, codec: str | None, crf: int | None, preset: str | None, bit_depth: int | None,
@@ -60,13 +60,17 @@ def plan_output(path: Path, codec: str | None, crf: int | None, preset: str | No
 
     path = Path(path)
     suffix = path.suffix.lower()
+    pattern = is_frame_pattern(path.name)
     if path.is_dir() and suffix in VIDEO_SUFFIXES:
         raise OutputError(f"{path} is a folder; a video needs a file name, and frames a folder whose name has "
                           "no video suffix")
-    if "%" in path.name or not suffix or path.is_dir() or codec in IMAGE_CODECS:
+    if codec in IMAGE_CODECS and suffix in VIDEO_SUFFIXES and not pattern:
+        raise OutputError(f"--codec {codec} writes an image sequence, and {path} names a video file; give a folder "
+                          "or a pattern like frames/f_%05d.png")
+    if pattern or not suffix or path.is_dir() or codec in IMAGE_CODECS:
         if codec not in (None, *IMAGE_CODECS):
             raise OutputError(f"{path} is an image sequence; --codec must be png or tiff there")
-        if "%" in path.name:
+        if pattern:
             image_suffix = suffix or IMAGE_CODECS[codec or "png"]
             if image_suffix not in IMAGE_SUFFIXES:
                 raise OutputError(f"{path}: unknown image type {image_suffix!r}")
@@ -103,6 +107,8 @@ def check_output_folder(folder: Path) -> None:
     bits alone mislead for root and read-only mounts."""
     if not folder.exists():
         raise OutputError(f"output folder does not exist: {folder}")
+    if not folder.is_dir():
+        raise OutputError(f"{folder} is a file, not a folder to write into")
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".lumiere-probe-"):
             pass
@@ -193,10 +199,31 @@ class Manifest:
 
     @classmethod
     def load(cls, folder: Path) -> "Manifest | None":
-        try:
-            return cls(**json.loads((folder / MANIFEST).read_text()))
-        except (OSError, ValueError, TypeError):
+        """The manifest in `folder`, None where there is none; DamagedManifest where one cannot be trusted."""
+        path = folder / MANIFEST
+        if not path.exists():
             return None
+        try:
+            manifest = cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            raise DamagedManifest(path) from None
+        if manifest.version == MANIFEST_VERSION and not _valid_done(manifest.done):
+            raise DamagedManifest(path)
+        return manifest
+
+
+class DamagedManifest(LumiereError):
+    def __init__(self, path: Path):
+        super().__init__(f"{path} is damaged, so which chunks are finished is unknown; pass --restart to render "
+                         "the job anew")
+
+
+def _valid_done(done) -> bool:
+    """Each finished chunk as `mark_done` records it: an index, and the first pts, size and SHA-256."""
+    return isinstance(done, dict) and all(
+        isinstance(key, str) and key.isdigit() and isinstance(record, dict)
+        and isinstance(record.get("pts"), int) and isinstance(record.get("size"), int)
+        and isinstance(record.get("sha256"), str) for key, record in done.items())
 
 
 class Job:
@@ -272,7 +299,12 @@ class Job:
         return self.output.encode.bit_depth > 8
 
     def _open_manifest(self, settings: str, restart: bool) -> Manifest:
-        existing = Manifest.load(self.work)
+        try:
+            existing = Manifest.load(self.work)
+        except DamagedManifest:
+            if not restart:
+                raise
+            existing = None
         if existing is not None and not restart:
             if existing.version != MANIFEST_VERSION:
                 raise LumiereError(f"{self.work} holds an unfinished job of an older lumiere; pass --restart to "

@@ -121,12 +121,20 @@ class VideoSource:
             raise InputError(f"{self.path} ends after {index} of {info.frame_count} frames (truncated or corrupt)")
 
 
+FRAME_FIELD = re.compile(r"%(0?)(\d*)d")
+
+
+def is_frame_pattern(name: str) -> bool:
+    """Whether a name is a frame-number pattern like f_%05d.png (a film may be called "speed 50%.mp4")."""
+    return FRAME_FIELD.search(name) is not None
+
+
 def _natural_key(path: Path):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
 def _expand_pattern(pattern: Path) -> list[Path]:
-    match = re.search(r"%(0?)(\d*)d", pattern.name)
+    match = FRAME_FIELD.search(pattern.name)
     if not match:
         raise InputError(f"{pattern}: a sequence pattern needs a %d or %05d field")
     digits = r"\d{%s}" % match.group(2) if match.group(2) else r"\d+"
@@ -142,7 +150,7 @@ def _expand_pattern(pattern: Path) -> list[Path]:
 class ImageSequenceSource:
     def __init__(self, path: Path, fps: Fraction | None):
         self.path = path
-        if "%" in path.name:
+        if not path.is_dir() and is_frame_pattern(path.name):
             files = _expand_pattern(path)
         else:
             files = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
@@ -179,12 +187,16 @@ Source = VideoSource | ImageSequenceSource
 
 def open_source(path: Path, fps: Fraction | None = None) -> Source:
     path = Path(path)
-    if "%" in path.name:
+    if not path.exists() and is_frame_pattern(path.name):
         return ImageSequenceSource(path, fps)
     if not path.exists():
+        if path.is_symlink():
+            raise InputError(f"{path} is a symbolic link to nothing (or a loop of links)")
         raise InputError(f"no such file or folder: {path}")
     if path.is_dir():
         return ImageSequenceSource(path, fps)
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise InputError(f"{path} is not a regular file (a pipe or a device); give a video file or a folder")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise InputError(f"{path} is a single image; use `lumiere upscale` for stills")
     return VideoSource(path, fps)

@@ -187,10 +187,14 @@ class ChunkWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is None:
-                self.container.mux(self.stream.encode(None))
-        finally:
-            self.container.close()
+            try:
+                if exc_type is None:
+                    self.container.mux(self.stream.encode(None))
+            finally:
+                self.container.close()
+        except BaseException:
+            self.partial.unlink(missing_ok=True)  # a full disk fails the flush too: leave no half file behind
+            raise
         if exc_type is None:
             with open(self.partial, "rb") as written:  # on disk before it is trusted: a power cut must not
                 os.fsync(written.fileno())            # leave a finished-looking chunk that is empty
@@ -342,7 +346,7 @@ def video_file(output: Path, settings: EncodeSettings, width: int, height: int, 
                source: Path | None = None) -> Iterator[ChunkWriter]:
     """Write one video in a single pass: frames go to a chunk beside `output`, which is joined (with the
     source's audio and subtitles, if given) into `output` once the block ends without error."""
-    work = output.with_name(f".{output.name}.chunk{settings.spec.chunk_suffix}")
+    work = output.with_name(f".{output.name}.{os.getpid()}.chunk{settings.spec.chunk_suffix}")
     try:
         with ChunkWriter(work, settings, width, height, fps, time_base, color, pts_offset=first_pts) as writer:
             yield writer
