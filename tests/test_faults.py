@@ -317,7 +317,8 @@ class TestCommandLine:
     def test_orphaned_preview_clips_of_dead_processes_are_removed(self, tmp_path):
         import os
 
-        from lumiere.restore import PREVIEW_PREFIX, _remove_orphaned_previews
+        from lumiere.io.writer import remove_files_of_dead_processes
+        from lumiere.restore import PREVIEW_PREFIX
 
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
@@ -325,7 +326,7 @@ class TestCommandLine:
         alive = tmp_path / f"{PREVIEW_PREFIX}{os.getpid()}.mkv"
         for path in (orphan, alive):
             path.write_bytes(b"clip")
-        _remove_orphaned_previews(tmp_path)
+        remove_files_of_dead_processes(tmp_path, f"{PREVIEW_PREFIX}{{pid}}.mkv")
         assert not orphan.exists() and alive.exists()
 
 
@@ -425,3 +426,76 @@ class TestFoundByTheFaultCampaign:
         pixel = np.full((1, 1, 3), 128, np.uint8)
         for mode in ("split", "side"):
             assert compose(pixel, pixel, mode).shape[:2] == (2, 4 if mode == "side" else 2)
+
+    def test_preview_whose_comparison_would_be_the_input(self, video_factory, tiny_models, tmp_path):
+        src = video_factory("film-compare.mp4", frames=4)
+        before = src.read_bytes()
+        with pytest.raises(OutputError, match="would overwrite the input"):
+            _restore(src, tmp_path / "film.mp4", tiny_models[2], preview=0.2)
+        assert src.read_bytes() == before
+
+    def test_batch_into_its_own_folder_is_refused(self, video_factory, tmp_path):
+        films = tmp_path / "films"
+        films.mkdir()
+        video_factory("films/a.mp4", frames=2)
+        video_factory("films/b.mp4", frames=2)
+        result = run_cli("restore", films, "-o", films, "--scale", "1")
+        assert result.returncode == 1 and "would overwrite the batch's own films" in result.stderr
+
+    def test_pattern_with_a_bad_field_says_so(self, video_factory, tmp_path):
+        with pytest.raises(OutputError, match="frame-number field must look like"):
+            restore(video_factory(frames=2), tmp_path / "f_%q.png", UpscaleOptions(scale=1), show_progress=False)
+
+    def test_interrupt_before_any_chunk_leaves_no_work_folder(self, video_factory, tiny_models, tmp_path,
+                                                               monkeypatch):
+        from lumiere import job as job_module
+
+        monkeypatch.setattr(job_module.ChunkWriter, "write", lambda *args, **kwargs: (_ for _ in ()).throw(
+            KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            _restore(video_factory(frames=4), tmp_path / "out.mkv", tiny_models[2], codec="ffv1")
+        assert list(tmp_path.glob(".out.mkv*")) == []
+
+    def test_stale_partial_of_a_killed_run_is_removed_on_resume(self, video_factory, tiny_models, tmp_path,
+                                                                monkeypatch):
+        src, out = video_factory(frames=4), tmp_path / "out.mkv"
+        work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], codec="ffv1", chunk_frames=2)
+        (work / "chunk_00001.mp4.partial").write_bytes(b"half a chunk")
+        _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=2)
+        assert not work.exists() and len(decode_all(out)) == 4
+
+    def test_single_pass_video_removes_work_files_of_dead_processes(self, tmp_path):
+        from fractions import Fraction
+
+        from lumiere.io.color import ColorInfo
+        from lumiere.io.writer import EncodeSettings, video_file
+
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        orphan = tmp_path / f".cmp.mp4.{dead.pid}.chunk.mp4.partial"
+        orphan.write_bytes(b"half")
+        with video_file(tmp_path / "cmp.mp4", EncodeSettings("h264", preset="ultrafast"), 16, 16, Fraction(12),
+                        Fraction(1, 12), ColorInfo.bt709()) as writer:
+            writer.write(np.zeros((16, 16, 3), np.uint8), 0)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp.mp4"]
+
+    def test_second_ctrl_c_does_not_break_the_first_ones_clean_up(self, tmp_path):
+        import signal
+        import time
+
+        from .conftest import write_video
+
+        src = write_video(tmp_path / "long.mp4", frames=120, size=(160, 120))
+        process = subprocess.Popen([sys.executable, "-m", "lumiere", "restore", str(src), "-o",
+                                    str(tmp_path / "out.mkv"), "--scale", "1", "--codec", "ffv1", "--deflicker",
+                                    "--chunk-frames", "10", "-q"], stderr=subprocess.PIPE, text=True)
+        manifest = tmp_path / ".out.mkv.lumiere" / "manifest.json"
+        deadline = time.monotonic() + 120
+        while not manifest.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode in (0, 130), stderr
+        assert "Traceback" not in stderr and stderr.count("\n") <= 1, stderr

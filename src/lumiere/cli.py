@@ -3,7 +3,9 @@
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,12 +14,20 @@ import click
 from .errors import LumiereError
 
 
+def _interrupt_once(signum, frame):
+    """Ctrl-C stops the job; a second Ctrl-C while the first one's clean-up runs must not break that clean-up."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 class LumiereGroup(click.Group):
     """Turns every expected failure into one line on stderr and a non-zero exit."""
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         """Usage errors (an unknown option, a bad value) as one `lumiere: error:` line and status 1, like every
         other error, instead of click's usage block and status 2."""
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, _interrupt_once) if on_main_thread else None
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.NoArgsIsHelpError as exc:  # `lumiere` alone, or a group without its command
@@ -32,6 +42,9 @@ class LumiereGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("lumiere: interrupted", err=True)
             sys.exit(130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
     def invoke(self, ctx):
         try:
@@ -134,8 +147,13 @@ def batch_targets(films: list[Path], folder: Path, codec: str | None) -> list[tu
     names = [film.stem if film.is_file() else film.name for film in films]
     if len(set(names)) < len(names):
         raise LumiereError("two films of the batch have the same name; their outputs would collide")
+    targets = [(film, folder / f"{name}{suffix}") for film, name in zip(films, names, strict=True)]
+    overwritten = [film for film, target in targets if target.resolve() == film.resolve()]
+    if overwritten:
+        raise LumiereError(f"-o {folder} would overwrite the batch's own films ({overwritten[0].name} ...); "
+                           "give another folder")
     folder.mkdir(parents=True, exist_ok=True)
-    return [(film, folder / f"{name}{suffix}") for film, name in zip(films, names, strict=True)]
+    return targets
 
 
 def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, repair_model, degrain,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, LumiereError, ModelError, OutputError
+from .errors import LumiereError, OutputError
 from .io.color import ColorInfo
 from .io.images import IMAGE_SUFFIXES
 from .io.reader import VIDEO_SUFFIXES, Frame, Source, is_frame_pattern
@@ -64,6 +64,8 @@ def plan_output(path: Path, codec: str | None, crf: int | None, preset: str | No
     if path.is_dir() and suffix in VIDEO_SUFFIXES:
         raise OutputError(f"{path} is a folder; a video needs a file name, and frames a folder whose name has "
                           "no video suffix")
+    if "%" in path.name and not pattern and suffix in IMAGE_SUFFIXES:
+        raise OutputError(f"{path}: the frame-number field must look like %d or %05d")
     if codec in IMAGE_CODECS and suffix in VIDEO_SUFFIXES and not pattern:
         raise OutputError(f"--codec {codec} writes an image sequence, and {path} names a video file; give a folder "
                           "or a pattern like frames/f_%05d.png")
@@ -312,6 +314,8 @@ class Job:
             if existing.settings != settings:
                 raise LumiereError(f"{self.work} holds an unfinished job with other settings, input or model; "
                                    "pass --restart to discard it")
+            for stale in self.work.glob("*.partial"):  # a killed run's unfinished chunk: this process holds the lock
+                stale.unlink()
             return existing
         self._clear_work()
         manifest = Manifest(settings, self.chunk_frames, self.source.info.frame_count, {})
@@ -406,8 +410,8 @@ class Job:
                 for first, last in _runs(pending):
                     self._process_chunks(first, last)
             return self.notices + self._finish()
-        except (InputError, ModelError, OutputError):
-            if not self.manifest.done:  # refused before any frame was finished: nothing worth resuming
+        except BaseException:
+            if not self.manifest.done:  # stopped before any chunk was finished: nothing worth resuming
                 shutil.rmtree(self.work, ignore_errors=True)
             raise
         finally:

@@ -14,7 +14,7 @@ from .errors import InputError, OutputError
 from .io.color import ColorInfo
 from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_path, read_image, write_image
 from .io.reader import Source, open_source
-from .io.writer import plan_source_streams, video_file
+from .io.writer import plan_source_streams, remove_files_of_dead_processes, video_file
 from .job import Job, auto_chunk_frames, check_output_folder, check_paths, plan_output, settings_hash
 from .plan import FilmOptions, UpscaleOptions, UpscalerFactory, build_stages, plan_stages
 from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References
@@ -23,26 +23,12 @@ from .stages.upscale import UpscaleStage
 PREVIEW_PREFIX = ".lumiere-preview-"
 
 
-def _remove_orphaned_previews(folder: Path) -> None:
-    """Preview clips left by processes that died (kill -9 leaves no chance to clean up)."""
-    for clip in folder.glob(f"{PREVIEW_PREFIX}*.mkv"):
-        pid = clip.stem.removeprefix(PREVIEW_PREFIX)
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            clip.unlink(missing_ok=True)
-        except PermissionError:  # alive, another user's
-            pass
-
-
 def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
     """The middle `seconds` of a film as a lossless file in `folder` (hidden), timestamps from zero."""
     info = source.info
     count = min(info.frame_count, max(1, round(seconds * info.fps)))
     start = (info.frame_count - count) // 2
-    _remove_orphaned_previews(folder)
+    remove_files_of_dead_processes(folder, f"{PREVIEW_PREFIX}{{pid}}.mkv")
     clip = folder / f"{PREVIEW_PREFIX}{os.getpid()}.mkv"
     encode = plan_output(clip, "ffv1", None, None, None, info.bit_depth).encode
     first_pts = None
@@ -71,12 +57,15 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
         check_paths(source.info.path, output)
         if output.kind != "video":
             raise OutputError("--preview writes a video file; give -o a .mp4/.mkv/.mov name")
+        comparison = output.path.with_name(f"{output.path.stem}-compare.mp4")
+        if comparison.resolve() == source.info.path.resolve():
+            raise OutputError(f"the preview's before | after video {comparison} would overwrite the input; give -o "
+                              "another name")
         clip = _preview_clip(source, preview, output.path.parent)
         try:
             path, notices = restore(clip, output_path, options, film=film, colorize=colorize, codec=codec, crf=crf,
                                     preset=preset, bit_depth=bit_depth, chunk_frames=chunk_frames, batch=batch,
                                     restart=True, show_progress=show_progress)
-            comparison = path.with_name(f"{path.stem}-compare.mp4")
             compare(clip, path, comparison, "split", show_progress=show_progress)
         finally:
             clip.unlink(missing_ok=True)

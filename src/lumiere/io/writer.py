@@ -9,6 +9,7 @@ temporary name and renamed when complete.
 import heapq
 import logging
 import os
+from glob import escape as glob_escape
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -340,12 +341,29 @@ def join_chunks(chunks: list[Chunk], output: Path, source: Path | None) -> list[
     return notices
 
 
+def remove_files_of_dead_processes(folder: Path, pattern: str) -> None:
+    """Delete work files named after a process (`pattern` holds "{pid}") whose process is gone: kill -9 leaves
+    them no chance to clean up. Files of live processes, this one's included, are kept."""
+    prefix, _, suffix = pattern.partition("{pid}")
+    for path in folder.glob(glob_escape(prefix) + "*" + suffix):
+        pid = path.name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 @contextmanager
 def video_file(output: Path, settings: EncodeSettings, width: int, height: int, fps: Fraction,
                time_base: Fraction, color: ColorInfo, first_pts: int = 0,
                source: Path | None = None) -> Iterator[ChunkWriter]:
     """Write one video in a single pass: frames go to a chunk beside `output`, which is joined (with the
     source's audio and subtitles, if given) into `output` once the block ends without error."""
+    remove_files_of_dead_processes(output.parent, f".{output.name}.{{pid}}.chunk*")
     work = output.with_name(f".{output.name}.{os.getpid()}.chunk{settings.spec.chunk_suffix}")
     try:
         with ChunkWriter(work, settings, width, height, fps, time_base, color, pts_offset=first_pts) as writer:
