@@ -9,11 +9,11 @@ temporary name and renamed when complete.
 import heapq
 import logging
 import os
-from glob import escape as glob_escape
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
+from glob import escape as glob_escape
 from pathlib import Path
 
 import av
