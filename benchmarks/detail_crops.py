@@ -25,8 +25,8 @@ from lumiere.io.reader import open_source
 
 CROP = (96, 72)  # width, height in source pixels: 384x288 once upscaled
 MARGIN = 16  # source pixels upscaled around each crop, so that no method sees an artificial border
-FILM_REGIONS = {"street-scene f60 shutters": (60, 150, 10), "street-scene f60 walking man": (60, 250, 250)}
-PHOTO_REGIONS = {"LondonGarbageTruck1910": (480, 40), "Scotland1919": (400, 220), "1908FamilyPhoto": (270, 150)}
+FILM_REGIONS = {"street-scene f60 shutters": (60, 150, 20), "street-scene f60 walking man": (60, 250, 250)}
+PHOTO_REGIONS = {"LondonGarbageTruck1910": (480, 40), "Scotland1919": (400, 220), "1908FamilyPhoto": (265, 205)}
 
 
 def regions() -> list[tuple[str, np.ndarray]]:
