@@ -87,7 +87,7 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
     exact_size = options.wants_upscale((info.width, info.height), False) or (info.width, info.height)
     if out_size != exact_size:
         notices.append(f"the output is {out_size[0]}x{out_size[1]}, rounded up from {exact_size[0]}x{exact_size[1]}: "
-                       f"{output.encode.codec} needs an even frame size (ffv1 keeps any size)")
+                       f"{output.encode.codec} needs an even frame size (ffv1 keeps odd sizes)")
     if chunk_frames is None:
         chunk_frames = auto_chunk_frames(output, out_size)
     plan = plan_stages(source, options, film, colorize, chunk_frames, even)
