@@ -817,15 +817,20 @@ def kill_after_chunks(command, out: Path, chunks: int, sig=signal.SIGKILL, timeo
                time.perf_counter() - started)
 
 
+def family_folder(family: str, name: str) -> Path:
+    """A new scratch folder for one case."""
+    path = SCRATCH / family / name
+    path.mkdir(parents=True)
+    return path
+
+
 def job_cases(refs: dict) -> list[dict]:
     """The manifest, lock and work folder, tampered with between (or during) runs."""
     rows = []
     fam = "job"
 
     def folder(name):
-        path = SCRATCH / "job" / name
-        path.mkdir(parents=True)
-        return path
+        return family_folder("job", name)
 
     # a finished chunk changed while the job is still running: must be caught before the join
     d = folder("chunk-changed-mid-run")
@@ -1223,9 +1228,7 @@ def concurrent_cases(refs: dict, F: dict) -> list[dict]:
     fam = "concurrent"
 
     def folder(name):
-        path = SCRATCH / "concurrent" / name
-        path.mkdir(parents=True)
-        return path
+        return family_folder("concurrent", name)
 
     def lock_outcome(runs: list[Ran], out: Path, name: str, command, reference) -> dict:
         flags = []
