@@ -103,7 +103,9 @@ class ModelRunner:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, channels=self.descriptor.input_channels)
         output = self._run(x)
-        if self.dtype != torch.float32 and not torch.isfinite(output).all():
+        if torch.isfinite(output).all():  # one pass over the output on the usual path
+            return output
+        if self.dtype != torch.float32:
             log.warning("model %s overflowed in %s; running it in fp32 from here on", self.descriptor.name,
                         str(self.dtype).removeprefix("torch."))
             self.dtype = torch.float32
