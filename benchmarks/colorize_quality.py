@@ -13,10 +13,12 @@ import torch
 
 from common import DATA, print_table, require, save
 from lumiere.convert import array_to_tensor
+from lumiere.engine.runner import RunnerSettings
 from lumiere.eval.metrics import ciede2000, colourfulness
 from lumiere.io.images import read_image
 from lumiere.lab import lightness, rgb_to_lab, with_chroma
-from lumiere.stages.colorize import Colorizer, ColorizeSettings, ColorizeStage
+from lumiere.plan import Runners, colorizer
+from lumiere.stages.colorize import ColorizeSettings, ColorizeStage
 
 VARIANTS = {"lumiere colorize (defaults)": {},
             "  calibration 1.0 (quietest)": {"calibration": 1.0, "temperature": 0.5},
@@ -32,7 +34,8 @@ def psnr_rgb(a: torch.Tensor, b: torch.Tensor) -> float:
 def main() -> None:
     folder = require(DATA / "color" / "kodak")
     photos = [array_to_tensor(read_image(p).rgb)[None] for p in sorted(folder.iterdir()) if p.suffix == ".png"]
-    stages = {name: ColorizeStage(Colorizer(ColorizeSettings(device="cpu", **overrides)), temporal=False)
+    runners = Runners(RunnerSettings("cpu"))
+    stages = {name: ColorizeStage(colorizer(ColorizeSettings(**overrides), runners), temporal=False)
               for name, overrides in VARIANTS.items()}
     scores: dict[str, list[tuple[float, float, float]]] = {"ground truth": [], "gray (no colour)": []}
     scores.update({name: [] for name in stages})

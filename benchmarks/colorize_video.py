@@ -31,12 +31,13 @@ import torch.nn.functional as F
 
 from common import DATA, print_table, require, save
 from lumiere.convert import array_to_tensor
+from lumiere.engine.runner import RunnerSettings
 from lumiere.eval.metrics import ciede2000
 from lumiere.io.images import read_image
 from lumiere.io.reader import open_source
 from lumiere.lab import lightness, rgb_to_lab
+from lumiere.plan import Runners, colorizer
 from lumiere.stages.colorize import (
-    Colorizer,
     ColorizeSettings,
     ColorizeStage,
     References,
@@ -86,9 +87,9 @@ def steadiness() -> list[dict]:
     frames = load_frames(require(DATA / "film" / "street-scene.mp4"))
     lumas = [luma_u8(rgb) for rgb in frames]
     masks = [still_mask(lumas[t - 1], lumas[t], 0.5) for t in range(1, len(frames))]
-    colorizer = Colorizer(ColorizeSettings(device="cpu"))
-    temporal = chroma_change(colorize(frames, ColorizeStage(colorizer)), masks)
-    single = chroma_change(colorize(frames, ColorizeStage(colorizer, temporal=False)), masks)
+    colours = colorizer(ColorizeSettings(), Runners(RunnerSettings("cpu")))
+    temporal = chroma_change(colorize(frames, ColorizeStage(colours)), masks)
+    single = chroma_change(colorize(frames, ColorizeStage(colours, temporal=False)), masks)
     share = float(np.mean([m.mean() for m in masks]))
     return [{"clip": "street-scene (150 frames)", "method": "frame by frame", "chroma_change": round(single, 3),
              "still_share": round(share, 3)},
@@ -111,13 +112,13 @@ def references() -> tuple[list[dict], dict]:
     clip = require(DATA / "film" / "a-bomb_blast_effects_part.mp4")
     paths = tuple(sorted(require(DATA / "film" / "a-bomb_references").glob("*.png")))
     frames = load_frames(clip)
-    settings = ColorizeSettings(device="cpu", references=paths)
-    colorizer = Colorizer(settings)
-    refs = References(colorizer, paths)
+    settings = ColorizeSettings(references=paths)
+    colours = colorizer(settings, Runners(RunnerSettings("cpu")))
+    refs = References(colours, paths)
     size = work_size(frames[0].shape[1], frames[0].shape[0], settings.render_size)
     keyframes = refs.locate((i, work_lightness(rgb, size)) for i, rgb in enumerate(frames)).keyframes
-    outputs = colorize(frames, ColorizeStage(colorizer, references=refs))
-    plain = colorize(frames, ColorizeStage(colorizer))
+    outputs = colorize(frames, ColorizeStage(colours, references=refs))
+    plain = colorize(frames, ColorizeStage(colours))
     rows = []
     for index, k in sorted(keyframes.items()):
         reference, inside = registered_reference(read_image(paths[k]).rgb, frames[index])
@@ -143,7 +144,7 @@ def references() -> tuple[list[dict], dict]:
     summary = {"keyframes": {paths[k].name: i for i, k in keyframes.items()},
                "chroma_change_with_references": round(chroma_change(outputs, masks), 3),
                "chroma_change_frame_by_frame": round(chroma_change(
-                   colorize(frames, ColorizeStage(colorizer, temporal=False)), masks), 3),
+                   colorize(frames, ColorizeStage(colours, temporal=False)), masks), 3),
                "ciede2000_to_last_reference_frame_still_regions": round(float(np.mean(holding)), 2),
                "frames_scored_for_holding": len(holding)}
     return rows, summary
@@ -151,11 +152,11 @@ def references() -> tuple[list[dict], dict]:
 
 def speed() -> list[dict]:
     frame = array_to_tensor(load_frames(require(DATA / "film" / "street-scene.mp4"))[0])[None]
-    stage_settings = ColorizeSettings(device="cpu")
+    stage_settings = ColorizeSettings()
     rows = []
     for width, height in [(640, 480), (3840, 2880)]:
         big = F.interpolate(frame, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
-        stage = ColorizeStage(Colorizer(stage_settings))
+        stage = ColorizeStage(colorizer(stage_settings, Runners(RunnerSettings("cpu"))))
         with torch.inference_mode():
             for i in range(2):
                 stage.process(big, [i])

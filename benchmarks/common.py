@@ -51,9 +51,10 @@ def save(name: str, payload: dict) -> Path:
 
 def upscaler(model: str, scale: int = 4):
     """A function upscaling (B, 3, H, W) tensors by `scale` with a model (shipped name or file), as restore does."""
-    from lumiere.plan import UpscaleOptions, UpscalerFactory
+    from lumiere.engine.runner import RunnerSettings
+    from lumiere.plan import Runners, UpscaleOptions, UpscalerFactory
 
-    factory = UpscalerFactory(UpscaleOptions(scale=scale, model=model, tile=0))
+    factory = UpscalerFactory(UpscaleOptions(scale=scale, model=model), Runners(RunnerSettings(tile=0)))
 
     def run(x):
         stage = factory.stage((x.shape[-1], x.shape[-2]), (x.shape[-1] * scale, x.shape[-2] * scale))

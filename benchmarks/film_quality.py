@@ -21,7 +21,6 @@ from common import DATA, PEER_MODELS, peer_upscaler, print_table, require, save,
 from lumiere.convert import array_to_tensor
 from lumiere.degradations import functional as Fd
 from lumiere.degradations.transforms import Dust, FilmGrain, Quantize
-from lumiere.engine.precision import select_device
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.eval.metrics import detail_ratio, psnr_y, ssim_y
 from lumiere.io.images import Image, read_image, write_image
@@ -118,7 +117,7 @@ def main() -> None:
 
     clean_rows = []
     if SHIPPED.get("film-clean") is not None and SHIPPED.get("film-clean").path.is_file():
-        runner = ModelRunner(load_model("film-clean"), RunnerSettings(select_device("cpu"), tile=0))
+        runner = ModelRunner(load_model("film-clean"), RunnerSettings("cpu", tile=0))
         degraded_scores, cleaned_scores, untouched_scores = [], [], []
         for index, hr in enumerate(load_set14()):
             noisy = grain_and_dust(hr, SEED + index)

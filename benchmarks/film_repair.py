@@ -32,12 +32,14 @@ from common import DATA, print_table, require, save
 from lumiere.convert import array_to_tensor
 from lumiere.degradations.functional import luma
 from lumiere.degradations.transforms import Dust, Flicker, LineScratches
+from lumiere.engine.runner import RunnerSettings
 from lumiere.eval.metrics import psnr_y
 from lumiere.io.images import read_image
 from lumiere.io.reader import Frame, open_source
+from lumiere.plan import Runners, repair_stage
 from lumiere.stages.deflicker import DeflickerStage
 from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
-from lumiere.stages.repair import RepairStage
+from lumiere.stages.repair import RepairSettings
 from lumiere.stages.stabilize import StabilizeStage, shift_between
 
 SEED = 1896
@@ -86,7 +88,7 @@ def repair_part(clean: torch.Tensor) -> list[dict]:
     damaged = LineScratches(count=(1, 1), broken=0.0, partial=0.0, halo=0.0)(damaged, generator).clamp(0, 1)
     brief = LineScratches(count=(8, 8), lifetime=(1, 2), broken=1.0, partial=0.5, halo=0.5)(
         clean, torch.Generator().manual_seed(SEED + 1)).clamp(0, 1)
-    stage = RepairStage()
+    stage = repair_stage(RepairSettings(), Runners(RunnerSettings("cpu")))
     rows = []
     for name, clip in [("dust + scratch", damaged), ("brief broken scratches", brief)]:
         repaired = run_stage(stage, clip)
@@ -153,7 +155,8 @@ def speed_part(clean: torch.Tensor) -> list[dict]:
     frames = [frame.rgb for frame, _ in zip(open_source(require(DATA / "film" / "street-scene.mp4")).frames(),
                                             range(40))]
     clip = torch.stack([array_to_tensor(rgb) for rgb in frames])
-    stages = {"stabilize": StabilizeStage(), "deflicker": DeflickerStage(), "repair": RepairStage(),
+    stages = {"stabilize": StabilizeStage(), "deflicker": DeflickerStage(),
+              "repair": repair_stage(RepairSettings(), Runners(RunnerSettings("cpu"))),
               "interpolate 18 -> 24 fps": InterpolateStage(Fraction(24), Fraction(1, 18))}
     # frames where nothing is found skip the network: time the stage on clean frames too
     clean_640 = torch.nn.functional.interpolate(clean, size=(480, 640), mode="area")

@@ -29,6 +29,7 @@ import av
 import numpy as np
 
 from common import DATA, ROOT, looped_film, print_table, require, restore_peak_memory, save
+from lumiere.engine.runner import RunnerSettings
 from lumiere.io.reader import open_source
 
 FILM = DATA / "film" / "street-scene.mp4"
@@ -112,7 +113,7 @@ def ray_part(folder: Path) -> tuple[list[dict], list[dict]]:
         started = time.perf_counter()
         source = open_source(require(FILM))
         film = FilmOptions(stabilize=StabilizeSettings(), deflicker=DeflickerSettings(), repair=RepairSettings())
-        plan = plan_stages(source, UpscaleOptions(scale=1.0), film, None, 15, even=False)
+        plan = plan_stages(source, UpscaleOptions(scale=1.0), RunnerSettings(), film, None, 15, even=False)
         out = folder / "ray.mkv"
         output = plan_output(out, "ffv1", None, None, None, 8)
         job = Job(source, build_stages(plan), output, chunk_frames=15, show_progress=False,

@@ -13,9 +13,11 @@ import torch
 from common import DATA, ROOT, print_table, require, save
 from lumiere.compare import _label
 from lumiere.convert import array_to_tensor, tensor_to_array
+from lumiere.engine.runner import RunnerSettings
 from lumiere.io.images import Image, write_image
 from lumiere.io.reader import Frame, open_source
-from lumiere.stages.repair import RepairStage
+from lumiere.plan import Runners, repair_stage
+from lumiere.stages.repair import RepairSettings
 
 FRAMES = (31, 7)  # a brief dashed scratch down the wall and shutter; the walking man's shirt, a real thin line
 CROPS = {31: (500, 0, 120, 340), 7: (110, 200, 120, 200)}  # left, top, width, height in the 640x480 source
@@ -25,7 +27,7 @@ def main() -> None:
     film = require(DATA / "film" / "street-scene.mp4")
     first, last = min(FRAMES) - 2, max(FRAMES) + 2
     frames = {f.index: f.rgb for f in open_source(film).frames() if first <= f.index <= last}
-    stage = RepairStage()
+    stage = repair_stage(RepairSettings(), Runners(RunnerSettings("cpu")))
     items = ((Frame(i, i, None, 1), array_to_tensor(frames[i])) for i in range(first, last + 1))
     with torch.inference_mode():
         repaired = {frame.index: tensor_to_array(image) for frame, image in stage.stream(items)}

@@ -18,7 +18,6 @@ import torch
 
 from common import DATA, looped_film, print_table, require, restore_peak_memory, save
 from lumiere.convert import array_to_tensor
-from lumiere.engine.precision import select_device
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.io.reader import open_source
 from lumiere.models.loader import load_model
@@ -30,7 +29,7 @@ FILM = DATA / "film" / "street-scene.mp4"
 
 def bare_model_fps(scale: int, precision: str) -> float:
     frames = [array_to_tensor(f.rgb)[None] for f in open_source(FILM).frames()]
-    runner = ModelRunner(load_model(f"sr-x{scale}"), RunnerSettings(select_device("cpu"), precision))
+    runner = ModelRunner(load_model(f"sr-x{scale}"), RunnerSettings("cpu", precision))
     runner(frames[0])
     start = time.perf_counter()
     for x in frames:
@@ -41,8 +40,9 @@ def bare_model_fps(scale: int, precision: str) -> float:
 def restore_fps(scale: int, preset: str, precision: str, folder: Path) -> tuple[float, float]:
     out = folder / "restored.mp4"
     start = time.perf_counter()
-    options = UpscaleOptions(scale=scale, model=f"sr-x{scale}", precision=precision)
-    restore(FILM, out, options, preset=preset, show_progress=False, restart=True)
+    options = UpscaleOptions(scale=scale, model=f"sr-x{scale}")
+    restore(FILM, out, options, runner=RunnerSettings("cpu", precision), preset=preset, show_progress=False,
+            restart=True)
     seconds = time.perf_counter() - start
     return 150 / seconds, seconds
 

@@ -16,9 +16,10 @@ import torch
 from common import DATA, peer_upscaler, print_table, require, save
 from lumiere.convert import array_to_tensor
 from lumiere.engine.precision import cpu_has_native_bf16
+from lumiere.engine.runner import RunnerSettings
 from lumiere.eval.metrics import psnr_y, ssim_y
 from lumiere.io.images import read_image
-from lumiere.plan import UpscaleOptions, UpscalerFactory
+from lumiere.plan import Runners, UpscaleOptions, UpscalerFactory
 
 
 def pairs(dataset: str, scale: int):
@@ -41,8 +42,9 @@ def main() -> None:
     precisions = ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
     rows = []
     for scale in (2, 4):
-        factories = {f"sr-x{scale} {p}": UpscalerFactory(UpscaleOptions(scale=scale, model=f"sr-x{scale}", tile=0,
-                                                                        precision=p)) for p in precisions}
+        factories = {f"sr-x{scale} {p}": UpscalerFactory(UpscaleOptions(scale=scale, model=f"sr-x{scale}"),
+                                                         Runners(RunnerSettings(precision=p, tile=0)))
+                     for p in precisions}
         for dataset in ("Set5", "Set14"):
             scores: dict[str, list] = {"bicubic": [], **{name: [] for name in factories}}
             if peer and scale == 4:

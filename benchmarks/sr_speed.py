@@ -16,7 +16,6 @@ import torch
 
 from common import DATA, peer_upscaler, print_table, require, save
 from lumiere.convert import array_to_tensor
-from lumiere.engine.precision import select_device
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.io.reader import open_source
 from lumiere.models.loader import load_model
@@ -70,7 +69,7 @@ def main() -> None:
     for name, precision in [(n, p) for n in ("sr-x4", "film-x4") for p in ("fp32", "bf16")]:
         loaded = load_model(name)
         flops = conv_flops(loaded.module, 480, 640)
-        runner = ModelRunner(loaded, RunnerSettings(select_device(args.device), precision, tile=0))
+        runner = ModelRunner(loaded, RunnerSettings(args.device, precision, tile=0))
         seconds = timed(lambda: runner(x), args.repeats)  # noqa: B023 (called before the loop moves on)
         convs = [m for m in loaded.module.modules() if isinstance(m, torch.nn.Conv2d)]
         rows.append({"what": f"lumiere {name} {precision} ({loaded.descriptor.architecture}, "

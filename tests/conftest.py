@@ -61,7 +61,7 @@ def tiny_colorizer(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = ColorNet(ColorNetConfig(width=4)).eval()
     path = tmp_path_factory.mktemp("models") / "tiny-colorize.safetensors"
-    save_weights(model, path, {"lumiere.task": "colorize", **model.hyperparameters()})
+    save_weights(model, path, {"lumiere.task": "colorize"})
     return path
 
 

@@ -51,6 +51,7 @@ def test_killed_five_times_then_resumed_equals_an_uninterrupted_run(tmp_path, vi
 
 def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
     from lumiere.distributed import ChunkTask, render_chunk
+    from lumiere.engine.runner import RunnerSettings
     from lumiere.io.reader import open_source
     from lumiere.job import Job, plan_output
     from lumiere.plan import FilmOptions, UpscaleOptions, build_stages, plan_stages
@@ -61,7 +62,7 @@ def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
     source = open_source(src)
     film = FilmOptions(stabilize=StabilizeSettings(radius=4), deflicker=DeflickerSettings(radius=3),
                        fps=24)
-    plan = plan_stages(source, UpscaleOptions(scale=1.0), film, None, 8, even=True)
+    plan = plan_stages(source, UpscaleOptions(scale=1.0), RunnerSettings(), film, None, 8, even=True)
     whole = tmp_path / "whole.mkv"
     job = Job(source, build_stages(plan), plan_output(whole, "ffv1", None, None, None, 8), chunk_frames=8,
               settings="s", show_progress=False)
@@ -108,12 +109,13 @@ def test_ray_run_equals_a_plain_run(tmp_path, video_factory, local_cluster):
 def _ray_job(tmp_path, film, task_function, name="out.mkv"):
     """A 12-frame job in chunks of 4, rendered on the local cluster by `task_function`; returns its output."""
     from lumiere.distributed import run_on_ray
+    from lumiere.engine.runner import RunnerSettings
     from lumiere.io.reader import open_source
     from lumiere.job import Job, plan_output
     from lumiere.plan import FilmOptions, UpscaleOptions, build_stages, plan_stages
 
     source = open_source(film)
-    plan = plan_stages(source, UpscaleOptions(scale=1.0), FilmOptions(), None, 4, even=True)
+    plan = plan_stages(source, UpscaleOptions(scale=1.0), RunnerSettings(), FilmOptions(), None, 4, even=True)
     out = tmp_path / name
     job = Job(source, build_stages(plan), plan_output(out, "ffv1", None, None, None, 8), chunk_frames=4,
               settings="s", show_progress=False)

@@ -250,9 +250,9 @@ class TestModels:
             def forward(self, x):
                 return x if x.dtype == torch.float32 else x * float("inf")
 
-        descriptor = ModelDescriptor("overflowing", "test", 1, 3, 3, False, True, 1, 1, "supported", 0, None)
+        descriptor = ModelDescriptor("overflowing", "test", "restore", 1, 3, 3, False, True, 1, 1, "supported", 0, None)
         runner = ModelRunner(LoadedModel(descriptor, OverflowsBelowFp32()),
-                             RunnerSettings(torch.device("cpu"), precision="bf16"))
+                             RunnerSettings("cpu", precision="bf16"))
         x = torch.rand(1, 3, 8, 8)
         assert torch.equal(runner(x), x) and runner.dtype == torch.float32
         assert "running it in fp32" in caplog.text

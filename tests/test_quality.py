@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from lumiere.convert import array_to_tensor
+from lumiere.engine.runner import RunnerSettings
 from lumiere.eval.metrics import psnr_y
 from lumiere.io.images import read_image
-from lumiere.plan import UpscaleOptions, UpscalerFactory
+from lumiere.plan import Runners, UpscaleOptions, UpscalerFactory
 
 from .conftest import data_path
 
@@ -15,7 +16,7 @@ from .conftest import data_path
 @pytest.mark.parametrize("scale,floor", [(4, 30.7), (2, 36.9)])
 def test_set5_psnr(scale, floor):
     folder = data_path("bench", "sr", "Set5", f"x{scale}")
-    factory = UpscalerFactory(UpscaleOptions(scale=scale, model=f"sr-x{scale}", tile=0))
+    factory = UpscalerFactory(UpscaleOptions(scale=scale, model=f"sr-x{scale}"), Runners(RunnerSettings(tile=0)))
     scores = []
     for hr_path in sorted((folder / "HR").iterdir()):
         hr = read_image(hr_path).rgb

@@ -97,15 +97,29 @@ def _upscale_options(function):
                      default=None, help="Fit inside this frame (4k: 3840x2160), aspect ratio kept."),
         click.option("--model", default=None,
                      help="Shipped model name (see `lumiere models`) or a .pth/.safetensors file."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
-        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
-                     show_default=True, help="auto: fp16/bf16 on GPUs where the model allows, fp32 on CPU."),
-        click.option("--tile", type=click.IntRange(0), default=None,
-                     help="Tile side in input pixels (0: never tile; default: from free memory)."),
     ]
     for option in reversed(options):
         function = option(function)
+    return _runner_options(function)
+
+
+def _runner_options(function, tile: bool = True):
+    """How every network of the command runs (`tile` False: the command's networks see whole pictures)."""
+    options = [
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
+                     show_default=True, help="auto: fp16/bf16 on GPUs where the model allows, bf16 on CPUs that "
+                                             "compute it natively, else fp32."),
+        click.option("--tile", type=click.IntRange(0), default=None,
+                     help="Tile side in input pixels (0: never tile; default: from free memory)."),
+    ][:3 if tile else 2]
+    for option in reversed(options):
+        function = option(function)
     return function
+
+
+def _whole_picture_runner_options(function):
+    return _runner_options(function, tile=False)
 
 
 def _colorize_options(function):
@@ -197,20 +211,25 @@ def _input_and_references(inputs: tuple[Path, ...], references: tuple[Path, ...]
     return inputs[0], (*references, *inputs[1:])
 
 
-def _colorize_settings(references, saturation, render_size, color_model, device):
+def _colorize_settings(references, saturation, render_size, color_model):
     from .stages.colorize import ColorizeSettings
 
-    return ColorizeSettings(model=color_model, render_size=render_size, saturation=saturation, device=device,
+    return ColorizeSettings(model=color_model, render_size=render_size, saturation=saturation,
                             references=tuple(references))
 
 
-def _options(scale, target_height, fit, model, device, precision, tile, default_scale):
+def _options(scale, target_height, fit, model, default_scale):
     from .plan import UpscaleOptions
 
     if scale is None and target_height is None and fit is None:
         scale = default_scale
-    return UpscaleOptions(scale=scale, height=target_height, to=fit, model=model, device=device,
-                          precision=precision, tile=tile)
+    return UpscaleOptions(scale=scale, height=target_height, to=fit, model=model)
+
+
+def _runner(device, precision, tile):
+    from .engine.runner import RunnerSettings
+
+    return RunnerSettings(device=device, precision=precision, tile=tile)
 
 
 @main.command()
@@ -285,16 +304,18 @@ def restore(inputs, output, scale, target_height, fit, model, device, precision,
     """
     from .restore import restore as run_restore
 
-    options = _options(scale, target_height, fit, model, device, precision, tile, default_scale=2.0)
+    options = _options(scale, target_height, fit, model, default_scale=2.0)
+    runner = _runner(device, precision, tile)
     check_rate("--source-fps", source_fps)
     play_fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
     if references and not colorize:
         raise LumiereError("--reference guides colorization: add --colorize")
-    settings = _colorize_settings(references, saturation, render_size, color_model, device) if colorize else None
+    settings = _colorize_settings(references, saturation, render_size, color_model) if colorize else None
     film = _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, repair_model, degrain,
                          regrain, fps)
     def one(input_path: Path, output_path: Path) -> None:
-        path, notices = run_restore(input_path, output_path, options, film=film, colorize=settings, preview=preview,
+        path, notices = run_restore(input_path, output_path, options, runner=runner, film=film, colorize=settings,
+                                    preview=preview,
                                     ray=ray_address, codec=codec, crf=crf, preset=preset,
                                     bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,
                                     chunk_frames=chunk_frames, batch=batch, restart=restart,
@@ -326,7 +347,7 @@ def restore(inputs, output, scale, target_height, fit, model, device, precision,
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Image file, folder (for a folder of images), or video file / frame folder for a film.")
 @_colorize_options
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@_whole_picture_runner_options
 @click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
               help="Video codec for a film (default h264).")
 @click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better.")
@@ -336,8 +357,8 @@ def restore(inputs, output, scale, target_height, fit, model, device, precision,
                    "lossless frames).")
 @click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def colorize(inputs, output, references, saturation, render_size, color_model, device, codec, crf, source_fps,
-             chunk_frames, restart, quiet):
+def colorize(inputs, output, references, saturation, render_size, color_model, device, precision, codec, crf,
+             source_fps, chunk_frames, restart, quiet):
     """Colorize a black-and-white photo, a folder of photos, or a film.
 
     \b
@@ -359,19 +380,20 @@ def colorize(inputs, output, references, saturation, render_size, color_model, d
     from .restore import restore as run_restore
 
     input_path, references = _input_and_references(inputs, references)
-    settings = _colorize_settings(references, saturation, render_size, color_model, device)
+    settings = _colorize_settings(references, saturation, render_size, color_model)
+    runner = _runner(device, precision, tile=None)
     path, output = Path(input_path), Path(output)
     # A folder is a set of photos, unless it is a film's frames: --source-fps given, or a video file asked for.
     photos = is_image_path(path) or (path.is_dir() and source_fps is None
                                      and output.suffix.lower() not in VIDEO_SUFFIXES)
     if photos:
-        written, failed, notices = colorize_images(path, output, settings, show_progress=not quiet)
+        written, failed, notices = colorize_images(path, output, settings, runner, show_progress=not quiet)
         _report_skipped(failed, len(written) + len(failed))
         result = f"{len(written)} images to {output}" if path.is_dir() else written[0]
     else:
         check_rate("--source-fps", source_fps)
         fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
-        result, notices = run_restore(path, output, UpscaleOptions(scale=1.0, device=device), colorize=settings,
+        result, notices = run_restore(path, output, UpscaleOptions(scale=1.0), runner=runner, colorize=settings,
                                       codec=codec, crf=crf, source_fps=fps, chunk_frames=chunk_frames,
                                       restart=restart, show_progress=not quiet)
     for notice in notices:
@@ -407,8 +429,9 @@ def upscale(input_path, output, scale, target_height, fit, model, device, precis
     """
     from .restore import upscale_images
 
-    options = _options(scale, target_height, fit, model, device, precision, tile, default_scale=4.0)
-    written, failed = upscale_images(input_path, output, options, show_progress=not quiet)
+    options = _options(scale, target_height, fit, model, default_scale=4.0)
+    written, failed = upscale_images(input_path, output, options, _runner(device, precision, tile),
+                                     show_progress=not quiet)
     click.echo(f"wrote {f'{len(written)} images to {output}' if Path(input_path).is_dir() else written[0]}")
     _report_skipped(failed, len(written) + len(failed))
 
@@ -498,44 +521,30 @@ def import_model(param_file, name):
 
 
 def _list_models() -> None:
-    from .models.loader import MODEL_SUFFIXES, load_colorizer, load_model, load_repairnet, user_model_dir
+    from .models.loader import MODEL_SUFFIXES, load_model, user_model_dir
     from .models.registry import SHIPPED
 
-    own = {"colorize": ("colour", "ColorNet", load_colorizer), "repair": ("repair", "RepairNet", load_repairnet)}
-
-    def describe(name: str, task: str | None) -> tuple[str, str, str]:
-        if task in own:
-            role, architecture, load = own[task]
-            return role, architecture, f"{sum(p.numel() for p in load(name).parameters()) / 1e3:.0f}k"
-        try:
-            d = load_model(name).descriptor
-        except LumiereError:
-            if task is not None:
-                raise
-            for candidate in own:
-                try:
-                    return describe(name, candidate)
-                except LumiereError:
-                    continue
-            raise
-        return f"x{d.scale}", d.architecture, f"{d.parameters / 1e3:.0f}k"
+    def describe(name: str) -> tuple[str, str, str]:
+        d = load_model(name).descriptor
+        job = f"x{d.scale}" if d.role in ("upscale", "restore") else d.role
+        return job, d.architecture, f"{d.parameters / 1e3:.0f}k"
 
     rows = []
     for shipped in SHIPPED:
         if shipped.path.is_file():
-            rows.append((shipped.name, *describe(shipped.name, shipped.task), shipped.summary))
+            rows.append((shipped.name, *describe(shipped.name), shipped.summary))
         else:
             rows.append((shipped.name, "-", "-", "-", "missing from this install"))
     user_dir = user_model_dir()
     if user_dir.is_dir():
         for path in sorted(p for p in user_dir.iterdir() if p.suffix.lower() in MODEL_SUFFIXES):
             try:
-                rows.append((path.name, *describe(str(path), None), "user model"))
+                rows.append((path.name, *describe(str(path)), "user model"))
             except LumiereError as exc:
                 rows.append((path.name, "-", "-", "-", f"cannot load: {exc}"))
-    widths = [max(len(row[i]) for row in rows + [("name", "scale", "architecture", "params", "")])
+    widths = [max(len(row[i]) for row in rows + [("name", "job", "architecture", "params", "")])
               for i in range(4)]
-    header = ("name", "scale", "architecture", "params", "about")
+    header = ("name", "job", "architecture", "params", "about")
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4])
     click.echo(f"\nuser models folder: {user_dir}")

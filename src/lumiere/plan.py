@@ -9,7 +9,6 @@ from fractions import Fraction
 from pathlib import Path
 
 from .convert import array_to_tensor
-from .engine.precision import select_device
 from .engine.runner import ModelRunner, RunnerSettings
 from .errors import InputError
 from .io.reader import Source
@@ -20,7 +19,7 @@ from .stages.deflicker import DeflickerSettings, DeflickerStage
 from .stages.duplicates import DropDuplicatesStage
 from .stages.grain import DegrainSettings, DegrainStage, RegrainStage, grain_level
 from .stages.interpolate import InterpolateStage
-from .stages.repair import RepairSettings, RepairStage
+from .stages.repair import RepairSettings, RepairStage, repair_runner_settings
 from .stages.stabilize import StabilizeSettings, StabilizeStage
 from .stages.upscale import UpscaleStage, default_model_for, target_size
 
@@ -33,36 +32,50 @@ class UpscaleOptions:
     height: int | None = None
     to: str | None = None
     model: str | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    tile: int | None = None
 
     def wants_upscale(self, size: tuple[int, int], even: bool) -> tuple[int, int] | None:
         out = target_size(*size, scale=self.scale, target_height=self.height, fit=self.to, even=even)
         return None if out == size else out
 
 
-class UpscalerFactory:
-    """Builds upscale stages for any input size, loading each model once."""
+class Runners:
+    """Every network of a job, each loaded once and run with the job's runner settings."""
 
-    def __init__(self, options: UpscaleOptions):
-        self.options = options
+    def __init__(self, settings: RunnerSettings):
+        self.settings = settings
         self._runners: dict[str, ModelRunner] = {}
+
+    def get(self, name: str, roles: tuple[str, ...], settings: RunnerSettings | None = None) -> ModelRunner:
+        if name not in self._runners:
+            self._runners[name] = ModelRunner(load_model(name, roles), settings or self.settings)
+        return self._runners[name]
+
+
+def repair_stage(settings: RepairSettings, runners: Runners) -> RepairStage:
+    return RepairStage(settings, runners.get(settings.model, ("repair",), repair_runner_settings(runners.settings)))
+
+
+def colorizer(settings: ColorizeSettings, runners: Runners) -> Colorizer:
+    return Colorizer(settings, runners.get(settings.model, ("colorize",)))
+
+
+class UpscalerFactory:
+    """Builds upscale stages for any input size."""
+
+    def __init__(self, options: UpscaleOptions, runners: Runners):
+        self.options = options
+        self.runners = runners
 
     def model_name(self, size: tuple[int, int], out_size: tuple[int, int]) -> str:
         return self.options.model or default_model_for(max(out_size[0] / size[0], out_size[1] / size[1]))
 
     def stage(self, size: tuple[int, int], out_size: tuple[int, int]) -> UpscaleStage:
-        name = self.model_name(size, out_size)
-        if name not in self._runners:
-            loaded = load_model(name)
-            descriptor = loaded.descriptor
-            if descriptor.input_channels != 3 or descriptor.output_channels != 3:
-                raise InputError(f"model {descriptor.name} maps {descriptor.input_channels} to "
-                                 f"{descriptor.output_channels} channels; lumiere upscales RGB")
-            settings = RunnerSettings(select_device(self.options.device), self.options.precision, self.options.tile)
-            self._runners[name] = ModelRunner(loaded, settings)
-        return UpscaleStage(self._runners[name], size, out_size)
+        runner = self.runners.get(self.model_name(size, out_size), roles=("upscale", "restore"))
+        descriptor = runner.descriptor
+        if descriptor.input_channels != 3 or descriptor.output_channels != 3:
+            raise InputError(f"model {descriptor.name} maps {descriptor.input_channels} to "
+                             f"{descriptor.output_channels} channels; lumiere upscales RGB")
+        return UpscaleStage(runner, size, out_size)
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ class StagePlan:
     size: tuple[int, int]  # the film's frames
     out_size: tuple[int, int] | None  # enlarged to this, or not at all
     upscale: UpscaleOptions
+    runner: RunnerSettings  # how every network runs: device, precision, tiling
     film: FilmOptions
     colorize: ColorizeSettings | None
     located: Located | None  # colorize references found in the film
@@ -98,7 +112,7 @@ class StagePlan:
         if self.film.degrain is not None:
             files.append(resolve_model_path(CLEANER)[1])
         if self.out_size is not None:
-            name = UpscalerFactory(self.upscale).model_name(self.size, self.out_size)
+            name = UpscalerFactory(self.upscale, Runners(self.runner)).model_name(self.size, self.out_size)
             files.append(resolve_model_path(name)[1])
         if self.colorize is not None:
             files += [resolve_model_path(self.colorize.model)[1], *self.colorize.references]
@@ -108,10 +122,10 @@ class StagePlan:
         """The plan's settings as JSON-able data, for the job's fingerprint."""
         colorize = None
         if self.colorize is not None:
-            colorize = {k: v for k, v in asdict(self.colorize).items() if k not in ("device", "references")}
-        upscale = {k: v for k, v in asdict(self.upscale).items() if k != "device"}
-        return {"size": self.size, "out_size": self.out_size, "upscale": upscale, "film": asdict(self.film),
-                "colorize": colorize, "grain": self.grain}
+            colorize = {k: v for k, v in asdict(self.colorize).items() if k != "references"}
+        runner = {k: v for k, v in asdict(self.runner).items() if k != "device"}
+        return {"size": self.size, "out_size": self.out_size, "upscale": asdict(self.upscale), "runner": runner,
+                "film": asdict(self.film), "colorize": colorize, "grain": self.grain}
 
 
 def _source_grain(source: Source) -> float:
@@ -121,18 +135,18 @@ def _source_grain(source: Source) -> float:
     return min(0.2, grain_level(array_to_tensor(frame.rgb)))
 
 
-def plan_stages(source: Source, upscale: UpscaleOptions, film: FilmOptions, colorize: ColorizeSettings | None,
-                chunk_frames: int, even: bool) -> StagePlan:
+def plan_stages(source: Source, upscale: UpscaleOptions, runner: RunnerSettings, film: FilmOptions,
+                colorize: ColorizeSettings | None, chunk_frames: int, even: bool) -> StagePlan:
     """Measure what the stages need from the whole film (once), and fix every setting."""
     info = source.info
     size = (info.width, info.height)
     located = None
     if colorize is not None and colorize.references:
-        references = References(Colorizer(colorize), colorize.references)
+        references = References(colorizer(colorize, Runners(runner)), colorize.references)
         work = work_size(info.width, info.height, colorize.render_size)
         located = references.locate((frame.index, work_lightness(frame.rgb, work)) for frame in source.frames())
     grain = film.regrain * _source_grain(source) if film.regrain is not None else 0.0
-    return StagePlan(size, upscale.wants_upscale(size, even), upscale, film, colorize, located, grain,
+    return StagePlan(size, upscale.wants_upscale(size, even), upscale, runner, film, colorize, located, grain,
                      info.time_base, chunk_frames)
 
 
@@ -140,6 +154,7 @@ def build_stages(plan: StagePlan) -> list[Stage]:
     """The stages of a plan, in order: drop duplicates, stabilize, deflicker, repair, degrain (+ film-clean),
     upscale, colorize, interpolate, regrain."""
     film, stages = plan.film, []
+    runners = Runners(plan.runner)
     if film.drop_duplicates:
         stages.append(DropDuplicatesStage())
     if film.stabilize is not None:
@@ -147,17 +162,17 @@ def build_stages(plan: StagePlan) -> list[Stage]:
     if film.deflicker is not None:
         stages.append(DeflickerStage(film.deflicker))
     if film.repair is not None:
-        stages.append(RepairStage(film.repair, plan.upscale.device))
+        stages.append(repair_stage(film.repair, runners))
     if film.degrain is not None:
         stages.append(DegrainStage(film.degrain))
-        stages.append(UpscalerFactory(replace(plan.upscale, model=CLEANER)).stage(plan.size, plan.size))
+        stages.append(UpscalerFactory(replace(plan.upscale, model=CLEANER), runners).stage(plan.size, plan.size))
     if plan.out_size is not None:
-        stages.append(UpscalerFactory(plan.upscale).stage(plan.size, plan.out_size))
+        stages.append(UpscalerFactory(plan.upscale, runners).stage(plan.size, plan.out_size))
     if plan.colorize is not None:
-        colorizer = Colorizer(plan.colorize)
-        references = (References(colorizer, plan.colorize.references, plan.located) if plan.colorize.references
+        colours = colorizer(plan.colorize, runners)
+        references = (References(colours, plan.colorize.references, plan.located) if plan.colorize.references
                       else None)
-        stages.append(ColorizeStage(colorizer, plan.chunk_frames, references))
+        stages.append(ColorizeStage(colours, plan.chunk_frames, references))
     if film.fps is not None:
         stages.append(InterpolateStage(film.fps, plan.time_base))
     if film.regrain is not None:

@@ -10,14 +10,15 @@ import torch
 from .compare import compare
 from .convert import array_to_tensor, tensor_to_array
 from .degradations.functional import resize
+from .engine.runner import RunnerSettings
 from .errors import InputError, OutputError
 from .io.color import ColorInfo
 from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_path, read_image, write_image
 from .io.reader import Source, open_source
 from .io.writer import plan_source_streams, remove_files_of_dead_processes, video_file
 from .job import Job, auto_chunk_frames, check_output_folder, check_paths, plan_output, settings_hash
-from .plan import FilmOptions, UpscaleOptions, UpscalerFactory, build_stages, plan_stages
-from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, References
+from .plan import FilmOptions, Runners, UpscaleOptions, UpscalerFactory, build_stages, colorizer, plan_stages
+from .stages.colorize import ColorizeSettings, ColorizeStage, References
 from .stages.upscale import UpscaleStage
 
 PREVIEW_PREFIX = ".lumiere-preview-"
@@ -44,7 +45,8 @@ def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
 NO_FILM_REPAIR = FilmOptions()
 
 
-def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, film: FilmOptions = NO_FILM_REPAIR,
+def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, runner: RunnerSettings = RunnerSettings(),
+            film: FilmOptions = NO_FILM_REPAIR,
             colorize: ColorizeSettings | None = None, preview: float | None = None, codec: str | None = None,
             crf: int | None = None, preset: str | None = None, bit_depth: int | None = None,
             source_fps: Fraction | None = None, chunk_frames: int | None = None, batch: int = 1,
@@ -63,7 +65,8 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
                               "another name")
         clip = _preview_clip(source, preview, output.path.parent)
         try:
-            path, notices = restore(clip, output_path, options, film=film, colorize=colorize, codec=codec, crf=crf,
+            path, notices = restore(clip, output_path, options, runner=runner, film=film, colorize=colorize,
+                                    codec=codec, crf=crf,
                                     preset=preset, bit_depth=bit_depth, chunk_frames=chunk_frames, batch=batch,
                                     restart=True, show_progress=show_progress)
             compare(clip, path, comparison, "split", show_progress=show_progress)
@@ -90,7 +93,7 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, fil
                        f"{output.encode.codec} needs an even frame size (ffv1 keeps odd sizes)")
     if chunk_frames is None:
         chunk_frames = auto_chunk_frames(output, out_size)
-    plan = plan_stages(source, options, film, colorize, chunk_frames, even)
+    plan = plan_stages(source, options, runner, film, colorize, chunk_frames, even)
     if colorize is not None and not is_gray(next(source.frames()).rgb):
         notices.append("the film already has colour; its lightness alone was colorized")
     job = Job(source, build_stages(plan), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
@@ -136,11 +139,12 @@ def _each_image(pairs: list[tuple[Path, Path]], label: str, show_progress: bool,
 
 
 def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
+                   runner: RunnerSettings = RunnerSettings(),
                    show_progress: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
     """One image to one file, or a folder of images to a folder (same names); returns the files written and,
     for a folder, the images skipped with the reason."""
     pairs, output_path = _image_pairs(Path(input_path), Path(output_path), "restore")
-    factory = UpscalerFactory(options)
+    factory = UpscalerFactory(options, Runners(runner))
     is_folder = Path(input_path).is_dir()
     if is_folder:
         output_path.mkdir(exist_ok=True)
@@ -181,12 +185,13 @@ def _image_pairs(input_path: Path, output_path: Path, kind: str) -> tuple[list[t
 
 
 def colorize_images(input_path: Path, output_path: Path, settings: ColorizeSettings,
+                    runner: RunnerSettings = RunnerSettings(),
                     show_progress: bool = True) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
     """Colorize one image or a folder of them; colour inputs are reduced to their lightness first. Returns the
     files written, the images of a folder skipped with the reason, and notices."""
     pairs, target = _image_pairs(Path(input_path), Path(output_path), "colorize")
-    colorizer = Colorizer(settings)
-    stage = ColorizeStage(colorizer, references=References(colorizer, settings.references) if settings.references
+    colours = colorizer(settings, Runners(runner))
+    stage = ColorizeStage(colours, references=References(colours, settings.references) if settings.references
                           else None, temporal=False)
     is_folder = Path(input_path).is_dir()
     if is_folder:

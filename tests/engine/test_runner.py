@@ -8,7 +8,7 @@ from lumiere.models.loader import load_model
 
 
 def test_smoke(tiny_models, device):
-    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(device))
+    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(str(device)))
     out = runner(torch.rand(2, 3, 20, 30))
     assert out.shape == (2, 3, 40, 60) and out.dtype == torch.float32
 
@@ -16,13 +16,13 @@ def test_smoke(tiny_models, device):
 @pytest.mark.parametrize("precision,tolerance", [("fp32", 1e-5), ("bf16", 2e-2)])
 def test_tiled_runner_matches_untiled(tiny_models, precision, tolerance):
     x = torch.rand(1, 3, 50, 70)
-    whole = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings(torch.device("cpu"), precision, tile=0))(x)
-    tiled = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings(torch.device("cpu"), precision, tile=32))(x)
+    whole = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings("cpu", precision, tile=0))(x)
+    tiled = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings("cpu", precision, tile=32))(x)
     assert (whole - tiled).abs().max() < tolerance
 
 
 def test_out_of_memory_retries_with_smaller_tiles(tiny_models, monkeypatch):
-    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu"), tile=256))
+    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings("cpu", tile=256))
     original = runner._forward
 
     def limited(x):
@@ -36,7 +36,7 @@ def test_out_of_memory_retries_with_smaller_tiles(tiny_models, monkeypatch):
 
 
 def test_out_of_memory_gives_up_with_clear_error(tiny_models, monkeypatch):
-    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu"), tile=64))
+    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings("cpu", tile=64))
 
     def always(x):
         raise torch.OutOfMemoryError("CUDA out of memory")
@@ -47,7 +47,7 @@ def test_out_of_memory_gives_up_with_clear_error(tiny_models, monkeypatch):
 
 
 def test_other_errors_are_not_swallowed(tiny_models, monkeypatch):
-    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu"), tile=32))
+    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings("cpu", tile=32))
 
     def broken(x):
         raise RuntimeError("shape mismatch")
@@ -58,7 +58,7 @@ def test_other_errors_are_not_swallowed(tiny_models, monkeypatch):
 
 
 def test_exception_wrong_channels(tiny_models):
-    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu")))
+    runner = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings("cpu"))
     with pytest.raises(ValueError, match=r"expected \(B, 3, H, W\), got \(1, 4, 8, 8\)"):
         runner(torch.rand(1, 4, 8, 8))
 
@@ -82,8 +82,8 @@ def test_precision_rules(tiny_models, monkeypatch):
 def test_bf16_on_cpu_is_close(tiny_models):
     loaded = load_model(str(tiny_models[2]))
     x = torch.rand(1, 3, 16, 16)
-    fp32 = ModelRunner(loaded, RunnerSettings(torch.device("cpu"), "fp32"))(x)
-    bf16 = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings(torch.device("cpu"), "bf16"))(x)
+    fp32 = ModelRunner(loaded, RunnerSettings("cpu", "fp32"))(x)
+    bf16 = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings("cpu", "bf16"))(x)
     assert (fp32 - bf16).abs().mean() < 0.02
 
 

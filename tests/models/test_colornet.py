@@ -3,7 +3,7 @@ import torch
 
 from lumiere.errors import ModelError
 from lumiere.models.colornet import ColorNet, ColorNetConfig, ab_gamut_bins
-from lumiere.models.loader import load_colorizer, save_weights
+from lumiere.models.loader import load_model, save_weights
 
 
 def test_gamut_bins():
@@ -35,8 +35,8 @@ def test_decode_temperature():
 def test_save_and_load(tmp_path):
     model = ColorNet(ColorNetConfig(width=4)).eval()
     path = tmp_path / "c.safetensors"
-    save_weights(model, path, {"lumiere.task": "colorize", **model.hyperparameters()})
-    loaded = load_colorizer(str(path))
+    save_weights(model, path, {})
+    loaded = load_model(str(path), roles=("colorize",)).module
     x = torch.rand(1, 1, 16, 16)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
@@ -48,9 +48,9 @@ def test_exception(tmp_path, tiny_models):
         model(torch.rand(1, 1, 20, 16))
     with pytest.raises(ValueError, match=r"expected \(B, 1, H, W\), got \(1, 3, 16, 16\)"):
         model(torch.rand(1, 3, 16, 16))
-    with pytest.raises(ModelError, match="not a lumiere colorization model"):
-        load_colorizer(str(tiny_models[2]))
+    with pytest.raises(ModelError, match="not a colorizer"):
+        load_model(str(tiny_models[2]), roles=("colorize",))
     bad = tmp_path / "bad.safetensors"
     bad.write_text("not weights")
-    with pytest.raises(ModelError, match="not a lumiere colorization model"):
-        load_colorizer(str(bad))
+    with pytest.raises(ModelError, match="not a model lumiere can load"):
+        load_model(str(bad), roles=("colorize",))

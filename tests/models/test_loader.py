@@ -3,8 +3,10 @@ import torch
 
 from lumiere.errors import ModelError
 from lumiere.models.archs import build_compact
-from lumiere.models.loader import load_colorizer, load_model, load_repairnet, save_weights
+from lumiere.models.colornet import ColorNet, ColorNetConfig
+from lumiere.models.loader import load_model, save_weights
 from lumiere.models.registry import SHIPPED, ModelRegistry, ShippedModel
+from lumiere.models.repairnet import RepairNet, RepairNetConfig
 
 
 def test_smoke_user_file(tiny_models):
@@ -47,19 +49,18 @@ def test_exception_unknown_name():
 
 def test_registry_refuses_duplicates():
     registry = ModelRegistry()
-    registry.register(ShippedModel("a", "a.safetensors", "upscale", ""))
+    registry.register(ShippedModel("a", "a.safetensors", ""))
     with pytest.raises(ValueError, match="registered twice"):
-        registry.register(ShippedModel("a", "b.safetensors", "upscale", ""))
+        registry.register(ShippedModel("a", "b.safetensors", ""))
 
 
-SHIPPED_SCALES = {"sr-x2": 2, "sr-x4": 4, "film-x2": 2, "film-x4": 4, "film-clean": 1, "colorize": None,
-                  "film-repair": None}
-OWN_NETWORKS = ("colorize", "repair")  # lumiere's own architectures, not spandrel upscalers
+SHIPPED_ROLES = {"sr-x2": ("upscale", 2), "sr-x4": ("upscale", 4), "film-x2": ("upscale", 2),
+                 "film-x4": ("upscale", 4), "film-clean": ("restore", 1), "colorize": ("colorize", 1),
+                 "film-repair": ("repair", 1)}
 
 
-def test_every_shipped_model_has_a_known_scale():
-    assert sorted(SHIPPED_SCALES) == SHIPPED.names()
-    assert all((SHIPPED.get(name).task in OWN_NETWORKS) == (scale is None) for name, scale in SHIPPED_SCALES.items())
+def test_every_shipped_model_has_a_known_role():
+    assert sorted(SHIPPED_ROLES) == SHIPPED.names()
 
 
 @pytest.mark.parametrize("name", SHIPPED.names())
@@ -67,11 +68,27 @@ def test_shipped_models_load(name):
     shipped = SHIPPED.get(name)
     assert shipped.path.is_file(), f"{shipped.path} is not in the package"
     assert shipped.path.stat().st_size < 20 * 1024 * 1024
-    if shipped.task == "colorize":
-        assert load_colorizer(name).config.bins > 200
-        return
-    if shipped.task == "repair":
-        assert load_repairnet(name).config.width > 0
-        return
-    loaded = load_model(name)
-    assert loaded.descriptor.scale == SHIPPED_SCALES[name]
+    descriptor = load_model(name).descriptor
+    assert (descriptor.role, descriptor.scale) == SHIPPED_ROLES[name]
+
+
+@pytest.mark.parametrize("network, architecture, role", [
+    (ColorNet(ColorNetConfig(width=4)), "ColorNet", "colorize"),
+    (RepairNet(RepairNetConfig(width=4)), "RepairNet", "repair"),
+], ids=["colornet", "repairnet"])
+def test_own_architectures_load_by_their_keys(tmp_path, network, architecture, role):
+    """lumiere's own networks load like any community file: no metadata, hyperparameters from the shapes."""
+    path = tmp_path / "own.safetensors"
+    save_weights(network.eval(), path, {})
+    loaded = load_model(str(path), roles=(role,))
+    assert (loaded.descriptor.architecture, loaded.descriptor.role) == (architecture, role)
+    assert loaded.module.config == network.config
+    for key, value in network.state_dict().items():
+        assert torch.equal(loaded.module.state_dict()[key], value)
+
+
+def test_exception_model_for_another_job(tiny_models, tiny_colorizer):
+    with pytest.raises(ModelError, match=r"is a colorizer \(ColorNet\), not an upscaler or a same-size"):
+        load_model(str(tiny_colorizer), roles=("upscale", "restore"))
+    with pytest.raises(ModelError, match=r"is an upscaler \(RealESRGAN Compact\), not a colorizer"):
+        load_model(str(tiny_models[2]), roles=("colorize",))

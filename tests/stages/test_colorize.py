@@ -2,9 +2,12 @@ import numpy as np
 import pytest
 import torch
 
+from lumiere.engine.runner import RunnerSettings
 from lumiere.eval.metrics import ciede2000
 from lumiere.lab import lightness, rgb_to_lab
 from lumiere.motion import is_cut
+from lumiere.plan import Runners
+from lumiere.plan import colorizer as make_colorizer
 from lumiere.stages.colorize import (
     Colorizer,
     ColorizeSettings,
@@ -17,7 +20,7 @@ from lumiere.stages.colorize import (
 
 @pytest.fixture
 def colorizer(tiny_colorizer):
-    return Colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=64, device="cpu"))
+    return make_colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=64), Runners(RunnerSettings("cpu")))
 
 
 def _scene(seed: int, size=(96, 128)) -> torch.Tensor:
@@ -126,10 +129,10 @@ def test_exception(tiny_colorizer):
     from lumiere.errors import InputError
 
     with pytest.raises(InputError, match="--render-size"):
-        Colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=8))
+        make_colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=8), Runners(RunnerSettings()))
     with pytest.raises(InputError, match="--saturation"):
-        Colorizer(ColorizeSettings(model=str(tiny_colorizer), saturation=-1))
-    colorizer = Colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=64))
+        make_colorizer(ColorizeSettings(model=str(tiny_colorizer), saturation=-1), Runners(RunnerSettings()))
+    colorizer = make_colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=64), Runners(RunnerSettings()))
     with pytest.raises(InputError, match="reference not found"):
         References(colorizer, ("missing.png",))
     with pytest.raises(ValueError, match=r"expected \(B, 3, H, W\)"):

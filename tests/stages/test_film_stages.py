@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from lumiere.degradations.functional import luma, paint_specks, vertical_scratch
+from lumiere.engine.runner import RunnerSettings
 from lumiere.errors import InputError
 from lumiere.io.reader import Frame
+from lumiere.plan import Runners, repair_stage
 from lumiere.stages.deflicker import DeflickerSettings, DeflickerStage
 from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
-from lumiere.stages.repair import RepairSettings, RepairStage, brief_lines
+from lumiere.stages.repair import RepairSettings, brief_lines
 from lumiere.stages.stabilize import StabilizeStage, shift_between
 
 
@@ -63,7 +65,7 @@ def test_repair_removes_specks_and_leaves_clean_pictures():
     clip = _panning(5)
     specks = torch.tensor([[2, 0.45, 0.4, 2.5, 0.05, 1.0], [2, 0.7, 0.6, 2.0, 0.95, 0.9]])
     damaged = paint_specks(clip, specks)
-    stage = RepairStage()
+    stage = repair_stage(RepairSettings(), Runners(RunnerSettings()))
     repaired = run(stage, damaged)[2][1]
     assert _error(repaired, clip[2]) < 0.25 * _error(damaged[2], clip[2])
     untouched = torch.stack([image for _, image in run(stage, clip)])
@@ -74,7 +76,7 @@ def test_repair_removes_a_scratch_that_stays_while_the_scene_pans():
     clip = _panning(5, step=2.0, seed=4)
     scratched = torch.stack([vertical_scratch(frame[None], 0.6 + 0.004 * t, 1.5, 0.95, 0.8, wobble=1.5,
                                               phase=0.4 * t)[0] for t, frame in enumerate(clip)])
-    repaired = run(RepairStage(), scratched)[2][1]
+    repaired = run(repair_stage(RepairSettings(), Runners(RunnerSettings())), scratched)[2][1]
     assert _error(repaired, clip[2]) < 0.5 * _error(scratched[2], clip[2])
 
 
@@ -82,7 +84,7 @@ def test_repair_keeps_a_real_line_that_moves_with_the_scene():
     clip = _panning(5, step=2.0, seed=4)
     wide_line = torch.stack([vertical_scratch(frame[None], (70 - 2.0 * t) / 127, 1.5, 0.95, 0.8)[0]
                              for t, frame in enumerate(clip)])
-    out = run(RepairStage(), wide_line)[2][1]
+    out = run(repair_stage(RepairSettings(), Runners(RunnerSettings())), wide_line)[2][1]
     assert torch.equal(out[:, :, 62:74], wide_line[2][:, :, 62:74])
 
 
@@ -96,7 +98,7 @@ def test_repair_removes_a_brief_broken_scratch():
     scratched = clip.clone()  # in one frame only, over two thirds of the height, in dashes, with a dark fringe
     scratched[2] = vertical_scratch(clip[2][None], 0.45, 1.5, 0.95, 0.7, rows_shown=_dashes(96, 9, 6, 10, 80),
                                     halo=0.4)[0]
-    repaired = run(RepairStage(), scratched)[2][1]
+    repaired = run(repair_stage(RepairSettings(), Runners(RunnerSettings())), scratched)[2][1]
     assert _error(repaired, clip[2]) < 0.25 * _error(scratched[2], clip[2])
 
 
@@ -136,19 +138,20 @@ def test_repair_keeps_a_fast_moving_object():
     clip = _texture().expand(5, -1, -1, -1).clone() * 0.5
     for t in range(5):  # a bright block leaping 20 px a frame: real, not dust
         clip[t, :, 30:46, 10 + 20 * t:26 + 20 * t] = 0.95
-    out = run(RepairStage(), clip)[2][1]
+    out = run(repair_stage(RepairSettings(), Runners(RunnerSettings())), clip)[2][1]
     assert (out[:, 30:46, 50:66] - clip[2][:, 30:46, 50:66]).abs().mean() < 0.05
 
 
 def test_repair_strength_zero_changes_nothing():
     damaged = paint_specks(_panning(5), torch.tensor([[2, 0.45, 0.4, 2.5, 0.05, 1.0]]))
-    out = torch.stack([image for _, image in run(RepairStage(RepairSettings(strength=0.0)), damaged)])
+    stage = repair_stage(RepairSettings(strength=0.0), Runners(RunnerSettings()))
+    out = torch.stack([image for _, image in run(stage, damaged)])
     assert torch.equal(out, damaged)
 
 
 def test_repair_exception():
     with pytest.raises(InputError, match="between 0 and 1"):
-        RepairStage(RepairSettings(strength=1.5))
+        repair_stage(RepairSettings(strength=1.5), Runners(RunnerSettings()))
 
 
 def test_stabilize_removes_weave_keeps_pan():

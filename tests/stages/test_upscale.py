@@ -42,7 +42,7 @@ def test_network_passes(factor, model_scale, passes):
 
 @pytest.mark.parametrize("out_size", [(96, 72), (160, 120), (60, 45)])
 def test_cardinality(tiny_models, out_size):
-    runner = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings(torch.device("cpu")))
+    runner = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings("cpu"))
     stage = UpscaleStage(runner, (32, 24), out_size)
     out = stage.process(torch.rand(2, 3, 24, 32))
     assert out.shape == (2, 3, out_size[1], out_size[0])

@@ -1,14 +1,20 @@
-"""Running a model on frames: device, precision, channels-last, batching, tiling and OOM recovery."""
+"""Running a network: device, precision, channels-last, tiling, out-of-memory recovery and an output check.
+
+Every network lumiere runs (upscalers, film-clean, the colorizer, the repair network, imported ones) runs
+through a `ModelRunner`, so `--device`, `--precision` and `--tile` mean the same for every stage.
+"""
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
 from .._checks import check_image_batch
 from ..errors import LumiereError, ModelError
 from ..models.descriptor import LoadedModel
-from .precision import select_dtype
+from .precision import select_device, select_dtype
 from .tiling import pad_to_multiple, run_tiled
 
 log = logging.getLogger(__name__)
@@ -58,21 +64,30 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
 
 
-@dataclass
+Outputs = TypeVar("Outputs", torch.Tensor, tuple[torch.Tensor, ...])
+
+
+@dataclass(frozen=True)
 class RunnerSettings:
-    device: torch.device
-    precision: str = "auto"
+    """How every network of a job runs: plain data, so a plan carrying it pickles to other processes."""
+
+    device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
+    precision: str = "auto"  # auto, fp32, fp16 or bf16
     tile: int | None = None  # None: automatic; 0: never tile
     margin: int = 16
     feather: int = 8
 
 
 class ModelRunner:
-    """Applies one model to batches of frames, (B, C, H, W) float32 in [0, 1], and returns float32."""
+    """Applies one model on its device and in its precision; inputs and outputs are float32.
+
+    Calling it maps a batch of pictures (B, C, H, W) in [0, 1] to the model's pictures, tiled; `run` applies
+    any other use of the model (a colorizer's features, a repair network's two outputs) to whole inputs.
+    """
 
     def __init__(self, loaded: LoadedModel, settings: RunnerSettings):
         self.descriptor = loaded.descriptor
-        self.device = settings.device
+        self.device = select_device(settings.device)
         self.dtype = select_dtype(self.device, self.descriptor, settings.precision)
         self.margin, self.feather = settings.margin, settings.feather
         self.module = loaded.module.to(self.device, self.dtype).eval()
@@ -102,18 +117,49 @@ class ModelRunner:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, channels=self.descriptor.input_channels)
-        output = self._run(x)
-        if torch.isfinite(output).all():  # one pass over the output on the usual path
-            return output
+        return self._finite(lambda: self._tiled(x))
+
+    def run(self, forward: Callable[..., Outputs], *inputs: torch.Tensor) -> Outputs:
+        """`forward(module, *inputs)` with the inputs on the model's device, in its precision, untiled.
+
+        Tensors come back float32 on the model's device.
+        """
+        def once():
+            with torch.inference_mode():
+                moved = [x.to(self.device, self.dtype) for x in inputs]
+                if self.channels_last:
+                    moved = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in moved]
+                outputs = forward(self.module, *moved)
+            if isinstance(outputs, torch.Tensor):
+                return outputs.float()
+            return tuple(output.float() for output in outputs)
+
+        try:
+            return self._finite(once)
+        except Exception as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            raise LumiereError(f"out of memory running {self.descriptor.name} on {self.device}; free memory "
+                               "or run on another --device") from None
+
+    def _finite(self, produce: Callable[[], Outputs]) -> Outputs:
+        """The outputs of `produce`, produced again in fp32 if reduced precision overflowed to NaN or infinity."""
+        outputs = produce()
+        tensors = (outputs,) if isinstance(outputs, torch.Tensor) else outputs
+        if all(torch.isfinite(t).all() for t in tensors):  # one pass over the outputs on the usual path
+            return outputs
         if self.dtype != torch.float32:
             log.warning("model %s overflowed in %s; running it in fp32 from here on", self.descriptor.name,
                         str(self.dtype).removeprefix("torch."))
             self.dtype = torch.float32
             self.module = self.module.float()
-            output = self._run(x)
-        return check_finite(output, self.descriptor.name)
+            outputs = produce()
+            tensors = (outputs,) if isinstance(outputs, torch.Tensor) else outputs
+        for tensor in tensors:
+            check_finite(tensor, self.descriptor.name)
+        return outputs
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def _tiled(self, x: torch.Tensor) -> torch.Tensor:
         while True:
             try:
                 return run_tiled(self._forward, x, self.descriptor.scale, self.tile, self.margin, self.feather)

@@ -1,10 +1,30 @@
-"""The architectures lumiere trains, all from spandrel so our files load everywhere."""
+"""The architectures lumiere trains and loads, in one spandrel registry.
+
+The upscalers and the film cleaner are spandrel's own architectures, so those files load in every spandrel tool;
+the colorizer and the repair network are lumiere's, registered beside them so that every file, shipped or the
+user's, loads the same way: its architecture and hyperparameters deduced from its keys and shapes.
+"""
 
 import torch
+from spandrel import (
+    MAIN_REGISTRY,
+    Architecture,
+    ArchSupport,
+    ImageModelDescriptor,
+    ModelTiling,
+    SizeRequirements,
+    StateDict,
+)
 from spandrel.architectures.Compact import Compact
 from spandrel.architectures.SPAN import SPAN
+from spandrel.util import KeyCondition
 
 from ..errors import LumiereError
+from .colornet import SIZE_MULTIPLE as COLORNET_SIZE_MULTIPLE
+from .colornet import ColorNet, ColorNetConfig
+from .repairnet import FRAMES as REPAIR_FRAMES
+from .repairnet import SIZE_MULTIPLE as REPAIR_SIZE_MULTIPLE
+from .repairnet import RepairNet, RepairNetConfig
 
 COMPACT_DEFAULTS = {"num_feat": 48, "num_conv": 8}
 
@@ -49,3 +69,45 @@ def build_restoration_network(arch: str, scale: int, num_feat: int, num_conv: in
     if arch not in ARCHITECTURES:
         raise LumiereError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[arch](scale, num_feat, num_conv)
+
+
+class ColorNetArch(Architecture[ColorNet]):
+    """lumiere's colorizer: lightness in, a distribution over a*b* colours out (decoded to a*b* by its `decode`)."""
+
+    def __init__(self) -> None:
+        super().__init__(id="lumiere.ColorNet", name="ColorNet",
+                         detect=KeyCondition.has_all("ab_bins", "class_weights", "enc1.0.0.weight",
+                                                     "global_features.0.weight", "dec3.1.0.weight", "head.weight"))
+
+    def load(self, state_dict: StateDict) -> ImageModelDescriptor[ColorNet]:
+        width, bins = state_dict["enc1.0.0.weight"].shape[0], state_dict["head.weight"].shape[0]
+        model = ColorNet(ColorNetConfig(width=width, bins=bins))
+        return ImageModelDescriptor(
+            model, state_dict, architecture=self, purpose="Restoration", tags=[f"{width}w", f"{bins}bins"],
+            supports_half=True, supports_bfloat16=True, scale=1, input_channels=1, output_channels=2,
+            size_requirements=SizeRequirements(minimum=COLORNET_SIZE_MULTIPLE, multiple_of=COLORNET_SIZE_MULTIPLE),
+            # one picture's pooled features colour every pixel of it: tiles would each get their own scene
+            tiling=ModelTiling.DISCOURAGED)
+
+
+class RepairNetArch(Architecture[RepairNet]):
+    """lumiere's dust-and-scratch network: five frames in, the middle one's defects and repair out."""
+
+    def __init__(self) -> None:
+        super().__init__(id="lumiere.RepairNet", name="RepairNet",
+                         detect=KeyCondition.has_all("enc1.0.0.weight", "enc3.2.0.weight", "dec2.1.0.weight",
+                                                     "dec1.1.0.weight", "head.weight"))
+
+    def load(self, state_dict: StateDict) -> ImageModelDescriptor[RepairNet]:
+        width = state_dict["enc1.0.0.weight"].shape[0]
+        model = RepairNet(RepairNetConfig(width=width))
+        return ImageModelDescriptor(
+            model, state_dict, architecture=self, purpose="Restoration", tags=[f"{width}w"],
+            supports_half=True, supports_bfloat16=True, scale=1, input_channels=REPAIR_FRAMES * 3, output_channels=3,
+            size_requirements=SizeRequirements(minimum=REPAIR_SIZE_MULTIPLE, multiple_of=REPAIR_SIZE_MULTIPLE),
+            tiling=ModelTiling.SUPPORTED)
+
+
+# Every architecture lumiere loads: spandrel's (the community's files) and lumiere's own, found by their keys.
+REGISTRY = MAIN_REGISTRY.copy()
+REGISTRY.add(ArchSupport.from_architecture(ColorNetArch()), ArchSupport.from_architecture(RepairNetArch()))

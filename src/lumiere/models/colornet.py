@@ -11,7 +11,7 @@ Its output is a quarter of the input's resolution: colour is low-frequency, and 
 the frame carries the detail.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
@@ -106,12 +106,3 @@ class ColorNet(nn.Module):
         logits = logits.float() - calibration * self.class_weights.log().view(1, -1, 1, 1)
         probabilities = torch.softmax(logits / temperature, dim=1)
         return torch.einsum("bqhw,qc->bchw", probabilities, self.ab_bins.float())
-
-    def hyperparameters(self) -> dict[str, str]:
-        return {f"lumiere.colornet.{key}": str(value) for key, value in asdict(self.config).items()}
-
-    @classmethod
-    def from_hyperparameters(cls, metadata: dict[str, str]) -> "ColorNet":
-        values = {key.removeprefix("lumiere.colornet."): int(value) for key, value in metadata.items()
-                  if key.startswith("lumiere.colornet.")}
-        return cls(ColorNetConfig(**values))

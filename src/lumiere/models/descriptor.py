@@ -6,6 +6,10 @@ from pathlib import Path
 import torch
 from spandrel import ImageModelDescriptor, ModelTiling
 
+ROLES = {"upscale": "an upscaler", "restore": "a same-size restoration network", "colorize": "a colorizer",
+         "repair": "a dust-and-scratch repair network"}
+OWN_ROLES = {"lumiere.ColorNet": "colorize", "lumiere.RepairNet": "repair"}
+
 
 @dataclass(frozen=True)
 class ModelDescriptor:
@@ -13,6 +17,7 @@ class ModelDescriptor:
 
     name: str
     architecture: str
+    role: str  # what lumiere uses it for: see ROLES
     scale: int
     input_channels: int
     output_channels: int
@@ -33,9 +38,15 @@ class ModelDescriptor:
             ModelTiling.DISCOURAGED: "discouraged",
             ModelTiling.INTERNAL: "internal",
         }[spandrel_model.tiling]
+        architecture_id = str(spandrel_model.architecture.id)
+        if architecture_id in OWN_ROLES:
+            role = OWN_ROLES[architecture_id]
+        else:
+            role = "upscale" if spandrel_model.scale > 1 else "restore"
         return cls(
             name=name,
             architecture=spandrel_model.architecture.name,
+            role=role,
             scale=spandrel_model.scale,
             input_channels=spandrel_model.input_channels,
             output_channels=spandrel_model.output_channels,

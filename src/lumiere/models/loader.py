@@ -5,12 +5,12 @@ import warnings
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 
 from ..errors import ModelError
-from .descriptor import LoadedModel, ModelDescriptor
+from .archs import REGISTRY
+from .descriptor import ROLES, LoadedModel, ModelDescriptor
 from .registry import SHIPPED
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
@@ -56,19 +56,26 @@ def _load_failure(path: Path, exc: Exception) -> str:
     return f"{path} is not a model lumiere can load: {reason[:200]}"
 
 
-def load_model(name_or_path: str) -> LoadedModel:
-    """Load for inference (eval mode, on CPU, float32). Raises ModelError with a one-line reason."""
+def load_model(name_or_path: str, roles: tuple[str, ...] = ()) -> LoadedModel:
+    """Load any model file, ours or the community's, for inference (eval mode, on CPU, float32).
+
+    `roles` (of "upscale", "restore", "colorize", "repair") refuses a model made for another job. Raises
+    ModelError with a one-line reason.
+    """
     name, path = resolve_model_path(name_or_path)
     try:
         with warnings.catch_warnings():  # torch's loaders warn about their own deprecations, not about the file
             warnings.simplefilter("ignore")
-            spandrel_model = ModelLoader(device="cpu").load_from_file(path)
+            spandrel_model = ModelLoader(device="cpu", registry=REGISTRY).load_from_file(path)
     except Exception as exc:  # spandrel and torch raise many types for a bad file; all mean the same here
         raise ModelError(_load_failure(path, exc)) from None
     if not isinstance(spandrel_model, ImageModelDescriptor):
         raise ModelError(f"{path} is a {spandrel_model.purpose} model, not an image-to-image model")
     spandrel_model.model.eval()
     descriptor = ModelDescriptor.from_spandrel(spandrel_model, name, path)
+    if roles and descriptor.role not in roles:
+        raise ModelError(f"model {name} is {ROLES[descriptor.role]} ({descriptor.architecture}), not "
+                         f"{' or '.join(ROLES[role] for role in roles)}")
     return LoadedModel(descriptor, spandrel_model.model)
 
 
@@ -85,36 +92,3 @@ def save_weights(module: torch.nn.Module, path: Path, metadata: dict[str, str],
     partial = path.with_name(path.name + ".partial")
     save_file(state, str(partial), metadata=metadata)
     os.replace(partial, path)
-
-
-def _load_own(name_or_path: str, task: str, kind: str, build) -> torch.nn.Module:
-    """Load one of lumiere's own networks (not a spandrel architecture), described by its file's metadata."""
-    _, path = resolve_model_path(name_or_path)
-    try:
-        with safe_open(str(path), framework="pt") as weights:
-            metadata = weights.metadata() or {}
-            state = {key: weights.get_tensor(key) for key in weights.keys()}
-    except Exception as exc:  # safetensors raises several types for a file that is not its format
-        raise ModelError(f"{path} is not a lumiere {kind} model: {str(exc).strip()[:200]}") from None
-    if metadata.get("lumiere.task") != task:
-        raise ModelError(f"{path} is not a lumiere {kind} model (its task is {metadata.get('lumiere.task')!r})")
-    model = build(metadata)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelError(f"{path} does not match its own description: {str(exc).splitlines()[0][:200]}") from None
-    return model.eval()
-
-
-def load_colorizer(name_or_path: str) -> torch.nn.Module:
-    """Load a lumiere colorization network (ColorNet) for inference, on CPU in float32."""
-    from .colornet import ColorNet
-
-    return _load_own(name_or_path, "colorize", "colorization", ColorNet.from_hyperparameters)
-
-
-def load_repairnet(name_or_path: str) -> torch.nn.Module:
-    """Load a lumiere dust-and-scratch network (RepairNet) for inference, on CPU in float32."""
-    from .repairnet import RepairNet
-
-    return _load_own(name_or_path, "repair", "dust-and-scratch", RepairNet.from_hyperparameters)

@@ -9,7 +9,6 @@ from pathlib import Path
 class ShippedModel:
     name: str
     filename: str
-    task: str
     summary: str
 
     @property
@@ -37,19 +36,19 @@ class ModelRegistry:
 
 
 SHIPPED = ModelRegistry()
-SHIPPED.register(ShippedModel("sr-x2", "sr-x2.safetensors", "upscale",
+SHIPPED.register(ShippedModel("sr-x2", "sr-x2.safetensors",
                               "x2 upscaler trained on bicubic-downsampled photos"))
-SHIPPED.register(ShippedModel("sr-x4", "sr-x4.safetensors", "upscale",
+SHIPPED.register(ShippedModel("sr-x4", "sr-x4.safetensors",
                               "x4 upscaler trained on bicubic-downsampled photos"))
-SHIPPED.register(ShippedModel("film-x2", "film-x2.safetensors", "upscale",
+SHIPPED.register(ShippedModel("film-x2", "film-x2.safetensors",
                               "x2 upscaler for old film: also removes grain, dust, scratches, compression"))
-SHIPPED.register(ShippedModel("film-x4", "film-x4.safetensors", "upscale",
+SHIPPED.register(ShippedModel("film-x4", "film-x4.safetensors",
                               "x4 upscaler for old film: also removes grain, dust, scratches, compression"))
-SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors", "restore",
+SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors",
                               "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
-SHIPPED.register(ShippedModel("colorize", "colorize.safetensors", "colorize",
+SHIPPED.register(ShippedModel("colorize", "colorize.safetensors",
                               "colorizer for black-and-white film and photos (lumiere colorize, restore --colorize)"))
-SHIPPED.register(ShippedModel("film-repair", "film-repair.safetensors", "repair",
+SHIPPED.register(ShippedModel("film-repair", "film-repair.safetensors",
                               "paints over the dust, dirt and scratches restore --repair finds, from five frames"))
 
 DEFAULT_UPSCALERS = {2: "film-x2", 4: "film-x4"}

@@ -7,7 +7,7 @@ what is damage (it does not). Its output is a defect probability and a repaired 
 confident about are replaced, so a clean film passes through untouched.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,8 @@ def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
 
 
 class RepairNet(nn.Module):
-    """(B, 5 * 3, H, W) frames t-2 .. t+2 -> (B, 1, H, W) defect logit of frame t and (B, 3, H, W) repaired frame t.
+    """(B, 5 * 3, H, W) frames t-2 .. t+2 -> (B, 3, H, W) frame t repaired; `defects_and_picture` adds the
+    (B, 1, H, W) logit of where frame t is damaged, which training learns from.
 
     H and W must be multiples of 4.
     """
@@ -45,7 +46,10 @@ class RepairNet(nn.Module):
         self.dec1 = nn.Sequential(_block(3 * w, w), _block(w, w))
         self.head = nn.Conv2d(w, 4, 3, 1, 1)
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.defects_and_picture(frames)[1]
+
+    def defects_and_picture(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_image_batch(frames, channels=FRAMES * 3)
         if frames.shape[-2] % SIZE_MULTIPLE or frames.shape[-1] % SIZE_MULTIPLE:
             raise ValueError(f"expected H and W multiples of {SIZE_MULTIPLE}, got {tuple(frames.shape)}")
@@ -57,12 +61,3 @@ class RepairNet(nn.Module):
         out = self.head(d1)
         centre = frames[:, (FRAMES // 2) * 3:(FRAMES // 2) * 3 + 3]
         return out[:, :1], centre + out[:, 1:]
-
-    def hyperparameters(self) -> dict[str, str]:
-        return {f"lumiere.repairnet.{key}": str(value) for key, value in asdict(self.config).items()}
-
-    @classmethod
-    def from_hyperparameters(cls, metadata: dict[str, str]) -> "RepairNet":
-        values = {key.removeprefix("lumiere.repairnet."): int(value) for key, value in metadata.items()
-                  if key.startswith("lumiere.repairnet.")}
-        return cls(RepairNetConfig(**values))

@@ -21,13 +21,11 @@ import torch.nn.functional as F
 from .._checks import check_image_batch
 from ..convert import array_to_tensor
 from ..degradations.functional import resize
-from ..engine.precision import select_device
-from ..engine.runner import check_finite
+from ..engine.runner import ModelRunner
 from ..errors import InputError
 from ..io.images import read_image
 from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.colornet import CALIBRATION, OUTPUT_STRIDE, SIZE_MULTIPLE, TEMPERATURE
-from ..models.loader import load_colorizer
 from ..motion import FlowAligner, correlation, is_cut
 from .base import TemporalStage
 
@@ -44,7 +42,6 @@ class ColorizeSettings:
     temperature: float = TEMPERATURE  # of the annealed mean: lower is bolder (and more often wrong)
     calibration: float = CALIBRATION  # 1: the network's honest colour estimate; 0: tilted towards vivid colours
     persistence: float = 0.95  # share of the carried colour kept each frame where the flow is reliable
-    device: str = "auto"
     references: tuple[Path, ...] = field(default_factory=tuple)
 
 
@@ -59,22 +56,22 @@ def work_size(width: int, height: int, render_size: int) -> tuple[int, int]:
 class Colorizer:
     """The colorization network on a device: lightness in, a*b* (and matching features) out."""
 
-    def __init__(self, settings: ColorizeSettings):
+    def __init__(self, settings: ColorizeSettings, runner: ModelRunner):
         if not 32 <= settings.render_size <= 2048:
             raise InputError(f"--render-size must be between 32 and 2048, got {settings.render_size}")
         if not 0 <= settings.saturation <= 4:
             raise InputError(f"--saturation must be between 0 and 4, got {settings.saturation}")
         self.settings = settings
-        self.device = select_device(settings.device)
-        self.network = load_colorizer(settings.model).to(self.device)
+        self.runner = runner
+        self.device = runner.device
 
     @torch.inference_mode()
     def predict(self, luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """L* (B, 1, h, w) at a work size -> a*b* (B, 2, h, w) and features (B, C, h/4, w/4)."""
-        features, logits = self.network.features(luma.to(self.device) / 100)
-        ab = self.network.decode(logits, self.settings.temperature, self.settings.calibration)
+        features, logits = self.runner.run(lambda network, lightness: network.features(lightness), luma / 100)
+        ab = self.runner.module.decode(logits, self.settings.temperature, self.settings.calibration)
         ab = F.interpolate(ab, scale_factor=OUTPUT_STRIDE, mode="bilinear", align_corners=False)
-        return check_finite(ab.float(), self.settings.model), F.normalize(features.float(), dim=1)
+        return ab.float(), F.normalize(features, dim=1)
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:

@@ -24,25 +24,27 @@ not share, by what the neighbours show, where they agree. Frames with nothing fo
 untouched and without running the network.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..degradations.functional import luma
-from ..engine.precision import cpu_has_native_bf16, select_device
-from ..engine.runner import check_finite
-from ..engine.tiling import run_tiled
+from ..engine.runner import ModelRunner, RunnerSettings
 from ..errors import InputError
-from ..models.loader import load_repairnet
-from ..models.repairnet import FRAMES, SIZE_MULTIPLE
+from ..models.repairnet import FRAMES
 from ..motion import WindowFlows, neighbour_flows, warp
 from .base import WindowStage
 
 DEFAULT_MODEL = "film-repair"
 TILE = 512  # larger frames are painted in overlapping tiles, so memory stays flat at any size
+
+
+def repair_runner_settings(job: RunnerSettings) -> RunnerSettings:
+    """The job's runner settings as the repair network needs them: 512 px tiles unless the job names a tile,
+    and 32 px margins, as far as the network sees around a pixel."""
+    return replace(job, tile=TILE if job.tile is None else job.tile, margin=32, feather=16)
 LINE_BLOCK = 16  # rows: a scratch is followed block by block down the frame, so it may wave sideways
 LINE_SHARE = 0.6  # of the blocks: how much of the frame's height a scratch shows in
 # px, two frames apart: a scratch drifts and waves, so along a quarter of its length at least it is further than
@@ -246,15 +248,12 @@ class RepairStage(WindowStage):
     name = "repair"
     before = after = 2
 
-    def __init__(self, settings: RepairSettings = RepairSettings(), device: str = "auto"):
+    def __init__(self, settings: RepairSettings, runner: ModelRunner):
         if not 0 <= settings.strength <= 1:
             raise InputError(f"--repair strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
         self.flows = WindowFlows()
-        self.device = select_device(device)
-        self.network = load_repairnet(settings.model).to(self.device)
-        # bf16 paints within a level of fp32 (mean 0.1 level) at 2.3x the speed on a CPU that computes it natively
-        self.bf16 = self.device.type == "cuda" or (self.device.type == "cpu" and cpu_has_native_bf16())
+        self.runner = runner
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
@@ -323,15 +322,6 @@ class RepairStage(WindowStage):
                 shifts[block] = np.median(flow_x[block * LINE_BLOCK:(block + 1) * LINE_BLOCK, beside])
         return shifts
 
-    def _paint(self, stacked: torch.Tensor) -> torch.Tensor:
-        """(1, FRAMES * 3, h, w) -> (1, 3, h, w): the network's picture of the middle frame without damage."""
-        height, width = stacked.shape[-2:]
-        padded = F.pad(stacked.to(self.device), (0, -width % SIZE_MULTIPLE, 0, -height % SIZE_MULTIPLE),
-                       mode="replicate")
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            _, repaired = self.network(padded)
-        return check_finite(repaired[..., :height, :width].float(), self.settings.model)
-
     @torch.inference_mode()
     def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
         if len(window) < 3:
@@ -350,7 +340,7 @@ class RepairStage(WindowStage):
         # at the film's ends a missing neighbour is the nearest frame repeated
         stacked = torch.cat([frames[min(max(center + offset, 0), len(window) - 1)]
                              for offset in range(-(FRAMES // 2), FRAMES // 2 + 1)])[None]
-        painted = run_tiled(self._paint, stacked, 1, TILE, margin=32, feather=16).clamp(0, 1).cpu()[0]
+        painted = self.runner(stacked).clamp(0, 1).cpu()[0]
         if brief.any():
             # a brief scratch is in this frame alone: where the neighbours laid onto it agree, they show what
             # it hides better than the network paints it (a third of its error on calendar)

@@ -15,7 +15,7 @@ from ..eval.metrics import ciede2000, colourfulness, psnr_y, ssim_y
 from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.archs import build_restoration_network
 from ..models.colornet import OUTPUT_STRIDE, ColorNet, ColorNetConfig
-from ..models.loader import load_colorizer, load_model, load_repairnet, save_weights
+from ..models.loader import load_model, save_weights
 from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
 from .adversarial import Adversary
 from .colorize import ColourPairs, colour_counts, rebalanced_cross_entropy, rebalancing_weights
@@ -89,7 +89,7 @@ class RestorationTask(Task):
     def build_model(self) -> torch.nn.Module:
         config = self.config
         if config.init:
-            loaded = load_model(config.init)
+            loaded = load_model(config.init, roles=("upscale", "restore"))
             if loaded.descriptor.scale != config.scale:
                 raise LumiereError(f"--init model is x{loaded.descriptor.scale}, but --scale is {config.scale}")
             return loaded.module.train()
@@ -162,7 +162,7 @@ class ColorizationTask(Task):
         self._pairs: ColourPairs | None = None
 
     def build_model(self) -> torch.nn.Module:
-        model = (load_colorizer(self.config.init).train() if self.config.init
+        model = (load_model(self.config.init, roles=("colorize",)).module.train() if self.config.init
                  else ColorNet(ColorNetConfig(width=self.config.num_feat)))
         counts = colour_counts(self.pairs(), model.ab_bins, PRIOR_BATCHES)
         model.class_weights.copy_(rebalancing_weights(counts, model.ab_bins))
@@ -193,7 +193,7 @@ class ColorizationTask(Task):
 
     def export(self, model, path, metadata):
         # float16 halves the file (5.5M parameters: 11 MB, not 22); decoded colour moves by under 0.1 a*b* units
-        save_weights(model, path, {**metadata, **model.hyperparameters()}, dtype=torch.float16)
+        save_weights(model, path, metadata, dtype=torch.float16)
 
 
 class RepairTask(Task):
@@ -213,7 +213,7 @@ class RepairTask(Task):
 
     def build_model(self) -> torch.nn.Module:
         if self.config.init:
-            return load_repairnet(self.config.init).train()
+            return load_model(self.config.init, roles=("repair",)).module.train()
         return RepairNet(RepairNetConfig(width=self.config.num_feat))
 
     def pairs(self) -> torch.utils.data.Dataset:
@@ -222,7 +222,7 @@ class RepairTask(Task):
         return DamagedClips(sampler, config.batch, config.gray_probability, config.seed, config.steps)
 
     def loss(self, model, inputs, targets):
-        return repair_loss(*model(inputs), targets)
+        return repair_loss(*model.defects_and_picture(inputs), targets)
 
     @torch.no_grad()
     def validate(self, model):
@@ -230,7 +230,7 @@ class RepairTask(Task):
             return None
         inputs, targets = self.val_clips
         device = next(model.parameters()).device
-        outputs = [model(inputs[i:i + 1].to(device)) for i in range(inputs.shape[0])]
+        outputs = [model.defects_and_picture(inputs[i:i + 1].to(device)) for i in range(inputs.shape[0])]
         logits = torch.cat([logit.float().cpu() for logit, _ in outputs])
         repaired = torch.cat([picture.float().cpu() for _, picture in outputs])
         middle = inputs[:, (FRAMES // 2) * 3:(FRAMES // 2) * 3 + 3]
@@ -241,10 +241,6 @@ class RepairTask(Task):
         return {"psnr": psnr_y(composite, targets[:, 1:]).mean().item(),
                 "psnr_damaged": psnr_y(middle, targets[:, 1:]).mean().item(),
                 "f1": 2 * hits / max(1, found.sum().item() + truth.sum().item())}
-
-    def export(self, model, path, metadata):
-        save_weights(model, path, {**metadata, **model.hyperparameters()})
-
 
 TASKS = {"upscale": RestorationTask, "restore": RestorationTask, "colorize": ColorizationTask, "repair": RepairTask}
 
