@@ -29,13 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import DATA, print_table, require, save
+from common import DATA, load_frames, luma_u8, print_table, require, save, still_mask
 from lumiere.convert import array_to_tensor
 from lumiere.engine.runner import RunnerSettings
 from lumiere.eval.metrics import ciede2000
 from lumiere.io.images import read_image
-from lumiere.io.reader import open_source
-from lumiere.lab import lightness, rgb_to_lab
+from lumiere.lab import rgb_to_lab
 from lumiere.plan import Runners, colorizer
 from lumiere.stages.colorize import (
     ColorizeSettings,
@@ -47,29 +46,10 @@ from lumiere.stages.colorize import (
     work_size,
 )
 
-DIS = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-
-
-def load_frames(path) -> list[np.ndarray]:
-    return [frame.rgb for frame in open_source(path).frames()]
-
 
 def colorize(frames: list[np.ndarray], stage: ColorizeStage) -> list[torch.Tensor]:
     with torch.inference_mode():
         return [stage.process(array_to_tensor(rgb)[None], [i])[0] for i, rgb in enumerate(frames)]
-
-
-def luma_u8(rgb: np.ndarray) -> np.ndarray:
-    return np.clip(lightness(array_to_tensor(rgb)[None])[0, 0].numpy() * 2.55, 0, 255).astype(np.uint8)
-
-
-def still_mask(before: np.ndarray, after: np.ndarray, max_flow: float) -> np.ndarray:
-    """Pixels of `after` that did not move since `before` (uint8 lightness pictures)."""
-    flow = DIS.calc(after, before, None)
-    b = before.astype(np.float32)
-    b = (b - b.mean()) / (b.std() + 1e-3) * after.std() + after.mean()
-    change = np.abs(b - after) / 2.55
-    return (np.linalg.norm(flow, axis=2) < max_flow) & (change < 3)
 
 
 def chroma_change(outputs: list[torch.Tensor], masks: list[np.ndarray]) -> float:

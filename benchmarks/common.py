@@ -10,11 +10,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import cv2
+import numpy as np
 import torch
 
+from lumiere.convert import array_to_tensor
 from lumiere.io.color import ColorInfo
 from lumiere.io.reader import open_source
 from lumiere.io.writer import EncodeSettings, video_file
+from lumiere.lab import lightness
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LUMIERE_DATA", ROOT.parent / "shared" / "data"))
@@ -49,15 +52,37 @@ def save(name: str, payload: dict) -> Path:
     return path
 
 
-def upscaler(model: str, scale: int = 4):
-    """A function upscaling (B, 3, H, W) tensors by `scale` with a model (shipped name or file), as restore does."""
+DIS = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+
+def load_frames(path) -> list[np.ndarray]:
+    return [frame.rgb for frame in open_source(path).frames()]
+
+
+def luma_u8(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(lightness(array_to_tensor(rgb)[None])[0, 0].numpy() * 2.55, 0, 255).astype(np.uint8)
+
+
+def still_mask(before: np.ndarray, after: np.ndarray, max_flow: float) -> np.ndarray:
+    """Pixels of `after` that did not move since `before` (uint8 lightness pictures)."""
+    flow = DIS.calc(after, before, None)
+    b = before.astype(np.float32)
+    b = (b - b.mean()) / (b.std() + 1e-3) * after.std() + after.mean()
+    change = np.abs(b - after) / 2.55
+    return (np.linalg.norm(flow, axis=2) < max_flow) & (change < 3)
+
+
+def upscaler(model: str | None = None, scale: int = 4, **options):
+    """A function upscaling (B, 3, H, W) tensors by `scale` as restore does: with a model (shipped name or file),
+    or as lumiere chooses from UpscaleOptions (`look`, `strength`, `kind`) without one."""
     from lumiere.engine.runner import RunnerSettings
     from lumiere.plan import Runners, UpscaleOptions, UpscalerFactory
 
-    factory = UpscalerFactory(UpscaleOptions(scale=scale, model=model), Runners(RunnerSettings(tile=0)))
+    factory = UpscalerFactory(UpscaleOptions(scale=scale, model=model, **options), Runners(RunnerSettings(tile=0)))
 
     def run(x):
-        stage = factory.stage((x.shape[-1], x.shape[-2]), (x.shape[-1] * scale, x.shape[-2] * scale))
+        kind = factory.measure(x[:1])[0] if factory.needs_input_kind else None
+        stage = factory.stage((x.shape[-1], x.shape[-2]), (x.shape[-1] * scale, x.shape[-2] * scale), kind)
         with torch.inference_mode():
             return stage.process(x)
     return run

@@ -45,6 +45,8 @@ def main() -> None:
         factories = {f"sr-x{scale} {p}": UpscalerFactory(UpscaleOptions(scale=scale, model=f"sr-x{scale}"),
                                                          Runners(RunnerSettings(precision=p, tile=0)))
                      for p in precisions}
+        factories["default (lumiere's choice)"] = UpscalerFactory(UpscaleOptions(scale=scale),
+                                                                  Runners(RunnerSettings(tile=0)))
         for dataset in ("Set5", "Set14"):
             scores: dict[str, list] = {"bicubic": [], **{name: [] for name in factories}}
             if peer and scale == 4:
@@ -57,7 +59,8 @@ def main() -> None:
                 scores["bicubic"].append(score((bicubic[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round()
                                                .astype(np.uint8), hr, scale))
                 for name, factory in factories.items():
-                    stage = factory.stage((lr.shape[1], lr.shape[0]), (w, h))
+                    kind = factory.measure(lr_t)[0] if factory.needs_input_kind else None
+                    stage = factory.stage((lr.shape[1], lr.shape[0]), (w, h), kind)
                     with torch.inference_mode():
                         sr = stage.process(lr_t)[0]
                     scores[name].append(score((sr.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), hr, scale))

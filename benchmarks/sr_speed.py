@@ -1,10 +1,11 @@
-"""Upscaling speed on this machine: our x4 models (sr-x4, film-x4) vs realesr-animevideov3-x4 (ncnn, CPU).
+"""Upscaling speed on this machine: our x4 models vs Real-ESRGAN's through ncnn on the CPU.
 
 Input: one 640x480 frame of street-scene.mp4, x4. Reports frames/s, achieved
 GFLOP/s (convolution FLOPs counted exactly from the layers) and, as the ceiling,
-what a single dense 64->64 3x3 convolution reaches here.
+what a single dense 64->64 3x3 convolution reaches here. The standard models are set against
+realesr-animevideov3-x4; with --high, film-x4-high (RRDB) against realesrgan-x4plus (slow: one timed run).
 
-    .venv/bin/python benchmarks/sr_speed.py [--repeats 5]
+    .venv/bin/python benchmarks/sr_speed.py [--repeats 5] [--high]
 """
 
 import argparse
@@ -59,6 +60,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--models", nargs="+", default=["sr-x4", "film-x4", "film-x4-detailed"])
+    parser.add_argument("--high", action="store_true", help="also film-x4-high against realesrgan-x4plus")
     args = parser.parse_args()
     frame = next(open_source(require(DATA / "film" / "street-scene.mp4")).frames()).rgb
     x = array_to_tensor(frame)[None]
@@ -66,36 +69,48 @@ def main() -> None:
     ceiling = dense_conv_ceiling(args.repeats)
     rows.append({"what": "dense 3x3 conv 64->64 (ceiling)", "s_per_frame": "", "fps": "",
                  "gflops_per_frame": "", "gflop_per_s": round(ceiling, 1), "params": ""})
-    for name, precision in [(n, p) for n in ("sr-x4", "film-x4") for p in ("fp32", "bf16")]:
+    models = args.models + (["film-x4-high"] if args.high else [])
+    for name, precision in [(n, p) for n in models for p in ("fp32", "bf16")]:
         loaded = load_model(name)
         flops = conv_flops(loaded.module, 480, 640)
         runner = ModelRunner(loaded, RunnerSettings(args.device, precision, tile=0))
-        seconds = timed(lambda: runner(x), args.repeats)  # noqa: B023 (called before the loop moves on)
+        repeats = 1 if name == "film-x4-high" else args.repeats
+        seconds = timed(lambda: runner(x), repeats)  # noqa: B023 (called before the loop moves on)
         convs = [m for m in loaded.module.modules() if isinstance(m, torch.nn.Conv2d)]
         rows.append({"what": f"lumiere {name} {precision} ({loaded.descriptor.architecture}, "
-                             f"{convs[0].out_channels}nf {len(convs) - 2}nc)",
+                             f"{convs[0].out_channels}nf, {len(convs)} convolutions)",
                      "s_per_frame": round(seconds, 3), "fps": round(1 / seconds, 2),
                      "gflops_per_frame": round(flops / 1e9, 1), "gflop_per_s": round(flops / seconds / 1e9, 1),
                      "params": loaded.descriptor.parameters})
     peer = peer_upscaler()
+    peer_row = None
     if peer is not None:
         from spandrel.architectures.Compact import Compact
 
         peer_flops = conv_flops(Compact(num_feat=64, num_conv=16, upscale=4), 480, 640)
         with contextlib.redirect_stdout(io.StringIO()):
             seconds = timed(lambda: peer(frame), max(2, args.repeats // 2))
-        rows.append({"what": "peer realesr-animevideov3-x4 (ncnn CPU, 64nf 16nc)", "s_per_frame": round(seconds, 3),
-                     "fps": round(1 / seconds, 2), "gflops_per_frame": round(peer_flops / 1e9, 1),
-                     "gflop_per_s": round(peer_flops / seconds / 1e9, 1), "params": 621424})
+        peer_row = {"what": "peer realesr-animevideov3-x4 (ncnn CPU, 64nf 16nc)", "s_per_frame": round(seconds, 3),
+                    "fps": round(1 / seconds, 2), "gflops_per_frame": round(peer_flops / 1e9, 1),
+                    "gflop_per_s": round(peer_flops / seconds / 1e9, 1), "params": 621424}
+        rows.append(peer_row)
+    high_peer = peer_upscaler("realesrgan-x4plus") if args.high else None
+    if high_peer is not None:
+        high_flops = conv_flops(load_model("film-x4-high").module, 480, 640)  # the same RRDB network as x4plus
+        with contextlib.redirect_stdout(io.StringIO()):
+            seconds = timed(lambda: high_peer(frame), 1)
+        rows.append({"what": "peer realesrgan-x4plus (ncnn CPU, RRDB)", "s_per_frame": round(seconds, 3),
+                     "fps": round(1 / seconds, 3), "gflops_per_frame": round(high_flops / 1e9, 1),
+                     "gflop_per_s": round(high_flops / seconds / 1e9, 1), "params": 16697987})
     print_table(rows, ["what", "s_per_frame", "fps", "gflops_per_frame", "gflop_per_s", "params"])
     fp32, bf16 = rows[1], rows[2]
     summary = {"input": "640x480 street-scene frame, x4", "rows": rows, "ceiling_gflop_per_s": round(ceiling, 1),
                "fp32_fraction_of_ceiling": round(fp32["gflop_per_s"] / ceiling, 3)}
     print(f"\nfp32: the engine reaches {100 * summary['fp32_fraction_of_ceiling']:.0f}% of a dense fp32 3x3 conv's "
           f"GFLOP/s; bf16 runs {bf16['fps'] / fp32['fps']:.2f}x fp32")
-    if peer is not None:
-        summary["speedup_vs_peer_fp32"] = round(fp32["fps"] / rows[-1]["fps"], 2)
-        summary["speedup_vs_peer_bf16"] = round(bf16["fps"] / rows[-1]["fps"], 2)
+    if peer_row is not None:
+        summary["speedup_vs_peer_fp32"] = round(fp32["fps"] / peer_row["fps"], 2)
+        summary["speedup_vs_peer_bf16"] = round(bf16["fps"] / peer_row["fps"], 2)
         print(f"lumiere sr-x4 vs the peer's frames/s: {summary['speedup_vs_peer_fp32']}x in fp32, "
               f"{summary['speedup_vs_peer_bf16']}x in bf16")
     save("sr_speed", summary)

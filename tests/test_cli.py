@@ -1,6 +1,7 @@
 """The command line as a user meets it: real subprocesses, exit codes, one-line errors."""
 
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -371,3 +372,27 @@ def test_models_import_refuses_what_is_not_ncnn(tmp_path, monkeypatch):
     result = run_cli("models", "import", tmp_path / "x.param")
     assert result.returncode == 1 and result.stderr.startswith("lumiere: error: ") and result.stderr.count("\n") == 1
     assert not (tmp_path / "models" / "x.safetensors").exists()
+
+
+def test_upscale_chooses_the_network_for_the_input(tmp_path):
+    """The command says which network it chose (which one is right is tested on real pictures in test_quality)."""
+    clean = tmp_path / "clean.png"
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(clean), cv2.resize(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), (48, 40),
+                                       interpolation=cv2.INTER_CUBIC))
+    result = CliRunner().invoke(main, ["upscale", str(clean), "-o", str(tmp_path / "out.png"), "--scale", "2"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"lumiere: note: enlarged by (sr-x2 \(clean\)|film-x2 \(film-damaged\)): clean.png",
+                     result.output)
+    result = CliRunner().invoke(main, ["upscale", str(clean), "-o", str(tmp_path / "out.png"), "--scale", "2",
+                                       "--look", "detailed"])
+    assert result.exit_code == 0 and "enlarged by" not in result.output
+
+
+def test_strength_is_for_lumieres_own_networks(tmp_path, tiny_models):
+    image = tmp_path / "in.png"
+    cv2.imwrite(str(image), np.full((16, 16, 3), 128, np.uint8))
+    result = run_cli("upscale", image, "-o", tmp_path / "out.png", "--model", tiny_models[2], "--strength", "0.5")
+    assert result.returncode == 1 and not (tmp_path / "out.png").exists()
+    assert result.stderr.strip().splitlines() == [
+        "lumiere: error: --look, --strength and --quality choose among lumiere's own networks; --model names one"]

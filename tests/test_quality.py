@@ -26,3 +26,23 @@ def test_set5_psnr(scale, floor):
             sr = stage.process(array_to_tensor(lr)[None])
         scores.append(psnr_y(sr, array_to_tensor(hr)[None], shave=scale).item())
     assert np.mean(scores) >= floor
+
+
+def test_damage_detector_tells_film_from_clean():
+    """The shipped detector on Set14 x4, clean (the benchmark's own LR) and degraded like old film."""
+    from lumiere.degradations import functional as Fd
+    from lumiere.degradations.transforms import FilmGrain
+    from lumiere.plan import Runners
+    from lumiere.stages.upscale import DETECTOR, measure_input_kind
+
+    folder = data_path("bench", "sr", "Set14", "x4")
+    detector = Runners(RunnerSettings("cpu")).get(DETECTOR, ("detect",))
+    right = []
+    for seed, hr_path in enumerate(sorted((folder / "HR").iterdir())):
+        clean = array_to_tensor(read_image(folder / "LR" / hr_path.name.replace("_HR", "_LR")).rgb)[None]
+        film = Fd.downsample(Fd.blur(array_to_tensor(read_image(hr_path).rgb)[None], Fd.gaussian_kernel2d(1.0, 1.0)),
+                             4, "bicubic")
+        film = FilmGrain(strength=(0.04, 0.04), grain_size=(1.5, 1.5))(film, torch.Generator().manual_seed(seed))
+        film = Fd.quantize(Fd.jpeg(Fd.quantize(film), 75))
+        right += [measure_input_kind(detector, clean)[0] == "clean", measure_input_kind(detector, film)[0] == "film"]
+    assert np.mean(right) >= 0.85

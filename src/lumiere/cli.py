@@ -95,8 +95,17 @@ def _upscale_options(function):
                      help="Output height in pixels; the width follows the aspect ratio."),
         click.option("--to", "fit", type=click.Choice(["720p", "1080p", "2k", "4k", "8k"], case_sensitive=False),
                      default=None, help="Fit inside this frame (4k: 3840x2160), aspect ratio kept."),
+        click.option("--look", type=click.Choice(["faithful", "detailed"]), default=None,
+                     help="faithful: nothing invented, what an archive wants; detailed: natural texture and crisp "
+                          "edges drawn in by a network trained to (default: faithful)."),
+        click.option("--strength", type=click.FloatRange(0, 1), default=None,
+                     help="Texture from 0 (the faithful network) to 1 (the detailed one), blended in between."),
+        click.option("--quality", type=click.Choice(["standard", "high"]), default="standard", show_default=True,
+                     help="high: an RRDB-size film network (16.7M parameters; faithful look), for GPUs: about 25x "
+                          "slower than standard."),
         click.option("--model", default=None,
-                     help="Shipped model name (see `lumiere models`) or a .pth/.safetensors file."),
+                     help="Shipped model name (see `lumiere models`) or a .pth/.safetensors file; wins over "
+                          "--look and the choice lumiere makes from the input."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -218,12 +227,13 @@ def _colorize_settings(references, saturation, render_size, color_model):
                             references=tuple(references))
 
 
-def _options(scale, target_height, fit, model, default_scale):
+def _options(scale, target_height, fit, look, strength, quality, model, default_scale, kind=None):
     from .plan import UpscaleOptions
 
     if scale is None and target_height is None and fit is None:
         scale = default_scale
-    return UpscaleOptions(scale=scale, height=target_height, to=fit, model=model)
+    return UpscaleOptions(scale=scale, height=target_height, to=fit, model=model, look=look or "faithful",
+                          strength=strength, kind=kind, quality=quality)
 
 
 def _runner(device, precision, tile):
@@ -284,10 +294,10 @@ def _runner(device, precision, tile):
               help="Restore only this many seconds from the middle, and write OUT-compare.mp4 (before | after) "
                    "beside OUT: tune the settings before committing to hours.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def restore(inputs, output, scale, target_height, fit, model, device, precision, tile, codec, crf, preset,
-            bit_depth, source_fps, chunk_frames, batch, restart, film_preset, drop_duplicates, stabilize, borders,
-            deflicker, repair, repair_model, degrain, regrain, fps, colorize, references, saturation, render_size,
-            color_model, ray_address, preview, quiet):
+def restore(inputs, output, scale, target_height, fit, look, strength, quality, model, device, precision, tile,
+            codec, crf, preset, bit_depth, source_fps, chunk_frames, batch, restart, film_preset, drop_duplicates,
+            stabilize, borders, deflicker, repair, repair_model, degrain, regrain, fps, colorize, references,
+            saturation, render_size, color_model, ray_address, preview, quiet):
     """Restore a film (video file, or folder of frames) into OUT; or several films into the folder OUT.
 
     \b
@@ -304,7 +314,8 @@ def restore(inputs, output, scale, target_height, fit, model, device, precision,
     """
     from .restore import restore as run_restore
 
-    options = _options(scale, target_height, fit, model, default_scale=2.0)
+    # a film is film: the damage detector reads smooth, compressed scans of real old film as clean pictures
+    options = _options(scale, target_height, fit, look, strength, quality, model, default_scale=2.0, kind="film")
     runner = _runner(device, precision, tile)
     check_rate("--source-fps", source_fps)
     play_fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
@@ -415,7 +426,8 @@ def _report_skipped(failed: list[tuple[Path, str]], total: int) -> None:
               help="Image file, or a folder when IN is a folder.")
 @_upscale_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def upscale(input_path, output, scale, target_height, fit, model, device, precision, tile, quiet):
+def upscale(input_path, output, scale, target_height, fit, look, strength, quality, model, device, precision, tile,
+            quiet):
     """Upscale a still image, or every image in a folder (same names out).
 
     \b
@@ -429,9 +441,11 @@ def upscale(input_path, output, scale, target_height, fit, model, device, precis
     """
     from .restore import upscale_images
 
-    options = _options(scale, target_height, fit, model, default_scale=4.0)
-    written, failed = upscale_images(input_path, output, options, _runner(device, precision, tile),
-                                     show_progress=not quiet)
+    options = _options(scale, target_height, fit, look, strength, quality, model, default_scale=4.0)
+    written, failed, notices = upscale_images(input_path, output, options, _runner(device, precision, tile),
+                                              show_progress=not quiet)
+    for notice in notices:
+        click.echo(f"lumiere: note: {notice}", err=True)
     click.echo(f"wrote {f'{len(written)} images to {output}' if Path(input_path).is_dir() else written[0]}")
     _report_skipped(failed, len(written) + len(failed))
 
@@ -571,7 +585,7 @@ def demo(input_path, output_dir, scale):
             input_path = synthesize_film(output_dir / "synthetic-old-film.mp4")
     restored = output_dir / f"{input_path.stem}-x{scale:g}.mp4"
     click.echo(f"restoring {input_path} -> {restored}")
-    run_restore(input_path, restored, UpscaleOptions(scale=scale), restart=True)
+    run_restore(input_path, restored, UpscaleOptions(scale=scale, kind="film"), restart=True)
     click.echo("writing before/after comparisons")
     run_compare(input_path, restored, output_dir / "before-after.mp4", "split")
     run_compare(input_path, restored, output_dir / "before-after.png", "side")
@@ -644,7 +658,7 @@ def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
     for name, value in flags.items():
         if name in given or name not in values:
             values[name] = list(value) if isinstance(value, tuple) else value
-    if task in ("restore", "colorize", "repair"):
+    if task in ("restore", "colorize", "repair", "detect"):
         scale = 1
     elif ctx.get_parameter_source("scale") != ParameterSource.COMMANDLINE and "scale" in values:
         scale = values["scale"]
@@ -654,10 +668,10 @@ def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
     if values.get("gray_probability") is None:
         values["gray_probability"] = 0.5 if values["recipe"] == "film" else 0.0
     if values.get("num_feat") is None:
-        values["num_feat"] = 32 if task in ("colorize", "repair") else 48
-    if task in ("colorize", "repair") and values.get("arch", "compact") != "compact":
+        values["num_feat"] = {"colorize": 32, "repair": 32, "detect": 24}.get(task, 48)
+    if task in ("colorize", "repair", "detect") and values.get("arch", "compact") != "compact":
         raise LumiereError(f"--arch is for upscale and restore; {task} has its own network")
-    if task in ("colorize", "repair") and values.get("gan_weight"):
+    if task in ("colorize", "repair", "detect") and values.get("gan_weight"):
         raise LumiereError(f"--gan-weight is for upscale and restore, not {task}")
     if not values.get("data"):
         raise LumiereError("give --data (or a --config that names it)")
@@ -712,6 +726,20 @@ def train_colorize(ctx, **flags):
     Example: lumiere train colorize --data PHOTOS/ --val HELD_OUT/ --patch 128 --steps 20000 -o colour.safetensors
     """
     _run_training(ctx, "colorize", 1, **flags)
+
+
+@train.command("detect")
+@_train_options
+@click.pass_context
+def train_detect(ctx, **flags):
+    """Train the film-damage detector that tells `upscale` and `restore` which upscaler suits an input.
+
+    Half of each batch is degraded like old film (--recipe is ignored: recipe film), half like a clean
+    photograph (recipe bicubic), at x2 and x4 on alternate steps. --patch is the input side (a multiple of 8).
+
+    Example: lumiere train detect --data PHOTOS/ --val HELD_OUT/ --patch 64 --steps 3000 -o detect.safetensors
+    """
+    _run_training(ctx, "detect", 1, **flags)
 
 
 @train.command("repair")

@@ -8,11 +8,13 @@ from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
+import torch
+
 from .convert import array_to_tensor
 from .engine.runner import ModelRunner, RunnerSettings
 from .errors import InputError
 from .io.reader import Source
-from .models.loader import load_model, resolve_model_path
+from .models.loader import interpolate_models, load_model, resolve_model_path
 from .stages.base import Stage
 from .stages.colorize import Colorizer, ColorizeSettings, ColorizeStage, Located, References, work_lightness, work_size
 from .stages.deflicker import DeflickerSettings, DeflickerStage
@@ -21,7 +23,7 @@ from .stages.grain import DegrainSettings, DegrainStage, RegrainStage, grain_lev
 from .stages.interpolate import InterpolateStage
 from .stages.repair import RepairSettings, RepairStage, repair_runner_settings
 from .stages.stabilize import StabilizeSettings, StabilizeStage
-from .stages.upscale import UpscaleStage, default_model_for, target_size
+from .stages.upscale import DETECTOR, UpscalerChoice, UpscaleStage, choose_upscaler, measure_input_kind, target_size
 
 CLEANER = "film-clean"
 
@@ -31,7 +33,11 @@ class UpscaleOptions:
     scale: float | None = None
     height: int | None = None
     to: str | None = None
-    model: str | None = None
+    model: str | None = None  # wins over the choice below
+    look: str = "faithful"  # or "detailed"
+    strength: float | None = None  # texture from faithful (0) to detailed (1); None: the look's own
+    kind: str | None = None  # the input is "film" or "clean"; None: measured on the input
+    quality: str = "standard"  # or "high": the RRDB-size film network, for GPUs
 
     def wants_upscale(self, size: tuple[int, int], even: bool) -> tuple[int, int] | None:
         out = target_size(*size, scale=self.scale, target_height=self.height, fit=self.to, even=even)
@@ -50,6 +56,17 @@ class Runners:
             self._runners[name] = ModelRunner(load_model(name, roles), settings or self.settings)
         return self._runners[name]
 
+    def upscaler(self, choice: UpscalerChoice) -> ModelRunner:
+        if choice.towards is None:
+            return self.get(choice.name, ("upscale", "restore"))
+        key = str(choice)
+        if key not in self._runners:
+            roles = ("upscale", "restore")
+            blended = interpolate_models(load_model(choice.name, roles), load_model(choice.towards, roles),
+                                         choice.share)
+            self._runners[key] = ModelRunner(blended, self.settings)
+        return self._runners[key]
+
 
 def repair_stage(settings: RepairSettings, runners: Runners) -> RepairStage:
     return RepairStage(settings, runners.get(settings.model, ("repair",), repair_runner_settings(runners.settings)))
@@ -66,11 +83,31 @@ class UpscalerFactory:
         self.options = options
         self.runners = runners
 
-    def model_name(self, size: tuple[int, int], out_size: tuple[int, int]) -> str:
-        return self.options.model or default_model_for(max(out_size[0] / size[0], out_size[1] / size[1]))
+    @property
+    def needs_input_kind(self) -> bool:
+        """Whether the choice depends on what the input looks like, and the options leave that to measurement."""
+        options = self.options
+        faithful = options.strength == 0 or (options.strength is None and options.look == "faithful")
+        return options.model is None and options.kind is None and options.quality == "standard" and faithful
 
-    def stage(self, size: tuple[int, int], out_size: tuple[int, int]) -> UpscaleStage:
-        runner = self.runners.get(self.model_name(size, out_size), roles=("upscale", "restore"))
+    def measure(self, picture: torch.Tensor) -> tuple[str, float]:
+        """What the input is ("film" or "clean") and the probability of film damage, by the shipped detector."""
+        return measure_input_kind(self.runners.get(DETECTOR, ("detect",)), picture)
+
+    def choice(self, size: tuple[int, int], out_size: tuple[int, int], kind: str | None = None) -> UpscalerChoice:
+        """The network for this enlargement; `kind` is the input's, where the options leave it to measurement."""
+        options = self.options
+        if options.model is not None:
+            if options.strength is not None or options.look != "faithful" or options.quality != "standard":
+                raise InputError("--look, --strength and --quality choose among lumiere's own networks; --model "
+                                 "names one")
+            return UpscalerChoice(options.model)
+        factor = max(out_size[0] / size[0], out_size[1] / size[1])
+        return choose_upscaler(factor, options.look, options.strength, options.kind or kind or "film",
+                               options.quality)
+
+    def stage(self, size: tuple[int, int], out_size: tuple[int, int], kind: str | None = None) -> UpscaleStage:
+        runner = self.runners.upscaler(self.choice(size, out_size, kind))
         descriptor = runner.descriptor
         if descriptor.input_channels != 3 or descriptor.output_channels != 3:
             raise InputError(f"model {descriptor.name} maps {descriptor.input_channels} to "
@@ -112,8 +149,8 @@ class StagePlan:
         if self.film.degrain is not None:
             files.append(resolve_model_path(CLEANER)[1])
         if self.out_size is not None:
-            name = UpscalerFactory(self.upscale, Runners(self.runner)).model_name(self.size, self.out_size)
-            files.append(resolve_model_path(name)[1])
+            choice = UpscalerFactory(self.upscale, Runners(self.runner)).choice(self.size, self.out_size)
+            files += [resolve_model_path(name)[1] for name in choice.names]
         if self.colorize is not None:
             files += [resolve_model_path(self.colorize.model)[1], *self.colorize.references]
         return files
@@ -128,11 +165,11 @@ class StagePlan:
                 "film": asdict(self.film), "colorize": colorize, "grain": self.grain}
 
 
-def _source_grain(source: Source) -> float:
-    """The film's grain (standard deviation, of 1) measured on its 25th frame (or last, if shorter)."""
+def _measured_frame(source: Source) -> torch.Tensor:
+    """The frame measurements of the whole film are taken on: the 25th (or last, if shorter), (3, H, W)."""
     wanted = min(24, source.info.frame_count - 1)
     frame = next(frame for frame in source.frames(wanted) if frame.index == wanted)
-    return min(0.2, grain_level(array_to_tensor(frame.rgb)))
+    return array_to_tensor(frame.rgb)
 
 
 def plan_stages(source: Source, upscale: UpscaleOptions, runner: RunnerSettings, film: FilmOptions,
@@ -145,9 +182,14 @@ def plan_stages(source: Source, upscale: UpscaleOptions, runner: RunnerSettings,
         references = References(colorizer(colorize, Runners(runner)), colorize.references)
         work = work_size(info.width, info.height, colorize.render_size)
         located = references.locate((frame.index, work_lightness(frame.rgb, work)) for frame in source.frames())
-    grain = film.regrain * _source_grain(source) if film.regrain is not None else 0.0
-    return StagePlan(size, upscale.wants_upscale(size, even), upscale, runner, film, colorize, located, grain,
-                     info.time_base, chunk_frames)
+    out_size = upscale.wants_upscale(size, even)
+    factory = UpscalerFactory(upscale, Runners(runner))
+    measure_kind = out_size is not None and factory.needs_input_kind
+    frame = _measured_frame(source) if film.regrain is not None or measure_kind else None
+    grain = film.regrain * min(0.2, grain_level(frame)) if film.regrain is not None else 0.0
+    if measure_kind:
+        upscale = replace(upscale, kind=factory.measure(frame[None])[0])
+    return StagePlan(size, out_size, upscale, runner, film, colorize, located, grain, info.time_base, chunk_frames)
 
 
 def build_stages(plan: StagePlan) -> list[Stage]:

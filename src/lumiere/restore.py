@@ -94,6 +94,10 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, run
     if chunk_frames is None:
         chunk_frames = auto_chunk_frames(output, out_size)
     plan = plan_stages(source, options, runner, film, colorize, chunk_frames, even)
+    if plan.out_size is not None and options.kind is None and plan.upscale.kind is not None:
+        choice = UpscalerFactory(plan.upscale, Runners(runner)).choice(plan.size, plan.out_size)
+        notices.append(f"the film looks {'film-damaged' if plan.upscale.kind == 'film' else 'clean'}: enlarged by "
+                       f"{choice} (--model or --look to choose)")
     if colorize is not None and not is_gray(next(source.frames()).rgb):
         notices.append("the film already has colour; its lightness alone was colorized")
     job = Job(source, build_stages(plan), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
@@ -140,23 +144,43 @@ def _each_image(pairs: list[tuple[Path, Path]], label: str, show_progress: bool,
 
 def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
                    runner: RunnerSettings = RunnerSettings(),
-                   show_progress: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """One image to one file, or a folder of images to a folder (same names); returns the files written and,
-    for a folder, the images skipped with the reason."""
+                   show_progress: bool = True) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
+    """One image to one file, or a folder of images to a folder (same names); returns the files written, for a
+    folder the images skipped with the reason, and notices."""
     pairs, output_path = _image_pairs(Path(input_path), Path(output_path), "restore")
     factory = UpscalerFactory(options, Runners(runner))
     is_folder = Path(input_path).is_dir()
     if is_folder:
         output_path.mkdir(exist_ok=True)
 
+    chosen: dict[str, list[str]] = {}  # network -> the images it enlarged, where lumiere chose it
+
     def upscale_one(src: Path, dst: Path) -> None:
         image = read_image(src)
         if image.alpha is not None and dst.suffix.lower() not in ALPHA_SUFFIXES:
             raise OutputError(f"{src} has an alpha channel; write it as .png or .tiff, not {dst.suffix}")
         out_size = options.wants_upscale(image.size, even=False)
-        write_image(dst, upscale_image(image, factory.stage(image.size, out_size)) if out_size else image)
+        if out_size is None:
+            write_image(dst, image)
+            return
+        kind = None
+        if factory.needs_input_kind:
+            kind, probability = factory.measure(array_to_tensor(image.rgb)[None])
+            choice = factory.choice(image.size, out_size, kind)
+            chosen.setdefault(f"{choice} ({'film-damaged' if kind == 'film' else 'clean'})", []).append(src.name)
+        write_image(dst, upscale_image(image, factory.stage(image.size, out_size, kind)))
 
-    return _each_image(pairs, "upscale", show_progress, upscale_one, is_folder)
+    written, failed = _each_image(pairs, "upscale", show_progress, upscale_one, is_folder)
+    notices = [f"enlarged by {network}: {_some(names)}" for network, names in chosen.items()]
+    if notices:
+        notices.append("lumiere chose by how film-damaged each image looks; --model or --look to choose")
+    return written, failed, notices
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    """A list of names, cut short: 'a.png, b.png, c.png and 9 more'."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _image_pairs(input_path: Path, output_path: Path, kind: str) -> tuple[list[tuple[Path, Path]], Path]:

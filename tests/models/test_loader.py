@@ -4,7 +4,7 @@ import torch
 from lumiere.errors import ModelError
 from lumiere.models.archs import build_compact
 from lumiere.models.colornet import ColorNet, ColorNetConfig
-from lumiere.models.loader import load_model, save_weights
+from lumiere.models.loader import interpolate_models, load_model, save_weights
 from lumiere.models.registry import SHIPPED, ModelRegistry, ShippedModel
 from lumiere.models.repairnet import RepairNet, RepairNetConfig
 
@@ -56,7 +56,8 @@ def test_registry_refuses_duplicates():
 
 SHIPPED_ROLES = {"sr-x2": ("upscale", 2), "sr-x4": ("upscale", 4), "film-x2": ("upscale", 2),
                  "film-x4": ("upscale", 4), "film-clean": ("restore", 1), "colorize": ("colorize", 1),
-                 "film-repair": ("repair", 1)}
+                 "film-repair": ("repair", 1), "film-detect": ("detect", 1), "film-x4-high": ("upscale", 4),
+                 "film-x4-detailed": ("upscale", 4)}
 
 
 def test_every_shipped_model_has_a_known_role():
@@ -67,7 +68,7 @@ def test_every_shipped_model_has_a_known_role():
 def test_shipped_models_load(name):
     shipped = SHIPPED.get(name)
     assert shipped.path.is_file(), f"{shipped.path} is not in the package"
-    assert shipped.path.stat().st_size < 20 * 1024 * 1024
+    assert shipped.path.stat().st_size < 40e6
     descriptor = load_model(name).descriptor
     assert (descriptor.role, descriptor.scale) == SHIPPED_ROLES[name]
 
@@ -92,3 +93,25 @@ def test_exception_model_for_another_job(tiny_models, tiny_colorizer):
         load_model(str(tiny_colorizer), roles=("upscale", "restore"))
     with pytest.raises(ModelError, match=r"is an upscaler \(RealESRGAN Compact\), not a colorizer"):
         load_model(str(tiny_models[2]), roles=("colorize",))
+
+
+def test_interpolate_models(tmp_path):
+    torch.manual_seed(0)
+    paths = []
+    for name in ("a", "b"):
+        paths.append(tmp_path / f"{name}.safetensors")
+        save_weights(build_compact(2, num_feat=8, num_conv=2), paths[-1], {})
+    a, b = (load_model(str(p)) for p in paths)
+    for share, expected in ((0.0, a), (1.0, b)):
+        blended = interpolate_models(a, b, share)
+        for key, value in expected.module.state_dict().items():
+            assert torch.allclose(blended.module.state_dict()[key], value)
+    half = interpolate_models(a, b, 0.5).module.state_dict()
+    key = "body.0.weight"
+    assert torch.allclose(half[key], (a.module.state_dict()[key] + b.module.state_dict()[key]) / 2)
+    assert torch.equal(a.module.state_dict()[key], load_model(str(paths[0])).module.state_dict()[key])  # untouched
+
+
+def test_interpolate_models_exception(tiny_models):
+    with pytest.raises(ModelError, match="cannot be blended: they are not the same network"):
+        interpolate_models(load_model(str(tiny_models[2])), load_model(str(tiny_models[4])), 0.5)

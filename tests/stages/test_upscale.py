@@ -3,8 +3,9 @@ import torch
 
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.errors import LumiereError
-from lumiere.models.loader import load_model
-from lumiere.stages.upscale import UpscaleStage, network_passes, target_size
+from lumiere.models.damagenet import DamageNet, DamageNetConfig
+from lumiere.models.loader import load_model, save_weights
+from lumiere.stages.upscale import UpscaleStage, choose_upscaler, measure_input_kind, network_passes, target_size
 
 
 @pytest.mark.parametrize("kwargs,expected", [
@@ -47,3 +48,44 @@ def test_cardinality(tiny_models, out_size):
     out = stage.process(torch.rand(2, 3, 24, 32))
     assert out.shape == (2, 3, out_size[1], out_size[0])
     assert out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("factor, look, strength, kind, expected", [
+    (4, "faithful", None, "film", "film-x4"),
+    (4, "faithful", None, "clean", "sr-x4"),
+    (2, "faithful", None, "clean", "sr-x2"),
+    (3, "faithful", None, "film", "film-x4"),
+    (1.5, "faithful", None, "film", "film-x2"),
+    (4, "detailed", None, "film", "film-x4 and film-x4-detailed blended 0.30:0.70"),
+    (2, "detailed", None, "clean", "film-x4 and film-x4-detailed blended 0.30:0.70"),
+    (4, "faithful", 1.0, "film", "film-x4-detailed"),
+    (2, "faithful", 1.0, "clean", "film-x4-detailed"),
+    (4, "detailed", 0.0, "clean", "sr-x4"),
+    (4, "faithful", 0.3, "clean", "film-x4 and film-x4-detailed blended 0.70:0.30"),
+])
+def test_choose_upscaler(factor, look, strength, kind, expected):
+    assert str(choose_upscaler(factor, look, strength, kind)) == expected
+
+
+def test_choose_upscaler_high_quality():
+    assert str(choose_upscaler(2, kind="clean", quality="high")) == "film-x4-high"
+    with pytest.raises(LumiereError, match="--quality high has the faithful look only"):
+        choose_upscaler(4, "detailed", quality="high")
+
+
+def test_choose_upscaler_exception():
+    with pytest.raises(LumiereError, match="unknown look 'vivid'"):
+        choose_upscaler(4, "vivid")
+    with pytest.raises(LumiereError, match="--strength must be between 0 and 1, got 1.5"):
+        choose_upscaler(4, strength=1.5)
+
+
+def test_measure_input_kind(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "detector.safetensors"
+    save_weights(DamageNet(DamageNetConfig(width=4)), path, {})
+    detector = ModelRunner(load_model(str(path), roles=("detect",)), RunnerSettings("cpu"))
+    for size in [(1, 3, 37, 45), (1, 3, 1100, 64)]:  # odd sizes and a side beyond what the detector looks at
+        kind, probability = measure_input_kind(detector, torch.rand(size))
+        assert kind == ("film" if probability > 0.5 else "clean") and 0 <= probability <= 1
+    assert measure_input_kind(detector, torch.rand(1, 3, 5, 5)) == ("film", 1.0)  # too small to judge

@@ -237,3 +237,11 @@ class TestAdversarial:
         a = load_model(str(tmp_path / "whole" / "out.safetensors")).module.state_dict()
         b = load_model(str(tmp_path / "split" / "out.safetensors")).module.state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_detect_task(tmp_path, image_folder):
+    config = _config(tmp_path, image_folder, task="detect", scale=1, num_feat=4, patch=8, batch=4, steps=4,
+                     val_every=4, checkpoint_every=4, gray_probability=0.5, recipe="film")
+    result = train(config, show_progress=False)
+    assert result["steps"] == 4 and 0 <= result["accuracy"] <= 1
+    assert load_model(config.output, roles=("detect",)).descriptor.architecture == "DamageNet"

@@ -22,6 +22,8 @@ from spandrel.util import KeyCondition
 from ..errors import LumiereError
 from .colornet import SIZE_MULTIPLE as COLORNET_SIZE_MULTIPLE
 from .colornet import ColorNet, ColorNetConfig
+from .damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
+from .damagenet import DamageNet, DamageNetConfig
 from .repairnet import FRAMES as REPAIR_FRAMES
 from .repairnet import SIZE_MULTIPLE as REPAIR_SIZE_MULTIPLE
 from .repairnet import RepairNet, RepairNetConfig
@@ -108,6 +110,25 @@ class RepairNetArch(Architecture[RepairNet]):
             tiling=ModelTiling.SUPPORTED)
 
 
+class DamageNetArch(Architecture[DamageNet]):
+    """lumiere's film-damage detector: a picture in, how much it looks like damaged film out."""
+
+    def __init__(self) -> None:
+        super().__init__(id="lumiere.DamageNet", name="DamageNet",
+                         detect=KeyCondition.has_all("features.0.weight", "features.10.weight", "head.weight",
+                                                     "head.bias"))
+
+    def load(self, state_dict: StateDict) -> ImageModelDescriptor[DamageNet]:
+        width = state_dict["features.0.weight"].shape[0]
+        model = DamageNet(DamageNetConfig(width=width))
+        return ImageModelDescriptor(
+            model, state_dict, architecture=self, purpose="Restoration", tags=[f"{width}w"],
+            supports_half=True, supports_bfloat16=True, scale=1, input_channels=3, output_channels=1,
+            size_requirements=SizeRequirements(minimum=DAMAGE_SIZE_MULTIPLE, multiple_of=DAMAGE_SIZE_MULTIPLE),
+            tiling=ModelTiling.DISCOURAGED)
+
+
 # Every architecture lumiere loads: spandrel's (the community's files) and lumiere's own, found by their keys.
 REGISTRY = MAIN_REGISTRY.copy()
-REGISTRY.add(ArchSupport.from_architecture(ColorNetArch()), ArchSupport.from_architecture(RepairNetArch()))
+REGISTRY.add(ArchSupport.from_architecture(ColorNetArch()), ArchSupport.from_architecture(RepairNetArch()),
+             ArchSupport.from_architecture(DamageNetArch()))

@@ -7,8 +7,8 @@ import torch
 from spandrel import ImageModelDescriptor, ModelTiling
 
 ROLES = {"upscale": "an upscaler", "restore": "a same-size restoration network", "colorize": "a colorizer",
-         "repair": "a dust-and-scratch repair network"}
-OWN_ROLES = {"lumiere.ColorNet": "colorize", "lumiere.RepairNet": "repair"}
+         "repair": "a dust-and-scratch repair network", "detect": "a film-damage detector"}
+OWN_ROLES = {"lumiere.ColorNet": "colorize", "lumiere.RepairNet": "repair", "lumiere.DamageNet": "detect"}
 
 
 @dataclass(frozen=True)

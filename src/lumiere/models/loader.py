@@ -1,5 +1,7 @@
 """Load a shipped model by name or any spandrel-supported file by path."""
 
+import copy
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -77,6 +79,29 @@ def load_model(name_or_path: str, roles: tuple[str, ...] = ()) -> LoadedModel:
         raise ModelError(f"model {name} is {ROLES[descriptor.role]} ({descriptor.architecture}), not "
                          f"{' or '.join(ROLES[role] for role in roles)}")
     return LoadedModel(descriptor, spandrel_model.model)
+
+
+def interpolate_models(base: LoadedModel, towards: LoadedModel, share: float) -> LoadedModel:
+    """`base` with every weight moved `share` (0..1) of the way to `towards`'s: network interpolation (Wang et
+    al., ESRGAN, 2018).
+
+    Meaningful between two networks one of which was fine-tuned from the other, as lumiere's detailed upscalers
+    are from its faithful ones: the blend then sits between the two looks rather than breaking both.
+    """
+    if not 0 <= share <= 1:
+        raise ValueError(f"expected a share between 0 and 1, got {share}")
+    a, b = base.module.state_dict(), towards.module.state_dict()
+    same = (base.descriptor.architecture == towards.descriptor.architecture and a.keys() == b.keys()
+            and all(a[key].shape == b[key].shape for key in a))
+    if not same:
+        raise ModelError(f"models {base.descriptor.name} and {towards.descriptor.name} cannot be blended: they are "
+                         "not the same network")
+    module = copy.deepcopy(base.module)
+    module.load_state_dict({key: torch.lerp(a[key].float(), b[key].float(), share).to(a[key].dtype)
+                            if a[key].is_floating_point() else a[key] for key in a})
+    descriptor = dataclasses.replace(base.descriptor, name=f"{base.descriptor.name}~{towards.descriptor.name}",
+                                     source=None)
+    return LoadedModel(descriptor, module.eval())
 
 
 def save_weights(module: torch.nn.Module, path: Path, metadata: dict[str, str],

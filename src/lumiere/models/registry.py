@@ -44,11 +44,24 @@ SHIPPED.register(ShippedModel("film-x2", "film-x2.safetensors",
                               "x2 upscaler for old film: also removes grain, dust, scratches, compression"))
 SHIPPED.register(ShippedModel("film-x4", "film-x4.safetensors",
                               "x4 upscaler for old film: also removes grain, dust, scratches, compression"))
+SHIPPED.register(ShippedModel("film-x4-detailed", "film-x4-detailed.safetensors",
+                              "film-x4 fine-tuned with an adversarial loss: texture and crisp edges drawn in "
+                              "(--look detailed: blended 0.7 with film-x4; --strength 1: alone)"))
+SHIPPED.register(ShippedModel("film-x4-high", "film-x4-high.safetensors",
+                              "x4 film upscaler, RRDB (16.7M parameters: Real-ESRGAN x4plus fine-tuned on film "
+                              "damage), for GPUs: restore/upscale --quality high"))
 SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors",
                               "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
 SHIPPED.register(ShippedModel("colorize", "colorize.safetensors",
                               "colorizer for black-and-white film and photos (lumiere colorize, restore --colorize)"))
 SHIPPED.register(ShippedModel("film-repair", "film-repair.safetensors",
                               "paints over the dust, dirt and scratches restore --repair finds, from five frames"))
+SHIPPED.register(ShippedModel("film-detect", "film-detect.safetensors",
+                              "tells film-damaged pictures from clean ones, so upscale picks the network that suits"))
 
-DEFAULT_UPSCALERS = {2: "film-x2", 4: "film-x4"}
+# What `upscale` and `restore` enlarge with when no --model is given, by the look asked for and the input.
+# The faithful networks keep to what the input shows (L1-trained: the average of what could be there); the
+# detailed ones are the faithful ones fine-tuned with an adversarial loss, so the two interpolate.
+FAITHFUL_UPSCALERS = {("film", 2): "film-x2", ("film", 4): "film-x4", ("clean", 2): "sr-x2", ("clean", 4): "sr-x4"}
+DETAILED_UPSCALERS = {4: "film-x4-detailed"}  # x2 enlargements resize the x4 pair's output
+HIGH_QUALITY_UPSCALER = "film-x4-high"  # an RRDB-size faithful network, for GPUs

@@ -138,6 +138,41 @@ class DegradedPairs(torch.utils.data.Dataset):
         return degrade_batch(self.recipe, hr, generator), hr
 
 
+class FilmOrClean(torch.utils.data.Dataset):
+    """Item `step` is that step's (pictures, labels): the first half of the crops degraded as film (label 1),
+    the second half as clean pictures (label 0), all at one enlargement that alternates from step to step.
+
+    `recipes` maps ("film" | "clean", scale) to a degradation; crops are `scale` times the input side at the
+    largest scale, and centre-cropped for the smaller ones. Randomness from (seed, step) alone, as in
+    `DegradedPairs`.
+    """
+
+    def __init__(self, sampler: CropSampler, recipes: dict, batch: int, gray_probability: float, seed: int,
+                 steps: int):
+        if batch < 2:
+            raise ValueError(f"expected a batch of at least 2 (one film, one clean), got {batch}")
+        self.sampler, self.recipes = sampler, recipes
+        self.scales = sorted({scale for _, scale in recipes}, reverse=True)
+        self.batch, self.gray_probability, self.seed, self.steps = batch, gray_probability, seed, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        state = np.random.SeedSequence([self.seed, step]).generate_state(2, dtype=np.uint32)
+        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        hr = to_gray(self.sampler.sample(self.batch, generator), self.gray_probability, generator)
+        scale = self.scales[step % len(self.scales)]
+        side = hr.shape[-1] * scale // self.scales[0]
+        start = (hr.shape[-1] - side) // 2
+        hr = hr[..., start:start + side, start:start + side]
+        half = self.batch // 2
+        film = degrade_batch(self.recipes[("film", scale)], hr[:half], generator)
+        clean = degrade_batch(self.recipes[("clean", scale)], hr[half:], generator)
+        labels = torch.cat([torch.ones(half), torch.zeros(self.batch - half)])
+        return torch.cat([film, clean]), labels
+
+
 def load_validation(folders: list[str], count: int, crop: int, scale: int) -> torch.Tensor:
     """Centre crops of the first `count` validation images, sides a multiple of `scale`."""
     crop -= crop % scale

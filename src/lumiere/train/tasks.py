@@ -15,12 +15,14 @@ from ..eval.metrics import ciede2000, colourfulness, psnr_y, ssim_y
 from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.archs import build_restoration_network
 from ..models.colornet import OUTPUT_STRIDE, ColorNet, ColorNetConfig
+from ..models.damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
+from ..models.damagenet import DamageNet, DamageNetConfig, film_probability
 from ..models.loader import load_model, save_weights
 from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
 from .adversarial import Adversary
 from .colorize import ColourPairs, colour_counts, rebalanced_cross_entropy, rebalancing_weights
 from .config import TrainConfig
-from .data import CropSampler, DegradedPairs, degrade_batch, load_validation
+from .data import CropSampler, DegradedPairs, FilmOrClean, degrade_batch, load_validation
 from .losses import LOSSES, frequency
 from .repair import MARGIN, DamagedClips, collate, damaged_clip, repair_loss
 
@@ -242,7 +244,61 @@ class RepairTask(Task):
                 "psnr_damaged": psnr_y(middle, targets[:, 1:]).mean().item(),
                 "f1": 2 * hits / max(1, found.sum().item() + truth.sum().item())}
 
-TASKS = {"upscale": RestorationTask, "restore": RestorationTask, "colorize": ColorizationTask, "repair": RepairTask}
+class DetectionTask(Task):
+    """detect: DamageNet telling film-damaged pictures (recipe `film`) from clean ones (recipe `bicubic`).
+
+    Both kinds are made from the same crops, at x2 and at x4 on alternate steps, and turned black and white
+    equally often, so neither the content, the enlargement nor the lack of colour gives the answer away.
+    """
+
+    metric, metric_label = "accuracy", "validation accuracy (film vs clean)"
+    SCALES = (4, 2)
+
+    def __init__(self, config: TrainConfig):
+        super().__init__(config)
+        if config.patch % DAMAGE_SIZE_MULTIPLE:
+            raise LumiereError(f"--patch must be a multiple of {DAMAGE_SIZE_MULTIPLE} for detect, got {config.patch}")
+        self.recipes = {(kind, scale): build_recipe(name, scale) for kind, name in (("film", "film"),
+                                                                                     ("clean", "bicubic"))
+                        for scale in self.SCALES}
+        crop = config.val_crop - config.val_crop % (max(self.SCALES) * DAMAGE_SIZE_MULTIPLE)
+        self.val_hr = load_validation(config.val, config.val_images, crop, 1) if config.val else None
+
+    def build_model(self) -> torch.nn.Module:
+        if self.config.init:
+            return load_model(self.config.init, roles=("detect",)).module.train()
+        return DamageNet(DamageNetConfig(width=self.config.num_feat))
+
+    def pairs(self) -> torch.utils.data.Dataset:
+        config = self.config
+        sampler = CropSampler(config.data, config.patch * max(self.SCALES))
+        return FilmOrClean(sampler, self.recipes, config.batch, config.gray_probability, config.seed, config.steps)
+
+    def loss(self, model, inputs, targets):
+        logits = model(inputs).float()
+        return F.binary_cross_entropy_with_logits(logits, targets.view(-1, 1, 1, 1).expand_as(logits))
+
+    @torch.no_grad()
+    def validate(self, model):
+        if self.val_hr is None:
+            return None
+        device = next(model.parameters()).device
+        generator = torch.Generator().manual_seed(self.config.seed)
+        right, film, clean = [], [], []
+        for scale in self.SCALES:
+            for kind, found in (("film", film), ("clean", clean)):
+                inputs = degrade_batch(self.recipes[(kind, scale)], self.val_hr, generator)
+                probability = torch.cat([film_probability(model(inputs[i:i + 1].to(device))).cpu()
+                                         for i in range(inputs.shape[0])])
+                found.append(probability)
+                right.append((probability > 0.5) == (kind == "film"))
+        return {"accuracy": torch.cat(right).float().mean().item(),
+                "film_probability_on_film": torch.cat(film).mean().item(),
+                "film_probability_on_clean": torch.cat(clean).mean().item()}
+
+
+TASKS = {"upscale": RestorationTask, "restore": RestorationTask, "colorize": ColorizationTask, "repair": RepairTask,
+         "detect": DetectionTask}
 
 
 def make_task(config: TrainConfig) -> Task:

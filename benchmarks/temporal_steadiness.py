@@ -1,0 +1,101 @@
+"""Does invented texture boil? Frame-to-frame change of x4 output where the scene stands still.
+
+A detailed upscaler draws texture the input only hints at; if it draws it differently on every frame, a still
+wall shimmers. On `street-scene.mp4` (frames 48-60, a 160x120 region around the shutters and the wall), each
+method upscales every frame x4; the flow between consecutive input frames (DIS), scaled x4, warps each output
+onto the next, and the mean absolute difference of their lightness (levels of 255) is taken where the input
+did not move (flow under 0.5 px and lightness within 3% after matching exposure). bicubic shows how much the
+source itself changes there (its grain and compression noise); a method below it calms the source, above it
+adds its own shimmer.
+
+    .venv/bin/python benchmarks/temporal_steadiness.py [--no-peer] [--model CANDIDATE.safetensors ...]
+"""
+
+import argparse
+import contextlib
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from common import (
+    DATA,
+    DIS,
+    luma_u8,
+    peer_upscaler,
+    print_table,
+    require,
+    save,
+    shipped_upscalers,
+    still_mask,
+    upscaler,
+)
+from lumiere.convert import array_to_tensor, tensor_to_array
+from lumiere.degradations.functional import resize
+from lumiere.io.reader import open_source
+
+FRAMES = range(48, 61)
+REGION = (120, 20, 160, 120)  # left, top, width, height in source pixels
+MARGIN = 16  # upscaled around the region and cut away, so no method sees an artificial border
+SCALE = 4
+
+
+def source_patches() -> list[np.ndarray]:
+    film = require(DATA / "film" / "street-scene.mp4")
+    left, top, width, height = REGION
+    return [np.ascontiguousarray(f.rgb[top - MARGIN:top + height + MARGIN, left - MARGIN:left + width + MARGIN])
+            for f in open_source(film).frames() if f.index in FRAMES]
+
+
+def shimmer(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> float:
+    """Mean |output_t+1 - output_t warped along the input's flow| in still regions, levels of 255."""
+    differences = []
+    for before, after, out_before, out_after in zip(inputs, inputs[1:], outputs, outputs[1:]):
+        y0, y1 = luma_u8(before), luma_u8(after)
+        still = still_mask(y0, y1, 0.5)
+        flow = DIS.calc(y1, y0, None)
+        big_flow = cv2.resize(flow, (out_after.shape[1], out_after.shape[0]), interpolation=cv2.INTER_LINEAR) * SCALE
+        grid_x, grid_y = np.meshgrid(np.arange(out_after.shape[1], dtype=np.float32),
+                                     np.arange(out_after.shape[0], dtype=np.float32))
+        warped = cv2.remap(luma_u8(out_before).astype(np.float32), grid_x + big_flow[..., 0],
+                           grid_y + big_flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        big_still = cv2.resize(still.astype(np.uint8), (out_after.shape[1], out_after.shape[0]),
+                               interpolation=cv2.INTER_NEAREST) > 0
+        cut = MARGIN * SCALE
+        difference = np.abs(warped - luma_u8(out_after).astype(np.float32))[cut:-cut, cut:-cut]
+        differences.append(float(difference[big_still[cut:-cut, cut:-cut]].mean()))
+    return float(np.mean(differences))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--no-peer", action="store_true", help="skip Real-ESRGAN through ncnn (slow on CPU)")
+    parser.add_argument("--model", type=Path, action="append", default=[], help="also score this x4 model file")
+    args = parser.parse_args()
+    methods = {"bicubic": lambda x: resize(x, (x.shape[-2] * SCALE, x.shape[-1] * SCALE), "bicubic").clamp(0, 1)}
+    methods.update(shipped_upscalers(["film-x4", "film-x4-detailed"]))
+    methods["strength 0.5"] = upscaler(strength=0.5)
+    methods.update({path.stem: upscaler(str(path)) for path in args.model})
+    if not args.no_peer:
+        for name in ("realesr-animevideov3-x4", "realesrgan-x4plus"):
+            peer = peer_upscaler(name)
+            if peer is not None:
+                def run_peer(x, peer=peer):
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        return array_to_tensor(np.ascontiguousarray(peer(tensor_to_array(x[0]))))[None]
+                methods[f"{name} (ncnn)"] = run_peer
+    inputs = source_patches()
+    rows = []
+    for name, method in methods.items():
+        with torch.inference_mode():
+            outputs = [tensor_to_array(method(array_to_tensor(p)[None])[0]) for p in inputs]
+        rows.append({"method": name, "shimmer_levels": round(shimmer(outputs, inputs), 3)})
+        print(f"{name}: {rows[-1]['shimmer_levels']}", flush=True)
+    print_table(rows, ["method", "shimmer_levels"])
+    save("temporal_steadiness", {"frames": [FRAMES.start, FRAMES.stop - 1], "region": REGION, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
