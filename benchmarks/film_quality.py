@@ -76,9 +76,11 @@ def main() -> None:
                         help="also score this x4 model file (a candidate, e.g. from lumiere train); repeatable")
     args = parser.parse_args()
     methods = {"bicubic": lambda lr: Fd.resize(lr, (lr.shape[-2] * 4, lr.shape[-1] * 4), "bicubic").clamp(0, 1)}
-    methods.update(shipped_upscalers(["sr-x4", "film-x4", "film-x4-detailed"]))
-    methods["strength 0.5"] = upscaler(strength=0.5)
-    methods["default (lumiere's choice)"] = upscaler()  # what `lumiere upscale` picks after measuring the input
+    methods.update(shipped_upscalers(["sr-x4", "film-x4"]))
+    methods["--strength 0.5"] = upscaler(strength=0.5)
+    methods["--look detailed"] = upscaler(look="detailed")
+    methods.update(shipped_upscalers(["film-x4-detailed", "film-x4-high"]))
+    methods["default upscale (measured)"] = upscaler()  # what `lumiere upscale` picks after measuring the input
     methods.update({path.name: upscaler(str(path)) for path in args.model})
     for peer_name in PEER_MODELS if args.peer else ():
         peer = peer_upscaler(peer_name)
