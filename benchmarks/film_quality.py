@@ -10,14 +10,12 @@ top octave over the truth's (1.0: as much fine detail as the truth; see lumiere.
 """
 
 import argparse
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import DATA, PEER_MODELS, peer_upscaler, print_table, require, save, shipped_upscalers, upscaler
+from common import DATA, peer_tensor_upscalers, print_table, require, save, shipped_upscalers, upscaler
 from lumiere.convert import array_to_tensor
 from lumiere.degradations import functional as Fd
 from lumiere.degradations.transforms import Dust, FilmGrain, Quantize
@@ -82,18 +80,8 @@ def main() -> None:
     methods.update(shipped_upscalers(["film-x4-detailed", "film-x4-high"]))
     methods["default upscale (measured)"] = upscaler()  # what `lumiere upscale` picks after measuring the input
     methods.update({path.name: upscaler(str(path)) for path in args.model})
-    for peer_name in PEER_MODELS if args.peer else ():
-        peer = peer_upscaler(peer_name)
-        if peer is None:
-            continue
-
-        def run_peer(lr, peer=peer):
-            outputs = []
-            for image in lr:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    outputs.append(array_to_tensor(np.ascontiguousarray(peer(to_uint8(image)))))
-            return torch.stack(outputs)
-        methods[peer_name] = run_peer
+    if args.peer:
+        methods.update({name.removesuffix(" (ncnn)"): run for name, run in peer_tensor_upscalers().items()})
 
     sets = {"Vid4 calendar (31 frames)": [(load_calendar(), SEED)],
             "Set14": [(image, SEED + i) for i, image in enumerate(load_set14())]}

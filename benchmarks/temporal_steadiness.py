@@ -12,8 +12,6 @@ adds its own shimmer.
 """
 
 import argparse
-import contextlib
-import io
 from pathlib import Path
 
 import cv2
@@ -24,7 +22,7 @@ from common import (
     DATA,
     DIS,
     luma_u8,
-    peer_upscaler,
+    peer_tensor_upscalers,
     print_table,
     require,
     save,
@@ -83,13 +81,7 @@ def main() -> None:
     methods.update(shipped_upscalers(["film-x4-detailed"]))
     methods.update({path.stem: upscaler(str(path)) for path in args.model})
     if not args.no_peer:
-        for name in ("realesr-animevideov3-x4", "realesrgan-x4plus"):
-            peer = peer_upscaler(name)
-            if peer is not None:
-                def run_peer(x, peer=peer):
-                    with contextlib.redirect_stdout(io.StringIO()):
-                        return array_to_tensor(np.ascontiguousarray(peer(tensor_to_array(x[0]))))[None]
-                methods[f"{name} (ncnn)"] = run_peer
+        methods.update(peer_tensor_upscalers())
     inputs = source_patches()
     rows = []
     for name, method in methods.items():

@@ -6,14 +6,13 @@ class rebalancing: each pixel is weighted by the inverse of how common its colou
 of walls, roads and skin dominate, and the network learns that brown is always a safe answer.
 """
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torch.utils.data
 
 from ..lab import lightness, rgb_to_lab
 from ..models.colornet import OUTPUT_STRIDE
-from .data import CropSampler, degrade_batch
+from .data import CropSampler, degrade_batch, step_generator
 
 SOFT_NEIGHBOURS = 5
 SOFT_SIGMA = 5.0
@@ -67,8 +66,7 @@ class ColourPairs(torch.utils.data.Dataset):
         return self.steps
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        state = np.random.SeedSequence([self.seed, step]).generate_state(2, dtype=np.uint32)
-        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        generator = step_generator(self.seed, step)
         rgb = self.sampler.sample(self.batch, generator)
         return lightness(degrade_batch(self.recipe, rgb, generator)) / 100, target_ab(rgb)
 

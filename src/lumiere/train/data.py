@@ -116,6 +116,13 @@ def degrade_batch(recipe, hr: torch.Tensor, generator: torch.Generator) -> torch
     return torch.cat([recipe(hr[i:i + 1], generator) for i in range(hr.shape[0])])
 
 
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """A training step's random generator, from (seed, step) alone: any worker, and a resumed run, make the
+    same batch."""
+    state = np.random.SeedSequence([seed, step]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
 class DegradedPairs(torch.utils.data.Dataset):
     """Item `step` is that training step's (degraded input, clean target) batch.
 
@@ -132,13 +139,16 @@ class DegradedPairs(torch.utils.data.Dataset):
         return self.steps
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        state = np.random.SeedSequence([self.seed, step]).generate_state(2, dtype=np.uint32)
-        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-        hr = to_gray(self.sampler.sample(self.batch, generator), self.gray_probability, generator)
+        generator = step_generator(self.seed, step)
+        hr = self.crops(generator)
         return degrade_batch(self.recipe, hr, generator), hr
 
+    def crops(self, generator: torch.Generator) -> torch.Tensor:
+        """The step's clean crops, a share of them black and white."""
+        return to_gray(self.sampler.sample(self.batch, generator), self.gray_probability, generator)
 
-class FilmOrClean(torch.utils.data.Dataset):
+
+class FilmOrClean(DegradedPairs):
     """Item `step` is that step's (pictures, labels): the first half of the crops degraded as film (label 1),
     the second half as clean pictures (label 0), all at one enlargement that alternates from step to step.
 
@@ -151,17 +161,13 @@ class FilmOrClean(torch.utils.data.Dataset):
                  steps: int):
         if batch < 2:
             raise ValueError(f"expected a batch of at least 2 (one film, one clean), got {batch}")
-        self.sampler, self.recipes = sampler, recipes
+        super().__init__(sampler, None, batch, gray_probability, seed, steps)
+        self.recipes = recipes
         self.scales = sorted({scale for _, scale in recipes}, reverse=True)
-        self.batch, self.gray_probability, self.seed, self.steps = batch, gray_probability, seed, steps
-
-    def __len__(self) -> int:
-        return self.steps
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        state = np.random.SeedSequence([self.seed, step]).generate_state(2, dtype=np.uint32)
-        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-        hr = to_gray(self.sampler.sample(self.batch, generator), self.gray_probability, generator)
+        generator = step_generator(self.seed, step)
+        hr = self.crops(generator)
         scale = self.scales[step % len(self.scales)]
         side = hr.shape[-1] * scale // self.scales[0]
         start = (hr.shape[-1] - side) // 2

@@ -6,7 +6,6 @@ levels). The loss is binary cross-entropy on the mask (damage is rare: positives
 repaired picture, ten times heavier where the damage is.
 """
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torch.utils.data
@@ -14,7 +13,7 @@ import torch.utils.data
 from ..degradations import functional as Fd
 from ..degradations.transforms import Dust, FilmGrain, Flicker, LineScratches, Quantize, RandomApply
 from ..models.repairnet import FRAMES
-from .data import CropSampler, to_gray
+from .data import CropSampler, step_generator, to_gray
 
 MAX_SPEED = 3.0  # px per frame the camera moves at most
 MARGIN = int(2 * MAX_SPEED) + 2
@@ -58,8 +57,7 @@ class DamagedClips(torch.utils.data.Dataset):
         return self.steps
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        state = np.random.SeedSequence([self.seed, step]).generate_state(2, dtype=np.uint32)
-        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        generator = step_generator(self.seed, step)
         pictures = to_gray(self.sampler.sample(self.batch, generator), self.gray_probability, generator)
         return collate([damaged_clip(picture, generator) for picture in pictures])
 
