@@ -57,9 +57,9 @@ def test_cardinality(tiny_models, out_size):
     (3, "faithful", None, "film", "film-x4"),
     (1.5, "faithful", None, "film", "film-x2"),
     (4, "detailed", None, "film", "film-x4 and film-x4-detailed blended 0.30:0.70"),
-    (2, "detailed", None, "clean", "film-x4 and film-x4-detailed blended 0.30:0.70"),
+    (2, "detailed", None, "clean", "film-x2 and film-x2-detailed blended 0.30:0.70"),
     (4, "faithful", 1.0, "film", "film-x4-detailed"),
-    (2, "faithful", 1.0, "clean", "film-x4-detailed"),
+    (2, "faithful", 1.0, "clean", "film-x2-detailed"),
     (4, "detailed", 0.0, "clean", "sr-x4"),
     (4, "faithful", 0.3, "clean", "film-x4 and film-x4-detailed blended 0.70:0.30"),
 ])

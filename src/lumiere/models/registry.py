@@ -44,6 +44,9 @@ SHIPPED.register(ShippedModel("film-x2", "film-x2.safetensors",
                               "x2 upscaler for old film: also removes grain, dust, scratches, compression"))
 SHIPPED.register(ShippedModel("film-x4", "film-x4.safetensors",
                               "x4 upscaler for old film: also removes grain, dust, scratches, compression"))
+SHIPPED.register(ShippedModel("film-x2-detailed", "film-x2-detailed.safetensors",
+                              "film-x2 fine-tuned with an adversarial loss (--look detailed at x2, blended 0.7 "
+                              "with film-x2; --strength 1: alone)"))
 SHIPPED.register(ShippedModel("film-x4-detailed", "film-x4-detailed.safetensors",
                               "film-x4 fine-tuned with an adversarial loss: texture and crisp edges drawn in "
                               "(--look detailed: blended 0.7 with film-x4; --strength 1: alone)"))
@@ -63,5 +66,5 @@ SHIPPED.register(ShippedModel("film-detect", "film-detect.safetensors",
 # The faithful networks keep to what the input shows (L1-trained: the average of what could be there); the
 # detailed ones are the faithful ones fine-tuned with an adversarial loss, so the two interpolate.
 FAITHFUL_UPSCALERS = {("film", 2): "film-x2", ("film", 4): "film-x4", ("clean", 2): "sr-x2", ("clean", 4): "sr-x4"}
-DETAILED_UPSCALERS = {4: "film-x4-detailed"}  # x2 enlargements resize the x4 pair's output
+DETAILED_UPSCALERS = {2: "film-x2-detailed", 4: "film-x4-detailed"}
 HIGH_QUALITY_UPSCALER = "film-x4-high"  # an RRDB-size faithful network, for GPUs
