@@ -396,3 +396,13 @@ def test_strength_is_for_lumieres_own_networks(tmp_path, tiny_models):
     assert result.returncode == 1 and not (tmp_path / "out.png").exists()
     assert result.stderr.strip().splitlines() == [
         "lumiere: error: --look, --strength and --quality choose among lumiere's own networks; --model names one"]
+
+
+def test_degrain_with_the_detailed_look(tmp_path, video_factory):
+    """The film cleaner is its own network: the upscaler's look and quality options do not apply to it."""
+    src = video_factory(frames=4)
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(out), "--scale", "2", "--degrain",
+                                       "--look", "detailed", "-q"])
+    assert result.exit_code == 0, result.output
+    assert decode_all(out)[0].shape[:2] == (96, 128)

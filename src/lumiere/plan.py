@@ -23,7 +23,15 @@ from .stages.grain import DegrainSettings, DegrainStage, RegrainStage, grain_lev
 from .stages.interpolate import InterpolateStage
 from .stages.repair import RepairSettings, RepairStage, repair_runner_settings
 from .stages.stabilize import StabilizeSettings, StabilizeStage
-from .stages.upscale import DETECTOR, UpscalerChoice, UpscaleStage, choose_upscaler, measure_input_kind, target_size
+from .stages.upscale import (
+    DETECTOR,
+    UpscalerChoice,
+    UpscaleStage,
+    choose_upscaler,
+    detail_share,
+    measure_input_kind,
+    target_size,
+)
 
 CLEANER = "film-clean"
 
@@ -52,19 +60,18 @@ class Runners:
         self._runners: dict[str, ModelRunner] = {}
 
     def get(self, name: str, roles: tuple[str, ...], settings: RunnerSettings | None = None) -> ModelRunner:
-        if name not in self._runners:
-            self._runners[name] = ModelRunner(load_model(name, roles), settings or self.settings)
-        return self._runners[name]
+        return self._cached(name, lambda: load_model(name, roles), settings)
 
     def upscaler(self, choice: UpscalerChoice) -> ModelRunner:
+        roles = ("upscale", "restore")
         if choice.towards is None:
-            return self.get(choice.name, ("upscale", "restore"))
-        key = str(choice)
+            return self.get(choice.name, roles)
+        return self._cached(str(choice), lambda: interpolate_models(load_model(choice.name, roles),
+                                                                    load_model(choice.towards, roles), choice.share))
+
+    def _cached(self, key: str, load, settings: RunnerSettings | None = None) -> ModelRunner:
         if key not in self._runners:
-            roles = ("upscale", "restore")
-            blended = interpolate_models(load_model(choice.name, roles), load_model(choice.towards, roles),
-                                         choice.share)
-            self._runners[key] = ModelRunner(blended, self.settings)
+            self._runners[key] = ModelRunner(load(), settings or self.settings)
         return self._runners[key]
 
 
@@ -87,8 +94,8 @@ class UpscalerFactory:
     def needs_input_kind(self) -> bool:
         """Whether the choice depends on what the input looks like, and the options leave that to measurement."""
         options = self.options
-        faithful = options.strength == 0 or (options.strength is None and options.look == "faithful")
-        return options.model is None and options.kind is None and options.quality == "standard" and faithful
+        return (options.model is None and options.kind is None and options.quality == "standard"
+                and detail_share(options.look, options.strength) == 0)
 
     def measure(self, picture: torch.Tensor) -> tuple[str, float]:
         """What the input is ("film" or "clean") and the probability of film damage, by the shipped detector."""
@@ -207,7 +214,7 @@ def build_stages(plan: StagePlan) -> list[Stage]:
         stages.append(repair_stage(film.repair, runners))
     if film.degrain is not None:
         stages.append(DegrainStage(film.degrain))
-        stages.append(UpscalerFactory(replace(plan.upscale, model=CLEANER), runners).stage(plan.size, plan.size))
+        stages.append(UpscaleStage(runners.get(CLEANER, ("restore",)), plan.size, plan.size))
     if plan.out_size is not None:
         stages.append(UpscalerFactory(plan.upscale, runners).stage(plan.size, plan.out_size))
     if plan.colorize is not None:

@@ -98,6 +98,11 @@ def measure_input_kind(detector: ModelRunner, picture: torch.Tensor) -> tuple[st
     return ("film" if probability > 0.5 else "clean"), probability
 
 
+def detail_share(look: str, strength: float | None) -> float:
+    """How far towards the detailed network: `strength` where given, else the look's own."""
+    return strength if strength is not None else (DETAILED_LOOK_STRENGTH if look == "detailed" else 0.0)
+
+
 def choose_upscaler(factor: float, look: str = "faithful", strength: float | None = None, kind: str = "film",
                     quality: str = "standard") -> UpscalerChoice:
     """lumiere's own upscaler for an enlargement `factor`, a look, the kind of input it was measured to be, and
@@ -116,7 +121,7 @@ def choose_upscaler(factor: float, look: str = "faithful", strength: float | Non
         raise LumiereError(f"unknown quality {quality!r}; choose {' or '.join(QUALITIES)}")
     if strength is not None and not 0 <= strength <= 1:
         raise LumiereError(f"--strength must be between 0 and 1, got {strength:g}")
-    share = strength if strength is not None else (DETAILED_LOOK_STRENGTH if look == "detailed" else 0.0)
+    share = detail_share(look, strength)
     if quality == "high":
         if share:
             raise LumiereError("--quality high has the faithful look only; leave out --look detailed and --strength")
