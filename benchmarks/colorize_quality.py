@@ -13,12 +13,11 @@ import torch
 
 from common import DATA, print_table, require, save
 from lumiere.convert import array_to_tensor
-from lumiere.engine.runner import RunnerSettings
+from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000, colourfulness
 from lumiere.io.images import read_image
 from lumiere.lab import lightness, rgb_to_lab, with_chroma
-from lumiere.plan import Runners, colorizer
-from lumiere.stages.colorize import ColorizeSettings, ColorizeStage
+from lumiere.stages.colorize import ColorizeSettings, ColorizeStage, colorizer
 
 VARIANTS = {"lumiere colorize (defaults)": {},
             "  calibration 1.0 (quietest)": {"calibration": 1.0, "temperature": 0.5},

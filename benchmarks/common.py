@@ -76,15 +76,16 @@ def still_mask(before: np.ndarray, after: np.ndarray, max_flow: float) -> np.nda
 
 def upscaler(model: str | None = None, scale: int = 4, **options):
     """A function upscaling (B, 3, H, W) tensors by `scale` as restore does: with a model (shipped name or file),
-    or as lumiere chooses from UpscaleOptions (`look`, `strength`, `kind`) without one."""
-    from lumiere.engine.runner import RunnerSettings
-    from lumiere.plan import Runners, UpscaleOptions, UpscalerFactory
+    or as lumiere chooses from UpscaleSettings (`look`, `strength`, `kind`) without one."""
+    from lumiere.engine.runner import Runners, RunnerSettings
+    from lumiere.stages.upscale import UpscaleSettings, input_kind, upscale_stage
 
-    factory = UpscalerFactory(UpscaleOptions(scale=scale, model=model, **options), Runners(RunnerSettings(tile=0)))
+    settings, runners = UpscaleSettings(scale=scale, model=model, **options), Runners(RunnerSettings(tile=0))
 
     def run(x):
-        kind = factory.measure(x[:1])[0] if factory.needs_input_kind else None
-        stage = factory.stage((x.shape[-1], x.shape[-2]), (x.shape[-1] * scale, x.shape[-2] * scale), kind)
+        kind = input_kind(x[:1], runners)[0] if settings.needs_input_kind else None
+        size, out_size = (x.shape[-1], x.shape[-2]), (x.shape[-1] * scale, x.shape[-2] * scale)
+        stage = upscale_stage(settings.choice(size, out_size, kind), runners, size, out_size)
         with torch.inference_mode():
             return stage.process(x)
     return run

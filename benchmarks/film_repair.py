@@ -32,14 +32,13 @@ from common import DATA, print_table, require, save
 from lumiere.convert import array_to_tensor
 from lumiere.degradations.functional import luma
 from lumiere.degradations.transforms import Dust, Flicker, LineScratches
-from lumiere.engine.runner import RunnerSettings
+from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import psnr_y
 from lumiere.io.images import read_image
 from lumiere.io.reader import Frame, open_source
-from lumiere.plan import Runners, repair_stage
 from lumiere.stages.deflicker import DeflickerStage
 from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
-from lumiere.stages.repair import RepairSettings
+from lumiere.stages.repair import RepairSettings, repair_stage
 from lumiere.stages.stabilize import StabilizeStage, shift_between
 
 SEED = 1896

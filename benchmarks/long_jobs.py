@@ -100,8 +100,10 @@ def ray_part(folder: Path) -> tuple[list[dict], list[dict]]:
     import ray
 
     from lumiere.distributed import run_on_ray
-    from lumiere.job import Job, plan_output, settings_hash
-    from lumiere.plan import FilmOptions, UpscaleOptions, build_stages, plan_stages
+    from lumiere.job import Job
+    from lumiere.manifest import settings_hash
+    from lumiere.output import plan_output
+    from lumiere.plan import build_stages, plan_stages
     from lumiere.stages.deflicker import DeflickerSettings
     from lumiere.stages.repair import RepairSettings
     from lumiere.stages.stabilize import StabilizeSettings
@@ -112,8 +114,8 @@ def ray_part(folder: Path) -> tuple[list[dict], list[dict]]:
     try:
         started = time.perf_counter()
         source = open_source(require(FILM))
-        film = FilmOptions(stabilize=StabilizeSettings(), deflicker=DeflickerSettings(), repair=RepairSettings())
-        plan = plan_stages(source, UpscaleOptions(scale=1.0), RunnerSettings(), film, None, 15, even=False)
+        plan = plan_stages(source, [StabilizeSettings(), DeflickerSettings(), RepairSettings()], RunnerSettings(),
+                           even=False)
         out = folder / "ray.mkv"
         output = plan_output(out, "ffv1", None, None, None, 8)
         job = Job(source, build_stages(plan), output, chunk_frames=15, show_progress=False,

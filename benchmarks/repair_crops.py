@@ -13,11 +13,10 @@ import torch
 from common import DATA, ROOT, print_table, require, save
 from lumiere.compare import _label
 from lumiere.convert import array_to_tensor, tensor_to_array
-from lumiere.engine.runner import RunnerSettings
+from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.io.images import Image, write_image
 from lumiere.io.reader import Frame, open_source
-from lumiere.plan import Runners, repair_stage
-from lumiere.stages.repair import RepairSettings
+from lumiere.stages.repair import RepairSettings, repair_stage
 
 FRAMES = (31, 7)  # a brief dashed scratch down the wall and shutter; the walking man's shirt, a real thin line
 CROPS = {31: (500, 0, 120, 340), 7: (110, 200, 120, 200)}  # left, top, width, height in the 640x480 source

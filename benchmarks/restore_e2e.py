@@ -21,8 +21,8 @@ from lumiere.convert import array_to_tensor
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.io.reader import open_source
 from lumiere.models.loader import load_model
-from lumiere.plan import UpscaleOptions
 from lumiere.restore import restore
+from lumiere.stages.upscale import UpscaleSettings
 
 FILM = DATA / "film" / "street-scene.mp4"
 
@@ -40,7 +40,7 @@ def bare_model_fps(scale: int, precision: str) -> float:
 def restore_fps(scale: int, preset: str, precision: str, folder: Path) -> tuple[float, float]:
     out = folder / "restored.mp4"
     start = time.perf_counter()
-    options = UpscaleOptions(scale=scale, model=f"sr-x{scale}")
+    options = UpscaleSettings(scale=scale, model=f"sr-x{scale}")
     restore(FILM, out, options, runner=RunnerSettings("cpu", precision), preset=preset, show_progress=False,
             restart=True)
     seconds = time.perf_counter() - start

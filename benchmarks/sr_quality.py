@@ -16,10 +16,10 @@ import torch
 from common import DATA, peer_upscaler, print_table, require, save
 from lumiere.convert import array_to_tensor
 from lumiere.engine.precision import cpu_has_native_bf16
-from lumiere.engine.runner import RunnerSettings
+from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import psnr_y, ssim_y
 from lumiere.io.images import read_image
-from lumiere.plan import Runners, UpscaleOptions, UpscalerFactory
+from lumiere.stages.upscale import UpscaleSettings, input_kind, upscale_stage
 
 
 def pairs(dataset: str, scale: int):
@@ -42,13 +42,12 @@ def main() -> None:
     precisions = ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
     rows = []
     for scale in (2, 4):
-        factories = {f"sr-x{scale} {p}": UpscalerFactory(UpscaleOptions(scale=scale, model=f"sr-x{scale}"),
-                                                         Runners(RunnerSettings(precision=p, tile=0)))
+        upscalers = {f"sr-x{scale} {p}": (UpscaleSettings(scale=scale, model=f"sr-x{scale}"),
+                                          Runners(RunnerSettings(precision=p, tile=0)))
                      for p in precisions}
-        factories["default (lumiere's choice)"] = UpscalerFactory(UpscaleOptions(scale=scale),
-                                                                  Runners(RunnerSettings(tile=0)))
+        upscalers["default (lumiere's choice)"] = (UpscaleSettings(scale=scale), Runners(RunnerSettings(tile=0)))
         for dataset in ("Set5", "Set14"):
-            scores: dict[str, list] = {"bicubic": [], **{name: [] for name in factories}}
+            scores: dict[str, list] = {"bicubic": [], **{name: [] for name in upscalers}}
             if peer and scale == 4:
                 scores["realesr-animevideov3-x4"] = []
             for _, lr, hr in pairs(dataset, scale):
@@ -58,9 +57,10 @@ def main() -> None:
                                                           antialias=True)  # a = -0.5, as MATLAB
                 scores["bicubic"].append(score((bicubic[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round()
                                                .astype(np.uint8), hr, scale))
-                for name, factory in factories.items():
-                    kind = factory.measure(lr_t)[0] if factory.needs_input_kind else None
-                    stage = factory.stage((lr.shape[1], lr.shape[0]), (w, h), kind)
+                for name, (settings, runners) in upscalers.items():
+                    kind = input_kind(lr_t, runners)[0] if settings.needs_input_kind else None
+                    size = (lr.shape[1], lr.shape[0])
+                    stage = upscale_stage(settings.choice(size, (w, h), kind), runners, size, (w, h))
                     with torch.inference_mode():
                         sr = stage.process(lr_t)[0]
                     scores[name].append(score((sr.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), hr, scale))

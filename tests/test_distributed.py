@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -53,26 +54,24 @@ def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
     from lumiere.distributed import ChunkTask, render_chunk
     from lumiere.engine.runner import RunnerSettings
     from lumiere.io.reader import open_source
-    from lumiere.job import Job, plan_output
-    from lumiere.plan import FilmOptions, UpscaleOptions, build_stages, plan_stages
+    from lumiere.job import Job
+    from lumiere.output import plan_output
+    from lumiere.plan import build_stages, plan_stages
     from lumiere.stages.deflicker import DeflickerSettings
+    from lumiere.stages.interpolate import InterpolateSettings
     from lumiere.stages.stabilize import StabilizeSettings
 
     src = video_factory(frames=20, size=(96, 64), fps=12)
     source = open_source(src)
-    film = FilmOptions(stabilize=StabilizeSettings(radius=4), deflicker=DeflickerSettings(radius=3),
-                       fps=24)
-    plan = plan_stages(source, UpscaleOptions(scale=1.0), RunnerSettings(), film, None, 8, even=True)
+    film = [StabilizeSettings(radius=4), DeflickerSettings(radius=3), InterpolateSettings(Fraction(24))]
+    plan = plan_stages(source, film, RunnerSettings(), even=True)
     whole = tmp_path / "whole.mkv"
     job = Job(source, build_stages(plan), plan_output(whole, "ffv1", None, None, None, 8), chunk_frames=8,
               settings="s", show_progress=False)
     job.run()
     chunks = []
     for chunk in range(3):
-        first, end = min(chunk * 8, 20), min(chunk * 8 + 8, 20)
-        task = ChunkTask(chunk, first, end, job.context, job.lookahead, str(src), None, plan,
-                         job.output.encode, job.size, job.fps, job.time_base, source.info.color, "uint8", 1, ".mkv")
-        first_pts, data = render_chunk(task)
+        first_pts, data = render_chunk(ChunkTask.of(job, chunk, plan, None))
         path = tmp_path / f"chunk{chunk}.mkv"
         path.write_bytes(data)
         chunks.append(path)
@@ -111,11 +110,12 @@ def _ray_job(tmp_path, film, task_function, name="out.mkv"):
     from lumiere.distributed import run_on_ray
     from lumiere.engine.runner import RunnerSettings
     from lumiere.io.reader import open_source
-    from lumiere.job import Job, plan_output
-    from lumiere.plan import FilmOptions, UpscaleOptions, build_stages, plan_stages
+    from lumiere.job import Job
+    from lumiere.output import plan_output
+    from lumiere.plan import build_stages, plan_stages
 
     source = open_source(film)
-    plan = plan_stages(source, UpscaleOptions(scale=1.0), RunnerSettings(), FilmOptions(), None, 4, even=True)
+    plan = plan_stages(source, [], RunnerSettings(), even=True)
     out = tmp_path / name
     job = Job(source, build_stages(plan), plan_output(out, "ffv1", None, None, None, 8), chunk_frames=4,
               settings="s", show_progress=False)

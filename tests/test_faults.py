@@ -13,15 +13,15 @@ import pytest
 import torch
 
 from lumiere.errors import ModelError, OutputError
-from lumiere.plan import UpscaleOptions
 from lumiere.restore import restore
+from lumiere.stages.upscale import UpscaleSettings
 
 from .conftest import decode_all
 
 
 def _restore(src, out, model, **kwargs):
     kwargs.setdefault("show_progress", False)
-    return restore(src, out, UpscaleOptions(scale=2, model=str(model)), **kwargs)
+    return restore(src, out, UpscaleSettings(scale=2, model=str(model)), **kwargs)
 
 
 def run_cli(*args):
@@ -30,15 +30,15 @@ def run_cli(*args):
 
 
 def _count_writes(monkeypatch):
-    from lumiere import job as job_module
+    from lumiere.io import writer as writer_module
 
-    original, written = job_module.ChunkWriter.write, []
+    original, written = writer_module.ChunkWriter.write, []
 
     def counting(self, rgb, pts, duration=0):
         written.append(pts)
         return original(self, rgb, pts, duration)
 
-    monkeypatch.setattr(job_module.ChunkWriter, "write", counting)
+    monkeypatch.setattr(writer_module.ChunkWriter, "write", counting)
     return written
 
 
@@ -158,10 +158,10 @@ class TestFinishedWorkIsKept:
         work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], chunk_frames=2)
         (work / "frames" / "000003.png").write_bytes(b"not a png")
         images = []
-        from lumiere import job as job_module
+        from lumiere.io import writer as writer_module
 
-        original = job_module.ImageSequenceWriter.write
-        monkeypatch.setattr(job_module.ImageSequenceWriter, "write",
+        original = writer_module.ImageSequenceWriter.write
+        monkeypatch.setattr(writer_module.ImageSequenceWriter, "write",
                             lambda self, rgb, index: images.append(index) or original(self, rgb, index))
         _restore(src, out, tiny_models[2], chunk_frames=2)
         assert images == [2, 3] and len(list(out.iterdir())) == 4
@@ -203,7 +203,7 @@ class TestRefusedBeforeWork:
     def test_webm_with_aac_audio_gets_opus(self, video_factory, tiny_models, tmp_path):
         src = video_factory("talk.mp4", frames=12, fps=12, audio="aac")
         out = tmp_path / "out.webm"
-        path, notices = restore(src, out, UpscaleOptions(scale=1), codec="av1", show_progress=False)
+        path, notices = restore(src, out, UpscaleSettings(scale=1), codec="av1", show_progress=False)
         with av.open(str(out)) as container:
             assert [s.codec_context.name for s in container.streams.audio] == ["opus"]
             assert sum(1 for packet in container.demux(audio=0) if packet.size) > 10
@@ -222,7 +222,7 @@ class TestRefusedBeforeWork:
                     container.mux(stream.encode(frame))
             for stream in streams:
                 container.mux(stream.encode(None))
-        _, notices = restore(src, tmp_path / "out.mp4", UpscaleOptions(scale=1.5), show_progress=False)
+        _, notices = restore(src, tmp_path / "out.mp4", UpscaleSettings(scale=1.5), show_progress=False)
         assert any("video stream(s) 1" in notice for notice in notices)
         assert any("rounded up from 99x75" in notice for notice in notices)
 
@@ -331,7 +331,7 @@ class TestCommandLine:
 
 
 def test_format_bytes_says_mb_for_small_jobs():
-    from lumiere.job import format_bytes
+    from lumiere.output import format_bytes
 
     assert format_bytes(1_234_567) == "1.2 MB" and format_bytes(2.5e9) == "2.5 GB" and format_bytes(0) == "0.0 MB"
 
@@ -352,7 +352,7 @@ class TestFoundByTheFaultCampaign:
             manifest["done"] = [0, 1]
         text = "{not json" if damage == "not JSON" else json.dumps(manifest)
         (work / "manifest.json").write_text(text)
-        with pytest.raises(LumiereError, match="manifest.json is damaged.*--restart") as raised:
+        with pytest.raises(LumiereError, match="manifest.json is damaged.*restart") as raised:
             _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=2)
         assert type(raised.value).__name__ == "DamagedManifest"
         _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=2, restart=True)
@@ -386,8 +386,8 @@ class TestFoundByTheFaultCampaign:
         assert len(decode_all(out)) == 2
 
     def test_image_codec_with_a_video_name_is_refused(self, video_factory, tmp_path):
-        with pytest.raises(OutputError, match="--codec png writes an image sequence"):
-            restore(video_factory(frames=2), tmp_path / "out.mp4", UpscaleOptions(scale=1), codec="png",
+        with pytest.raises(OutputError, match="codec png writes an image sequence"):
+            restore(video_factory(frames=2), tmp_path / "out.mp4", UpscaleSettings(scale=1), codec="png",
                     show_progress=False)
         assert not (tmp_path / "out.mp4").exists()
 
@@ -444,13 +444,13 @@ class TestFoundByTheFaultCampaign:
 
     def test_pattern_with_a_bad_field_says_so(self, video_factory, tmp_path):
         with pytest.raises(OutputError, match="frame-number field must look like"):
-            restore(video_factory(frames=2), tmp_path / "f_%q.png", UpscaleOptions(scale=1), show_progress=False)
+            restore(video_factory(frames=2), tmp_path / "f_%q.png", UpscaleSettings(scale=1), show_progress=False)
 
     def test_interrupt_before_any_chunk_leaves_no_work_folder(self, video_factory, tiny_models, tmp_path,
                                                                monkeypatch):
-        from lumiere import job as job_module
+        from lumiere.io import writer as writer_module
 
-        monkeypatch.setattr(job_module.ChunkWriter, "write", lambda *args, **kwargs: (_ for _ in ()).throw(
+        monkeypatch.setattr(writer_module.ChunkWriter, "write", lambda *args, **kwargs: (_ for _ in ()).throw(
             KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             _restore(video_factory(frames=4), tmp_path / "out.mkv", tiny_models[2], codec="ffv1")

@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 
 from lumiere.errors import LumiereError
-from lumiere.job import DEFAULT_CHUNK_FRAMES, MIN_CHUNK_FRAMES, auto_chunk_frames, plan_output
-from lumiere.plan import UpscaleOptions
+from lumiere.output import DEFAULT_CHUNK_FRAMES, MIN_CHUNK_FRAMES, auto_chunk_frames, plan_output
 from lumiere.restore import restore
+from lumiere.stages.upscale import UpscaleSettings
 
 from .conftest import decode_all
 
 
 def _restore(src, out, model, **kwargs):
     kwargs.setdefault("show_progress", False)
-    return restore(src, out, UpscaleOptions(scale=2, model=str(model)), **kwargs)
+    return restore(src, out, UpscaleSettings(scale=2, model=str(model)), **kwargs)
 
 
 def test_chunks_join_to_exact_frames_and_timestamps(video_factory, tiny_models, tmp_path):
@@ -38,14 +38,14 @@ def test_lossless_output_matches_direct_processing(video_factory, tiny_models, t
 
 
 def test_resume_after_crash_redoes_only_unfinished_chunks(video_factory, tiny_models, tmp_path, monkeypatch):
-    from lumiere import job as job_module
+    from lumiere.io import writer as writer_module
 
     src = video_factory(frames=12)
     reference = tmp_path / "reference.mkv"
     _restore(src, reference, tiny_models[2], codec="ffv1", chunk_frames=4)
 
     out = tmp_path / "out.mkv"
-    original = job_module.ChunkWriter.write
+    original = writer_module.ChunkWriter.write
     written = []
 
     def crash_on_frame_9(self, rgb, pts, duration=0):
@@ -54,16 +54,16 @@ def test_resume_after_crash_redoes_only_unfinished_chunks(video_factory, tiny_mo
             raise KeyboardInterrupt
         return original(self, rgb, pts, duration)
 
-    monkeypatch.setattr(job_module.ChunkWriter, "write", crash_on_frame_9)
+    monkeypatch.setattr(writer_module.ChunkWriter, "write", crash_on_frame_9)
     with pytest.raises(KeyboardInterrupt):
         _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=4)
     assert not out.exists()
     manifest = json.loads((tmp_path / ".out.mkv.lumiere" / "manifest.json").read_text())
     assert sorted(manifest["done"]) == ["0", "1"]
 
-    monkeypatch.setattr(job_module.ChunkWriter, "write", original)
+    monkeypatch.setattr(writer_module.ChunkWriter, "write", original)
     redone = []
-    monkeypatch.setattr(job_module.ChunkWriter, "write",
+    monkeypatch.setattr(writer_module.ChunkWriter, "write",
                         lambda self, rgb, pts, duration=0: redone.append(pts) or original(self, rgb, pts, duration))
     _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=4)
     assert len(redone) == 4  # only the third chunk
@@ -80,8 +80,8 @@ def test_changed_settings_are_refused(video_factory, tiny_models, tmp_path, monk
         _restore(src, out, tiny_models[2], chunk_frames=4)
     monkeypatch.undo()
     with pytest.raises(LumiereError, match="other settings"):
-        restore(src, out, UpscaleOptions(scale=4, model=str(tiny_models[4])), show_progress=False, chunk_frames=4)
-    restore(src, out, UpscaleOptions(scale=4, model=str(tiny_models[4])), show_progress=False, chunk_frames=4,
+        restore(src, out, UpscaleSettings(scale=4, model=str(tiny_models[4])), show_progress=False, chunk_frames=4)
+    restore(src, out, UpscaleSettings(scale=4, model=str(tiny_models[4])), show_progress=False, chunk_frames=4,
             restart=True)
     assert decode_all(out)[0].shape == (192, 256, 3)
 

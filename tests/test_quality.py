@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from lumiere.convert import array_to_tensor
-from lumiere.engine.runner import RunnerSettings
+from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import psnr_y
 from lumiere.io.images import read_image
-from lumiere.plan import Runners, UpscaleOptions, UpscalerFactory
+from lumiere.stages.upscale import UpscaleSettings, upscale_stage
 
 from .conftest import data_path
 
@@ -16,12 +16,13 @@ from .conftest import data_path
 @pytest.mark.parametrize("scale,floor", [(4, 30.7), (2, 36.9)])
 def test_set5_psnr(scale, floor):
     folder = data_path("bench", "sr", "Set5", f"x{scale}")
-    factory = UpscalerFactory(UpscaleOptions(scale=scale, model=f"sr-x{scale}"), Runners(RunnerSettings(tile=0)))
+    settings, runners = UpscaleSettings(scale=scale, model=f"sr-x{scale}"), Runners(RunnerSettings(tile=0))
     scores = []
     for hr_path in sorted((folder / "HR").iterdir()):
         hr = read_image(hr_path).rgb
         lr = read_image(folder / "LR" / hr_path.name.replace("_HR", "_LR")).rgb
-        stage = factory.stage((lr.shape[1], lr.shape[0]), (hr.shape[1], hr.shape[0]))
+        size, out_size = (lr.shape[1], lr.shape[0]), (hr.shape[1], hr.shape[0])
+        stage = upscale_stage(settings.choice(size, out_size), runners, size, out_size)
         with torch.inference_mode():
             sr = stage.process(array_to_tensor(lr)[None])
         scores.append(psnr_y(sr, array_to_tensor(hr)[None], shave=scale).item())
@@ -32,7 +33,6 @@ def test_damage_detector_tells_film_from_clean():
     """The shipped detector on Set14 x4, clean (the benchmark's own LR) and degraded like old film."""
     from lumiere.degradations import functional as Fd
     from lumiere.degradations.transforms import FilmGrain
-    from lumiere.plan import Runners
     from lumiere.stages.upscale import DETECTOR, measure_input_kind
 
     folder = data_path("bench", "sr", "Set14", "x4")

@@ -1,12 +1,10 @@
 """The `lumiere` command line."""
 
 import logging
-import math
 import os
 import signal
 import sys
 import threading
-from fractions import Fraction
 from pathlib import Path
 
 import click
@@ -50,7 +48,7 @@ class LumiereGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LumiereError as exc:
-            click.echo(f"lumiere: error: {exc}", err=True)
+            click.echo(f"lumiere: error: {exc.spelled(spell)}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("lumiere: interrupted", err=True)
@@ -87,29 +85,62 @@ def main():
     logging.basicConfig(format="lumiere: %(message)s", level=logging.WARNING)
 
 
-def _upscale_options(function):
-    options = [
-        click.option("--scale", type=float, default=None,
-                     help="Enlargement factor, 1 to 8 (fractions too: 2.5). 1 upscales nothing."),
-        click.option("--height", "target_height", type=click.IntRange(1), default=None,
-                     help="Output height in pixels; the width follows the aspect ratio."),
-        click.option("--to", "fit", type=click.Choice(["720p", "1080p", "2k", "4k", "8k"], case_sensitive=False),
-                     default=None, help="Fit inside this frame (4k: 3840x2160), aspect ratio kept."),
-        click.option("--look", type=click.Choice(["faithful", "detailed"]), default=None,
-                     help="faithful: nothing invented, what an archive wants; detailed: natural texture and crisp "
-                          "edges drawn in by a network trained to (default: faithful)."),
-        click.option("--strength", type=click.FloatRange(0, 1), default=None,
-                     help="Texture from 0 (the faithful network) to 1 (the detailed one), blended in between."),
-        click.option("--quality", type=click.Choice(["standard", "high"]), default="standard", show_default=True,
-                     help="high: an RRDB-size film network (16.7M parameters; faithful look), for GPUs: about 25x "
-                          "slower than standard."),
-        click.option("--model", default=None,
-                     help="Shipped model name (see `lumiere models`) or a .pth/.safetensors file; wins over "
-                          "--look and the choice lumiere makes from the input."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return _runner_options(function)
+def spell(option: str) -> str:
+    """An option's name as this command line spells it."""
+    return "-o" if option == "output" else "--" + option.replace("_", "-")
+
+
+def _click_option(option) -> click.Option:
+    """A stage's declared option as a click option of the same name, type, default and help."""
+    kind = option.kind
+    if kind is bool:
+        return click.Option([spell(option.name)], is_flag=True, help=option.help)
+    if option.choices:
+        value_type = click.Choice(option.choices, case_sensitive=False)
+    elif option.bounds is not None:
+        value_type = (click.IntRange if kind is int else click.FloatRange)(*option.bounds)
+    elif kind is Path:
+        value_type = click.Path(path_type=Path)
+    else:
+        value_type = kind
+    bare = {"is_flag": False, "flag_value": option.bare} if option.bare is not None else {}
+    return click.Option([spell(option.name)], type=value_type, default=option.default, multiple=option.many,
+                        show_default=option.default is not None, metavar=option.metavar, help=option.help, **bare)
+
+
+class StageOptionsCommand(click.Command):
+    """A command whose stage options are made from the stages' own declarations (`stages/settings.py`), after
+    its `-o`, on first use: they import the stages, and so PyTorch, which `lumiere --help` need not wait for."""
+
+    def __init__(self, *args, stage_options, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stage_options = stage_options
+        self._added = False
+
+    def get_params(self, ctx):
+        if not self._added:
+            at = next(k for k, param in enumerate(self.params) if param.name == "output") + 1
+            self.params[at:at] = [_click_option(option) for option in self._stage_options()]
+            self._added = True
+        return super().get_params(ctx)
+
+
+def _every_stage_option():
+    from .plan import stage_options
+
+    return stage_options().values()
+
+
+def _upscale_stage_options():
+    from .stages.upscale import UpscaleSettings
+
+    return UpscaleSettings.options
+
+
+def _colorize_stage_options():
+    from .stages.colorize import ColorizeSettings
+
+    return [option for option in ColorizeSettings.options if option.name != "colorize"]
 
 
 def _runner_options(function, tile: bool = True):
@@ -129,24 +160,6 @@ def _runner_options(function, tile: bool = True):
 
 def _whole_picture_runner_options(function):
     return _runner_options(function, tile=False)
-
-
-def _colorize_options(function):
-    options = [
-        click.option("--reference", "references", multiple=True, type=click.Path(path_type=Path),
-                     help="A coloured picture to follow: a hand-coloured frame of this film, or a period photo. "
-                          "Repeat for several."),
-        click.option("--saturation", type=float, default=1.0, show_default=True,
-                     help="Colour strength: 0 gray, below 1 quieter, above 1 bolder."),
-        click.option("--render-size", type=int, default=256, show_default=True,
-                     help="Shorter side of the picture the colour network sees; colour is carried up to the "
-                          "full frame from there."),
-        click.option("--color-model", default="colorize", show_default=True,
-                     help="Colorization model: shipped name or a file made by `lumiere train colorize`."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
 
 
 def batch_films(inputs: tuple[Path, ...]) -> list[Path] | None:
@@ -179,40 +192,6 @@ def batch_targets(films: list[Path], folder: Path, codec: str | None) -> list[tu
     return targets
 
 
-def _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, repair_model, degrain,
-                  regrain, fps):
-    from .plan import FilmOptions
-    from .stages.deflicker import DeflickerSettings
-    from .stages.grain import DegrainSettings
-    from .stages.repair import DEFAULT_MODEL, RepairSettings
-    from .stages.stabilize import StabilizeSettings
-
-    def default(value, preset_value):
-        return preset_value if value is None and film_preset == "film" else value
-
-    check_rate("--fps", fps)
-    if repair_model and repair is None and film_preset != "film":
-        raise LumiereError("--repair-model is what --repair paints with: add --repair")
-    deflicker, repair, degrain, regrain = (default(deflicker, 1.0), default(repair, 1.0), default(degrain, 1.0),
-                                           default(regrain, 0.5))
-    return FilmOptions(drop_duplicates=drop_duplicates,
-                       stabilize=StabilizeSettings(borders=borders) if stabilize or film_preset == "film" else None,
-                       deflicker=DeflickerSettings(strength=deflicker) if deflicker is not None else None,
-                       repair=(RepairSettings(strength=repair, model=repair_model or DEFAULT_MODEL)
-                               if repair is not None else None),
-                       degrain=DegrainSettings(strength=degrain) if degrain is not None else None,
-                       fps=Fraction(fps).limit_denominator(1001) if fps else None, regrain=regrain)
-
-
-MAX_RATE = 1000
-
-
-def check_rate(flag: str, fps: float | None) -> None:
-    """A frame rate must be a finite number a player can show: nan and inf pass float parsing."""
-    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_RATE):
-        raise LumiereError(f"{flag} must be positive, finite and at most {MAX_RATE} frames per second, got {fps:g}")
-
-
 def _input_and_references(inputs: tuple[Path, ...], references: tuple[Path, ...]) -> tuple[Path, tuple[Path, ...]]:
     """IN, and the references: `--reference a.png b.png` leaves b.png among the arguments after IN."""
     if len(inputs) > 1 and not references:
@@ -220,20 +199,11 @@ def _input_and_references(inputs: tuple[Path, ...], references: tuple[Path, ...]
     return inputs[0], (*references, *inputs[1:])
 
 
-def _colorize_settings(references, saturation, render_size, color_model):
-    from .stages.colorize import ColorizeSettings
-
-    return ColorizeSettings(model=color_model, render_size=render_size, saturation=saturation,
-                            references=tuple(references))
-
-
-def _options(scale, target_height, fit, look, strength, quality, model, default_scale, kind=None):
-    from .plan import UpscaleOptions
-
-    if scale is None and target_height is None and fit is None:
-        scale = default_scale
-    return UpscaleOptions(scale=scale, height=target_height, to=fit, model=model, look=look or "faithful",
-                          strength=strength, kind=kind, quality=quality)
+def _default_scale(values: dict, scale: float) -> dict:
+    """The option values with `scale` where no size was asked for."""
+    if all(values.get(name) is None for name in ("scale", "height", "to")):
+        return {**values, "scale": scale}
+    return values
 
 
 def _runner(device, precision, tile):
@@ -242,11 +212,11 @@ def _runner(device, precision, tile):
     return RunnerSettings(device=device, precision=precision, tile=tile)
 
 
-@main.command()
+@main.command(cls=StageOptionsCommand, stage_options=_every_stage_option)
 @click.argument("inputs", metavar="IN...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Video file (.mp4 .mkv .mov .webm), a folder for frames, or a pattern like out/f_%05d.png.")
-@_upscale_options
+@_runner_options
 @click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
               help="Video codec (default h264), or png/tiff for an image sequence.")
 @click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better (default 18/20/30).")
@@ -266,27 +236,6 @@ def _runner(device, precision, tile):
 @click.option("--preset", "film_preset", type=click.Choice(["film"]), default=None,
               help="film: stabilize, deflicker, repair and degrain before upscaling, regrain after (add "
                    "--colorize, --fps as wanted; a strength given for a step wins).")
-@click.option("--drop-duplicates", is_flag=True,
-              help="Drop frames that repeat the one before (telecine, doubled transfers); pair with --fps.")
-@click.option("--stabilize", is_flag=True, help="Take out gate weave and jitter, keep camera moves.")
-@click.option("--borders", type=click.Choice(["fill", "crop"]), default="fill", show_default=True,
-              help="Stabilized frames' edges: fill (mirror the picture) or crop (a fixed slight zoom).")
-@click.option("--deflicker", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0, default=None,
-              help="Take out brightness pumping, keep fades; optional strength 0-1 (default 1).")
-@click.option("--repair", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0, default=None,
-              help="Remove dust, dirt and line scratches that do not move with the scene; optional strength 0-1.")
-@click.option("--repair-model", default=None, metavar="NAME|PATH",
-              help="What paints over the damage --repair finds: film-repair (default) or a `lumiere train repair` "
-                   "result.")
-@click.option("--degrain", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0, default=None,
-              help="Take out grain before upscaling (motion-compensated, then the film-clean network); optional "
-                   "strength 0-1.")
-@click.option("--regrain", type=click.FloatRange(0, 2), is_flag=False, flag_value=0.5, default=None,
-              help="Put fresh grain back at the output size, as a share of the source's (default 0.5).")
-@click.option("--fps", type=float, default=None,
-              help="Output frame rate (24, 30, 60 ...): in-between frames by motion-compensated interpolation.")
-@click.option("--colorize", is_flag=True, help="Also colorize (after upscaling), steady from frame to frame.")
-@_colorize_options
 @click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
               help="Render chunks as Ray tasks on a cluster (auto: the cluster this machine is in, else a local "
                    "one); the output is joined here.")
@@ -294,10 +243,8 @@ def _runner(device, precision, tile):
               help="Restore only this many seconds from the middle, and write OUT-compare.mp4 (before | after) "
                    "beside OUT: tune the settings before committing to hours.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def restore(inputs, output, scale, target_height, fit, look, strength, quality, model, device, precision, tile,
-            codec, crf, preset, bit_depth, source_fps, chunk_frames, batch, restart, film_preset, drop_duplicates,
-            stabilize, borders, deflicker, repair, repair_model, degrain, regrain, fps, colorize, references,
-            saturation, render_size, color_model, ray_address, preview, quiet):
+def restore(inputs, output, device, precision, tile, codec, crf, preset, bit_depth, source_fps, chunk_frames, batch,
+            restart, film_preset, ray_address, preview, quiet, **values):
     """Restore a film (video file, or folder of frames) into OUT; or several films into the folder OUT.
 
     \b
@@ -312,21 +259,17 @@ def restore(inputs, output, scale, target_height, fit, look, strength, quality, 
     hold them (re-encoded to AAC otherwise). An interrupted run resumes when the
     same command is given again. Without a size option the film is upscaled x2.
     """
+    from .plan import settings_from_options
     from .restore import restore as run_restore
+    from .stages.settings import check_rate
 
     # a film is film: the damage detector reads smooth, compressed scans of real old film as clean pictures
-    options = _options(scale, target_height, fit, look, strength, quality, model, default_scale=2.0, kind="film")
+    settings = settings_from_options(_default_scale(values, 2.0) | {"kind": "film"}, film_preset)
     runner = _runner(device, precision, tile)
-    check_rate("--source-fps", source_fps)
-    play_fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
-    if references and not colorize:
-        raise LumiereError("--reference guides colorization: add --colorize")
-    settings = _colorize_settings(references, saturation, render_size, color_model) if colorize else None
-    film = _film_options(film_preset, drop_duplicates, stabilize, borders, deflicker, repair, repair_model, degrain,
-                         regrain, fps)
+    play_fps = check_rate("source_fps", source_fps)
+
     def one(input_path: Path, output_path: Path) -> None:
-        path, notices = run_restore(input_path, output_path, options, runner=runner, film=film, colorize=settings,
-                                    preview=preview,
+        path, notices = run_restore(input_path, output_path, *settings, runner=runner, preview=preview,
                                     ray=ray_address, codec=codec, crf=crf, preset=preset,
                                     bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,
                                     chunk_frames=chunk_frames, batch=batch, restart=restart,
@@ -347,17 +290,16 @@ def restore(inputs, output, scale, target_height, fit, look, strength, quality, 
         try:
             one(film_path, target)
         except LumiereError as exc:  # one bad film does not stop the others
-            click.echo(f"lumiere: error: {film_path}: {exc}", err=True)
+            click.echo(f"lumiere: error: {film_path}: {exc.spelled(spell)}", err=True)
             failed.append(film_path)
     if failed:
         raise LumiereError(f"{len(failed)} of {len(films)} films failed: {', '.join(str(f) for f in failed)}")
 
 
-@main.command()
+@main.command(cls=StageOptionsCommand, stage_options=_colorize_stage_options)
 @click.argument("inputs", metavar="IN", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Image file, folder (for a folder of images), or video file / frame folder for a film.")
-@_colorize_options
 @_whole_picture_runner_options
 @click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
               help="Video codec for a film (default h264).")
@@ -368,8 +310,7 @@ def restore(inputs, output, scale, target_height, fit, look, strength, quality, 
                    "lossless frames).")
 @click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def colorize(inputs, output, references, saturation, render_size, color_model, device, precision, codec, crf,
-             source_fps, chunk_frames, restart, quiet):
+def colorize(inputs, output, device, precision, codec, crf, source_fps, chunk_frames, restart, quiet, **values):
     """Colorize a black-and-white photo, a folder of photos, or a film.
 
     \b
@@ -386,12 +327,13 @@ def colorize(inputs, output, references, saturation, render_size, color_model, d
     """
     from .io.images import is_image_path
     from .io.reader import VIDEO_SUFFIXES
-    from .plan import UpscaleOptions
     from .restore import colorize_images
     from .restore import restore as run_restore
+    from .stages.colorize import ColorizeSettings
+    from .stages.settings import check_rate
 
-    input_path, references = _input_and_references(inputs, references)
-    settings = _colorize_settings(references, saturation, render_size, color_model)
+    input_path, references = _input_and_references(inputs, values["reference"])
+    settings = ColorizeSettings.from_options({**values, "reference": references, "colorize": True})
     runner = _runner(device, precision, tile=None)
     path, output = Path(input_path), Path(output)
     # A folder is a set of photos, unless it is a film's frames: --source-fps given, or a video file asked for.
@@ -402,10 +344,8 @@ def colorize(inputs, output, references, saturation, render_size, color_model, d
         _report_skipped(failed, len(written) + len(failed))
         result = f"{len(written)} images to {output}" if path.is_dir() else written[0]
     else:
-        check_rate("--source-fps", source_fps)
-        fps = Fraction(source_fps).limit_denominator(1001) if source_fps else None
-        result, notices = run_restore(path, output, UpscaleOptions(scale=1.0), runner=runner, colorize=settings,
-                                      codec=codec, crf=crf, source_fps=fps, chunk_frames=chunk_frames,
+        result, notices = run_restore(path, output, settings, runner=runner, codec=codec, crf=crf,
+                                      source_fps=check_rate("source_fps", source_fps), chunk_frames=chunk_frames,
                                       restart=restart, show_progress=not quiet)
     for notice in notices:
         click.echo(f"lumiere: note: {notice}", err=True)
@@ -420,14 +360,13 @@ def _report_skipped(failed: list[tuple[Path, str]], total: int) -> None:
         raise LumiereError(f"{len(failed)} of {total} images failed and were skipped; the others were written")
 
 
-@main.command()
+@main.command(cls=StageOptionsCommand, stage_options=_upscale_stage_options)
 @click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Image file, or a folder when IN is a folder.")
-@_upscale_options
+@_runner_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def upscale(input_path, output, scale, target_height, fit, look, strength, quality, model, device, precision, tile,
-            quiet):
+def upscale(input_path, output, device, precision, tile, quiet, **values):
     """Upscale a still image, or every image in a folder (same names out).
 
     \b
@@ -440,9 +379,10 @@ def upscale(input_path, output, scale, target_height, fit, look, strength, quali
     the others are written, and the command exits with status 1.
     """
     from .restore import upscale_images
+    from .stages.upscale import UpscaleSettings
 
-    options = _options(scale, target_height, fit, look, strength, quality, model, default_scale=4.0)
-    written, failed, notices = upscale_images(input_path, output, options, _runner(device, precision, tile),
+    settings = UpscaleSettings.from_options(_default_scale(values, 4.0))
+    written, failed, notices = upscale_images(input_path, output, settings, _runner(device, precision, tile),
                                               show_progress=not quiet)
     for notice in notices:
         click.echo(f"lumiere: note: {notice}", err=True)
@@ -573,8 +513,8 @@ def demo(input_path, output_dir, scale):
     """Restore a real old film and write a before/after comparison: the README's first command."""
     from .compare import compare as run_compare
     from .demo import SHARED_FILM, synthesize_film
-    from .plan import UpscaleOptions
     from .restore import restore as run_restore
+    from .stages.upscale import UpscaleSettings
 
     output_dir.mkdir(parents=True, exist_ok=True)
     if input_path is None:
@@ -585,7 +525,7 @@ def demo(input_path, output_dir, scale):
             input_path = synthesize_film(output_dir / "synthetic-old-film.mp4")
     restored = output_dir / f"{input_path.stem}-x{scale:g}.mp4"
     click.echo(f"restoring {input_path} -> {restored}")
-    run_restore(input_path, restored, UpscaleOptions(scale=scale, kind="film"), restart=True)
+    run_restore(input_path, restored, UpscaleSettings(scale=scale, kind="film"), restart=True)
     click.echo("writing before/after comparisons")
     run_compare(input_path, restored, output_dir / "before-after.mp4", "split")
     run_compare(input_path, restored, output_dir / "before-after.png", "side")

@@ -10,7 +10,7 @@ from .errors import InputError, OutputError
 from .io.images import Image, is_image_path, read_image, write_image
 from .io.reader import Frame, open_source
 from .io.writer import EncodeSettings, video_file
-from .job import check_output_folder
+from .output import check_output_folder
 
 MODES = ("split", "side")
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160

@@ -12,7 +12,7 @@ from .errors import InputError, OutputError
 from .io.images import Image, is_image_path, read_image, write_image
 from .io.reader import open_source
 from .io.writer import EncodeSettings, video_file
-from .job import check_output_folder
+from .output import check_output_folder
 
 WINDOW = 16
 

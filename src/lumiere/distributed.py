@@ -17,17 +17,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import takewhile
 from pathlib import Path
 
-import numpy as np
-
 from .errors import LumiereError
-from .io.color import ColorInfo
 from .io.reader import open_source
-from .io.writer import ChunkWriter, EncodeSettings
-from .pipeline import run_pipeline
 from .plan import StagePlan, build_stages
+from .render import FrameSink, RenderSettings, VideoChunks, VideoFormat, render_chunks
 
 PROGRESS_EVERY = 8  # frames between a worker's progress reports
 RETRIES = 3
@@ -42,21 +37,37 @@ class ChunkTask:
     """Everything one chunk needs, picklable."""
 
     chunk: int
-    first: int  # first frame of the chunk
-    end: int  # one past its last
-    context: int  # frames decoded and run through the stages before `first`
-    lookahead: int  # and after `end`
     input: str
     play_fps: Fraction | None
     plan: StagePlan
-    encode: EncodeSettings
-    size: tuple[int, int]
-    fps: Fraction
-    time_base: Fraction
-    color: ColorInfo
-    out_dtype: str
-    batch: int
-    suffix: str
+    render: RenderSettings
+    video: VideoFormat
+
+    @classmethod
+    def of(cls, job, chunk: int, plan: StagePlan, play_fps: Fraction | None) -> "ChunkTask":
+        return cls(chunk, str(job.source.info.path), play_fps, plan, job.render, job.video)
+
+
+class _Reporting:
+    """A sink that tells `progress(n)` of every PROGRESS_EVERY frames written, and of the rest at the end."""
+
+    def __init__(self, sink: FrameSink, progress):
+        self.sink, self.progress, self.unreported = sink, progress, 0
+
+    def write(self, frame) -> None:
+        self.sink.write(frame)
+        self.unreported += 1
+        if self.unreported >= PROGRESS_EVERY:
+            self.progress(self.unreported)
+            self.unreported = 0
+
+    def finish(self) -> None:
+        self.sink.finish()
+        if self.unreported:
+            self.progress(self.unreported)
+
+    def abort(self) -> None:
+        self.sink.abort()
 
 
 def render_chunk(task: ChunkTask, input_file: str | None = None, progress=None) -> tuple[int, bytes]:
@@ -65,37 +76,16 @@ def render_chunk(task: ChunkTask, input_file: str | None = None, progress=None) 
     `input_file` replaces `task.input` (a copy of the film on this worker); `progress(n)` hears of frames done.
     """
     source = open_source(Path(input_file or task.input), task.play_fps)
-    stages = build_stages(task.plan)
-    frames = takewhile(lambda frame: frame.index < task.end + task.lookahead,
-                       source.frames(max(0, task.first - task.context)))
     with tempfile.TemporaryDirectory(prefix="lumiere-chunk-") as folder:
-        path = Path(folder) / f"chunk{task.suffix}"
-        state = {"writer": None, "first_pts": 0, "unreported": 0}
-
-        def write(frame) -> None:
-            if state["writer"] is None:
-                state["first_pts"] = frame.pts
-                state["writer"] = ChunkWriter(path, task.encode, *task.size, task.fps, task.time_base, task.color,
-                                              pts_offset=frame.pts, frames=task.end - task.first).__enter__()
-            state["writer"].write(frame.rgb, frame.pts, frame.duration)
-            state["unreported"] += 1
-            if progress is not None and state["unreported"] >= PROGRESS_EVERY:
-                progress(state["unreported"])
-                state["unreported"] = 0
-
-        try:
-            run_pipeline(frames, stages, write, total=task.end - task.first, batch=task.batch,
-                         out_dtype=np.dtype(task.out_dtype), show_progress=False, wanted=(task.first, task.end))
-        except BaseException as exc:
-            if state["writer"] is not None:
-                state["writer"].__exit__(type(exc), exc, None)
-            raise
-        if state["writer"] is None:
+        path = Path(folder) / f"chunk{task.video.encode.spec.chunk_suffix}"
+        first_pts: list[int] = []
+        sink: FrameSink = VideoChunks(task.video, task.render, lambda chunk: path,
+                                      lambda chunk, pts: first_pts.append(pts))
+        render_chunks(build_stages(task.plan), source, task.render.frame_range(task.chunk),
+                      _Reporting(sink, progress) if progress is not None else sink, task.render)
+        if not first_pts:
             raise LumiereError(f"chunk {task.chunk} received no frames")
-        state["writer"].__exit__(None, None, None)
-        if progress is not None and state["unreported"]:
-            progress(state["unreported"])
-        return state["first_pts"], path.read_bytes()
+        return first_pts[0], path.read_bytes()
 
 
 def _remote_render(task: ChunkTask, film: bytes | None, counter) -> tuple[int, bytes]:
@@ -157,12 +147,7 @@ def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fp
     remote = ray.remote(num_gpus=1 if gpus else 0, num_cpus=1, max_retries=RETRIES,
                         retry_exceptions=True)(_timed(task_function))
     counter = ray.remote(num_cpus=0)(_Counter).remote()
-    encode = job.output.encode
-    color = job.color or info.color.for_output(job.size[1], info.height)
-    tasks = {chunk: ChunkTask(chunk, *job.frame_range(chunk), job.context, job.lookahead, str(info.path), play_fps,
-                              plan, encode, job.size, job.fps, job.time_base, color, np.dtype(job.out_dtype).name,
-                              job.batch, encode.spec.chunk_suffix)
-             for chunk in chunks}
+    tasks = {chunk: ChunkTask.of(job, chunk, plan, play_fps) for chunk in chunks}
     film = None  # the film in the object store, once a worker cannot see its path
     pending = {remote.remote(task, film, counter): chunk for chunk, task in tasks.items()}
     already = info.frame_count - sum(job.frame_range(k)[1] - job.frame_range(k)[0] for k in chunks)
@@ -186,13 +171,7 @@ def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fp
                         pending[remote.remote(tasks[chunk], film, counter)] = chunk
                         continue
                     raise LumiereError(f"chunk {chunk} failed after {RETRIES} retries: {cause}") from None
-                partial = job.chunk_path(chunk).with_name(job.chunk_path(chunk).name + ".partial")
-                with open(partial, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(partial, job.chunk_path(chunk))
-                job.mark_done(chunk, first_pts)
+                job.accept_chunk(chunk, first_pts, data)
                 seconds[chunk] = spent
     finally:
         for ref in pending:

@@ -1,12 +1,33 @@
-"""User-facing errors: the CLI prints them as one line and exits non-zero."""
+"""User-facing errors: the CLI prints them as one line and exits non-zero.
+
+A message names the options it speaks of as `$name` (the option's setting name, as `stages/settings.py`
+declares it): the library names no command-line flags, and each front end spells the names its own way (the CLI
+as --flags, the Python API as keywords, which is what `str()` gives).
+"""
+
+import re
+from collections.abc import Callable
+
+_OPTION = re.compile(r"\$([a-z_]+)")
 
 
 class LumiereError(Exception):
     """A problem the user can fix (bad input, bad option, missing file)."""
 
+    def spelled(self, spell: Callable[[str], str]) -> str:
+        """The message with each `$name` spelled by `spell`."""
+        return _OPTION.sub(lambda match: spell(match.group(1)), str(self.args[0]) if self.args else "")
+
+    def __str__(self) -> str:
+        return self.spelled(lambda name: name)
+
 
 class InputError(LumiereError):
     """The input file or folder cannot be used."""
+
+
+class OptionError(InputError):
+    """A bad option value, or options that do not go together."""
 
 
 class ModelError(LumiereError):

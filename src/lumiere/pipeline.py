@@ -7,7 +7,7 @@ progress and stopping; any thread's failure stops the others and is re-raised.
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .convert import array_to_tensor, tensor_to_array
 from .io.reader import Frame
-from .stages.base import Stage
+from .stages.base import NO_SEGMENTS, Stage
 
 QUEUE_FRAMES = 4
 _DONE = object()
@@ -68,13 +68,14 @@ def _within(items: Iterator, first: int, last: int) -> Iterator:
 def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[Frame], None], *,
                  total: int, done: int = 0, batch: int = 1, out_dtype: np.dtype = np.uint8,
                  show_progress: bool = True, description: str = "restore",
-                 wanted: tuple[int, int] | None = None) -> None:
+                 wanted: tuple[int, int] | None = None, segments: Container[int] = NO_SEGMENTS) -> None:
     """Pull frames through the stages' streams (in batches where a stage takes them) and hand each result to
     `write`, in order.
 
     With `wanted` (first, one-past-last frame index), only those frames are written, and each stage passes on
     only the frames the stages after it need for them: context frames are not carried through stages that
-    need none, so a chunk costs little more than its own frames.
+    need none, so a chunk costs little more than its own frames. `segments` holds the first frame of each of the
+    job's segments (chunks), where stages that carry state from frame to frame restart it as a resumed job would.
     """
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -92,8 +93,8 @@ def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[
             item = _get(processed, stop)
             if item is _DONE:
                 return
-            frame, image = item
-            write(Frame(frame.index, frame.pts, tensor_to_array(image, out_dtype), frame.duration))
+            info, image = item
+            write(Frame(info.index, info.pts, tensor_to_array(image, out_dtype), info.duration))
             progress.update(1)
 
     progress = tqdm(total=total, initial=done, unit="frame", desc=description, disable=not show_progress,
@@ -104,12 +105,12 @@ def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[
     encoder.start()
     def decoded_items():
         while (frame := _get(decoded, stop)) is not _DONE:
-            yield frame, array_to_tensor(frame.rgb)
+            yield frame.info, array_to_tensor(frame.rgb)
 
     try:
         items = decoded_items()
         for position, stage in enumerate(stages):
-            items = stage.stream(items, batch)
+            items = stage.stream(items, batch, segments)
             if wanted is not None:
                 later = stages[position + 1:]
                 items = _within(items, wanted[0] - sum(after.context_frames for after in later),

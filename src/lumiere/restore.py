@@ -10,16 +10,19 @@ import torch
 from .compare import compare
 from .convert import array_to_tensor, tensor_to_array
 from .degradations.functional import resize
-from .engine.runner import RunnerSettings
+from .engine.runner import Runners, RunnerSettings
 from .errors import InputError, OutputError
 from .io.color import ColorInfo
 from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_path, read_image, write_image
 from .io.reader import Source, open_source
 from .io.writer import plan_source_streams, remove_files_of_dead_processes, video_file
-from .job import Job, auto_chunk_frames, check_output_folder, check_paths, plan_output, settings_hash
-from .plan import FilmOptions, Runners, UpscaleOptions, UpscalerFactory, build_stages, colorizer, plan_stages
-from .stages.colorize import ColorizeSettings, ColorizeStage, References
-from .stages.upscale import UpscaleStage
+from .job import Job
+from .manifest import settings_hash
+from .output import auto_chunk_frames, check_output_folder, check_paths, plan_output
+from .plan import build_stages, plan_stages
+from .stages.colorize import ColorizeSettings, ColorizeStage, References, colorizer
+from .stages.settings import StageSettings
+from .stages.upscale import UpscaleSettings, UpscaleStage, input_kind, upscale_stage
 
 PREVIEW_PREFIX = ".lumiere-preview-"
 
@@ -42,31 +45,27 @@ def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
     return clip
 
 
-NO_FILM_REPAIR = FilmOptions()
-
-
-def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, runner: RunnerSettings = RunnerSettings(),
-            film: FilmOptions = NO_FILM_REPAIR,
-            colorize: ColorizeSettings | None = None, preview: float | None = None, codec: str | None = None,
-            crf: int | None = None, preset: str | None = None, bit_depth: int | None = None,
-            source_fps: Fraction | None = None, chunk_frames: int | None = None, batch: int = 1,
-            restart: bool = False, ray: str | None = None, show_progress: bool = True) -> tuple[Path, list[str]]:
-    """Restore a film; with `preview`, only that many seconds from its middle, plus a before/after video;
-    with `ray` (a cluster address, or "auto"), its chunks are rendered as Ray tasks."""
+def restore(input_path: Path, output_path: Path, *settings: StageSettings, runner: RunnerSettings = RunnerSettings(),
+            preview: float | None = None, codec: str | None = None, crf: int | None = None,
+            preset: str | None = None, bit_depth: int | None = None, source_fps: Fraction | None = None,
+            chunk_frames: int | None = None, batch: int = 1, restart: bool = False, ray: str | None = None,
+            show_progress: bool = True) -> tuple[Path, list[str]]:
+    """Restore a film through the stages of `settings` (in any order: they run in `plan.FILM_STAGES`'s); with
+    `preview`, only that many seconds from its middle, plus a before/after video; with `ray` (a cluster address,
+    or "auto"), its chunks are rendered as Ray tasks."""
     if preview is not None:
         source = open_source(Path(input_path), source_fps)
         output = plan_output(Path(output_path), codec, crf, preset, bit_depth, source.info.bit_depth)
         check_paths(source.info.path, output)
         if output.kind != "video":
-            raise OutputError("--preview writes a video file; give -o a .mp4/.mkv/.mov name")
+            raise OutputError("$preview writes a video file; give $output a .mp4/.mkv/.mov name")
         comparison = output.path.with_name(f"{output.path.stem}-compare.mp4")
         if comparison.resolve() == source.info.path.resolve():
-            raise OutputError(f"the preview's before | after video {comparison} would overwrite the input; give -o "
-                              "another name")
+            raise OutputError(f"the preview's before | after video {comparison} would overwrite the input; give "
+                              "$output another name")
         clip = _preview_clip(source, preview, output.path.parent)
         try:
-            path, notices = restore(clip, output_path, options, runner=runner, film=film, colorize=colorize,
-                                    codec=codec, crf=crf,
+            path, notices = restore(clip, output_path, *settings, runner=runner, codec=codec, crf=crf,
                                     preset=preset, bit_depth=bit_depth, chunk_frames=chunk_frames, batch=batch,
                                     restart=True, show_progress=show_progress)
             compare(clip, path, comparison, "split", show_progress=show_progress)
@@ -77,27 +76,31 @@ def restore(input_path: Path, output_path: Path, options: UpscaleOptions, *, run
     info = source.info
     output = plan_output(Path(output_path), codec, crf, preset, bit_depth, info.bit_depth)
     check_paths(info.path, output)
-    if (film.fps is not None or film.drop_duplicates) and output.kind != "video":
-        flag = "--fps" if film.fps is not None else "--drop-duplicates"
-        raise OutputError(f"{flag} writes a video file; give -o a .mp4/.mkv/.mov name (frames can be taken from it)")
+    retiming = [s for s in settings if s.retimes]
+    if retiming and output.kind != "video":
+        raise OutputError(f"${retiming[-1].options[0].name} writes a video file; give $output a .mp4/.mkv/.mov name "
+                          "(frames can be taken from it)")
     if ray is not None and output.kind != "video":
-        raise OutputError("--ray writes a video file; give -o a .mp4/.mkv/.mov name")
+        raise OutputError("$ray writes a video file; give $output a .mp4/.mkv/.mov name")
     notices = []
     if output.kind == "video" and info.kind == "video":
         plan_source_streams(info.path, output.path.suffix)  # refuse an audio it cannot write before any work
     even = output.kind == "video" and not output.encode.is_rgb
-    out_size = options.wants_upscale((info.width, info.height), even) or (info.width, info.height)
-    exact_size = options.wants_upscale((info.width, info.height), False) or (info.width, info.height)
+    upscale = next((s for s in settings if isinstance(s, UpscaleSettings)), UpscaleSettings())
+    out_size = upscale.wants_upscale((info.width, info.height), even) or (info.width, info.height)
+    exact_size = upscale.wants_upscale((info.width, info.height), False) or (info.width, info.height)
     if out_size != exact_size:
         notices.append(f"the output is {out_size[0]}x{out_size[1]}, rounded up from {exact_size[0]}x{exact_size[1]}: "
                        f"{output.encode.codec} needs an even frame size (ffv1 keeps odd sizes)")
     if chunk_frames is None:
         chunk_frames = auto_chunk_frames(output, out_size)
-    plan = plan_stages(source, options, runner, film, colorize, chunk_frames, even)
-    if plan.out_size is not None and options.kind is None and plan.upscale.kind is not None:
-        choice = UpscalerFactory(plan.upscale, Runners(runner)).choice(plan.size, plan.out_size)
-        notices.append(f"the film looks {'film-damaged' if plan.upscale.kind == 'film' else 'clean'}: enlarged by "
+    plan = plan_stages(source, settings, runner, even)
+    planned = plan.get(UpscaleSettings)
+    if plan.film.out_size is not None and upscale.kind is None and planned.kind is not None:
+        choice = planned.choice(plan.film.size, plan.film.out_size)
+        notices.append(f"the film looks {'film-damaged' if planned.kind == 'film' else 'clean'}: enlarged by "
                        f"{choice} (--model or --look to choose)")
+    colorize = plan.get(ColorizeSettings)
     if colorize is not None and not is_gray(next(source.frames()).rgb):
         notices.append("the film already has colour; its lightness alone was colorized")
     job = Job(source, build_stages(plan), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
@@ -142,13 +145,13 @@ def _each_image(pairs: list[tuple[Path, Path]], label: str, show_progress: bool,
     return written, failed
 
 
-def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
+def upscale_images(input_path: Path, output_path: Path, settings: UpscaleSettings,
                    runner: RunnerSettings = RunnerSettings(),
                    show_progress: bool = True) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
     """One image to one file, or a folder of images to a folder (same names); returns the files written, for a
     folder the images skipped with the reason, and notices."""
     pairs, output_path = _image_pairs(Path(input_path), Path(output_path), "restore")
-    factory = UpscalerFactory(options, Runners(runner))
+    runners = Runners(runner)
     is_folder = Path(input_path).is_dir()
     if is_folder:
         output_path.mkdir(exist_ok=True)
@@ -159,16 +162,15 @@ def upscale_images(input_path: Path, output_path: Path, options: UpscaleOptions,
         image = read_image(src)
         if image.alpha is not None and dst.suffix.lower() not in ALPHA_SUFFIXES:
             raise OutputError(f"{src} has an alpha channel; write it as .png or .tiff, not {dst.suffix}")
-        out_size = options.wants_upscale(image.size, even=False)
+        out_size = settings.wants_upscale(image.size, even=False)
         if out_size is None:
             write_image(dst, image)
             return
-        kind = None
-        if factory.needs_input_kind:
-            kind, probability = factory.measure(array_to_tensor(image.rgb)[None])
-            choice = factory.choice(image.size, out_size, kind)
+        kind = input_kind(array_to_tensor(image.rgb)[None], runners)[0] if settings.needs_input_kind else None
+        choice = settings.choice(image.size, out_size, kind)
+        if kind is not None:
             chosen.setdefault(f"{choice} ({'film-damaged' if kind == 'film' else 'clean'})", []).append(src.name)
-        write_image(dst, upscale_image(image, factory.stage(image.size, out_size, kind)))
+        write_image(dst, upscale_image(image, upscale_stage(choice, runners, image.size, out_size)))
 
     written, failed = _each_image(pairs, "upscale", show_progress, upscale_one, is_folder)
     notices = [f"enlarged by {network}: {_some(names)}" for network, names in chosen.items()]

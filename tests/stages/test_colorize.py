@@ -2,12 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from lumiere.engine.runner import RunnerSettings
+from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000
+from lumiere.io.reader import FrameInfo
 from lumiere.lab import lightness, rgb_to_lab
 from lumiere.motion import is_cut
-from lumiere.plan import Runners
-from lumiere.plan import colorizer as make_colorizer
 from lumiere.stages.colorize import (
     Colorizer,
     ColorizeSettings,
@@ -16,6 +15,7 @@ from lumiere.stages.colorize import (
     guided_upsample,
     work_size,
 )
+from lumiere.stages.colorize import colorizer as make_colorizer
 
 
 @pytest.fixture
@@ -91,9 +91,10 @@ def test_scene_cut_starts_afresh(colorizer):
 
 def test_segments_restart_as_a_resumed_job_would(colorizer):
     clip = _grainy_gray_clip(40)
-    whole = ColorizeStage(colorizer, segment_frames=20).process(clip, list(range(40)))
+    segments = range(0, 40, 20)
+    whole = ColorizeStage(colorizer).process(clip, list(range(40)), segments=segments)
     start = 20 - ColorizeStage.context_frames
-    resumed = ColorizeStage(colorizer, segment_frames=20).process(clip[start:], list(range(start, 40)))
+    resumed = ColorizeStage(colorizer).process(clip[start:], list(range(start, 40)), segments=segments)
     assert torch.equal(whole[20:], resumed[20 - start:])
 
 
@@ -128,9 +129,9 @@ def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
 def test_exception(tiny_colorizer):
     from lumiere.errors import InputError
 
-    with pytest.raises(InputError, match="--render-size"):
+    with pytest.raises(InputError, match="render_size"):
         make_colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=8), Runners(RunnerSettings()))
-    with pytest.raises(InputError, match="--saturation"):
+    with pytest.raises(InputError, match="saturation"):
         make_colorizer(ColorizeSettings(model=str(tiny_colorizer), saturation=-1), Runners(RunnerSettings()))
     colorizer = make_colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=64), Runners(RunnerSettings()))
     with pytest.raises(InputError, match="reference not found"):
@@ -155,8 +156,8 @@ def test_colour_moves_with_the_object(colorizer, monkeypatch):
     frames = torch.full((4, 3, 96, 128), 0.1)
     for t in range(4):
         frames[t, :, 30:62, 20 + 6 * t:52 + 6 * t] = 0.9
-    stage = ColorizeStage(colorizer)
-    outputs = [stage.process(frames[t:t + 1], [t])[0] for t in range(4)]
+    items = ((FrameInfo(t, t), frames[t]) for t in range(4))
+    outputs = [image for _, image in ColorizeStage(colorizer).stream(items)]
     a = rgb_to_lab(outputs[3][None])[0, 1]
     on_square, behind = a[38:54, 46:66].mean().item(), a[38:54, 20:30].mean().item()
     assert on_square > 10 and behind < on_square / 3

@@ -7,13 +7,12 @@ import pytest
 import torch
 
 from lumiere.degradations.functional import luma, paint_specks, vertical_scratch
-from lumiere.engine.runner import RunnerSettings
+from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.errors import InputError
 from lumiere.io.reader import Frame
-from lumiere.plan import Runners, repair_stage
 from lumiere.stages.deflicker import DeflickerSettings, DeflickerStage
 from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
-from lumiere.stages.repair import RepairSettings, brief_lines
+from lumiere.stages.repair import RepairSettings, brief_lines, repair_stage
 from lumiere.stages.stabilize import StabilizeStage, shift_between
 
 
@@ -191,9 +190,9 @@ def test_interpolate_repeats_across_a_cut():
 
 
 def test_exception():
-    with pytest.raises(InputError, match="--deflicker strength"):
+    with pytest.raises(InputError, match="deflicker strength"):
         DeflickerStage(DeflickerSettings(strength=2))
-    with pytest.raises(InputError, match="--fps must be between"):
+    with pytest.raises(InputError, match="fps must be between"):
         InterpolateStage(Fraction(1000), Fraction(1, 24))
     from lumiere.stages.stabilize import StabilizeSettings
     with pytest.raises(InputError, match="borders"):

@@ -27,7 +27,7 @@ def test_target_size_even():
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"scale": 0}, "between 1 and 8"), ({"scale": -1}, "between 1 and 8"), ({"scale": 100}, "between 1 and 8"),
-    ({"target_height": 100}, "does not shrink"), ({"fit": "16k"}, "--to must be one of"),
+    ({"target_height": 100}, "does not shrink"), ({"fit": "16k"}, "to must be one of"),
     ({"scale": 2, "target_height": 960}, "only one of"), ({"target_height": 480 * 9}, "the most lumiere upscales"),
 ])
 def test_exception(kwargs, message):
@@ -69,14 +69,14 @@ def test_choose_upscaler(factor, look, strength, kind, expected):
 
 def test_choose_upscaler_high_quality():
     assert str(choose_upscaler(2, kind="clean", quality="high")) == "film-x4-high"
-    with pytest.raises(LumiereError, match="--quality high has the faithful look only"):
+    with pytest.raises(LumiereError, match="quality high has the faithful look only"):
         choose_upscaler(4, "detailed", quality="high")
 
 
 def test_choose_upscaler_exception():
     with pytest.raises(LumiereError, match="unknown look 'vivid'"):
         choose_upscaler(4, "vivid")
-    with pytest.raises(LumiereError, match="--strength must be between 0 and 1, got 1.5"):
+    with pytest.raises(LumiereError, match="strength must be between 0 and 1, got 1.5"):
         choose_upscaler(4, strength=1.5)
 
 

@@ -148,10 +148,9 @@ def test_export_checkpoint_matches_final_weights(tmp_path, image_folder):
 
 def test_repair_training_gives_a_model_the_repair_stage_takes(tmp_path, image_folder):
     from lumiere.degradations.functional import paint_specks
-    from lumiere.engine.runner import RunnerSettings
+    from lumiere.engine.runner import Runners, RunnerSettings
     from lumiere.io.reader import Frame
-    from lumiere.plan import Runners, repair_stage
-    from lumiere.stages.repair import RepairSettings
+    from lumiere.stages.repair import RepairSettings, repair_stage
 
     config = _config(tmp_path, image_folder, task="repair", scale=1, num_feat=4, patch=16, batch=2, steps=4,
                      val_every=4, checkpoint_every=4)

@@ -14,6 +14,7 @@ import torch
 from .._checks import check_image_batch
 from ..errors import LumiereError, ModelError
 from ..models.descriptor import LoadedModel
+from ..models.loader import interpolate_models, load_model
 from .precision import select_device, select_dtype
 from .tiling import pad_to_multiple, run_tiled
 
@@ -175,3 +176,24 @@ class ModelRunner:
                 log.warning("out of memory with %d px tiles on %s; retrying with %d px", min(self.tile, largest_side),
                             self.device, next_tile)
                 self.tile = next_tile
+
+
+class Runners:
+    """Every network of a job, each loaded once and run with the job's runner settings."""
+
+    def __init__(self, settings: RunnerSettings):
+        self.settings = settings
+        self._runners: dict[str, ModelRunner] = {}
+
+    def get(self, name: str, roles: tuple[str, ...], settings: RunnerSettings | None = None) -> ModelRunner:
+        return self._cached(name, lambda: load_model(name, roles), settings)
+
+    def blended(self, name: str, towards: str, share: float, roles: tuple[str, ...]) -> ModelRunner:
+        """`name`'s network moved `share` of the way to `towards`'s, weight by weight (same architecture)."""
+        return self._cached(f"{name}~{towards}@{share:g}", lambda: interpolate_models(
+            load_model(name, roles), load_model(towards, roles), share))
+
+    def _cached(self, key: str, load, settings: RunnerSettings | None = None) -> ModelRunner:
+        if key not in self._runners:
+            self._runners[key] = ModelRunner(load(), settings or self.settings)
+        return self._runners[key]

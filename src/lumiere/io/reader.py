@@ -49,6 +49,19 @@ class Frame:
     rgb: np.ndarray
     duration: int = 0
 
+    @property
+    def info(self) -> "FrameInfo":
+        return FrameInfo(self.index, self.pts, self.duration)
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """Where a frame stands in the film, apart from its pixels: what travels with each picture through the stages."""
+
+    index: int
+    pts: int
+    duration: int = 0
+
 
 class VideoSource:
     """A video file. With `play_fps`, its frames are re-timed to play at that rate (hand-cranked film stored at the

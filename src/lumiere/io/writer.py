@@ -135,7 +135,8 @@ def default_bit_depth(codec: str, source_bit_depth: int) -> int:
 
 
 class ChunkWriter:
-    """Encodes frames into one chunk file. Use as a context manager; the file appears only when complete.
+    """Encodes frames into one chunk file: `open`, `write` each frame, then `commit` (the file appears, complete and
+    on disk) or `abort` (nothing is left). As a context manager, leaving the block commits, an exception aborts.
 
     Timestamps are stored relative to `pts_offset` (the chunk's first frame): MP4 records a non-zero start
     in an edit list of millisecond precision, which would shift frames; `join_chunks` adds the offset back.
@@ -152,7 +153,7 @@ class ChunkWriter:
         self.partial = path.with_name(path.name + ".partial")
         self.container = None
 
-    def __enter__(self) -> "ChunkWriter":
+    def open(self) -> "ChunkWriter":
         self.settings.check_size(self.width, self.height)
         if self.settings.codec == "av1":
             # SVT-AV1 prints its banner and settings to stderr at info level for every chunk; errors only
@@ -186,22 +187,39 @@ class ChunkWriter:
             frame.duration = duration
         self.container.mux(self.stream.encode(frame))
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def commit(self) -> None:
+        """Flush the encoder and put the finished file in place."""
+        self._close(flush=True)
+        with open(self.partial, "rb") as written:  # on disk before it is trusted: a power cut must not
+            os.fsync(written.fileno())            # leave a finished-looking chunk that is empty
+        os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        """Stop, leaving nothing behind."""
+        try:
+            self._close(flush=False)
+        finally:
+            self.partial.unlink(missing_ok=True)
+
+    def _close(self, flush: bool) -> None:
         try:
             try:
-                if exc_type is None:
+                if flush:
                     self.container.mux(self.stream.encode(None))
             finally:
                 self.container.close()
         except BaseException:
             self.partial.unlink(missing_ok=True)  # a full disk fails the flush too: leave no half file behind
             raise
+
+    def __enter__(self) -> "ChunkWriter":
+        return self.open()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            with open(self.partial, "rb") as written:  # on disk before it is trusted: a power cut must not
-                os.fsync(written.fileno())            # leave a finished-looking chunk that is empty
-            os.replace(self.partial, self.path)
+            self.commit()
         else:
-            self.partial.unlink(missing_ok=True)
+            self.abort()
 
 
 def _packet_time(packet) -> float:

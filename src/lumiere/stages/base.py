@@ -1,24 +1,26 @@
 """Processing stages, after video2x's split: a FrameStage maps one frame to one frame, a TemporalStage sees the
 frames around it.
 
-Stages work on float tensors (3, H, W) in [0, 1], each travelling with its `Frame` (index, timestamp). The
-pipeline chains the stages' `stream`s, and owns progress and stopping. A stage's output for frame i may depend
-only on frames from `context_frames` before the start of i's segment (the job's chunk) up to `lookahead`
-frames after i: the job replays that much context when it resumes, so a resumed job equals an uninterrupted
-one.
+Stages work on float tensors (3, H, W) in [0, 1], each travelling with its `FrameInfo` (index, timestamp,
+duration). The pipeline chains the stages' `stream`s, owns progress and stopping, and tells each stream where
+the job's segments (its chunks) start. A stage's output for frame i may depend only on frames from
+`context_frames` before the start of i's segment up to `lookahead` frames after i: the job replays that much
+context when it resumes, so a resumed job equals an uninterrupted one. What a stage carries from frame to frame
+lives inside one `stream` call, never on the stage.
 """
 
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from fractions import Fraction
 from itertools import islice
 
 import torch
 
-from ..io.reader import Frame
+from ..io.reader import FrameInfo
 
-Item = tuple[Frame, torch.Tensor]
+Item = tuple[FrameInfo, torch.Tensor]
+NO_SEGMENTS: Container[int] = ()
 
 
 def batched(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
@@ -36,8 +38,9 @@ class Stage(ABC):
         """(width, height) of this stage's output for an input of that size."""
 
     @abstractmethod
-    def stream(self, items: Iterator[Item], batch: int = 1) -> Iterator[Item]:
-        """Transform a stream of frames, in order."""
+    def stream(self, items: Iterator[Item], batch: int = 1,
+               segments: Container[int] = NO_SEGMENTS) -> Iterator[Item]:
+        """Transform a stream of frames, in order; `segments` holds the first frame index of each segment."""
 
     def output_timing(self, fps: Fraction, time_base: Fraction) -> tuple[Fraction, Fraction]:
         """(frame rate, time base) of this stage's output timestamps for input with these."""
@@ -49,7 +52,7 @@ class FrameStage(Stage):
     def process(self, frames: torch.Tensor) -> torch.Tensor:
         """Map a batch of independent frames (B, 3, H, W) to a batch of output frames."""
 
-    def stream(self, items, batch=1):
+    def stream(self, items, batch=1, segments=NO_SEGMENTS):
         for chunk in batched(items, batch):
             frames = [frame for frame, _ in chunk]
             yield from zip(frames, self.process(torch.stack([image for _, image in chunk])), strict=True)
@@ -58,21 +61,27 @@ class FrameStage(Stage):
 class TemporalStage(Stage):
     """Sees frames in order and keeps state between them (colour carried along optical flow, say).
 
-    At each segment start (`segment_frames` long, the job's chunk) it rebuilds its state from the frames it has
-    kept, at most `context_frames` of them, exactly as a job resumed there would.
+    The state is made by `start` for each stream. At each segment start the stage rebuilds it from the frames it
+    has kept, at most `context_frames` of them, exactly as a job resumed there would.
     """
 
-    segment_frames: int = 240
+    @abstractmethod
+    def start(self):
+        """Fresh state for one stream of frames."""
 
     @abstractmethod
-    def process(self, frames: torch.Tensor, indices: list[int]) -> torch.Tensor:
-        """Map a batch of consecutive frames (their indices in the film given) to output frames."""
+    def process(self, frames: torch.Tensor, indices: list[int], state=None,
+                segments: Container[int] = NO_SEGMENTS) -> torch.Tensor:
+        """Map a batch of consecutive frames (their indices in the film given) to output frames, carrying `state`
+        from the batch before (None: a stream of its own)."""
 
-    def stream(self, items, batch=1):
+    def stream(self, items, batch=1, segments=NO_SEGMENTS):
+        state = self.start()
         for chunk in batched(items, batch):
             frames = [frame for frame, _ in chunk]
             images = torch.stack([image for _, image in chunk])
-            yield from zip(frames, self.process(images, [frame.index for frame in frames]), strict=True)
+            yield from zip(frames, self.process(images, [frame.index for frame in frames], state, segments),
+                           strict=True)
 
 
 class WindowStage(Stage):
@@ -96,7 +105,7 @@ class WindowStage(Stage):
         """The output for `window[center]`, given the frames around it (consecutive, oldest first) and their
         indices in the film (for memoising what is computed per frame or per pair of frames)."""
 
-    def stream(self, items, batch=1):
+    def stream(self, items, batch=1, segments=NO_SEGMENTS):
         window: deque[Item] = deque()
         center = 0  # position in `window` of the next frame to put out
         for item in items:

@@ -10,7 +10,7 @@ edges while the sharp luma stays untouched: a 4K frame costs little more than a 
 """
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import cv2
@@ -21,13 +21,15 @@ import torch.nn.functional as F
 from .._checks import check_image_batch
 from ..convert import array_to_tensor
 from ..degradations.functional import resize
-from ..engine.runner import ModelRunner
-from ..errors import InputError
+from ..engine.runner import ModelRunner, Runners
+from ..errors import InputError, OptionError
 from ..io.images import read_image
 from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.colornet import CALIBRATION, OUTPUT_STRIDE, SIZE_MULTIPLE, TEMPERATURE
+from ..models.loader import resolve_model_path
 from ..motion import FlowAligner, correlation, is_cut
-from .base import TemporalStage
+from .base import NO_SEGMENTS, TemporalStage
+from .settings import Option, StageSettings, option_value
 
 DEFAULT_MODEL = "colorize"
 KEYFRAME_CORRELATION = 0.7  # a reference this alike to its most alike frame of the film is that frame, coloured
@@ -35,7 +37,7 @@ MATCH_POOL = 2  # content matching on features pooled 2x2 below the network's ou
 
 
 @dataclass(frozen=True)
-class ColorizeSettings:
+class ColorizeSettings(StageSettings):
     model: str = DEFAULT_MODEL
     render_size: int = 256  # shorter side of the picture the network sees
     saturation: float = 1.0  # multiplies a*b*: below 1 quieter, above 1 bolder
@@ -43,6 +45,47 @@ class ColorizeSettings:
     calibration: float = CALIBRATION  # 1: the network's honest colour estimate; 0: tilted towards vivid colours
     persistence: float = 0.95  # share of the carried colour kept each frame where the flow is reliable
     references: tuple[Path, ...] = field(default_factory=tuple)
+    located: "Located | None" = None  # where the references were found in the film, measured on it
+
+    options = (
+        Option("colorize", "Also colorize (after upscaling), steady from frame to frame.", kind=bool),
+        Option("reference", "A coloured picture to follow: a hand-coloured frame of this film, or a period photo. "
+                            "Repeat for several.", kind=Path, many=True),
+        Option("saturation", "Colour strength: 0 gray, below 1 quieter, above 1 bolder.", default=1.0),
+        Option("render_size", "Shorter side of the picture the colour network sees; colour is carried up to the "
+                              "full frame from there.", kind=int, default=256),
+        Option("color_model", "Colorization model: shipped name or a file made by `lumiere train colorize`.",
+               kind=str, default=DEFAULT_MODEL),
+    )
+
+    @classmethod
+    def from_options(cls, values):
+        references = tuple(option_value(cls, values, "reference") or ())
+        if not option_value(cls, values, "colorize"):
+            if references:
+                raise OptionError("$reference guides colorization: add $colorize")
+            return None
+        return cls(model=option_value(cls, values, "color_model"), render_size=option_value(cls, values, "render_size"),
+                   saturation=option_value(cls, values, "saturation"), references=references)
+
+    def measure(self, film, sample, runners):
+        if not self.references:
+            return self
+        references = References(colorizer(self, runners), self.references)
+        work = work_size(*film.size, self.render_size)
+        return replace(self, located=references.locate(
+            (frame.index, work_lightness(frame.rgb, work)) for frame in sample.source.frames()))
+
+    def build(self, film, runners):
+        colours = colorizer(self, runners)
+        references = References(colours, self.references, self.located) if self.references else None
+        return [ColorizeStage(colours, references)]
+
+    def files(self, film):
+        return [resolve_model_path(self.model)[1], *self.references]
+
+    def fingerprint(self):
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("references", "located")}
 
 
 def work_size(width: int, height: int, render_size: int) -> tuple[int, int]:
@@ -53,14 +96,18 @@ def work_size(width: int, height: int, render_size: int) -> tuple[int, int]:
     return side(width), side(height)
 
 
+def colorizer(settings: ColorizeSettings, runners: Runners) -> "Colorizer":
+    return Colorizer(settings, runners.get(settings.model, ("colorize",)))
+
+
 class Colorizer:
     """The colorization network on a device: lightness in, a*b* (and matching features) out."""
 
     def __init__(self, settings: ColorizeSettings, runner: ModelRunner):
         if not 32 <= settings.render_size <= 2048:
-            raise InputError(f"--render-size must be between 32 and 2048, got {settings.render_size}")
+            raise OptionError(f"$render_size must be between 32 and 2048, got {settings.render_size}")
         if not 0 <= settings.saturation <= 4:
-            raise InputError(f"--saturation must be between 0 and 4, got {settings.saturation}")
+            raise OptionError(f"$saturation must be between 0 and 4, got {settings.saturation}")
         self.settings = settings
         self.runner = runner
         self.device = runner.device
@@ -273,25 +320,33 @@ class References:
         return warped[..., :2], confidence * (warped[..., 2] > 0.99)
 
 
+class _ColourState:
+    """What colorizing a stream carries from frame to frame: the last frame's colour and the frames kept for a
+    segment's restart."""
+
+    def __init__(self, context_frames: int):
+        self.history: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=context_frames)
+        self.carried: _Carried | None = None
+
+
 class ColorizeStage(TemporalStage):
     name = "colorize"
     context_frames = 12  # frames replayed at a segment start so carried colour has settled
 
-    def __init__(self, colorizer: Colorizer, segment_frames: int = 240, references: References | None = None,
-                 temporal: bool = True):
+    def __init__(self, colorizer: Colorizer, references: References | None = None, temporal: bool = True):
         self.colorizer = colorizer
-        self.segment_frames = segment_frames
         self.references = references
         self.temporal = temporal
         self.aligner = FlowAligner()
-        self._history: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=self.context_frames)
-        self._carried: _Carried | None = None
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def _step(self, index: int, luma: np.ndarray, fresh: np.ndarray) -> np.ndarray:
-        carried = self._carried
+    def start(self) -> _ColourState:
+        return _ColourState(self.context_frames)
+
+    def _step(self, state: _ColourState, index: int, luma: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+        carried = state.carried
         persistence = self.colorizer.settings.persistence
         if (not self.temporal or carried is None or carried.index != index - 1
                 or is_cut(carried.luma, luma)):
@@ -304,19 +359,21 @@ class ColorizeStage(TemporalStage):
         if keyframe is not None:
             reference_ab, confidence = keyframe
             ab = confidence[..., None] * reference_ab + (1 - confidence[..., None]) * ab
-        self._carried = _Carried(index, luma, ab.astype(np.float32))
-        return self._carried.ab
+        state.carried = _Carried(index, luma, ab.astype(np.float32))
+        return state.carried.ab
 
-    def _restart_segment(self, index: int) -> None:
+    def _restart_segment(self, state: _ColourState, index: int) -> None:
         """Rebuild the carried colour from the kept frames alone, as a job resumed at `index` would."""
-        self._carried = None
-        for kept_index, luma, fresh in list(self._history):
+        state.carried = None
+        for kept_index, luma, fresh in list(state.history):
             if kept_index >= index - self.context_frames:
-                self._step(kept_index, luma, fresh)
+                self._step(state, kept_index, luma, fresh)
 
     @torch.inference_mode()
-    def process(self, frames: torch.Tensor, indices: list[int]) -> torch.Tensor:
+    def process(self, frames: torch.Tensor, indices: list[int], state: _ColourState | None = None,
+                segments=NO_SEGMENTS) -> torch.Tensor:
         check_image_batch(frames, channels=3)
+        state = state or self.start()
         height, width = frames.shape[-2:]
         size = work_size(width, height, self.colorizer.settings.render_size)
         device = self.colorizer.device
@@ -332,10 +389,10 @@ class ColorizeStage(TemporalStage):
         outputs = []
         for i, index in enumerate(indices):
             luma_u8 = _to_u8(luma_small[i, 0])
-            if index % self.segment_frames == 0:
-                self._restart_segment(index)
-            outputs.append(self._step(index, luma_u8, fresh_np[i]))
-            self._history.append((index, luma_u8, fresh_np[i]))
+            if index in segments:
+                self._restart_segment(state, index)
+            outputs.append(self._step(state, index, luma_u8, fresh_np[i]))
+            state.history.append((index, luma_u8, fresh_np[i]))
         ab = torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2).to(device)
         ab = guided_upsample(ab * self.colorizer.settings.saturation, luma_small, luma_full)
         return with_chroma(luma_full, ab)

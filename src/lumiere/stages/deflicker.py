@@ -15,19 +15,31 @@ import torch
 import torch.nn.functional as F
 
 from ..degradations.functional import luma
-from ..errors import InputError
+from ..errors import InputError, OptionError
 from ..motion import is_cut
 from .base import WindowStage
+from .settings import Option, StageSettings, option_value
 
 SPREAD_FLOOR = 0.02  # keeps the gain of flat blocks (sky, walls) from exploding
 GAIN_LIMITS = (0.5, 2.0)
 
 
 @dataclass(frozen=True)
-class DeflickerSettings:
+class DeflickerSettings(StageSettings):
     strength: float = 1.0  # 0 leaves the film as it is, 1 takes out all the flicker it finds
     radius: int = 6  # frames each side averaged into a frame's target exposure
     grid: int = 6  # blocks along the shorter side: flicker is corrected this locally
+
+    options = (Option("deflicker", "Take out brightness pumping, keep fades; optional strength 0-1 (default 1).",
+                      bounds=(0, 1), bare=1.0),)
+
+    @classmethod
+    def from_options(cls, values):
+        strength = option_value(cls, values, "deflicker")
+        return None if strength is None else cls(strength=strength)
+
+    def build(self, film, runners):
+        return [DeflickerStage(self)]
 
 
 def block_statistics(y: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +85,7 @@ class DeflickerStage(WindowStage):
 
     def __init__(self, settings: DeflickerSettings = DeflickerSettings()):
         if not 0 <= settings.strength <= 1:
-            raise InputError(f"--deflicker strength must be between 0 and 1, got {settings.strength:g}")
+            raise OptionError(f"$deflicker strength must be between 0 and 1, got {settings.strength:g}")
         if not 1 <= settings.radius <= 50:
             raise InputError(f"deflicker radius must be between 1 and 50 frames, got {settings.radius}")
         self.settings = settings

@@ -5,13 +5,16 @@ A frame is dropped when its picture is the previous frame's again: a thumbnail's
 their timestamps (each now lasting longer); `--fps` then rebuilds an even rate from them.
 """
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 import torch
 
 from ..degradations.functional import luma
 from ..errors import InputError
-from .base import Stage
+from .base import NO_SEGMENTS, Stage
+from .settings import Option, StageSettings, option_value
 
 THUMBNAIL = (96, 72)
 
@@ -19,6 +22,22 @@ THUMBNAIL = (96, 72)
 def _thumbnail(image: torch.Tensor) -> np.ndarray:
     y = (luma(image[None])[0, 0].clamp(0, 1) * 255).float().cpu().numpy()
     return cv2.resize(y, THUMBNAIL, interpolation=cv2.INTER_AREA)
+
+
+@dataclass(frozen=True)
+class DropDuplicatesSettings(StageSettings):
+    threshold: float = 1.0  # mean thumbnail difference (of 255) under which a frame repeats the one before
+
+    options = (Option("drop_duplicates", "Drop frames that repeat the one before (telecine, doubled transfers); "
+                                         "pair with --fps.", kind=bool),)
+    retimes = True
+
+    @classmethod
+    def from_options(cls, values):
+        return cls() if option_value(cls, values, "drop_duplicates") else None
+
+    def build(self, film, runners):
+        return [DropDuplicatesStage(self.threshold)]
 
 
 class DropDuplicatesStage(Stage):
@@ -35,7 +54,7 @@ class DropDuplicatesStage(Stage):
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def stream(self, items, batch=1):
+    def stream(self, items, batch=1, segments=NO_SEGMENTS):
         previous = None
         for frame, image in items:
             thumbnail = _thumbnail(image)

@@ -10,17 +10,21 @@ spatially correlated), as strong as the source's measured grain and as coarse as
 4K master does not look like plastic. Each frame's grain is drawn from its timestamp: the same every run.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 import torch
 
 from ..degradations.functional import film_grain, luma
-from ..errors import InputError
-from ..io.reader import Frame
+from ..errors import InputError, OptionError
+from ..models.loader import resolve_model_path
 from ..motion import WindowFlows, neighbour_flows, warp
-from .base import Stage, WindowStage
+from .base import NO_SEGMENTS, Stage, WindowStage
+from .settings import Option, StageSettings, option_value
+from .upscale import UpscaleStage
+
+CLEANER = "film-clean"
 
 
 def grain_level(frame: torch.Tensor) -> float:
@@ -32,9 +36,25 @@ def grain_level(frame: torch.Tensor) -> float:
 
 
 @dataclass(frozen=True)
-class DegrainSettings:
+class DegrainSettings(StageSettings):
+    """Motion-compensated averaging, then the film-clean network for what one frame alone can still tell apart."""
+
     strength: float = 1.0  # 0..1: share of the averaged picture in the output
     similarity: float = 2.5  # differences up to this many grain deviations are treated as grain
+
+    options = (Option("degrain", "Take out grain before upscaling (motion-compensated, then the film-clean "
+                                 "network); optional strength 0-1.", bounds=(0, 1), bare=1.0),)
+
+    @classmethod
+    def from_options(cls, values):
+        strength = option_value(cls, values, "degrain")
+        return None if strength is None else cls(strength=strength)
+
+    def build(self, film, runners):
+        return [DegrainStage(self), UpscaleStage(runners.get(CLEANER, ("restore",)), film.size, film.size)]
+
+    def files(self, film):
+        return [resolve_model_path(CLEANER)[1]]
 
 
 class DegrainStage(WindowStage):
@@ -43,7 +63,7 @@ class DegrainStage(WindowStage):
 
     def __init__(self, settings: DegrainSettings = DegrainSettings()):
         if not 0 <= settings.strength <= 1:
-            raise InputError(f"--degrain strength must be between 0 and 1, got {settings.strength:g}")
+            raise OptionError(f"$degrain strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
         self.flows = WindowFlows()
 
@@ -72,6 +92,26 @@ class DegrainStage(WindowStage):
         return torch.from_numpy(out).permute(2, 0, 1).clamp(0, 1).to(window[center])
 
 
+@dataclass(frozen=True)
+class RegrainSettings(StageSettings):
+    share: float = 0.5  # of the source's grain, put back at the output size
+    level: float = 0.0  # the source's grain (standard deviation), measured on the film
+
+    options = (Option("regrain", "Put fresh grain back at the output size, as a share of the source's (default 0.5).",
+                      bounds=(0, 2), bare=0.5),)
+
+    @classmethod
+    def from_options(cls, values):
+        share = option_value(cls, values, "regrain")
+        return None if share is None else cls(share=share)
+
+    def measure(self, film, sample, runners):
+        return replace(self, level=min(0.2, grain_level(sample.frame())))
+
+    def build(self, film, runners):
+        return [RegrainStage(self.share * self.level, grain_size=film.enlargement)]
+
+
 class RegrainStage(Stage):
     name = "regrain"
 
@@ -83,8 +123,7 @@ class RegrainStage(Stage):
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def stream(self, items, batch=1):
+    def stream(self, items, batch=1, segments=NO_SEGMENTS):
         for frame, image in items:
             generator = torch.Generator(device=image.device).manual_seed(self.seed * 1_000_003 + frame.pts)
-            grained = film_grain(image[None], self.strength, self.grain_size, generator)[0].clamp(0, 1)
-            yield Frame(frame.index, frame.pts, frame.rgb, frame.duration), grained
+            yield frame, film_grain(image[None], self.strength, self.grain_size, generator)[0].clamp(0, 1)

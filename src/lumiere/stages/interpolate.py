@@ -8,6 +8,7 @@ is blended: the nearer frame is repeated.
 """
 
 import math
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import cv2
@@ -15,10 +16,11 @@ import numpy as np
 import torch
 
 from ..degradations.functional import luma
-from ..errors import InputError
-from ..io.reader import Frame
+from ..errors import OptionError
+from ..io.reader import FrameInfo
 from ..motion import is_cut, warp
-from .base import Stage
+from .base import NO_SEGMENTS, Stage
+from .settings import Option, StageSettings, check_rate, option_value
 
 FLOW_SIZE = 540  # longest side the flow is computed at; enough for motion, cheap at 4K
 
@@ -71,6 +73,23 @@ def interpolate(first: torch.Tensor, second: torch.Tensor, t: float, flows: Flow
     return torch.from_numpy(blended).permute(2, 0, 1).to(first)
 
 
+@dataclass(frozen=True)
+class InterpolateSettings(StageSettings):
+    fps: Fraction
+
+    options = (Option("fps", "Output frame rate (24, 30, 60 ...): in-between frames by motion-compensated "
+                             "interpolation."),)
+    retimes = True
+
+    @classmethod
+    def from_options(cls, values):
+        fps = check_rate("fps", option_value(cls, values, "fps"))
+        return None if fps is None else cls(fps)
+
+    def build(self, film, runners):
+        return [InterpolateStage(self.fps, film.time_base)]
+
+
 class InterpolateStage(Stage):
     """Re-times the film to `fps`: output frames on an even grid of 1/fps, each made from the source frames
     around its time. Frames keep the index of the source frame they follow, so chunks stay whole."""
@@ -81,7 +100,7 @@ class InterpolateStage(Stage):
 
     def __init__(self, fps: Fraction, source_time_base: Fraction):
         if not 1 <= fps <= 240:
-            raise InputError(f"--fps must be between 1 and 240, got {float(fps):g}")
+            raise OptionError(f"$fps must be between 1 and 240, got {float(fps):g}")
         self.fps = Fraction(fps)
         self.source_time_base = Fraction(source_time_base)
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -96,8 +115,8 @@ class InterpolateStage(Stage):
         """Output frame numbers whose time falls in [start, end)."""
         return range(math.ceil(start * self.fps), math.ceil(end * self.fps))
 
-    def stream(self, items, batch=1):
-        previous: tuple[Frame, torch.Tensor] | None = None
+    def stream(self, items, batch=1, segments=NO_SEGMENTS):
+        previous: tuple[FrameInfo, torch.Tensor] | None = None
         for frame, image in items:
             if previous is not None:
                 yield from self._between(previous, (frame, image))
@@ -106,9 +125,9 @@ class InterpolateStage(Stage):
             frame, image = previous
             start = frame.pts * self.source_time_base
             for tick in self._ticks(start, start + frame.duration * self.source_time_base):
-                yield Frame(frame.index, tick, frame.rgb, 1), image
+                yield replace(frame, pts=tick, duration=1), image
 
-    def _between(self, first: tuple[Frame, torch.Tensor], second: tuple[Frame, torch.Tensor]):
+    def _between(self, first: tuple[FrameInfo, torch.Tensor], second: tuple[FrameInfo, torch.Tensor]):
         (frame_a, image_a), (frame_b, image_b) = first, second
         start, end = frame_a.pts * self.source_time_base, frame_b.pts * self.source_time_base
         flows = None
@@ -119,4 +138,4 @@ class InterpolateStage(Stage):
             else:
                 flows = flows or FlowPair(self.dis, image_a, image_b)
                 image = (image_a if t < 0.5 else image_b) if flows.cut else interpolate(image_a, image_b, t, flows)
-            yield Frame(frame_a.index, tick, frame_a.rgb, 1), image
+            yield replace(frame_a, pts=tick, duration=1), image

@@ -31,11 +31,13 @@ import numpy as np
 import torch
 
 from ..degradations.functional import luma
-from ..engine.runner import ModelRunner, RunnerSettings
-from ..errors import InputError
+from ..engine.runner import ModelRunner, Runners, RunnerSettings
+from ..errors import OptionError
+from ..models.loader import resolve_model_path
 from ..models.repairnet import FRAMES
 from ..motion import WindowFlows, neighbour_flows, warp
 from .base import WindowStage
+from .settings import Option, StageSettings, option_value
 
 DEFAULT_MODEL = "film-repair"
 TILE = 512  # larger frames are painted in overlapping tiles, so memory stays flat at any size
@@ -58,13 +60,33 @@ NEIGHBOURS_AGREE = 0.04  # lightness (of 1): neighbours laid onto a frame that d
 
 
 @dataclass(frozen=True)
-class RepairSettings:
+class RepairSettings(StageSettings):
     strength: float = 1.0  # 0..1: how much of a found defect is replaced (1: all of it)
     threshold: float = 0.05  # difference (of 1) from the neighbours that marks dust
     min_speck_area: int = 4  # px: smaller differences are detail the flow could not follow
     max_speck_area: float = 0.0006  # of the frame: larger blobs are not dust (a real object, a flow failure)
     line_threshold: float = 0.08  # how far a scratch stands out from its row, more than the columns around it
     model: str = DEFAULT_MODEL  # what paints over the damage: a shipped name, or a `lumiere train repair` result
+
+    options = (Option("repair", "Remove dust, dirt and line scratches that do not move with the scene; optional "
+                                "strength 0-1.", bounds=(0, 1), bare=1.0),
+               Option("repair_model", "What paints over the damage --repair finds: film-repair (default) or a "
+                                      "`lumiere train repair` result.", kind=str, metavar="NAME|PATH"))
+
+    @classmethod
+    def from_options(cls, values):
+        strength, model = option_value(cls, values, "repair"), option_value(cls, values, "repair_model")
+        if strength is None:
+            if model:
+                raise OptionError("$repair_model is what $repair paints with: add $repair")
+            return None
+        return cls(strength=strength, model=model or DEFAULT_MODEL)
+
+    def build(self, film, runners):
+        return [repair_stage(self, runners)]
+
+    def files(self, film):
+        return [resolve_model_path(self.model)[1]]
 
 
 def _to_u8(image: torch.Tensor) -> np.ndarray:
@@ -244,13 +266,17 @@ def neighbours_agreeing(frames: torch.Tensor, center: int,
     return torch.from_numpy(np.median(laid, axis=0)).permute(2, 0, 1), agree
 
 
+def repair_stage(settings: RepairSettings, runners: Runners) -> "RepairStage":
+    return RepairStage(settings, runners.get(settings.model, ("repair",), repair_runner_settings(runners.settings)))
+
+
 class RepairStage(WindowStage):
     name = "repair"
     before = after = 2
 
     def __init__(self, settings: RepairSettings, runner: ModelRunner):
         if not 0 <= settings.strength <= 1:
-            raise InputError(f"--repair strength must be between 0 and 1, got {settings.strength:g}")
+            raise OptionError(f"$repair strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
         self.flows = WindowFlows()
         self.runner = runner

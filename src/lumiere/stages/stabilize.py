@@ -15,18 +15,32 @@ import numpy as np
 import torch
 
 from ..degradations.functional import luma
-from ..errors import InputError
+from ..errors import InputError, OptionError
 from ..motion import is_cut
-from .base import WindowStage
+from .base import NO_SEGMENTS, WindowStage
+from .settings import Option, StageSettings, option_value
 
 MEASURE_SIZE = 512  # longest side the shifts are measured at
 
 
 @dataclass(frozen=True)
-class StabilizeSettings:
+class StabilizeSettings(StageSettings):
     radius: int = 15  # frames each side of the smooth path fit: longer keeps only slower camera moves
     borders: str = "fill"  # "fill" (mirror the picture into the gap) or "crop" (zoom in by max_shift)
     max_shift: float = 0.03  # of the shorter side: the largest correction made
+
+    options = (Option("stabilize", "Take out gate weave and jitter, keep camera moves.", kind=bool),
+               Option("borders", "Stabilized frames' edges: fill (mirror the picture) or crop (a fixed slight zoom).",
+                      kind=str, default="fill", choices=("fill", "crop")))
+
+    @classmethod
+    def from_options(cls, values):
+        if not option_value(cls, values, "stabilize"):
+            return None
+        return cls(borders=option_value(cls, values, "borders"))
+
+    def build(self, film, runners):
+        return [StabilizeStage(self)]
 
 
 def _measure_picture(image: torch.Tensor) -> tuple[np.ndarray, float]:
@@ -65,7 +79,7 @@ class StabilizeStage(WindowStage):
 
     def __init__(self, settings: StabilizeSettings = StabilizeSettings()):
         if settings.borders not in ("fill", "crop"):
-            raise InputError(f"--stabilize borders must be fill or crop, got {settings.borders!r}")
+            raise OptionError(f"$borders must be fill or crop, got {settings.borders!r}")
         if not 2 <= settings.radius <= 100:
             raise InputError(f"stabilize radius must be between 2 and 100 frames, got {settings.radius}")
         self.settings = settings
@@ -75,9 +89,9 @@ class StabilizeStage(WindowStage):
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def stream(self, items, batch=1):
+    def stream(self, items, batch=1, segments=NO_SEGMENTS):
         self._shifts.clear()  # memoised per film: a second stream must not see the first one's shifts
-        yield from super().stream(items, batch)
+        yield from super().stream(items, batch, segments)
 
     def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
         for k in range(len(window) - 1):

@@ -1,18 +1,20 @@
 """Upscaling: the network, applied as many times as fits the factor, then an exact resize."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from .._checks import check_image_batch
 from ..degradations.functional import resize
-from ..engine.runner import ModelRunner
-from ..errors import LumiereError
+from ..engine.runner import ModelRunner, Runners
+from ..errors import InputError, LumiereError, OptionError
 from ..models.damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from ..models.damagenet import film_probability
+from ..models.loader import resolve_model_path
 from ..models.registry import DETAILED_UPSCALERS, FAITHFUL_UPSCALERS, HIGH_QUALITY_UPSCALER
 from .base import FrameStage
+from .settings import Option, StageSettings, option_value
 
 MAX_FACTOR = 8.0
 MAX_SIDE = 16384
@@ -22,22 +24,22 @@ RESOLUTION_PRESETS = {"720p": (1280, 720), "1080p": (1920, 1080), "2k": (2560, 1
 
 def target_size(width: int, height: int, *, scale: float | None = None, target_height: int | None = None,
                 fit: str | None = None, even: bool = False) -> tuple[int, int]:
-    """Output (width, height) for one of --scale, --height or --to; the aspect ratio is kept."""
-    given = [name for name, value in (("--scale", scale), ("--height", target_height), ("--to", fit))
+    """Output (width, height) for one of a scale, a height or a frame to fit; the aspect ratio is kept."""
+    given = [name for name, value in (("$scale", scale), ("$height", target_height), ("$to", fit))
              if value is not None]
     if len(given) > 1:
-        raise LumiereError(f"give only one of {', '.join(given)}")
+        raise OptionError(f"give only one of {', '.join(given)}")
     if scale is not None:
         if not (1 <= scale <= MAX_FACTOR) or math.isnan(scale):
-            raise LumiereError(f"--scale must be between 1 and {MAX_FACTOR:g}, got {scale:g}")
+            raise OptionError(f"$scale must be between 1 and {MAX_FACTOR:g}, got {scale:g}")
         factor = scale
     elif target_height is not None:
         if target_height < height:
-            raise LumiereError(f"--height {target_height} is below the input's {height}; lumiere does not shrink")
+            raise OptionError(f"$height {target_height} is below the input's {height}; lumiere does not shrink")
         factor = target_height / height
     elif fit is not None:
         if fit.lower() not in RESOLUTION_PRESETS:
-            raise LumiereError(f"--to must be one of {', '.join(RESOLUTION_PRESETS)}, got {fit!r}")
+            raise OptionError(f"$to must be one of {', '.join(RESOLUTION_PRESETS)}, got {fit!r}")
         box_w, box_h = RESOLUTION_PRESETS[fit.lower()]
         factor = min(box_w / width, box_h / height)
         if factor < 1:
@@ -120,11 +122,11 @@ def choose_upscaler(factor: float, look: str = "faithful", strength: float | Non
     if quality not in QUALITIES:
         raise LumiereError(f"unknown quality {quality!r}; choose {' or '.join(QUALITIES)}")
     if strength is not None and not 0 <= strength <= 1:
-        raise LumiereError(f"--strength must be between 0 and 1, got {strength:g}")
+        raise OptionError(f"$strength must be between 0 and 1, got {strength:g}")
     share = detail_share(look, strength)
     if quality == "high":
         if share:
-            raise LumiereError("--quality high has the faithful look only; leave out --look detailed and --strength")
+            raise OptionError("$quality high has the faithful look only; leave out $look detailed and $strength")
         return UpscalerChoice(HIGH_QUALITY_UPSCALER)
     if share == 0:
         return UpscalerChoice(FAITHFUL_UPSCALERS[(kind, 2 if factor <= 2 else 4)])
@@ -164,3 +166,94 @@ class UpscaleStage(FrameStage):
         if frames.shape[-1] != out_w or frames.shape[-2] != out_h:
             frames = resize(frames, (out_h, out_w), "bicubic").clamp(0, 1)
         return frames
+
+
+@dataclass(frozen=True)
+class UpscaleSettings(StageSettings):
+    """How far to enlarge (one of `scale`, `height`, `to`; none: not at all) and with which network."""
+
+    scale: float | None = None
+    height: int | None = None
+    to: str | None = None
+    model: str | None = None  # wins over the choice below
+    look: str = "faithful"  # or "detailed"
+    strength: float | None = None  # texture from faithful (0) to detailed (1); None: the look's own
+    kind: str | None = None  # the input is "film" or "clean"; None: measured on the input
+    quality: str = "standard"  # or "high": the RRDB-size film network, for GPUs
+
+    options = (
+        Option("scale", "Enlargement factor, 1 to 8 (fractions too: 2.5). 1 upscales nothing."),
+        Option("height", "Output height in pixels; the width follows the aspect ratio.", kind=int, bounds=(1, None)),
+        Option("to", "Fit inside this frame (4k: 3840x2160), aspect ratio kept.", kind=str,
+               choices=tuple(RESOLUTION_PRESETS)),
+        Option("look", "faithful: nothing invented, what an archive wants; detailed: natural texture and crisp "
+                       "edges drawn in by a network trained to (default: faithful).", kind=str, choices=LOOKS),
+        Option("strength", "Texture from 0 (the faithful network) to 1 (the detailed one), blended in between.",
+               bounds=(0, 1)),
+        Option("quality", "high: an RRDB-size film network (16.7M parameters; faithful look), for GPUs: about 25x "
+                          "slower than standard.", kind=str, default="standard", choices=QUALITIES),
+        Option("model", "Shipped model name (see `lumiere models`) or a .pth/.safetensors file; wins over --look "
+                        "and the choice lumiere makes from the input.", kind=str),
+    )
+
+    @classmethod
+    def from_options(cls, values):
+        given = {option.name: option_value(cls, values, option.name) for option in cls.options}
+        return cls(**{**given, "look": given["look"] or "faithful"}, kind=values.get("kind"))
+
+    def wants_upscale(self, size: tuple[int, int], even: bool) -> tuple[int, int] | None:
+        out = target_size(*size, scale=self.scale, target_height=self.height, fit=self.to, even=even)
+        return None if out == size else out
+
+    @property
+    def needs_input_kind(self) -> bool:
+        """Whether the network depends on what the input looks like, and the settings leave that to measurement."""
+        return (self.model is None and self.kind is None and self.quality == "standard"
+                and detail_share(self.look, self.strength) == 0)
+
+    def choice(self, size: tuple[int, int], out_size: tuple[int, int], kind: str | None = None) -> UpscalerChoice:
+        """The network for this enlargement; `kind` is the input's, where the settings leave it to measurement."""
+        if self.model is not None:
+            if self.strength is not None or self.look != "faithful" or self.quality != "standard":
+                raise OptionError("$look, $strength and $quality choose among lumiere's own networks; $model "
+                                  "names one")
+            return UpscalerChoice(self.model)
+        factor = max(out_size[0] / size[0], out_size[1] / size[1])
+        return choose_upscaler(factor, self.look, self.strength, self.kind or kind or "film", self.quality)
+
+    def measure(self, film, sample, runners):
+        if film.out_size is None or not self.needs_input_kind:
+            return self
+        return replace(self, kind=input_kind(sample.frame()[None], runners)[0])
+
+    def build(self, film, runners):
+        return [] if film.out_size is None else [upscale_stage(self.choice(film.size, film.out_size), runners,
+                                                               film.size, film.out_size)]
+
+    def files(self, film):
+        if film.out_size is None:
+            return []
+        return [resolve_model_path(name)[1] for name in self.choice(film.size, film.out_size).names]
+
+
+def input_kind(picture: torch.Tensor, runners: Runners) -> tuple[str, float]:
+    """What a picture (1, 3, H, W) is, "film" or "clean", and the probability of film damage, by the shipped
+    detector."""
+    return measure_input_kind(runners.get(DETECTOR, ("detect",)), picture)
+
+
+def upscaler(choice: UpscalerChoice, runners: Runners) -> ModelRunner:
+    roles = ("upscale", "restore")
+    if choice.towards is None:
+        return runners.get(choice.name, roles)
+    return runners.blended(choice.name, choice.towards, choice.share, roles)
+
+
+def upscale_stage(choice: UpscalerChoice, runners: Runners, size: tuple[int, int],
+                  out_size: tuple[int, int]) -> UpscaleStage:
+    runner = upscaler(choice, runners)
+    descriptor = runner.descriptor
+    if descriptor.input_channels != 3 or descriptor.output_channels != 3:
+        raise InputError(f"model {descriptor.name} maps {descriptor.input_channels} to "
+                         f"{descriptor.output_channels} channels; lumiere upscales RGB")
+    return UpscaleStage(runner, size, out_size)
