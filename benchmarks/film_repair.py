@@ -29,13 +29,12 @@ import numpy as np
 import torch
 
 from common import DATA, print_table, require, save
-from lumiere.convert import array_to_tensor
-from lumiere.degradations.functional import luma
 from lumiere.degradations.transforms import Dust, Flicker, LineScratches
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import psnr_y
 from lumiere.io.images import read_image
 from lumiere.io.reader import Frame, open_source
+from lumiere.ops import array_to_tensor, luma
 from lumiere.stages.deflicker import DeflickerStage
 from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
 from lumiere.stages.repair import RepairSettings, repair_stage

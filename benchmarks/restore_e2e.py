@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 
 from common import DATA, looped_film, print_table, require, restore_peak_memory, save
-from lumiere.convert import array_to_tensor
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.io.reader import open_source
 from lumiere.models.loader import load_model
+from lumiere.ops import array_to_tensor
 from lumiere.restore import restore
 from lumiere.stages.upscale import UpscaleSettings
 

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from common import DATA, peer_upscaler, print_table, require, save
-from lumiere.convert import array_to_tensor
 from lumiere.engine.precision import cpu_has_native_bf16
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import psnr_y, ssim_y
 from lumiere.io.images import read_image
+from lumiere.ops import array_to_tensor
 from lumiere.stages.upscale import UpscaleSettings, input_kind, upscale_stage
 
 

@@ -16,10 +16,10 @@ import time
 import torch
 
 from common import DATA, peer_upscaler, print_table, require, save
-from lumiere.convert import array_to_tensor
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.io.reader import open_source
 from lumiere.models.loader import load_model
+from lumiere.ops import array_to_tensor
 
 
 def conv_flops(module: torch.nn.Module, height: int, width: int) -> int:

@@ -30,9 +30,9 @@ from common import (
     still_mask,
     upscaler,
 )
-from lumiere.convert import array_to_tensor, tensor_to_array
 from lumiere.degradations.functional import resize
 from lumiere.io.reader import open_source
+from lumiere.ops import array_to_tensor, tensor_to_array
 
 FRAMES = range(48, 61)
 REGION = (120, 20, 160, 120)  # left, top, width, height in source pixels

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from lumiere.convert import array_to_tensor
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import psnr_y
 from lumiere.io.images import read_image
+from lumiere.ops import array_to_tensor
 from lumiere.stages.upscale import UpscaleSettings, upscale_stage
 
 from .conftest import data_path

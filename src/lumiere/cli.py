@@ -591,6 +591,7 @@ def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
 
     from .train.config import TrainConfig
     from .train.loop import train as run_training
+    from .train.tasks import training_config
 
     config_file, resume = flags.pop("config_file"), flags.pop("resume")
     values = TrainConfig.load(config_file).__dict__ if config_file else {}
@@ -598,27 +599,9 @@ def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
     for name, value in flags.items():
         if name in given or name not in values:
             values[name] = list(value) if isinstance(value, tuple) else value
-    if task in ("restore", "colorize", "repair", "detect"):
-        scale = 1
-    elif ctx.get_parameter_source("scale") != ParameterSource.COMMANDLINE and "scale" in values:
-        scale = values["scale"]
-    values.update(task=task, scale=scale)
-    if values.get("recipe") is None:
-        values["recipe"] = "film-luma" if task == "colorize" else "film"
-    if values.get("gray_probability") is None:
-        values["gray_probability"] = 0.5 if values["recipe"] == "film" else 0.0
-    if values.get("num_feat") is None:
-        values["num_feat"] = {"colorize": 32, "repair": 32, "detect": 24}.get(task, 48)
-    if task in ("colorize", "repair", "detect") and values.get("arch", "compact") != "compact":
-        raise LumiereError(f"--arch is for upscale and restore; {task} has its own network")
-    if task in ("colorize", "repair", "detect") and values.get("gan_weight"):
-        raise LumiereError(f"--gan-weight is for upscale and restore, not {task}")
-    if not values.get("data"):
-        raise LumiereError("give --data (or a --config that names it)")
-    if not values.get("output"):
-        raise LumiereError("give -o/--output for the trained weights")
-    values["run_dir"] = values.get("run_dir") or str(Path("runs") / Path(values["output"]).stem)
-    config = TrainConfig(**values)
+    if ctx.get_parameter_source("scale") != ParameterSource.COMMANDLINE and "scale" in values:
+        scale = values["scale"]  # a config file's scale, where the command line gave none
+    config = training_config(task, {**values, "scale": scale})
     result = run_training(config, resume=resume)
     click.echo(f"wrote {config.output}: {result['steps']} steps in {result['seconds'] / 60:.1f} min "
                f"({result['samples_per_s']:.1f} samples/s)"

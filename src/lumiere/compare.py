@@ -10,14 +10,11 @@ from .errors import InputError, OutputError
 from .io.images import Image, is_image_path, read_image, write_image
 from .io.reader import Frame, open_source
 from .io.writer import EncodeSettings, video_file
+from .ops import eight_bit
 from .output import check_output_folder
 
 MODES = ("split", "side")
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
-
-
-def _to8(rgb: np.ndarray) -> np.ndarray:
-    return (rgb // 257).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
 
 
 def _label(canvas: np.ndarray, text: str, x: int) -> None:
@@ -30,7 +27,7 @@ def _label(canvas: np.ndarray, text: str, x: int) -> None:
 
 def compose(before: np.ndarray, after: np.ndarray, mode: str) -> np.ndarray:
     """One comparison frame (uint8 RGB); the before is resized (bicubic) to the after's size."""
-    before, after = _to8(before), _to8(after)
+    before, after = eight_bit(before), eight_bit(after)
     height, width = after.shape[:2]
     panels = 2 if mode == "side" else 1
     fit = min(1.0, MAX_WIDTH / (width * panels), MAX_HEIGHT / height)
@@ -67,7 +64,7 @@ def compare(before_path: Path, after_path: Path, output: Path, mode: str = "spli
     from tqdm import tqdm
 
     if mode not in MODES:
-        raise InputError(f"--mode must be one of {', '.join(MODES)}")
+        raise InputError(f"$mode must be one of {', '.join(MODES)}")
     output = Path(output)
     if output.resolve() in (Path(before_path).resolve(), Path(after_path).resolve()):
         raise OutputError("the comparison would overwrite one of its inputs")
@@ -82,7 +79,7 @@ def compare(before_path: Path, after_path: Path, output: Path, mode: str = "spli
     if is_image_path(output):
         wanted = after.info.frame_count // 2 if frame is None else frame
         if not 0 <= wanted < after.info.frame_count:
-            raise InputError(f"--frame must be between 0 and {after.info.frame_count - 1}")
+            raise InputError(f"$frame must be between 0 and {after.info.frame_count - 1}")
         for pair_before, pair_after in _paired(before.frames(), after.frames(), before_step, after_step):
             if pair_after.index == wanted:
                 write_image(output, Image(compose(pair_before.rgb, pair_after.rgb, mode)))

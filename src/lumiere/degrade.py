@@ -5,13 +5,13 @@ from pathlib import Path
 
 import torch
 
-from .convert import array_to_tensor, tensor_to_array
 from .degradations.recipes import RECIPES, build_recipe
 from .degradations.transforms import ClipShape
 from .errors import InputError, OutputError
 from .io.images import Image, is_image_path, read_image, write_image
 from .io.reader import open_source
 from .io.writer import EncodeSettings, video_file
+from .ops import array_to_tensor, tensor_to_array
 from .output import check_output_folder
 
 WINDOW = 16

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .convert import array_to_tensor, tensor_to_array
 from .degradations import functional as Fd
 from .io.color import ColorInfo
 from .io.images import read_image
 from .io.writer import EncodeSettings, video_file
+from .ops import array_to_tensor, tensor_to_array
 
 SHARED_FILM = Path("..") / "shared" / "data" / "film" / "street-scene.mp4"
 

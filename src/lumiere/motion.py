@@ -28,11 +28,30 @@ def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
     return correlation(previous, current) < CUT_CORRELATION
 
 
+def shot_around(center: int, count: int, cut_after) -> tuple[int, int]:
+    """First and last positions of the shot that holds `center`, among `count` consecutive frames;
+    `cut_after(k)` says whether a cut lies between frames k and k + 1."""
+    first, last = center, center
+    while first > 0 and not cut_after(first - 1):
+        first -= 1
+    while last < count - 1 and not cut_after(last):
+        last += 1
+    return first, last
+
+
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     height, width = flow.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
+
+
+def flow_consistency(there: np.ndarray, back: np.ndarray, tolerance: float = FLOW_TOLERANCE) -> np.ndarray:
+    """How well a flow holds up against the flow the other way, per pixel: 1 where going there and back returns
+    to the start, 1/e where the trip misses by `tolerance` px plus 5% of the motion, towards 0 where the pixel is
+    hidden in the other picture."""
+    error = np.linalg.norm(there + warp(back, there), axis=2)
+    return np.exp(-((error / (tolerance + 0.05 * np.linalg.norm(there, axis=2))) ** 2)).astype(np.float32)
 
 
 def matched_tone(luma: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -55,13 +74,10 @@ class FlowAligner:
         source_toned = np.clip(matched_tone(source, target), 0, 255).astype(np.uint8)
         backward = self.dis.calc(target, source_toned, None)  # target pixel -> where it is in source
         forward = self.dis.calc(source_toned, target, None)
-        round_trip = backward + warp(forward, backward)
-        disagreement = np.linalg.norm(round_trip, axis=2)
-        tolerance = FLOW_TOLERANCE + 0.05 * np.linalg.norm(backward, axis=2)
         # compared over 5x5 neighbourhoods: film grain differs in every frame, objects that moved differ in patches
         luma_error = cv2.blur(np.abs(warp(source_toned.astype(np.float32), backward) - target.astype(np.float32)),
                               (5, 5))
-        confidence = np.exp(-((disagreement / tolerance) ** 2)) * np.exp(-((luma_error / LUMA_TOLERANCE) ** 2))
+        confidence = flow_consistency(backward, forward) * np.exp(-((luma_error / LUMA_TOLERANCE) ** 2))
         return warp(np.ascontiguousarray(planes, dtype=np.float32), backward), confidence.astype(np.float32)
 
 
@@ -71,17 +87,14 @@ class WindowFlows:
 
     def __init__(self):
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        self._flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._flows: dict[tuple[int, int], np.ndarray] = {}
 
     def flow(self, pictures: list[np.ndarray], indices: list[int], a: int, b: int) -> np.ndarray:
         """The flow from window position `a` to `b` (frames `indices[a]`, `indices[b]` of the film)."""
         key = (indices[a], indices[b])
-        kept = self._flows.get(key)
-        # the pictures are compared too: a stage may see the same frame numbers again in another stream
-        if kept is None or not (np.array_equal(kept[0], pictures[a]) and np.array_equal(kept[1], pictures[b])):
-            kept = (pictures[a], pictures[b], self.dis.calc(pictures[a], pictures[b], None))
-            self._flows[key] = kept
-        return kept[2]
+        if key not in self._flows:
+            self._flows[key] = self.dis.calc(pictures[a], pictures[b], None)
+        return self._flows[key]
 
     def forget_before(self, index: int) -> None:
         self._flows = {key: flow for key, flow in self._flows.items() if min(key) >= index}
@@ -99,8 +112,7 @@ def neighbour_flows(flows: WindowFlows, pictures: list[np.ndarray], indices: lis
             continue
         there = flows.flow(pictures, indices, center, k)
         back = flows.flow(pictures, indices, k, center)
-        round_trip = np.linalg.norm(there + warp(back, there), axis=2)
-        trusted = round_trip < ROUND_TRIP_TOLERANCE + 0.05 * np.linalg.norm(there, axis=2)
+        trusted = flow_consistency(there, back, ROUND_TRIP_TOLERANCE) > np.exp(-1)
         scale = np.float32([width / there.shape[1], height / there.shape[0]])
         flow = cv2.resize(there, (width, height), interpolation=cv2.INTER_LINEAR) * scale
         trusted = cv2.resize(trusted.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0

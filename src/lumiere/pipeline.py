@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .convert import array_to_tensor, tensor_to_array
 from .io.reader import Frame
+from .ops import array_to_tensor, tensor_to_array
 from .stages.base import NO_SEGMENTS, Stage
 
 QUEUE_FRAMES = 4

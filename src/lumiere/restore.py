@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 
 from .compare import compare
-from .convert import array_to_tensor, tensor_to_array
 from .degradations.functional import resize
 from .engine.runner import Runners, RunnerSettings
 from .errors import InputError, OutputError
@@ -18,6 +17,7 @@ from .io.reader import Source, open_source
 from .io.writer import plan_source_streams, remove_files_of_dead_processes, video_file
 from .job import Job
 from .manifest import settings_hash
+from .ops import array_to_tensor, tensor_to_array
 from .output import auto_chunk_frames, check_output_folder, check_paths, plan_output
 from .plan import build_stages, plan_stages
 from .stages.colorize import ColorizeSettings, ColorizeStage, References, colorizer

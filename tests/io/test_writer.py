@@ -105,7 +105,7 @@ def test_exception_codec_container_mismatch():
         EncodeSettings("prores", bit_depth=10).validate(".mp4")
     with pytest.raises(OutputError, match="unknown video codec"):
         EncodeSettings("divx").validate(".mp4")
-    with pytest.raises(OutputError, match="--crf does not apply to ffv1"):
+    with pytest.raises(OutputError, match="crf does not apply to ffv1"):
         EncodeSettings("ffv1", crf=3).validate(".mkv")
     with pytest.raises(OutputError, match="preset"):
         EncodeSettings("h264", preset="warp").validate(".mp4")

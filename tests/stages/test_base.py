@@ -14,7 +14,7 @@ class WindowSum(WindowStage):
     def output_size(self, width, height):
         return width, height
 
-    def process_window(self, window, center, indices):
+    def process_window(self, window, center, indices, memo):
         assert indices == sorted(indices)
         return torch.stack(window).sum(dim=0) + 1000 * center
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from lumiere.degradations.functional import luma, paint_specks, vertical_scratch
+from lumiere.degradations.functional import paint_specks, vertical_scratch
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.errors import InputError
 from lumiere.io.reader import Frame
+from lumiere.ops import luma
 from lumiere.stages.deflicker import DeflickerSettings, DeflickerStage
 from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
 from lumiere.stages.repair import RepairSettings, brief_lines, repair_stage

@@ -97,7 +97,7 @@ def test_init_fine_tunes(tmp_path, image_folder, tiny_models):
 
 
 def test_exception(tmp_path, image_folder, tiny_models):
-    with pytest.raises(LumiereError, match="--init model is x4"):
+    with pytest.raises(LumiereError, match="init model is x4"):
         train(_config(tmp_path, image_folder, init=str(tiny_models[4])), show_progress=False)
     with pytest.raises(LumiereError, match="no checkpoint"):
         train(_config(tmp_path / "x", image_folder), resume=True, show_progress=False)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import check_image_batch
+from ..ops import luma
 
 
 def gaussian_kernel2d(sigma_x: float, sigma_y: float, angle: float = 0.0) -> torch.Tensor:
@@ -98,15 +99,6 @@ def disk_kernel(radius: float) -> torch.Tensor:
     distance = torch.sqrt(coords[:, None] ** 2 + coords[None, :] ** 2)
     kernel = (radius + 0.5 - distance).clamp(0, 1)
     return (kernel / kernel.sum()).float()
-
-
-def luma(x: torch.Tensor) -> torch.Tensor:
-    """BT.601 luma of (B, 3, H, W) in [0, 1] as (B, 1, H, W); a 1-channel input is returned as is."""
-    check_image_batch(x)
-    if x.shape[1] == 1:
-        return x
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * weights).sum(dim=1, keepdim=True)
 
 
 def film_grain(x: torch.Tensor, strength: float, grain_size: float, generator: torch.Generator | None = None,

@@ -22,9 +22,9 @@ def select_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise LumiereError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
+        raise LumiereError("$device cuda was asked for, but PyTorch sees no CUDA GPU here")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise LumiereError("--device mps was asked for, but this machine has no Metal GPU")
+        raise LumiereError("$device mps was asked for, but this machine has no Metal GPU")
     return torch.device(name)
 
 

@@ -141,7 +141,7 @@ class ModelRunner:
             if not _is_out_of_memory(exc):
                 raise
             raise LumiereError(f"out of memory running {self.descriptor.name} on {self.device}; free memory "
-                               "or run on another --device") from None
+                               "or run on another $device") from None
 
     def _finite(self, produce: Callable[[], Outputs]) -> Outputs:
         """The outputs of `produce`, produced again in fp32 if reduced precision overflowed to NaN or infinity."""

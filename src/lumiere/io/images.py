@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
+from ..ops import eight_bit
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".webp")
 SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
@@ -74,8 +75,8 @@ def write_image(path: Path, image: Image, jpeg_quality: int = 95) -> None:
         raise OutputError(f"{path}: unknown image type {suffix!r} (use one of {', '.join(IMAGE_SUFFIXES)})")
     rgb, alpha = image.rgb, image.alpha
     if rgb.dtype == np.uint16 and suffix not in SIXTEEN_BIT_SUFFIXES:
-        rgb = (rgb // 257).astype(np.uint8)
-        alpha = None if alpha is None else (alpha // 257).astype(np.uint8)
+        rgb = eight_bit(rgb)
+        alpha = None if alpha is None else eight_bit(alpha)
     if alpha is not None and suffix not in ALPHA_SUFFIXES:
         raise OutputError(f"{path}: {suffix} cannot hold the input's alpha channel; write .png or .tiff")
     data = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

@@ -96,7 +96,7 @@ class VideoSource:
         if play_fps is not None:
             if self.info.has_audio:
                 raise InputError(f"{path} has sound; playing its pictures at {float(play_fps):g} fps would put them "
-                                 "out of step with it (re-time a silent copy, or leave out --source-fps)")
+                                 "out of step with it (re-time a silent copy, or leave out $source_fps)")
             self.info = replace(self.info, fps=Fraction(play_fps), time_base=1 / Fraction(play_fps))
 
     @staticmethod

@@ -74,12 +74,12 @@ class EncodeSettings:
             raise OutputError(f"{self.codec} is written at {depths} bit, not {self.bit_depth}")
         if self.crf is not None and spec.default_crf is None:
             why = " (it is lossless)" if self.codec == "ffv1" else ""
-            raise OutputError(f"--crf does not apply to {self.codec}{why}")
+            raise OutputError(f"$crf does not apply to {self.codec}{why}")
         if self.crf is not None and not 0 <= self.crf <= 63:
-            raise OutputError(f"--crf must be between 0 and 63, got {self.crf}")
+            raise OutputError(f"$crf must be between 0 and 63, got {self.crf}")
         if self.preset is not None and self.preset not in spec.presets:
             choices = ", ".join(spec.presets) or "none"
-            raise OutputError(f"--encoder-preset {self.preset!r} is not one of {self.codec}'s presets ({choices})")
+            raise OutputError(f"$encoder_preset {self.preset!r} is not one of {self.codec}'s presets ({choices})")
         format_name = CONTAINERS.get(container_suffix)
         if format_name is None:
             raise OutputError(f"unknown video container {container_suffix!r} (use {', '.join(CONTAINERS)})")
@@ -93,7 +93,7 @@ class EncodeSettings:
                               f"the output is {width}x{height}")
         if self.pix_fmt.startswith(("yuv420p", "yuv422p")) and (width % 2 or height % 2):
             raise OutputError(f"{self.codec} needs an even frame size, and the output is {width}x{height}; "
-                              "pick --height or --scale to make it even, or use ffv1")
+                              "pick $height or $scale to make it even, or use ffv1")
 
     @property
     def spec(self) -> CodecSpec:

@@ -87,7 +87,8 @@ class TemporalStage(Stage):
 class WindowStage(Stage):
     """Each output frame is a function of the input frames from `before` frames ahead of it to `after` frames
     behind it in the stream (fewer at the ends of the film), and of nothing else: no state is carried, so
-    segments need only `before` frames of context."""
+    segments need only `before` frames of context. What is worth computing once per frame or pair of frames (optical
+    flow) is kept in a memo made by `start` for each stream."""
 
     before: int = 2
     after: int = 2
@@ -100,13 +101,18 @@ class WindowStage(Stage):
     def lookahead(self) -> int:
         return self.after
 
+    def start(self):
+        """A fresh memo for one stream (None: the stage keeps nothing)."""
+        return None
+
     @abstractmethod
-    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
-        """The output for `window[center]`, given the frames around it (consecutive, oldest first) and their
-        indices in the film (for memoising what is computed per frame or per pair of frames)."""
+    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int], memo) -> torch.Tensor:
+        """The output for `window[center]`, given the frames around it (consecutive, oldest first), their
+        indices in the film, and the stream's memo of what was computed per frame or pair of frames."""
 
     def stream(self, items, batch=1, segments=NO_SEGMENTS):
         window: deque[Item] = deque()
+        memo = self.start()
         center = 0  # position in `window` of the next frame to put out
         for item in items:
             if window and item[0].index <= window[-1][0].index:
@@ -114,15 +120,15 @@ class WindowStage(Stage):
                                  f"then {item[0].index}")
             window.append(item)
             if len(window) - 1 - center >= self.after:
-                yield self._emit(window, center)
+                yield self._emit(window, center, memo)
                 center += 1
                 if center > self.before:
                     window.popleft()
                     center -= 1
         while center < len(window):
-            yield self._emit(window, center)
+            yield self._emit(window, center, memo)
             center += 1
 
-    def _emit(self, window: deque[Item], center: int) -> Item:
+    def _emit(self, window: deque[Item], center: int, memo) -> Item:
         images = [image for _, image in window]
-        return window[center][0], self.process_window(images, center, [frame.index for frame, _ in window])
+        return window[center][0], self.process_window(images, center, [frame.index for frame, _ in window], memo)

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import check_image_batch
-from ..convert import array_to_tensor
 from ..degradations.functional import resize
 from ..engine.runner import ModelRunner, Runners
 from ..errors import InputError, OptionError
@@ -28,6 +27,7 @@ from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.colornet import CALIBRATION, OUTPUT_STRIDE, SIZE_MULTIPLE, TEMPERATURE
 from ..models.loader import resolve_model_path
 from ..motion import FlowAligner, correlation, is_cut
+from ..ops import array_to_tensor, to_u8
 from .base import NO_SEGMENTS, TemporalStage
 from .settings import Option, StageSettings, option_value
 
@@ -144,14 +144,15 @@ def guided_upsample(ab: torch.Tensor, guide_small: torch.Tensor, guide_full: tor
     return a * guide_full + b
 
 
-def _to_u8(luma: torch.Tensor) -> np.ndarray:
-    return (luma.float().clamp(0, 100) * 2.55).round().to(torch.uint8).cpu().numpy()
+def _lightness_u8(lightness_plane: torch.Tensor) -> np.ndarray:
+    """L* (H, W) as uint8 levels of L* x 2.55."""
+    return to_u8(lightness_plane.float().cpu().numpy() / 100)
 
 
 def work_lightness(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 lightness (L* x 2.55) of a stored RGB frame at a work size, as the stage computes it."""
     luma = lightness(array_to_tensor(rgb)[None])
-    return _to_u8(resize(luma, (size[1], size[0]), "area")[0, 0])
+    return _lightness_u8(resize(luma, (size[1], size[0]), "area")[0, 0])
 
 
 @dataclass
@@ -237,7 +238,7 @@ class References:
         reference's (matched histograms) is kept, and frames between two references get a blend of theirs.
         """
         best: list[tuple[float, int, np.ndarray | None]] = [(-1.0, -1, None)] * len(self.pictures)
-        references = [_to_u8(lightness(p)[0, 0]) for p in self.pictures]
+        references = [_lightness_u8(lightness(p)[0, 0]) for p in self.pictures]
         for index, luma in frames_luma:
             for k, ref in enumerate(references):
                 ref_resized = cv2.resize(ref, (luma.shape[1], luma.shape[0]), interpolation=cv2.INTER_AREA)
@@ -281,7 +282,7 @@ class References:
                 _, features = self.colorizer.predict(luma)
                 feats.append(_matching_grid(features)[0].flatten(1))
                 abs_small.append(F.avg_pool2d(ab_true, OUTPUT_STRIDE * MATCH_POOL)[0].flatten(1).to(features.device))
-                planes.append((_to_u8(luma[0, 0]), ab_true[0].permute(1, 2, 0).numpy()))
+                planes.append((_lightness_u8(luma[0, 0]), ab_true[0].permute(1, 2, 0).numpy()))
             self._prepared[size] = (torch.cat(feats, 1), torch.cat(abs_small, 1), planes)
         return self._prepared[size]
 
@@ -388,7 +389,7 @@ class ColorizeStage(TemporalStage):
         fresh_np = fresh.permute(0, 2, 3, 1).cpu().numpy()
         outputs = []
         for i, index in enumerate(indices):
-            luma_u8 = _to_u8(luma_small[i, 0])
+            luma_u8 = _lightness_u8(luma_small[i, 0])
             if index in segments:
                 self._restart_segment(state, index)
             outputs.append(self._step(state, index, luma_u8, fresh_np[i]))

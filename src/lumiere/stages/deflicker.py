@@ -10,13 +10,12 @@ and spread to the target's: a local gain and offset.
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..degradations.functional import luma
 from ..errors import InputError, OptionError
-from ..motion import is_cut
+from ..motion import is_cut, shot_around
+from ..ops import luma, to_u8
 from .base import WindowStage
 from .settings import Option, StageSettings, option_value
 
@@ -76,10 +75,6 @@ def trend_at(series: torch.Tensor, center: int, radius: int) -> torch.Tensor:
     return intercept.to(series.dtype)[None]
 
 
-def _thumb(y: torch.Tensor) -> np.ndarray:
-    return (y[0, 0].float().clamp(0, 1) * 255).to(torch.uint8).cpu().numpy()
-
-
 class DeflickerStage(WindowStage):
     name = "deflicker"
 
@@ -94,17 +89,13 @@ class DeflickerStage(WindowStage):
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
+    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int], memo) -> torch.Tensor:
         frames = torch.stack(window)
         y = luma(frames)
         small = F.interpolate(y, scale_factor=0.25, mode="area") if min(y.shape[-2:]) >= 64 else y
-        thumbs = [_thumb(small[i:i + 1]) for i in range(len(window))]
+        thumbs = [to_u8(plane) for plane in small[:, 0].float().cpu().numpy()]
         # the centre's shot only: exposure on the far side of a cut is another scene's
-        first, last = center, center
-        while first > 0 and not is_cut(thumbs[first - 1], thumbs[first]):
-            first -= 1
-        while last < len(window) - 1 and not is_cut(thumbs[last], thumbs[last + 1]):
-            last += 1
+        first, last = shot_around(center, len(window), lambda k: is_cut(thumbs[k], thumbs[k + 1]))
         height, width = y.shape[-2:]
         rows = max(1, round(self.settings.grid * height / min(height, width)))
         columns = max(1, round(self.settings.grid * width / min(height, width)))

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..degradations.functional import luma
 from ..errors import InputError
+from ..ops import luma_plane
 from .base import NO_SEGMENTS, Stage
 from .settings import Option, StageSettings, option_value
 
@@ -20,8 +20,7 @@ THUMBNAIL = (96, 72)
 
 
 def _thumbnail(image: torch.Tensor) -> np.ndarray:
-    y = (luma(image[None])[0, 0].clamp(0, 1) * 255).float().cpu().numpy()
-    return cv2.resize(y, THUMBNAIL, interpolation=cv2.INTER_AREA)
+    return cv2.resize(np.clip(luma_plane(image), 0, 1) * 255, THUMBNAIL, interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ import cv2
 import numpy as np
 import torch
 
-from ..degradations.functional import film_grain, luma
+from ..degradations.functional import film_grain
 from ..errors import InputError, OptionError
 from ..models.loader import resolve_model_path
 from ..motion import WindowFlows, neighbour_flows, warp
+from ..ops import BT601, luma_plane, to_u8
 from .base import NO_SEGMENTS, Stage, WindowStage
 from .settings import Option, StageSettings, option_value
 from .upscale import UpscaleStage
@@ -29,7 +30,7 @@ CLEANER = "film-clean"
 
 def grain_level(frame: torch.Tensor) -> float:
     """Standard deviation of the fine noise in a frame (3, H, W) of [0, 1] (Immerkaer's estimator, 1996)."""
-    y = luma(frame[None])[0, 0].float().cpu().numpy()
+    y = luma_plane(frame)
     kernel = np.float32([[1, -2, 1], [-2, 4, -2], [1, -2, 1]])
     response = cv2.filter2D(y, -1, kernel)[1:-1, 1:-1]
     return float(np.sqrt(np.pi / 2) * np.abs(response).mean() / 6)
@@ -65,25 +66,27 @@ class DegrainStage(WindowStage):
         if not 0 <= settings.strength <= 1:
             raise OptionError(f"$degrain strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
-        self.flows = WindowFlows()
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
+    def start(self) -> WindowFlows:
+        return WindowFlows()
+
+    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int],
+                       memo: WindowFlows) -> torch.Tensor:
         if len(window) < 2:
             return window[center]
         frames = [frame.permute(1, 2, 0).float().cpu().numpy() for frame in window]
-        y = [frame @ np.float32([0.299, 0.587, 0.114]) for frame in frames]
+        y = [frame @ np.float32(BT601) for frame in frames]
         height, width = y[center].shape
-        small = [cv2.resize((plane * 255).clip(0, 255).astype(np.uint8), None, fx=0.5, fy=0.5,
-                            interpolation=cv2.INTER_AREA) for plane in y]
+        small = [cv2.resize(to_u8(plane), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) for plane in y]
         spread = self.settings.similarity * max(grain_level(window[center]), 1 / 255)
         total = frames[center].copy()
         weight_sum = np.ones((height, width, 1), np.float32)
-        for k, flow, trusted in neighbour_flows(self.flows, small, indices, center, (width, height)):
+        for k, flow, trusted in neighbour_flows(memo, small, indices, center, (width, height)):
             laid = warp(frames[k], flow)
-            difference = cv2.blur(np.abs(laid @ np.float32([0.299, 0.587, 0.114]) - y[center]), (3, 3))
+            difference = cv2.blur(np.abs(laid @ np.float32(BT601) - y[center]), (3, 3))
             weight = (np.exp(-((difference / spread) ** 2)) * trusted)[..., None].astype(np.float32)
             total += weight * laid
             weight_sum += weight

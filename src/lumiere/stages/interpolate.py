@@ -15,20 +15,14 @@ import cv2
 import numpy as np
 import torch
 
-from ..degradations.functional import luma
 from ..errors import OptionError
 from ..io.reader import FrameInfo
-from ..motion import is_cut, warp
+from ..motion import flow_consistency, is_cut, warp
+from ..ops import luma_u8, shrink
 from .base import NO_SEGMENTS, Stage
 from .settings import Option, StageSettings, check_rate, option_value
 
 FLOW_SIZE = 540  # longest side the flow is computed at; enough for motion, cheap at 4K
-
-
-def _gray(image: torch.Tensor, longest: int) -> np.ndarray:
-    y = (luma(image[None])[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    scale = min(1.0, longest / max(y.shape))
-    return cv2.resize(y, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else y
 
 
 class FlowPair:
@@ -36,17 +30,12 @@ class FlowPair:
     consistency (1 where the flow holds, towards 0 where the pixel is hidden in the other frame)."""
 
     def __init__(self, dis, first: torch.Tensor, second: torch.Tensor):
-        a, b = _gray(first, FLOW_SIZE), _gray(second, FLOW_SIZE)
+        a, b = shrink(luma_u8(first), FLOW_SIZE)[0], shrink(luma_u8(second), FLOW_SIZE)[0]
         self.cut = is_cut(a, b)
         self.forward = dis.calc(a, b, None)  # b(p + forward) ~ a(p)
         self.backward = dis.calc(b, a, None)
-        self.forward_ok = self._consistency(self.forward, self.backward)
-        self.backward_ok = self._consistency(self.backward, self.forward)
-
-    @staticmethod
-    def _consistency(there: np.ndarray, back: np.ndarray) -> np.ndarray:
-        error = np.linalg.norm(there + warp(back, there), axis=2)
-        return np.exp(-((error / (1.0 + 0.05 * np.linalg.norm(there, axis=2))) ** 2)).astype(np.float32)
+        self.forward_ok = flow_consistency(self.forward, self.backward)
+        self.backward_ok = flow_consistency(self.backward, self.forward)
 
 
 def interpolate(first: torch.Tensor, second: torch.Tensor, t: float, flows: FlowPair) -> torch.Tensor:

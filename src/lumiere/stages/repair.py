@@ -30,12 +30,12 @@ import cv2
 import numpy as np
 import torch
 
-from ..degradations.functional import luma
 from ..engine.runner import ModelRunner, Runners, RunnerSettings
 from ..errors import OptionError
 from ..models.loader import resolve_model_path
 from ..models.repairnet import FRAMES
 from ..motion import WindowFlows, neighbour_flows, warp
+from ..ops import luma, to_u8
 from .base import WindowStage
 from .settings import Option, StageSettings, option_value
 
@@ -87,10 +87,6 @@ class RepairSettings(StageSettings):
 
     def files(self, film):
         return [resolve_model_path(self.model)[1]]
-
-
-def _to_u8(image: torch.Tensor) -> np.ndarray:
-    return (image.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
 def row_residual(y: np.ndarray) -> np.ndarray:
@@ -278,7 +274,6 @@ class RepairStage(WindowStage):
         if not 0 <= settings.strength <= 1:
             raise OptionError(f"$repair strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
-        self.flows = WindowFlows()
         self.runner = runner
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
@@ -348,17 +343,21 @@ class RepairStage(WindowStage):
                 shifts[block] = np.median(flow_x[block * LINE_BLOCK:(block + 1) * LINE_BLOCK, beside])
         return shifts
 
+    def start(self) -> WindowFlows:
+        return WindowFlows()
+
     @torch.inference_mode()
-    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
+    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int],
+                       memo: WindowFlows) -> torch.Tensor:
         if len(window) < 3:
             return window[center]
         frames = torch.stack(window).float().cpu()
         y = luma(frames)[:, 0].numpy()
         height, width = y.shape[-2:]
-        y_half = [cv2.resize(_to_u8(torch.from_numpy(plane)), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        y_half = [cv2.resize(to_u8(plane), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
                   for plane in y]
         flows = {k: (flow, trusted)
-                 for k, flow, trusted in neighbour_flows(self.flows, y_half, indices, center, (width, height))}
+                 for k, flow, trusted in neighbour_flows(memo, y_half, indices, center, (width, height))}
         specks, brief = self.transient(y, center, flows)
         damaged = self.scratches(y, center, flows) | specks | brief
         if not damaged.any():

@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..convert import array_to_tensor
 from ..engine.runner import Runners, RunnerSettings
 from ..errors import OptionError
 from ..io.reader import Source
+from ..ops import array_to_tensor
 from .base import Stage
 
 MAX_RATE = 1000

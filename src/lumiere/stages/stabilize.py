@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 import torch
 
-from ..degradations.functional import luma
 from ..errors import InputError, OptionError
-from ..motion import is_cut
-from .base import NO_SEGMENTS, WindowStage
+from ..motion import is_cut, shot_around
+from ..ops import luma_plane, shrink, to_u8
+from .base import WindowStage
 from .settings import Option, StageSettings, option_value
 
 MEASURE_SIZE = 512  # longest side the shifts are measured at
@@ -43,20 +43,13 @@ class StabilizeSettings(StageSettings):
         return [StabilizeStage(self)]
 
 
-def _measure_picture(image: torch.Tensor) -> tuple[np.ndarray, float]:
-    y = luma(image[None])[0, 0].float().cpu().numpy()
-    scale = min(1.0, MEASURE_SIZE / max(y.shape))
-    small = cv2.resize(y, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else y
-    return np.ascontiguousarray(small, dtype=np.float32), scale
-
-
 def shift_between(first: torch.Tensor, second: torch.Tensor) -> tuple[np.ndarray, bool]:
     """How far the picture moved from `first` to `second` (dx, dy in pixels), and whether a cut lies between."""
-    a, scale = _measure_picture(first)
-    b, _ = _measure_picture(second)
+    a, scale = shrink(luma_plane(first), MEASURE_SIZE)
+    b, _ = shrink(luma_plane(second), MEASURE_SIZE)
     window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
-    cut = is_cut((a * 255).clip(0, 255).astype(np.uint8), (b * 255).clip(0, 255).astype(np.uint8))
+    cut = is_cut(to_u8(a), to_u8(b))
     return np.array([dx, dy]) / scale, cut
 
 
@@ -84,27 +77,22 @@ class StabilizeStage(WindowStage):
             raise InputError(f"stabilize radius must be between 2 and 100 frames, got {settings.radius}")
         self.settings = settings
         self.before = self.after = settings.radius
-        self._shifts: dict[int, tuple[np.ndarray, bool]] = {}  # frame index -> move to the next frame
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def stream(self, items, batch=1, segments=NO_SEGMENTS):
-        self._shifts.clear()  # memoised per film: a second stream must not see the first one's shifts
-        yield from super().stream(items, batch, segments)
+    def start(self) -> dict[int, tuple[np.ndarray, bool]]:
+        return {}  # frame index -> its move to the next frame, and whether a cut lies between
 
-    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int]) -> torch.Tensor:
+    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int],
+                       memo: dict[int, tuple[np.ndarray, bool]]) -> torch.Tensor:
         for k in range(len(window) - 1):
-            if indices[k] not in self._shifts:
-                self._shifts[indices[k]] = shift_between(window[k], window[k + 1])
-        for index in [i for i in self._shifts if i < indices[0]]:
-            del self._shifts[index]
-        first, last = center, center  # the centre's shot only
-        while first > 0 and not self._shifts[indices[first - 1]][1]:
-            first -= 1
-        while last < len(window) - 1 and not self._shifts[indices[last]][1]:
-            last += 1
-        steps = [self._shifts[indices[k]][0] for k in range(first, last)]
+            if indices[k] not in memo:
+                memo[indices[k]] = shift_between(window[k], window[k + 1])
+        for index in [i for i in memo if i < indices[0]]:
+            del memo[index]
+        first, last = shot_around(center, len(window), lambda k: memo[indices[k]][1])  # the centre's shot only
+        steps = [memo[indices[k]][0] for k in range(first, last)]
         path = np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)]) if steps else np.zeros((1, 2))
         height, width = window[center].shape[-2:]
         limit = self.settings.max_shift * min(height, width)

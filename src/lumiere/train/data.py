@@ -10,6 +10,7 @@ import torch.utils.data
 from ..errors import InputError
 from ..io.images import is_gray, is_image_path, read_image
 from ..io.reader import VIDEO_SUFFIXES, open_source
+from ..ops import eight_bit, luma
 
 MAX_FRAMES_PER_VIDEO = 240
 
@@ -32,20 +33,16 @@ def list_media(folders: list[str]) -> list[Path]:
     return paths
 
 
-def _to8(rgb: np.ndarray) -> np.ndarray:
-    return (rgb // 257).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
-
-
 def load_pictures(path: Path) -> Iterator[np.ndarray]:
     """The RGB pictures a file holds: one for an image, up to MAX_FRAMES_PER_VIDEO spread over a video."""
     if is_image_path(path):
-        yield _to8(read_image(path).rgb)
+        yield eight_bit(read_image(path).rgb)
         return
     source = open_source(path)
     stride = max(1, source.info.frame_count // MAX_FRAMES_PER_VIDEO)
     for frame in source.frames():
         if frame.index % stride == 0:
-            yield _to8(frame.rgb)
+            yield eight_bit(frame.rgb)
 
 
 class CropSampler:
@@ -107,7 +104,7 @@ def to_gray(hr: torch.Tensor, probability: float, generator: torch.Generator) ->
     if probability <= 0:
         return hr
     chosen = torch.rand(hr.shape[0], generator=generator) < probability
-    gray = (hr * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True).expand_as(hr)
+    gray = luma(hr).expand_as(hr)
     return torch.where(chosen.view(-1, 1, 1, 1), gray, hr)
 
 

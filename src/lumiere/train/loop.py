@@ -98,9 +98,9 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / CHECKPOINT
     if checkpoint_path.exists() and not resume:
-        raise LumiereError(f"{checkpoint_path} exists; pass --resume to continue it or choose another --run-dir")
+        raise LumiereError(f"{checkpoint_path} exists; pass $resume to continue it or choose another $run_dir")
     if resume and not checkpoint_path.exists():
-        raise LumiereError(f"--resume: no checkpoint in {run_dir}")
+        raise LumiereError(f"$resume: no checkpoint in {run_dir}")
 
     torch.manual_seed(config.seed)
     task = make_task(config)

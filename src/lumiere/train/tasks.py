@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..degradations.recipes import build_recipe
-from ..errors import LumiereError
+from ..errors import LumiereError, OptionError
 from ..eval.metrics import ciede2000, colourfulness, psnr_y, ssim_y
 from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.archs import build_restoration_network
@@ -32,6 +32,10 @@ PRIOR_BATCHES = 100  # training batches whose colours estimate how common each c
 class Task(ABC):
     metric: str  # the validation figure the curve shows and the summary reports
     metric_label: str
+    # defaults where the configuration leaves them open
+    default_recipe = "film"
+    default_num_feat = 48
+    trains_upscaler = False  # an upscale/restore network: --arch and the adversarial loss apply
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -75,16 +79,17 @@ class RestorationTask(Task):
     """upscale (x2-x4) and restore (x1): a Compact or SPAN network undoing a degradation recipe."""
 
     metric, metric_label = "psnr", "validation PSNR-Y (dB)"
+    trains_upscaler = True
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
         if config.recipe == "film-luma":
-            raise LumiereError("--recipe film-luma makes colorization inputs; use it with `lumiere train colorize`")
+            raise LumiereError("$recipe film-luma makes colorization inputs; use it with `lumiere train colorize`")
         self.recipe = build_recipe(config.recipe, config.scale)
         self.val_hr = (load_validation(config.val, config.val_images, config.val_crop, config.scale)
                        if config.val else None)
         if config.gan_weight and (config.patch * config.scale) % 8:
-            raise LumiereError(f"--gan-weight needs output crops that are multiples of 8 px; --patch {config.patch} "
+            raise LumiereError(f"$gan_weight needs output crops that are multiples of 8 px; $patch {config.patch} "
                                f"at x{config.scale} gives {config.patch * config.scale}")
         self.adversary: Adversary | None = None
 
@@ -93,7 +98,7 @@ class RestorationTask(Task):
         if config.init:
             loaded = load_model(config.init, roles=("upscale", "restore"))
             if loaded.descriptor.scale != config.scale:
-                raise LumiereError(f"--init model is x{loaded.descriptor.scale}, but --scale is {config.scale}")
+                raise LumiereError(f"$init model is x{loaded.descriptor.scale}, but $scale is {config.scale}")
             return loaded.module.train()
         return build_restoration_network(config.arch, config.scale, config.num_feat, config.num_conv)
 
@@ -134,8 +139,8 @@ class RestorationTask(Task):
     def load_state_dict(self, state: dict) -> None:
         if self.adversary is not None:
             if "adversary" not in state:
-                raise LumiereError("this checkpoint was trained without a discriminator; --gan-weight cannot be "
-                                   "added on resume (start a run with --init from its export instead)")
+                raise LumiereError("this checkpoint was trained without a discriminator; $gan_weight cannot be "
+                                   "added on resume (start a run with $init from its export instead)")
             self.adversary.load_state_dict(state["adversary"])
 
     @torch.no_grad()
@@ -154,11 +159,12 @@ class ColorizationTask(Task):
     """colorize: ColorNet predicting a*b* classes from film-like lightness."""
 
     metric, metric_label = "ciede2000", "validation CIEDE2000 (lower is better)"
+    default_recipe, default_num_feat = "film-luma", 32
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
         if config.patch % 16:
-            raise LumiereError(f"--patch must be a multiple of 16 for colorize, got {config.patch}")
+            raise LumiereError(f"$patch must be a multiple of 16 for colorize, got {config.patch}")
         self.recipe = build_recipe(config.recipe, 1)
         self.val_rgb = load_validation(config.val, config.val_images, config.val_crop, 16) if config.val else None
         self._pairs: ColourPairs | None = None
@@ -202,11 +208,12 @@ class RepairTask(Task):
     """repair: RepairNet finding and filling dust, dirt and scratches from five frames."""
 
     metric, metric_label = "psnr", "validation PSNR-Y after repair (dB)"
+    default_num_feat = 32
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
         if config.patch % 4:
-            raise LumiereError(f"--patch must be a multiple of 4 for repair, got {config.patch}")
+            raise LumiereError(f"$patch must be a multiple of 4 for repair, got {config.patch}")
         self.val_clips = None
         if config.val:
             pictures = load_validation(config.val, config.val_images, config.val_crop + 2 * MARGIN, 4)
@@ -252,12 +259,13 @@ class DetectionTask(Task):
     """
 
     metric, metric_label = "accuracy", "validation accuracy (film vs clean)"
+    default_num_feat = 24
     SCALES = (4, 2)
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
         if config.patch % DAMAGE_SIZE_MULTIPLE:
-            raise LumiereError(f"--patch must be a multiple of {DAMAGE_SIZE_MULTIPLE} for detect, got {config.patch}")
+            raise LumiereError(f"$patch must be a multiple of {DAMAGE_SIZE_MULTIPLE} for detect, got {config.patch}")
         self.recipes = {(kind, scale): build_recipe(name, scale) for kind, name in (("film", "film"),
                                                                                      ("clean", "bicubic"))
                         for scale in self.SCALES}
@@ -299,6 +307,32 @@ class DetectionTask(Task):
 
 TASKS = {"upscale": RestorationTask, "restore": RestorationTask, "colorize": ColorizationTask, "repair": RepairTask,
          "detect": DetectionTask}
+
+
+def training_config(task: str, values: dict) -> TrainConfig:
+    """The configuration of a training run: the values given (a config file's, then the command line's), the
+    task's own defaults for the rest. Only `upscale` enlarges; the other tasks train at x1."""
+    kind = TASKS[task]
+    values = {**values, "task": task}
+    if task != "upscale":
+        values["scale"] = 1
+    if values.get("recipe") is None:
+        values["recipe"] = kind.default_recipe
+    if values.get("gray_probability") is None:
+        values["gray_probability"] = 0.5 if values["recipe"] == "film" else 0.0
+    if values.get("num_feat") is None:
+        values["num_feat"] = kind.default_num_feat
+    if not kind.trains_upscaler:
+        if values.get("arch", "compact") != "compact":
+            raise OptionError(f"$arch is for upscale and restore; {task} has its own network")
+        if values.get("gan_weight"):
+            raise OptionError(f"$gan_weight is for upscale and restore, not {task}")
+    if not values.get("data"):
+        raise OptionError("give $data (or a $config that names it)")
+    if not values.get("output"):
+        raise OptionError("give $output for the trained weights")
+    values["run_dir"] = values.get("run_dir") or str(Path("runs") / Path(values["output"]).stem)
+    return TrainConfig(**values)
 
 
 def make_task(config: TrainConfig) -> Task:

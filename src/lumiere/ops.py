@@ -1,0 +1,66 @@
+"""Image helpers shared by every part of lumiere: stored pixels and float tensors, luma, and the 8-bit planes
+OpenCV measures on (flow, cuts, shifts).
+
+Stored pixels are numpy arrays (H, W, C) of uint8 or uint16; pictures in flight are float tensors (C, H, W) or
+(B, C, H, W) in [0, 1].
+"""
+
+import cv2
+import numpy as np
+import torch
+
+from ._checks import check_image_batch
+
+BT601 = (0.299, 0.587, 0.114)  # luma weights of R, G, B
+
+
+def array_to_tensor(array: np.ndarray) -> torch.Tensor:
+    if array.ndim != 3:
+        raise ValueError(f"expected (H, W, C), got {array.shape}")
+    scale = 65535.0 if array.dtype == np.uint16 else 255.0
+    return torch.from_numpy(array.astype(np.float32) / scale).permute(2, 0, 1).contiguous()
+
+
+def tensor_to_array(tensor: torch.Tensor, dtype: np.dtype = np.uint8) -> np.ndarray:
+    if tensor.ndim != 3:
+        raise ValueError(f"expected (C, H, W), got {tuple(tensor.shape)}")
+    scale = 65535.0 if dtype == np.uint16 else 255.0
+    values = (tensor.detach().float().clamp(0, 1) * scale).round()
+    return values.permute(1, 2, 0).cpu().numpy().astype(dtype)
+
+
+def eight_bit(pixels: np.ndarray) -> np.ndarray:
+    """Stored pixels as uint8 (16-bit ones reduced)."""
+    return (pixels // 257).astype(np.uint8) if pixels.dtype == np.uint16 else pixels
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma of (B, 3, H, W) in [0, 1] as (B, 1, H, W); a 1-channel input is returned as is."""
+    check_image_batch(x)
+    if x.shape[1] == 1:
+        return x
+    weights = torch.tensor(BT601, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * weights).sum(dim=1, keepdim=True)
+
+
+def luma_plane(picture: torch.Tensor) -> np.ndarray:
+    """The luma of a picture (3, H, W) as a float32 array (H, W) in [0, 1]."""
+    return luma(picture[None])[0, 0].float().cpu().numpy()
+
+
+def to_u8(plane: np.ndarray) -> np.ndarray:
+    """A plane of [0, 1] as uint8 levels, rounded."""
+    return np.clip(np.rint(plane * 255), 0, 255).astype(np.uint8)
+
+
+def luma_u8(picture: torch.Tensor) -> np.ndarray:
+    """The luma of a picture (3, H, W) as uint8 (H, W): what flow and cut detection look at."""
+    return to_u8(luma_plane(picture.clamp(0, 1)))
+
+
+def shrink(plane: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
+    """A plane reduced (area average) so its longer side is at most `longest`, and the scale it was reduced by."""
+    scale = min(1.0, longest / max(plane.shape[:2]))
+    if scale == 1:
+        return plane, 1.0
+    return cv2.resize(plane, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
