@@ -150,7 +150,7 @@ def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fp
     tasks = {chunk: ChunkTask.of(job, chunk, plan, play_fps) for chunk in chunks}
     film = None  # the film in the object store, once a worker cannot see its path
     pending = {remote.remote(task, film, counter): chunk for chunk, task in tasks.items()}
-    already = info.frame_count - sum(job.frame_range(k)[1] - job.frame_range(k)[0] for k in chunks)
+    already = job.done_frames()
     progress = tqdm(total=info.frame_count, initial=already, unit="frame", desc="restore (ray)",
                     disable=not show_progress, dynamic_ncols=True, smoothing=0.1)
     seconds: dict[int, float] = {}

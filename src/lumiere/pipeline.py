@@ -8,7 +8,6 @@ progress and stopping; any thread's failure stops the others and is re-raised.
 import queue
 import threading
 from collections.abc import Callable, Container, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,11 +19,6 @@ from .stages.base import NO_SEGMENTS, Stage
 
 QUEUE_FRAMES = 4
 _DONE = object()
-
-
-@dataclass
-class _Failure:
-    error: BaseException
 
 
 class _Worker(threading.Thread):

@@ -76,9 +76,6 @@ class InvertSettings(StageSettings):
 class InvertStage(FrameStage):
     name = "invert"
 
-    def output_size(self, width, height):
-        return width, height
-
     def process(self, frames):
         return 1 - frames
 

@@ -33,9 +33,9 @@ class Stage(ABC):
     context_frames: int = 0  # frames before a segment's first that its output may depend on
     lookahead: int = 0  # frames after a frame that its output may depend on
 
-    @abstractmethod
     def output_size(self, width: int, height: int) -> tuple[int, int]:
-        """(width, height) of this stage's output for an input of that size."""
+        """(width, height) of this stage's output for an input of that size: most stages keep it."""
+        return width, height
 
     @abstractmethod
     def stream(self, items: Iterator[Item], batch: int = 1,

@@ -340,9 +340,6 @@ class ColorizeStage(TemporalStage):
         self.temporal = temporal
         self.aligner = FlowAligner()
 
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        return width, height
-
     def start(self) -> _ColourState:
         return _ColourState(self.context_frames)
 

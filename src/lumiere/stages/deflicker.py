@@ -17,25 +17,20 @@ from ..errors import InputError, OptionError
 from ..motion import is_cut, shot_around
 from ..ops import luma, to_u8
 from .base import WindowStage
-from .settings import Option, StageSettings, option_value
+from .settings import OneValueSettings, Option
 
 SPREAD_FLOOR = 0.02  # keeps the gain of flat blocks (sky, walls) from exploding
 GAIN_LIMITS = (0.5, 2.0)
 
 
 @dataclass(frozen=True)
-class DeflickerSettings(StageSettings):
+class DeflickerSettings(OneValueSettings):
     strength: float = 1.0  # 0 leaves the film as it is, 1 takes out all the flicker it finds
     radius: int = 6  # frames each side averaged into a frame's target exposure
     grid: int = 6  # blocks along the shorter side: flicker is corrected this locally
 
     options = (Option("deflicker", "Take out brightness pumping, keep fades; optional strength 0-1 (default 1).",
                       bounds=(0, 1), bare=1.0),)
-
-    @classmethod
-    def from_options(cls, values):
-        strength = option_value(cls, values, "deflicker")
-        return None if strength is None else cls(strength=strength)
 
     def build(self, film, runners):
         return [DeflickerStage(self)]
@@ -85,9 +80,6 @@ class DeflickerStage(WindowStage):
             raise InputError(f"deflicker radius must be between 1 and 50 frames, got {settings.radius}")
         self.settings = settings
         self.before = self.after = settings.radius
-
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        return width, height
 
     def process_window(self, window: list[torch.Tensor], center: int, indices: list[int], memo) -> torch.Tensor:
         frames = torch.stack(window)

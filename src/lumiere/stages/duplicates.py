@@ -50,9 +50,6 @@ class DropDuplicatesStage(Stage):
             raise InputError(f"duplicate threshold must be between 0 and 10 levels, got {threshold:g}")
         self.threshold = threshold
 
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        return width, height
-
     def stream(self, items, batch=1, segments=NO_SEGMENTS):
         previous = None
         for frame, image in items:

@@ -22,7 +22,7 @@ from ..models.loader import resolve_model_path
 from ..motion import WindowFlows, neighbour_flows, warp
 from ..ops import BT601, luma_plane, to_u8
 from .base import NO_SEGMENTS, Stage, WindowStage
-from .settings import Option, StageSettings, option_value
+from .settings import OneValueSettings, Option
 from .upscale import UpscaleStage
 
 CLEANER = "film-clean"
@@ -37,7 +37,7 @@ def grain_level(frame: torch.Tensor) -> float:
 
 
 @dataclass(frozen=True)
-class DegrainSettings(StageSettings):
+class DegrainSettings(OneValueSettings):
     """Motion-compensated averaging, then the film-clean network for what one frame alone can still tell apart."""
 
     strength: float = 1.0  # 0..1: share of the averaged picture in the output
@@ -45,11 +45,6 @@ class DegrainSettings(StageSettings):
 
     options = (Option("degrain", "Take out grain before upscaling (motion-compensated, then the film-clean "
                                  "network); optional strength 0-1.", bounds=(0, 1), bare=1.0),)
-
-    @classmethod
-    def from_options(cls, values):
-        strength = option_value(cls, values, "degrain")
-        return None if strength is None else cls(strength=strength)
 
     def build(self, film, runners):
         return [DegrainStage(self), UpscaleStage(runners.get(CLEANER, ("restore",)), film.size, film.size)]
@@ -66,9 +61,6 @@ class DegrainStage(WindowStage):
         if not 0 <= settings.strength <= 1:
             raise OptionError(f"$degrain strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
-
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        return width, height
 
     def start(self) -> WindowFlows:
         return WindowFlows()
@@ -96,17 +88,13 @@ class DegrainStage(WindowStage):
 
 
 @dataclass(frozen=True)
-class RegrainSettings(StageSettings):
+class RegrainSettings(OneValueSettings):
     share: float = 0.5  # of the source's grain, put back at the output size
     level: float = 0.0  # the source's grain (standard deviation), measured on the film
 
     options = (Option("regrain", "Put fresh grain back at the output size, as a share of the source's (default 0.5).",
                       bounds=(0, 2), bare=0.5),)
-
-    @classmethod
-    def from_options(cls, values):
-        share = option_value(cls, values, "regrain")
-        return None if share is None else cls(share=share)
+    value_field = "share"
 
     def measure(self, film, sample, runners):
         return replace(self, level=min(0.2, grain_level(sample.frame())))
@@ -122,9 +110,6 @@ class RegrainStage(Stage):
         if not 0 <= strength <= 0.2:
             raise InputError(f"grain strength must be between 0 and 0.2, got {strength:g}")
         self.strength, self.grain_size, self.seed = strength, grain_size, seed
-
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        return width, height
 
     def stream(self, items, batch=1, segments=NO_SEGMENTS):
         for frame, image in items:

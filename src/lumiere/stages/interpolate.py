@@ -94,9 +94,6 @@ class InterpolateStage(Stage):
         self.source_time_base = Fraction(source_time_base)
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        return width, height
-
     def output_timing(self, fps: Fraction, time_base: Fraction) -> tuple[Fraction, Fraction]:
         return self.fps, 1 / self.fps
 

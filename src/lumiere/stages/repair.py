@@ -276,9 +276,6 @@ class RepairStage(WindowStage):
         self.settings = settings
         self.runner = runner
 
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        return width, height
-
     def transient(self, y: np.ndarray, center: int,
                   flows: dict[int, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
         """Masks (H, W) of what is on the centre frame and not in its neighbours: dust and dirt, and brief line

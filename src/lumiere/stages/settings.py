@@ -102,6 +102,17 @@ class StageSettings(ABC):
         return asdict(self)
 
 
+class OneValueSettings(StageSettings):
+    """Settings turned on by their one option, whose value (a strength, a share) is their field `value_field`."""
+
+    value_field: ClassVar[str] = "strength"
+
+    @classmethod
+    def from_options(cls, values):
+        value = option_value(cls, values, cls.options[0].name)
+        return None if value is None else cls(**{cls.value_field: value})
+
+
 def option_value(cls: type[StageSettings], values: Mapping[str, Any], name: str):
     """The value given for one of `cls`'s options, or its default."""
     option = next(option for option in cls.options if option.name == name)

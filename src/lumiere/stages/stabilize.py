@@ -78,9 +78,6 @@ class StabilizeStage(WindowStage):
         self.settings = settings
         self.before = self.after = settings.radius
 
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        return width, height
-
     def start(self) -> dict[int, tuple[np.ndarray, bool]]:
         return {}  # frame index -> its move to the next frame, and whether a cut lies between
 
