@@ -85,20 +85,21 @@ def _in_order(settings: Iterable[StageSettings]) -> tuple[StageSettings, ...]:
     return tuple(ordered)
 
 
-def plan_stages(source: Source, settings: Iterable[StageSettings], runner: RunnerSettings, even: bool) -> StagePlan:
+def plan_stages(source: Source, settings: Iterable[StageSettings], runner: RunnerSettings, even: bool,
+                runners: Runners | None = None) -> StagePlan:
     """Measure what the stages need from the whole film (once), and fix every setting; `even`: the output's
-    frame size must be even (most video codecs)."""
+    frame size must be even (most video codecs). `runners`: networks already loaded for this job."""
     info = source.info
     size = (info.width, info.height)
     stages = _in_order(settings)
     upscale = next((s for s in stages if isinstance(s, UpscaleSettings)), None)
     out_size = upscale.wants_upscale(size, even) if upscale is not None else None
     film = Film(size, out_size, info.time_base, runner)
-    sample, runners = FilmSample(source), Runners(runner)
+    sample, runners = FilmSample(source), runners or Runners(runner)
     return StagePlan(film, tuple(s.measure(film, sample, runners) for s in stages))
 
 
-def build_stages(plan: StagePlan) -> list[Stage]:
-    """The stages of a plan, in order, each network loaded once."""
-    runners = Runners(plan.film.runner)
+def build_stages(plan: StagePlan, runners: Runners | None = None) -> list[Stage]:
+    """The stages of a plan, in order, each network loaded once (`runners`: the job's, where it has some)."""
+    runners = runners or Runners(plan.film.runner)
     return [stage for settings in plan.stages for stage in settings.build(plan.film, runners)]

@@ -94,7 +94,8 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
                        f"{output.encode.codec} needs an even frame size (ffv1 keeps odd sizes)")
     if chunk_frames is None:
         chunk_frames = auto_chunk_frames(output, out_size)
-    plan = plan_stages(source, settings, runner, even)
+    runners = Runners(runner)  # measuring and the stages share the networks: each loaded once
+    plan = plan_stages(source, settings, runner, even, runners)
     planned = plan.get(UpscaleSettings)
     if plan.film.out_size is not None and upscale.kind is None and planned.kind is not None:
         choice = planned.choice(plan.film.size, plan.film.out_size)
@@ -103,7 +104,7 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
     colorize = plan.get(ColorizeSettings)
     if colorize is not None and not is_gray(next(source.frames()).rgb):
         notices.append("the film already has colour; its lightness alone was colorized")
-    job = Job(source, build_stages(plan), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
+    job = Job(source, build_stages(plan, runners), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
               settings=settings_hash(source, output, plan.settings(), plan.files(), chunk_frames),
               show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None)
     executor = None
