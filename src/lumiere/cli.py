@@ -544,6 +544,9 @@ def _train_options(function):
                                         "on the command line override it."),
         click.option("--data", "data", multiple=True, type=click.Path(),
                      help="Folder, image or video of clean, sharp material; repeat for several."),
+        click.option("--hold-out", type=click.IntRange(0), default=0, show_default=True, metavar="N",
+                     help="Leave every Nth file of each --data folder out of training (the 1st, the N+1st ...), "
+                          "for a check on pictures the network never saw."),
         click.option("--val", "val", multiple=True, type=click.Path(),
                      help="Held-out folder (images or videos) for validation PSNR/SSIM."),
         click.option("-o", "--output", type=click.Path(), default=None,

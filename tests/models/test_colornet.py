@@ -54,3 +54,11 @@ def test_exception(tmp_path, tiny_models):
     bad.write_text("not weights")
     with pytest.raises(ModelError, match="not a model lumiere can load"):
         load_model(str(bad), roles=("colorize",))
+
+
+def test_spread_tells_a_sure_guess_from_a_broad_one():
+    model = ColorNet(ColorNetConfig(width=4))
+    broad = torch.zeros(1, model.config.bins, 1, 1)
+    sure = broad.clone()
+    sure[0, 0] = 30.0
+    assert model.spread(sure, calibration=0).item() < 1 < 30 < model.spread(broad, calibration=0).item()

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from lumiere.stages.colorize import (
     ColorizeSettings,
     ColorizeStage,
     References,
+    guided_filter,
     guided_upsample,
     work_size,
 )
@@ -161,3 +164,24 @@ def test_colour_moves_with_the_object(colorizer, monkeypatch):
     a = rgb_to_lab(outputs[3][None])[0, 1]
     on_square, behind = a[38:54, 46:66].mean().item(), a[38:54, 20:30].mean().item()
     assert on_square > 10 and behind < on_square / 3
+
+
+def test_unsure_colour_is_calmed(colorizer, tiny_colorizer):
+    """The tiny untrained network's guesses are broad: calmed, they keep little more than `calm` of their colour."""
+    clip = _grainy_gray_clip(1)
+    runners = Runners(RunnerSettings("cpu"))
+    settings = ColorizeSettings(model=str(tiny_colorizer), render_size=64, blotch_eps=0)
+    bold = make_colorizer(replace(settings, unsure_spread=0), runners).predict(lightness(clip) * 1.0)[0]
+    calm = make_colorizer(settings, runners).predict(lightness(clip) * 1.0)[0]
+    assert calm.abs().mean() < (settings.calm + 0.2) * bold.abs().mean()
+
+
+def test_blotch_without_a_lightness_edge_melts_one_on_an_edge_stays():
+    flat = torch.full((1, 1, 64, 64), 50.0)
+    ab = torch.zeros(1, 2, 64, 64)
+    ab[..., 28:36, 28:36] = 40.0  # an isolated patch of colour
+    edged = flat.clone()
+    edged[..., 28:36, 28:36] = 80.0  # the same patch, on something lighter
+    on_flat = guided_filter(ab, flat, 8, 25.0)[..., 30:34, 30:34].mean()
+    on_edge = guided_filter(ab, edged, 8, 25.0)[..., 30:34, 30:34].mean()
+    assert on_flat < 0.5 * 40 < 0.8 * 40 < on_edge

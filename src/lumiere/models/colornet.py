@@ -93,6 +93,18 @@ class ColorNet(nn.Module):
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         return self.features(lightness)[1]
 
+    def spread(self, logits: torch.Tensor, calibration: float = CALIBRATION) -> torch.Tensor:
+        """How unsure the network is: the standard deviation (a*b* units) of its calibrated colour distribution,
+        (B, Q, h, w) logits -> (B, 1, h, w). About 10 where it knows the colour, 30 and more where it guesses."""
+        probabilities = torch.softmax(self._calibrated(logits, calibration), dim=1)
+        bins = self.ab_bins.float()
+        mean = torch.einsum("bqhw,qc->bchw", probabilities, bins)
+        second = torch.einsum("bqhw,q->bhw", probabilities, (bins * bins).sum(1))[:, None]
+        return (second - (mean * mean).sum(1, keepdim=True)).clamp_min(0).sqrt()
+
+    def _calibrated(self, logits: torch.Tensor, calibration: float) -> torch.Tensor:
+        return logits.float() - calibration * self.class_weights.log().view(1, -1, 1, 1)
+
     def decode(self, logits: torch.Tensor, temperature: float = TEMPERATURE,
                calibration: float = CALIBRATION) -> torch.Tensor:
         """Annealed mean: (B, Q, h, w) logits -> (B, 2, h, w) a*b*.
@@ -103,6 +115,5 @@ class ColorNet(nn.Module):
         """
         if temperature <= 0:
             raise ValueError(f"expected a positive temperature, got {temperature}")
-        logits = logits.float() - calibration * self.class_weights.log().view(1, -1, 1, 1)
-        probabilities = torch.softmax(logits / temperature, dim=1)
+        probabilities = torch.softmax(self._calibrated(logits, calibration) / temperature, dim=1)
         return torch.einsum("bqhw,qc->bchw", probabilities, self.ab_bins.float())

@@ -32,6 +32,13 @@ from .base import NO_SEGMENTS, TemporalStage
 from .settings import Option, StageSettings, option_value
 
 DEFAULT_MODEL = "colorize"
+# Where the network is unsure (a broad distribution over colours) its guess is calmed towards gray, and colour
+# is smoothed wherever lightness shows no edge that would justify a change: chosen on bsds500/test crops
+# (benchmarks/colorize_sets.py, set "tuning"), docs/weights.md.
+UNSURE_SPREAD = 25.0
+CALM = 0.3
+BLOTCH_EPS = 25.0
+BLOTCH_SHARE = 1 / 32  # of the work picture's shorter side: the reach of the blotch smoothing
 KEYFRAME_CORRELATION = 0.7  # a reference this alike to its most alike frame of the film is that frame, coloured
 MATCH_POOL = 2  # content matching on features pooled 2x2 below the network's output grid
 
@@ -44,6 +51,9 @@ class ColorizeSettings(StageSettings):
     temperature: float = TEMPERATURE  # of the annealed mean: lower is bolder (and more often wrong)
     calibration: float = CALIBRATION  # 1: the network's honest colour estimate; 0: tilted towards vivid colours
     persistence: float = 0.95  # share of the carried colour kept each frame where the flow is reliable
+    unsure_spread: float = UNSURE_SPREAD  # a*b* spread of the network's guess at which its colour is calmed (0: never)
+    calm: float = CALM  # share of the colour kept where the network does not know
+    blotch_eps: float = BLOTCH_EPS  # L*^2: colour may change only across lightness edges stronger than this (0: off)
     references: tuple[Path, ...] = field(default_factory=tuple)
     located: "Located | None" = None  # where the references were found in the film, measured on it
 
@@ -115,32 +125,52 @@ class Colorizer:
     @torch.inference_mode()
     def predict(self, luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """L* (B, 1, h, w) at a work size -> a*b* (B, 2, h, w) and features (B, C, h/4, w/4)."""
+        settings, network = self.settings, self.runner.module
         features, logits = self.runner.run(lambda network, lightness: network.features(lightness), luma / 100)
-        ab = self.runner.module.decode(logits, self.settings.temperature, self.settings.calibration)
-        ab = F.interpolate(ab, scale_factor=OUTPUT_STRIDE, mode="bilinear", align_corners=False)
-        return ab.float(), F.normalize(features, dim=1)
+        ab = network.decode(logits, settings.temperature, settings.calibration)
+        if settings.unsure_spread:
+            sure = torch.exp(-(network.spread(logits, settings.calibration) / settings.unsure_spread) ** 2)
+            ab = ab * (settings.calm + (1 - settings.calm) * sure)
+        ab = F.interpolate(ab, scale_factor=OUTPUT_STRIDE, mode="bilinear", align_corners=False).float()
+        if settings.blotch_eps:
+            reach = max(1, round(min(luma.shape[-2:]) * BLOTCH_SHARE))
+            ab = guided_filter(ab, luma.float(), reach, settings.blotch_eps)
+        return ab, F.normalize(features, dim=1)
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(F.pad(x, [radius] * 4, mode="replicate"), 2 * radius + 1, stride=1)
 
 
+def _guided_coefficients(ab: torch.Tensor, guide: torch.Tensor, radius: int,
+                         eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each a*b* plane as a local linear function of lightness, a * guide + b (He, Sun and Tang's guided filter):
+    colour follows lightness across its edges and is averaged where lightness is flat (changes below `eps`)."""
+    mean_i = _box(guide, radius)
+    var_i = _box(guide * guide, radius) - mean_i * mean_i
+    mean_p = _box(ab, radius)
+    cov = _box(guide * ab, radius) - mean_i * mean_p
+    a = cov / (var_i + eps)
+    b = mean_p - a * mean_i
+    return _box(a, radius), _box(b, radius)
+
+
+def guided_filter(ab: torch.Tensor, guide: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
+    """a*b* (B, 2, h, w) smoothed wherever the lightness guide (B, 1, h, w) has no edge: a patch of colour with
+    no lightness edge around it (a blotch) melts into its surroundings, colour edges on lightness edges stay."""
+    a, b = _guided_coefficients(ab, guide, radius, eps)
+    return a * guide + b
+
+
 def guided_upsample(ab: torch.Tensor, guide_small: torch.Tensor, guide_full: torch.Tensor, radius: int = 2,
                     eps: float = 4.0) -> torch.Tensor:
     """Carry a*b* (B, 2, h, w) to the guide's full size (B, 1, H, W): a fast guided filter (He and Sun, 2015).
-
-    Each a*b* plane is modelled locally as a linear function of lightness; the coefficients are fitted at the
-    small size and applied to the full-resolution lightness, so colour edges land on the picture's edges.
-    """
-    mean_i = _box(guide_small, radius)
-    var_i = _box(guide_small * guide_small, radius) - mean_i * mean_i
-    mean_p = _box(ab, radius)
-    cov = _box(guide_small * ab, radius) - mean_i * mean_p
-    a = cov / (var_i + eps)
-    b = mean_p - a * mean_i
+    The coefficients are fitted at the small size and applied to the full-resolution lightness, so colour edges
+    land on the picture's edges."""
+    a, b = _guided_coefficients(ab, guide_small, radius, eps)
     size = guide_full.shape[-2:]
-    a = F.interpolate(_box(a, radius), size=size, mode="bilinear", align_corners=False)
-    b = F.interpolate(_box(b, radius), size=size, mode="bilinear", align_corners=False)
+    a = F.interpolate(a, size=size, mode="bilinear", align_corners=False)
+    b = F.interpolate(b, size=size, mode="bilinear", align_corners=False)
     return a * guide_full + b
 
 

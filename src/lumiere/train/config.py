@@ -11,6 +11,7 @@ class TrainConfig:
     task: str = "upscale"
     scale: int = 4
     data: list[str] = field(default_factory=list)
+    hold_out: int = 0  # every Nth file of each data folder is left out of training (0: none)
     val: list[str] = field(default_factory=list)
     val_images: int = 10
     val_crop: int = 256

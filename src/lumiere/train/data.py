@@ -19,15 +19,24 @@ def _is_media(path: Path) -> bool:
     return is_image_path(path) or path.suffix.lower() in VIDEO_SUFFIXES
 
 
-def list_media(folders: list[str]) -> list[Path]:
-    """Image and video files under the given folders (or the files themselves), in a stable order."""
+def split_media(folder: Path, hold_out: int = 0) -> tuple[list[Path], list[Path]]:
+    """Image and video files under a folder (or the file itself), in a stable order: those to train on and,
+    with `hold_out` N, every Nth of them (the first, the N+1st, ...) kept for a check training never sees."""
+    root = Path(folder)
+    if not root.exists():
+        raise InputError(f"training data not found: {root}")
+    found = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and _is_media(p))
+    if not hold_out:
+        return found, []
+    return ([p for k, p in enumerate(found) if k % hold_out], [p for k, p in enumerate(found) if not k % hold_out])
+
+
+def list_media(folders: list[str], hold_out: int = 0) -> list[Path]:
+    """Image and video files under the given folders (or the files themselves), in a stable order, without each
+    folder's held-out share (`split_media`)."""
     paths: list[Path] = []
     for folder in folders:
-        root = Path(folder)
-        if not root.exists():
-            raise InputError(f"training data not found: {root}")
-        found = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and _is_media(p))
-        paths.extend(found)
+        paths.extend(split_media(Path(folder), hold_out)[0])
     if not paths:
         raise InputError(f"no images or videos found in {', '.join(folders)}")
     return paths
@@ -55,11 +64,11 @@ class CropSampler:
     """
 
     def __init__(self, folders: list[str], crop: int, zoom: tuple[float, float] | None = None,
-                 colour_only: bool = False):
+                 colour_only: bool = False, hold_out: int = 0):
         self.crop, self.zoom = crop, zoom
         self.images: list[torch.Tensor] = []
         self.skipped = 0
-        for path in list_media(folders):
+        for path in list_media(folders, hold_out):
             for rgb in load_pictures(path):
                 if min(rgb.shape[:2]) < crop or (colour_only and is_gray(rgb)):
                     self.skipped += 1

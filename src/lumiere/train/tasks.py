@@ -110,7 +110,7 @@ class RestorationTask(Task):
 
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
-        sampler = CropSampler(config.data, config.patch * config.scale)
+        sampler = CropSampler(config.data, config.patch * config.scale, hold_out=config.hold_out)
         return DegradedPairs(sampler, self.recipe, config.batch, config.gray_probability, config.seed, config.steps)
 
     def start(self, device: torch.device) -> None:
@@ -179,7 +179,8 @@ class ColorizationTask(Task):
     def pairs(self) -> torch.utils.data.Dataset:
         if self._pairs is None:
             config = self.config
-            sampler = CropSampler(config.data, config.patch, zoom=(0.35, 1.0), colour_only=True)
+            sampler = CropSampler(config.data, config.patch, zoom=(0.35, 1.0), colour_only=True,
+                                  hold_out=config.hold_out)
             self._pairs = ColourPairs(sampler, self.recipe, config.batch, config.seed, config.steps)
         return self._pairs
 
@@ -227,7 +228,7 @@ class RepairTask(Task):
 
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
-        sampler = CropSampler(config.data, config.patch + 2 * MARGIN)
+        sampler = CropSampler(config.data, config.patch + 2 * MARGIN, hold_out=config.hold_out)
         return DamagedClips(sampler, config.batch, config.gray_probability, config.seed, config.steps)
 
     def loss(self, model, inputs, targets):
@@ -279,7 +280,7 @@ class DetectionTask(Task):
 
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
-        sampler = CropSampler(config.data, config.patch * max(self.SCALES))
+        sampler = CropSampler(config.data, config.patch * max(self.SCALES), hold_out=config.hold_out)
         return FilmOrClean(sampler, self.recipes, config.batch, config.gray_probability, config.seed, config.steps)
 
     def loss(self, model, inputs, targets):
