@@ -1,5 +1,3 @@
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -14,6 +12,7 @@ from lumiere.stages.colorize import (
     ColorizeSettings,
     ColorizeStage,
     References,
+    colour_gain,
     guided_filter,
     guided_upsample,
     work_size,
@@ -166,14 +165,11 @@ def test_colour_moves_with_the_object(colorizer, monkeypatch):
     assert on_square > 10 and behind < on_square / 3
 
 
-def test_unsure_colour_is_calmed(colorizer, tiny_colorizer):
-    """The tiny untrained network's guesses are broad: calmed, they keep little more than `calm` of their colour."""
-    clip = _grainy_gray_clip(1)
-    runners = Runners(RunnerSettings("cpu"))
-    settings = ColorizeSettings(model=str(tiny_colorizer), render_size=64, blotch_eps=0)
-    bold = make_colorizer(replace(settings, unsure_spread=0), runners).predict(lightness(clip) * 1.0)[0]
-    calm = make_colorizer(settings, runners).predict(lightness(clip) * 1.0)[0]
-    assert calm.abs().mean() < (settings.calm + 0.2) * bold.abs().mean()
+def test_sure_colour_is_bold_a_guess_is_calm():
+    settings = ColorizeSettings()
+    gain = colour_gain(torch.tensor([0.0, settings.unsure_spread, 100.0]), settings)
+    assert gain[0] == pytest.approx(settings.bold) and gain[2] == pytest.approx(settings.calm, abs=1e-3)
+    assert settings.calm < gain[1] < settings.bold
 
 
 def test_blotch_without_a_lightness_edge_melts_one_on_an_edge_stays():

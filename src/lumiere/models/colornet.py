@@ -23,9 +23,11 @@ from .._checks import check_image_batch
 BIN_SIZE = 10.0
 OUTPUT_STRIDE = 4
 SIZE_MULTIPLE = 16
-# How `decode` turns the distribution into one colour by default, chosen on held-out pictures (docs/weights.md)
-TEMPERATURE = 0.5
-CALIBRATION = 0.4
+# How `decode` turns the distribution into one colour by default, chosen on held-out pictures (docs/weights.md):
+# the network's honest estimate (calibration 1), a little towards the mode; the colorizer then sets how bold
+# to be by how sure the network is (stages/colorize.py)
+TEMPERATURE = 0.4
+CALIBRATION = 1.0
 
 
 @lru_cache(maxsize=1)

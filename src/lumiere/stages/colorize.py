@@ -32,13 +32,15 @@ from .base import NO_SEGMENTS, TemporalStage
 from .settings import Option, StageSettings, option_value
 
 DEFAULT_MODEL = "colorize"
-# Where the network is unsure (a broad distribution over colours) its guess is calmed towards gray, and colour
-# is smoothed wherever lightness shows no edge that would justify a change: chosen on bsds500/test crops
-# (benchmarks/colorize_sets.py, set "tuning"), docs/weights.md.
-UNSURE_SPREAD = 25.0
-CALM = 0.3
+# The network's honest colour estimate is muted; it is made bolder where the network is sure (a narrow
+# distribution over colours) and kept calm where it guesses, and colour is smoothed wherever lightness shows no
+# edge that would justify a change. Chosen on bsds500/test crops (benchmarks/colorize_sets.py, set "tuning"):
+# the lowest CIEDE2000 with colourfulness at least 0.6x the truth's (docs/weights.md).
+UNSURE_SPREAD = 30.0
+CALM = 0.6
+BOLD = 3.3
 BLOTCH_EPS = 25.0
-BLOTCH_SHARE = 1 / 32  # of the work picture's shorter side: the reach of the blotch smoothing
+BLOTCH_SHARE = 1 / 8  # of the work picture's shorter side: the reach of the blotch smoothing
 KEYFRAME_CORRELATION = 0.7  # a reference this alike to its most alike frame of the film is that frame, coloured
 MATCH_POOL = 2  # content matching on features pooled 2x2 below the network's output grid
 
@@ -51,8 +53,9 @@ class ColorizeSettings(StageSettings):
     temperature: float = TEMPERATURE  # of the annealed mean: lower is bolder (and more often wrong)
     calibration: float = CALIBRATION  # 1: the network's honest colour estimate; 0: tilted towards vivid colours
     persistence: float = 0.95  # share of the carried colour kept each frame where the flow is reliable
-    unsure_spread: float = UNSURE_SPREAD  # a*b* spread of the network's guess at which its colour is calmed (0: never)
-    calm: float = CALM  # share of the colour kept where the network does not know
+    unsure_spread: float = UNSURE_SPREAD  # a*b* spread of the network's guess past which it counts as unsure
+    calm: float = CALM  # colour multiplier where the network is unsure
+    bold: float = BOLD  # colour multiplier where the network is sure (0 spread); unsure_spread 0: no multiplier
     blotch_eps: float = BLOTCH_EPS  # L*^2: colour may change only across lightness edges stronger than this (0: off)
     references: tuple[Path, ...] = field(default_factory=tuple)
     located: "Located | None" = None  # where the references were found in the film, measured on it
@@ -106,6 +109,13 @@ def work_size(width: int, height: int, render_size: int) -> tuple[int, int]:
     return side(width), side(height)
 
 
+def colour_gain(spread: torch.Tensor, settings: ColorizeSettings) -> torch.Tensor:
+    """How much bolder than the network's honest (muted) estimate to make each colour: `bold` where the network
+    is sure (its distribution narrow), falling to `calm` where it only guesses (spread past `unsure_spread`)."""
+    sure = torch.exp(-(spread / settings.unsure_spread) ** 2)
+    return settings.calm + (settings.bold - settings.calm) * sure
+
+
 def colorizer(settings: ColorizeSettings, runners: Runners) -> "Colorizer":
     return Colorizer(settings, runners.get(settings.model, ("colorize",)))
 
@@ -129,8 +139,7 @@ class Colorizer:
         features, logits = self.runner.run(lambda network, lightness: network.features(lightness), luma / 100)
         ab = network.decode(logits, settings.temperature, settings.calibration)
         if settings.unsure_spread:
-            sure = torch.exp(-(network.spread(logits, settings.calibration) / settings.unsure_spread) ** 2)
-            ab = ab * (settings.calm + (1 - settings.calm) * sure)
+            ab = ab * colour_gain(network.spread(logits, settings.calibration), settings)
         ab = F.interpolate(ab, scale_factor=OUTPUT_STRIDE, mode="bilinear", align_corners=False).float()
         if settings.blotch_eps:
             reach = max(1, round(min(luma.shape[-2:]) * BLOTCH_SHARE))
