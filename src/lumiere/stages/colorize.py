@@ -34,8 +34,8 @@ from .settings import Option, StageSettings, option_value
 DEFAULT_MODEL = "colorize"
 # The network's honest colour estimate is muted; it is made bolder where the network is sure (a narrow
 # distribution over colours) and kept calm where it guesses, and colour is smoothed wherever lightness shows no
-# edge that would justify a change. Chosen on bsds500/test crops (benchmarks/colorize_sets.py, set "tuning"):
-# the lowest CIEDE2000 with colourfulness at least 0.6x the truth's (docs/weights.md).
+# edge that would justify a change. Chosen on bsds500/test crops (benchmarks/colorize_sets.py, set "tuning")
+# and by looking: docs/weights.md says how.
 UNSURE_SPREAD = 30.0
 CALM = 0.6
 BOLD = 3.3
