@@ -57,7 +57,6 @@ class Job:
         self.source = source
         self.stages = stages
         self.output = output
-        self.chunk_frames = chunk_frames
         self.show_progress = show_progress
         info = source.info
         width, height = info.width, info.height
@@ -138,7 +137,7 @@ class Job:
                 stale.unlink()
             return existing
         self._clear_work()
-        manifest = Manifest(settings, self.chunk_frames, self.source.info.frame_count, {})
+        manifest = Manifest(settings, self.render.chunk_frames, self.source.info.frame_count, {})
         manifest.save(self.work)
         return manifest
 

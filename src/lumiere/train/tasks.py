@@ -4,6 +4,7 @@ The loop (`loop.py`) owns everything the tasks share: optimizer, schedule, EMA, 
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -56,6 +57,16 @@ class Task(ABC):
 
     def export(self, model: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
         save_weights(model, path, metadata)
+
+    def initial_model(self, role: str, fresh: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+        """The `--init` model to fine-tune (made for `role`), else `fresh()`."""
+        if self.config.init:
+            return load_model(self.config.init, roles=(role,)).module.train()
+        return fresh()
+
+    def crop_sampler(self, crop: int, **options) -> CropSampler:
+        """Training crops of `crop` px from the task's data, less its held-out files."""
+        return CropSampler(self.config.data, crop, hold_out=self.config.hold_out, **options)
 
     # Hooks for what a task trains beside its model (a discriminator); most tasks train nothing else.
     def start(self, device: torch.device) -> None:  # noqa: B027
@@ -110,7 +121,7 @@ class RestorationTask(Task):
 
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
-        sampler = CropSampler(config.data, config.patch * config.scale, hold_out=config.hold_out)
+        sampler = self.crop_sampler(config.patch * config.scale)
         return DegradedPairs(sampler, self.recipe, config.batch, config.gray_probability, config.seed, config.steps)
 
     def start(self, device: torch.device) -> None:
@@ -170,8 +181,7 @@ class ColorizationTask(Task):
         self._pairs: ColourPairs | None = None
 
     def build_model(self) -> torch.nn.Module:
-        model = (load_model(self.config.init, roles=("colorize",)).module.train() if self.config.init
-                 else ColorNet(ColorNetConfig(width=self.config.num_feat)))
+        model = self.initial_model("colorize", lambda: ColorNet(ColorNetConfig(width=self.config.num_feat)))
         counts = colour_counts(self.pairs(), model.ab_bins, PRIOR_BATCHES)
         model.class_weights.copy_(rebalancing_weights(counts, model.ab_bins))
         return model
@@ -179,8 +189,7 @@ class ColorizationTask(Task):
     def pairs(self) -> torch.utils.data.Dataset:
         if self._pairs is None:
             config = self.config
-            sampler = CropSampler(config.data, config.patch, zoom=(0.35, 1.0), colour_only=True,
-                                  hold_out=config.hold_out)
+            sampler = self.crop_sampler(config.patch, zoom=(0.35, 1.0), colour_only=True)
             self._pairs = ColourPairs(sampler, self.recipe, config.batch, config.seed, config.steps)
         return self._pairs
 
@@ -222,13 +231,11 @@ class RepairTask(Task):
             self.val_clips = collate([damaged_clip(picture, generator) for picture in pictures])
 
     def build_model(self) -> torch.nn.Module:
-        if self.config.init:
-            return load_model(self.config.init, roles=("repair",)).module.train()
-        return RepairNet(RepairNetConfig(width=self.config.num_feat))
+        return self.initial_model("repair", lambda: RepairNet(RepairNetConfig(width=self.config.num_feat)))
 
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
-        sampler = CropSampler(config.data, config.patch + 2 * MARGIN, hold_out=config.hold_out)
+        sampler = self.crop_sampler(config.patch + 2 * MARGIN)
         return DamagedClips(sampler, config.batch, config.gray_probability, config.seed, config.steps)
 
     def loss(self, model, inputs, targets):
@@ -274,13 +281,11 @@ class DetectionTask(Task):
         self.val_hr = load_validation(config.val, config.val_images, crop, 1) if config.val else None
 
     def build_model(self) -> torch.nn.Module:
-        if self.config.init:
-            return load_model(self.config.init, roles=("detect",)).module.train()
-        return DamageNet(DamageNetConfig(width=self.config.num_feat))
+        return self.initial_model("detect", lambda: DamageNet(DamageNetConfig(width=self.config.num_feat)))
 
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
-        sampler = CropSampler(config.data, config.patch * max(self.SCALES), hold_out=config.hold_out)
+        sampler = self.crop_sampler(config.patch * max(self.SCALES))
         return FilmOrClean(sampler, self.recipes, config.batch, config.gray_probability, config.seed, config.steps)
 
     def loss(self, model, inputs, targets):
