@@ -8,9 +8,10 @@
 
 Per photo, colorized from its lightness alone by the still-image stage at the default render size: CIEDE2000 to
 the truth, colourfulness (Hasler and Süsstrunk), and the blotch share: pixels whose chroma is over 20 where the
-truth's is under 8 (garish colour on a neutral surface).
+truth's is under 8 (garish colour on a neutral surface); on the skin of the faces found (`lumiere.faces`, the
+stage's own mask), CIEDE2000 there, over all photos with faces.
 
-    .venv/bin/python benchmarks/colorize_sets.py [--sets kodak held-out tuning] [--model NAME|FILE]
+    .venv/bin/python benchmarks/colorize_sets.py [--sets kodak held-out tuning] [--model NAME|FILE] [--skin S]
 """
 
 import argparse
@@ -23,7 +24,7 @@ from lumiere.eval.metrics import ciede2000, colourfulness
 from lumiere.io.images import read_image
 from lumiere.lab import lightness, rgb_to_lab, with_chroma
 from lumiere.ops import array_to_tensor
-from lumiere.stages.colorize import ColorizeSettings, ColorizeStage, colorizer
+from lumiere.stages.colorize import ColorizeSettings, ColorizeStage, colorizer, skin_weights
 from lumiere.train.data import split_media
 
 GARISH, NEUTRAL = 20.0, 8.0
@@ -61,27 +62,36 @@ def blotch_share(out_lab: torch.Tensor, truth_lab: torch.Tensor) -> float:
 
 
 def score(stage: ColorizeStage | None, pictures: list[torch.Tensor]) -> dict[str, float]:
-    """Mean CIEDE2000, colourfulness and blotch share over the pictures (None: gray)."""
+    """Mean CIEDE2000, colourfulness and blotch share over the pictures (None: gray), and CIEDE2000 on skin."""
     totals = torch.zeros(3, dtype=torch.float64)
+    skin_error, skin_pixels, faces = 0.0, 0, 0
     for truth in pictures:
         luma = lightness(truth)
         gray = with_chroma(luma, torch.zeros(1, 2, *luma.shape[-2:]))
         with torch.inference_mode():
             out = gray if stage is None else stage.process(gray, [0])
         truth_lab, out_lab = rgb_to_lab(truth), rgb_to_lab(out)
-        totals += torch.tensor([ciede2000(out_lab, truth_lab).mean().item(), colourfulness(out).item(),
+        difference = ciede2000(out_lab, truth_lab)
+        totals += torch.tensor([difference.mean().item(), colourfulness(out).item(),
                                 blotch_share(out_lab, truth_lab)], dtype=torch.float64)
+        skin = skin_weights(luma, (luma.shape[-1], luma.shape[-2]))[:, 0] > 0.5
+        if skin.any():
+            faces += 1
+            skin_error += difference[skin].sum().item()
+            skin_pixels += int(skin.sum())
     ciede, colour, blotches = (totals / len(pictures)).tolist()
-    return {"ciede2000": round(ciede, 2), "colourfulness": round(colour, 1), "blotch_share": round(blotches, 4)}
+    return {"ciede2000": round(ciede, 2), "colourfulness": round(colour, 1), "blotch_share": round(blotches, 4),
+            "photos_with_faces": faces, "skin_ciede2000": round(skin_error / skin_pixels, 2) if skin_pixels else None}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
     parser.add_argument("--model", default=ColorizeSettings().model)
+    parser.add_argument("--skin", type=float, default=ColorizeSettings().skin)
     args = parser.parse_args()
-    stage = ColorizeStage(colorizer(ColorizeSettings(model=args.model), Runners(RunnerSettings("cpu"))),
-                          temporal=False)
+    settings = ColorizeSettings(model=args.model, skin=args.skin)
+    stage = ColorizeStage(colorizer(settings, Runners(RunnerSettings("cpu"))), temporal=False)
     rows = []
     for name in args.sets:
         pictures = photos(name)
@@ -91,8 +101,9 @@ def main() -> None:
         rows.append({"set": name, "photos": len(pictures), "method": args.model, **score(stage, pictures),
                      "truth_colourfulness": round(truth, 1)})
     print_table(rows, ["set", "photos", "method", "ciede2000", "colourfulness", "truth_colourfulness",
-                       "blotch_share"])
-    save("colorize_sets", {"model": args.model, "garish_chroma": GARISH, "neutral_chroma": NEUTRAL, "rows": rows})
+                       "blotch_share", "photos_with_faces", "skin_ciede2000"])
+    save("colorize_sets", {"model": args.model, "skin": args.skin, "garish_chroma": GARISH,
+                           "neutral_chroma": NEUTRAL, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -573,8 +573,9 @@ def _train_options(function):
                           "stronger; both load in spandrel)."),
         click.option("--num-feat", type=click.IntRange(4), default=None,
                      help="Width of the network (Compact, SPAN: 48; colorize: channels at full resolution, 32)."),
-        click.option("--num-conv", type=click.IntRange(1), default=8, show_default=True,
-                     help="Depth of the Compact network."),
+        click.option("--num-conv", type=click.IntRange(0), default=None,
+                     help="Depth: the Compact network's convolutions (8); colorize: context blocks at 1/16 (4), "
+                          "added to an --init network that has fewer."),
         click.option("--init", default=None, help="Fine-tune from this model (shipped name or file)."),
         click.option("--val-every", type=click.IntRange(1), default=1000, show_default=True),
         click.option("--seed", type=int, default=0, show_default=True),

@@ -62,3 +62,16 @@ def test_spread_tells_a_sure_guess_from_a_broad_one():
     sure = broad.clone()
     sure[0, 0] = 30.0
     assert model.spread(sure, calibration=0).item() < 1 < 30 < model.spread(broad, calibration=0).item()
+
+
+def test_grown_network_predicts_the_same_and_loads_with_its_blocks(tmp_path):
+    model = ColorNet(ColorNetConfig(width=4)).eval()
+    grown = model.grown(2).eval()
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(grown(x), model(x))
+    path = tmp_path / "grown.safetensors"
+    save_weights(grown, path, {})
+    assert load_model(str(path), roles=("colorize",)).module.config.context_blocks == 2
+    with pytest.raises(ValueError, match="at least 2 context blocks, got 1"):
+        grown.grown(1)

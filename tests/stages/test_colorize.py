@@ -4,10 +4,13 @@ import torch
 
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000
+from lumiere.io.images import read_image
 from lumiere.io.reader import FrameInfo
 from lumiere.lab import lightness, rgb_to_lab
 from lumiere.motion import is_cut
+from lumiere.ops import array_to_tensor
 from lumiere.stages.colorize import (
+    SKIN_AB,
     Colorizer,
     ColorizeSettings,
     ColorizeStage,
@@ -15,6 +18,7 @@ from lumiere.stages.colorize import (
     colour_gain,
     guided_filter,
     guided_upsample,
+    skin_weights,
     work_size,
 )
 from lumiere.stages.colorize import colorizer as make_colorizer
@@ -23,6 +27,23 @@ from lumiere.stages.colorize import colorizer as make_colorizer
 @pytest.fixture
 def colorizer(tiny_colorizer):
     return make_colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=64), Runners(RunnerSettings("cpu")))
+
+
+def test_faces_get_a_skin_tone(tiny_colorizer):
+    from ..conftest import data_path
+
+    truth = array_to_tensor(read_image(data_path("color", "kodak", "kodim04.png")).rgb)[None]
+    gray = lightness(truth).expand(-1, 3, -1, -1) / 100
+    skin = skin_weights(lightness(truth), (128, 192))[0, 0]
+    assert skin.shape == (192, 128) and skin[80:110, 50:80].mean() > 0.9  # her cheeks
+    assert skin[:40].max() < 0.1 and skin[-30:].max() < 0.1  # hat and dress
+    coloured = {}
+    for strength in (0.0, 1.0):
+        settings = ColorizeSettings(model=str(tiny_colorizer), render_size=128, skin=strength)
+        stage = ColorizeStage(make_colorizer(settings, Runners(RunnerSettings("cpu"))), temporal=False)
+        coloured[strength] = rgb_to_lab(stage.process(gray, [0]))[0, 1:, 330:420, 200:300].mean(dim=(1, 2))
+    tone = torch.tensor(SKIN_AB)
+    assert (coloured[1.0] - tone).norm() < 4 < (coloured[0.0] - tone).norm()
 
 
 def _scene(seed: int, size=(96, 128)) -> torch.Tensor:
@@ -65,8 +86,9 @@ def test_guided_upsample_follows_the_guide():
 def test_static_scene_is_steadier_than_frame_by_frame(colorizer, monkeypatch):
     predict = Colorizer.predict
 
-    def flickering(self, luma):  # a colour that follows the grain, so frame-by-frame colour changes every frame
-        ab, features = predict(self, luma)
+    # a colour that follows the grain, so frame-by-frame colour changes every frame
+    def flickering(self, luma, skin=None):
+        ab, features = predict(self, luma, skin)
         detail = luma - torch.nn.functional.avg_pool2d(luma, 5, 1, 2, count_include_pad=False)
         return ab + 3 * detail.expand(-1, 2, -1, -1), features
 
@@ -148,8 +170,8 @@ def test_colour_moves_with_the_object(colorizer, monkeypatch):
     predict = Colorizer.predict
     calls = []
 
-    def first_frame_only(self, luma):
-        ab, features = predict(self, luma)
+    def first_frame_only(self, luma, skin=None):
+        ab, features = predict(self, luma, skin)
         red = torch.stack([(luma[:, 0] > 50).float() * 60, torch.zeros_like(luma[:, 0])], dim=1)
         calls.append(1)
         return (red if len(calls) == 1 else torch.zeros_like(ab)), features

@@ -83,9 +83,11 @@ class ColorNetArch(Architecture[ColorNet]):
 
     def load(self, state_dict: StateDict) -> ImageModelDescriptor[ColorNet]:
         width, bins = state_dict["enc1.0.0.weight"].shape[0], state_dict["head.weight"].shape[0]
-        model = ColorNet(ColorNetConfig(width=width, bins=bins))
+        context_blocks = len({key.split(".")[1] for key in state_dict if key.startswith("context.")})
+        model = ColorNet(ColorNetConfig(width=width, bins=bins, context_blocks=context_blocks))
         return ImageModelDescriptor(
-            model, state_dict, architecture=self, purpose="Restoration", tags=[f"{width}w", f"{bins}bins"],
+            model, state_dict, architecture=self, purpose="Restoration",
+            tags=[f"{width}w", f"{bins}bins", f"{context_blocks}context"],
             supports_half=True, supports_bfloat16=True, scale=1, input_channels=1, output_channels=2,
             size_requirements=SizeRequirements(minimum=COLORNET_SIZE_MULTIPLE, multiple_of=COLORNET_SIZE_MULTIPLE),
             # one picture's pooled features colour every pixel of it: tiles would each get their own scene

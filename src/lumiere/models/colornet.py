@@ -46,11 +46,27 @@ def ab_gamut_bins() -> torch.Tensor:
 class ColorNetConfig:
     width: int = 32  # channels at full resolution; doubled at each of the four halvings, up to 8x
     bins: int = 0  # number of a*b* classes (filled from the gamut when 0)
+    context_blocks: int = 0  # residual blocks at 1/16 after the global branch, dilated to see the whole crop
 
 
 def _block(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, padding=dilation, dilation=dilation, bias=False),
                          nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class ContextBlock(nn.Module):
+    """x + a two-convolution branch whose last normalisation starts at zero: a new block is the identity, so
+    blocks can be added to a trained network (`ColorNet.grown`) without changing what it predicts."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.branch = nn.Sequential(_block(channels, channels, dilation=dilation),
+                                    nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
+                                    nn.BatchNorm2d(channels))
+        nn.init.zeros_(self.branch[-1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.branch(x)
 
 
 class ColorNet(nn.Module):
@@ -59,7 +75,7 @@ class ColorNet(nn.Module):
     def __init__(self, config: ColorNetConfig = ColorNetConfig()):
         super().__init__()
         bins = ab_gamut_bins() if config.bins == 0 else torch.zeros(config.bins, 2)
-        self.config = ColorNetConfig(config.width, bins.shape[0])
+        self.config = ColorNetConfig(config.width, bins.shape[0], config.context_blocks)
         w = config.width
         self.register_buffer("ab_bins", bins.clone())
         # the loss weight of each class in training: rare colours count more, which tilts the predicted
@@ -72,6 +88,8 @@ class ColorNet(nn.Module):
         self.enc5 = nn.Sequential(_block(8 * w, 8 * w, 2), _block(8 * w, 8 * w, dilation=2),
                                   _block(8 * w, 8 * w, dilation=2))
         self.global_features = nn.Sequential(nn.Linear(8 * w, 8 * w), nn.ReLU(inplace=True), nn.Linear(8 * w, 8 * w))
+        self.context = nn.Sequential(*(ContextBlock(8 * w, dilation=(2, 4)[i % 2])
+                                       for i in range(config.context_blocks)))
         self.dec4 = nn.Sequential(_block(16 * w, 8 * w), _block(8 * w, 8 * w))
         self.dec3 = nn.Sequential(_block(12 * w, 4 * w), _block(4 * w, 4 * w))
         self.head = nn.Conv2d(4 * w, self.config.bins, 1)
@@ -87,13 +105,22 @@ class ColorNet(nn.Module):
         e3 = self.enc3(e2)
         e4 = self.enc4(e3)
         e5 = self.enc5(e4)
-        e5 = e5 + self.global_features(e5.mean(dim=(2, 3)))[:, :, None, None]
+        e5 = self.context(e5 + self.global_features(e5.mean(dim=(2, 3)))[:, :, None, None])
         d4 = self.dec4(torch.cat([F.interpolate(e5, size=e4.shape[-2:], mode="bilinear", align_corners=False), e4], 1))
         d3 = self.dec3(torch.cat([F.interpolate(d4, size=e3.shape[-2:], mode="bilinear", align_corners=False), e3], 1))
         return d3, self.head(d3)
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         return self.features(lightness)[1]
+
+    def grown(self, context_blocks: int) -> "ColorNet":
+        """This network with `context_blocks` context blocks, the added ones the identity (same predictions)."""
+        if context_blocks < self.config.context_blocks:
+            raise ValueError(f"expected at least {self.config.context_blocks} context blocks, got {context_blocks}")
+        bigger = ColorNet(ColorNetConfig(self.config.width, self.config.bins, context_blocks))
+        missing, unexpected = bigger.load_state_dict(self.state_dict(), strict=False)
+        assert not unexpected and all(key.startswith("context.") for key in missing)
+        return bigger.to(self.ab_bins.device).train(self.training)
 
     def spread(self, logits: torch.Tensor, calibration: float = CALIBRATION) -> torch.Tensor:
         """How unsure the network is: the standard deviation (a*b* units) of its calibrated colour distribution,

@@ -21,7 +21,7 @@ class TrainConfig:
     recipe: str = "bicubic"
     arch: str = "compact"  # upscale and restore: compact or span
     num_feat: int = 48
-    num_conv: int = 8
+    num_conv: int = 8  # Compact's convolutions; colorize: context blocks
     steps: int = 20000
     batch: int = 16
     patch: int = 32  # low-resolution side of a training crop

@@ -3,6 +3,7 @@
 The loop (`loop.py`) owns everything the tasks share: optimizer, schedule, EMA, checkpoints, resume, curve.
 """
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ class Task(ABC):
     # defaults where the configuration leaves them open
     default_recipe = "film"
     default_num_feat = 48
+    default_num_conv = 8
     trains_upscaler = False  # an upscale/restore network: --arch and the adversarial loss apply
 
     def __init__(self, config: TrainConfig):
@@ -170,7 +172,7 @@ class ColorizationTask(Task):
     """colorize: ColorNet predicting a*b* classes from film-like lightness."""
 
     metric, metric_label = "ciede2000", "validation CIEDE2000 (lower is better)"
-    default_recipe, default_num_feat = "film-luma", 32
+    default_recipe, default_num_feat, default_num_conv = "film-luma", 32, 4
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
@@ -181,7 +183,13 @@ class ColorizationTask(Task):
         self._pairs: ColourPairs | None = None
 
     def build_model(self) -> torch.nn.Module:
-        model = self.initial_model("colorize", lambda: ColorNet(ColorNetConfig(width=self.config.num_feat)))
+        blocks = self.config.num_conv
+        model = self.initial_model("colorize", lambda: ColorNet(ColorNetConfig(self.config.num_feat,
+                                                                               context_blocks=blocks)))
+        if model.config.context_blocks < blocks:
+            print(f"Adding {blocks - model.config.context_blocks} context blocks to the initial network "
+                  "(they start as the identity)", file=sys.stderr)
+            model = model.grown(blocks)
         counts = colour_counts(self.pairs(), model.ab_bins, PRIOR_BATCHES)
         model.class_weights.copy_(rebalancing_weights(counts, model.ab_bins))
         return model
@@ -328,6 +336,10 @@ def training_config(task: str, values: dict) -> TrainConfig:
         values["gray_probability"] = 0.5 if values["recipe"] == "film" else 0.0
     if values.get("num_feat") is None:
         values["num_feat"] = kind.default_num_feat
+    if values.get("num_conv") is None:
+        values["num_conv"] = kind.default_num_conv
+    if kind.trains_upscaler and values["num_conv"] < 1:
+        raise OptionError(f"$num_conv must be at least 1 for {task}, got {values['num_conv']}")
     if not kind.trains_upscaler:
         if values.get("arch", "compact") != "compact":
             raise OptionError(f"$arch is for upscale and restore; {task} has its own network")
