@@ -385,7 +385,7 @@ def test_upscale_chooses_the_network_for_the_input(tmp_path):
     assert re.search(r"lumiere: note: enlarged by (sr-x2 \(clean\)|film-x2 \(film-damaged\)): clean.png",
                      result.output)
     result = CliRunner().invoke(main, ["upscale", str(clean), "-o", str(tmp_path / "out.png"), "--scale", "2",
-                                       "--look", "detailed"])
+                                       "--look", "detailed", "--overwrite"])
     assert result.exit_code == 0 and "enlarged by" not in result.output
 
 
@@ -406,3 +406,40 @@ def test_degrain_with_the_detailed_look(tmp_path, video_factory):
                                        "--look", "detailed", "-q"])
     assert result.exit_code == 0, result.output
     assert decode_all(out)[0].shape[:2] == (96, 128)
+
+
+def test_finished_outputs_are_not_replaced_silently(video_factory, tiny_models, tmp_path):
+    src = video_factory(frames=2, size=(64, 48))
+    model = str(tiny_models[2])
+    first = run_cli("restore", src, "--scale", "2", "--model", model, "-q")  # no -o: beside the input
+    out = src.with_name(f"{src.stem}-lumiere.mp4")
+    assert first.returncode == 0, first.stderr
+    assert f"wrote {out}" in first.stdout
+    before = digest(out)
+    again = run_cli("restore", src, "--scale", "2", "--model", model, "-q")
+    assert again.returncode == 1 and again.stderr.strip().splitlines() == [
+        f"lumiere: error: {out} exists; add --overwrite to replace it"]
+    assert digest(out) == before
+    replaced = run_cli("restore", src, "--scale", "1", "--model", model, "-q", "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert decode_all(out)[0].shape == (48, 64, 3)
+
+
+def test_images_get_a_name_beside_the_input_and_are_not_replaced(tmp_path, tiny_models):
+    cv2.imwrite(str(tmp_path / "photo.jpg"), np.full((8, 10, 3), 90, np.uint8))
+    args = ["upscale", tmp_path / "photo.jpg", "--scale", "2", "--model", tiny_models[2], "-q"]
+    assert run_cli(*args).returncode == 0
+    assert cv2.imread(str(tmp_path / "photo-lumiere.jpg")).shape == (16, 20, 3)
+    again = run_cli(*args)
+    assert again.returncode == 1
+    assert again.stderr.strip() == f"lumiere: error: {tmp_path / 'photo-lumiere.jpg'} exists; add --overwrite to " \
+                                   "replace it"
+    assert run_cli(*args, "--overwrite").returncode == 0
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((8, 8, 3), 60, np.uint8))
+    colour = ["colorize", folder, "-q"]
+    assert run_cli(*colour).returncode == 0
+    assert (tmp_path / "scans-lumiere" / "a.png").exists()
+    again = run_cli(*colour)
+    assert again.returncode == 1 and "1 of the images in" in again.stderr and "a.png" in again.stderr

@@ -45,7 +45,8 @@ def test_killed_five_times_then_resumed_equals_an_uninterrupted_run(tmp_path, vi
         process.send_signal(signal.SIGKILL)
         process.wait()
         assert not out.exists() or manifest.exists() is False  # never a half-written output
-    subprocess.run(_restore_command(src, out), check=True, timeout=300)
+    if not out.exists() or (tmp_path / ".out.mkv.lumiere").exists():  # a late kill may find the job finished
+        subprocess.run(_restore_command(src, out), check=True, timeout=300)
     assert _same_video(out, reference)
     assert not (tmp_path / ".out.mkv.lumiere").exists()
 

@@ -175,9 +175,14 @@ def batch_films(inputs: tuple[Path, ...]) -> list[Path] | None:
     return [Path(p) for p in inputs]
 
 
+def film_suffix(codec: str | None) -> str:
+    """The usual container of a codec's film ("": a folder of frames)."""
+    return {"ffv1": ".mkv", "prores": ".mov", "png": "", "tiff": ""}.get(codec or "h264", ".mp4")
+
+
 def batch_targets(films: list[Path], folder: Path, codec: str | None) -> list[tuple[Path, Path]]:
     """Each film's output in the batch's folder: its own name, in the codec's usual container."""
-    suffix = {"ffv1": ".mkv", "prores": ".mov"}.get(codec or "h264", ".mp4")
+    suffix = film_suffix(codec) or ".mp4"
     if folder.suffix:
         raise LumiereError(f"several films go into a folder; -o {folder} looks like a file")
     names = [film.stem if film.is_file() else film.name for film in films]
@@ -214,8 +219,10 @@ def _runner(device, precision, tile):
 
 @main.command(cls=StageOptionsCommand, stage_options=_every_stage_option)
 @click.argument("inputs", metavar="IN...", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Video file (.mp4 .mkv .mov .webm), a folder for frames, or a pattern like out/f_%05d.png.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Video file (.mp4 .mkv .mov .webm), a folder for frames, or a pattern like out/f_%05d.png "
+                   "(default: NAME-lumiere.mp4 beside the input).")
+@click.option("--overwrite", is_flag=True, help="Replace a finished output (without it, lumiere refuses).")
 @_runner_options
 @click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
               help="Video codec (default h264), or png/tiff for an image sequence.")
@@ -243,8 +250,8 @@ def _runner(device, precision, tile):
               help="Restore only this many seconds from the middle, and write OUT-compare.mp4 (before | after) "
                    "beside OUT: tune the settings before committing to hours.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def restore(inputs, output, device, precision, tile, codec, crf, preset, bit_depth, source_fps, chunk_frames, batch,
-            restart, film_preset, ray_address, preview, quiet, **values):
+def restore(inputs, output, overwrite, device, precision, tile, codec, crf, preset, bit_depth, source_fps, chunk_frames,
+            batch, restart, film_preset, ray_address, preview, quiet, **values):
     """Restore a film (video file, or folder of frames) into OUT; or several films into the folder OUT.
 
     \b
@@ -259,6 +266,7 @@ def restore(inputs, output, device, precision, tile, codec, crf, preset, bit_dep
     hold them (re-encoded to AAC otherwise). An interrupted run resumes when the
     same command is given again. Without a size option the film is upscaled x2.
     """
+    from .output import default_output, work_folder
     from .plan import settings_from_options
     from .restore import restore as run_restore
     from .stages.settings import check_rate
@@ -272,7 +280,7 @@ def restore(inputs, output, device, precision, tile, codec, crf, preset, bit_dep
         path, notices = run_restore(input_path, output_path, *settings, runner=runner, preview=preview,
                                     ray=ray_address, codec=codec, crf=crf, preset=preset,
                                     bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,
-                                    chunk_frames=chunk_frames, batch=batch, restart=restart,
+                                    chunk_frames=chunk_frames, batch=batch, restart=restart, overwrite=overwrite,
                                     show_progress=not quiet)
         for notice in notices:
             click.echo(f"lumiere: note: {notice}", err=True)
@@ -280,11 +288,13 @@ def restore(inputs, output, device, precision, tile, codec, crf, preset, bit_dep
 
     films = batch_films(inputs)
     if films is None:
-        one(inputs[0], output)
+        one(inputs[0], output or default_output(inputs[0], film_suffix(codec)))
         return
+    if output is None:
+        raise LumiereError("several films go into a folder: give one as $output")
     failed = []
     for film_path, target in batch_targets(films, output, codec):
-        if target.exists() and not target.with_name(f".{target.name}.lumiere").exists():
+        if target.exists() and not work_folder(target).exists() and not overwrite:
             click.echo(f"skipping {film_path}: {target} is finished")
             continue
         try:
@@ -298,8 +308,10 @@ def restore(inputs, output, device, precision, tile, codec, crf, preset, bit_dep
 
 @main.command(cls=StageOptionsCommand, stage_options=_colorize_stage_options)
 @click.argument("inputs", metavar="IN", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Image file, folder (for a folder of images), or video file / frame folder for a film.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Image file, folder (for a folder of images), or video file / frame folder for a film "
+                   "(default: NAME-lumiere beside the input).")
+@click.option("--overwrite", is_flag=True, help="Replace finished outputs (without it, lumiere refuses).")
 @_whole_picture_runner_options
 @click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
               help="Video codec for a film (default h264).")
@@ -310,7 +322,8 @@ def restore(inputs, output, device, precision, tile, codec, crf, preset, bit_dep
                    "lossless frames).")
 @click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def colorize(inputs, output, device, precision, codec, crf, source_fps, chunk_frames, restart, quiet, **values):
+def colorize(inputs, output, overwrite, device, precision, codec, crf, source_fps, chunk_frames, restart, quiet,
+             **values):
     """Colorize a black-and-white photo, a folder of photos, or a film.
 
     \b
@@ -327,6 +340,7 @@ def colorize(inputs, output, device, precision, codec, crf, source_fps, chunk_fr
     """
     from .io.images import is_image_path
     from .io.reader import VIDEO_SUFFIXES
+    from .output import default_output
     from .restore import colorize_images
     from .restore import restore as run_restore
     from .stages.colorize import ColorizeSettings
@@ -335,18 +349,21 @@ def colorize(inputs, output, device, precision, codec, crf, source_fps, chunk_fr
     input_path, references = _input_and_references(inputs, values["reference"])
     settings = ColorizeSettings.from_options({**values, "reference": references, "colorize": True})
     runner = _runner(device, precision, tile=None)
-    path, output = Path(input_path), Path(output)
+    path = Path(input_path)
     # A folder is a set of photos, unless it is a film's frames: --source-fps given, or a video file asked for.
     photos = is_image_path(path) or (path.is_dir() and source_fps is None
-                                     and output.suffix.lower() not in VIDEO_SUFFIXES)
+                                     and (output is None or output.suffix.lower() not in VIDEO_SUFFIXES))
+    if output is None:
+        output = default_output(path, path.suffix if is_image_path(path) else "" if photos else film_suffix(codec))
     if photos:
-        written, failed, notices = colorize_images(path, output, settings, runner, show_progress=not quiet)
+        written, failed, notices = colorize_images(path, output, settings, runner, show_progress=not quiet,
+                                                   overwrite=overwrite)
         _report_skipped(failed, len(written) + len(failed))
         result = f"{len(written)} images to {output}" if path.is_dir() else written[0]
     else:
         result, notices = run_restore(path, output, settings, runner=runner, codec=codec, crf=crf,
                                       source_fps=check_rate("source_fps", source_fps), chunk_frames=chunk_frames,
-                                      restart=restart, show_progress=not quiet)
+                                      restart=restart, overwrite=overwrite, show_progress=not quiet)
     for notice in notices:
         click.echo(f"lumiere: note: {notice}", err=True)
     click.echo(f"wrote {result}")
@@ -362,11 +379,12 @@ def _report_skipped(failed: list[tuple[Path, str]], total: int) -> None:
 
 @main.command(cls=StageOptionsCommand, stage_options=_upscale_stage_options)
 @click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Image file, or a folder when IN is a folder.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Image file, or a folder when IN is a folder (default: NAME-lumiere beside the input).")
+@click.option("--overwrite", is_flag=True, help="Replace finished outputs (without it, lumiere refuses).")
 @_runner_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def upscale(input_path, output, device, precision, tile, quiet, **values):
+def upscale(input_path, output, overwrite, device, precision, tile, quiet, **values):
     """Upscale a still image, or every image in a folder (same names out).
 
     \b
@@ -378,12 +396,14 @@ def upscale(input_path, output, device, precision, tile, quiet, **values):
     In a folder, an image that cannot be read or written is skipped and named,
     the others are written, and the command exits with status 1.
     """
+    from .output import default_output
     from .restore import upscale_images
     from .stages.upscale import UpscaleSettings
 
     settings = UpscaleSettings.from_options(_default_scale(values, 4.0))
+    output = output or default_output(input_path, "" if input_path.is_dir() else input_path.suffix)
     written, failed, notices = upscale_images(input_path, output, settings, _runner(device, precision, tile),
-                                              show_progress=not quiet)
+                                              show_progress=not quiet, overwrite=overwrite)
     for notice in notices:
         click.echo(f"lumiere: note: {notice}", err=True)
     click.echo(f"wrote {f'{len(written)} images to {output}' if Path(input_path).is_dir() else written[0]}")
@@ -574,7 +594,7 @@ def _train_options(function):
         click.option("--num-feat", type=click.IntRange(4), default=None,
                      help="Width of the network (Compact, SPAN: 48; colorize: channels at full resolution, 32)."),
         click.option("--num-conv", type=click.IntRange(0), default=None,
-                     help="Depth: the Compact network's convolutions (8); colorize: context blocks at 1/16 (4), "
+                     help="Depth: the Compact network's convolutions (8); colorize: context blocks at 1/16 (0), "
                           "added to an --init network that has fewer."),
         click.option("--init", default=None, help="Fine-tune from this model (shipped name or file)."),
         click.option("--val-every", type=click.IntRange(1), default=1000, show_default=True),

@@ -25,7 +25,7 @@ from .io.color import ColorInfo
 from .io.reader import Source
 from .io.writer import Chunk, ImageSequenceWriter, join_chunks
 from .manifest import MANIFEST_VERSION, DamagedManifest, Manifest, files_record, write_atomically
-from .output import OutputSpec, format_bytes, frame_bytes
+from .output import OutputSpec, format_bytes, frame_bytes, work_folder
 from .render import FrameSink, ImageFrames, RenderSettings, VideoChunks, VideoFormat, render_chunks
 from .stages.base import Stage
 
@@ -77,7 +77,7 @@ class Job:
                                   color or info.color.for_output(self.size[1], info.height))
                       if output.kind == "video" else None)
         target = output.path if output.kind == "video" else output.folder
-        self.work = target.parent / f".{target.name}.lumiere"
+        self.work = work_folder(target)
         self._lock = self._take_lock()
         self.notices: list[str] = []
         try:

@@ -69,8 +69,9 @@ def plan_output(path: Path, codec: str | None, crf: int | None, preset: str | No
     return OutputSpec(path, "video", settings)
 
 
-def check_paths(input_path: Path, output: OutputSpec) -> None:
-    """Refuse before any work: the output must not be the input, and its folder must be writable."""
+def check_paths(input_path: Path, output: OutputSpec, overwrite: bool = False) -> None:
+    """Refuse before any work: the output must not be the input, nor a finished output unless `overwrite`, and
+    its folder must be writable."""
     target = output.folder if output.kind == "images" else output.path
     if target.resolve() == Path(input_path).resolve() or (
             output.kind == "images" and Path(input_path).resolve() in (target.resolve(), *target.resolve().parents)):
@@ -78,6 +79,29 @@ def check_paths(input_path: Path, output: OutputSpec) -> None:
     check_output_folder(target.parent)
     if output.kind == "images" and target.exists() and not target.is_dir():
         raise OutputError(f"{target} exists and is not a folder")
+    if not overwrite:
+        check_not_finished(target)
+
+
+def work_folder(target: Path) -> Path:
+    """Where the job writing `target` keeps its finished chunks and manifest until it is done."""
+    return target.parent / f".{target.name}.lumiere"
+
+
+def check_not_finished(target: Path) -> None:
+    """A finished output (a file, or a folder with files, and no unfinished job beside it) is not replaced
+    silently; an unfinished job's output resumes."""
+    if work_folder(target).exists():
+        return
+    if target.is_file() or (target.is_dir() and any(target.iterdir())):
+        raise OutputError(f"{target} exists; add $overwrite to replace it")
+
+
+def default_output(input_path: Path, suffix: str) -> Path:
+    """The output beside the input when none is given: NAME-lumiere with `suffix` ("" for a folder)."""
+    input_path = Path(input_path)
+    name = input_path.name if input_path.is_dir() or not input_path.suffix else input_path.stem
+    return input_path.parent / f"{name}-lumiere{suffix}"
 
 
 def check_output_folder(folder: Path) -> None:

@@ -48,26 +48,29 @@ def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
 def restore(input_path: Path, output_path: Path, *settings: StageSettings, runner: RunnerSettings = RunnerSettings(),
             preview: float | None = None, codec: str | None = None, crf: int | None = None,
             preset: str | None = None, bit_depth: int | None = None, source_fps: Fraction | None = None,
-            chunk_frames: int | None = None, batch: int = 1, restart: bool = False, ray: str | None = None,
-            show_progress: bool = True) -> tuple[Path, list[str]]:
+            chunk_frames: int | None = None, batch: int = 1, restart: bool = False, overwrite: bool = False,
+            ray: str | None = None, show_progress: bool = True) -> tuple[Path, list[str]]:
     """Restore a film through the stages of `settings` (in any order: they run in `plan.FILM_STAGES`'s); with
     `preview`, only that many seconds from its middle, plus a before/after video; with `ray` (a cluster address,
-    or "auto"), its chunks are rendered as Ray tasks."""
+    or "auto"), its chunks are rendered as Ray tasks. A finished output is replaced only with `overwrite`; an
+    unfinished job at the output resumes unless `restart`."""
     if preview is not None:
         source = open_source(Path(input_path), source_fps)
         output = plan_output(Path(output_path), codec, crf, preset, bit_depth, source.info.bit_depth)
-        check_paths(source.info.path, output)
+        check_paths(source.info.path, output, overwrite)
         if output.kind != "video":
             raise OutputError("$preview writes a video file; give $output a .mp4/.mkv/.mov name")
         comparison = output.path.with_name(f"{output.path.stem}-compare.mp4")
         if comparison.resolve() == source.info.path.resolve():
             raise OutputError(f"the preview's before | after video {comparison} would overwrite the input; give "
                               "$output another name")
+        if comparison.exists() and not overwrite:
+            raise OutputError(f"{comparison} exists; add $overwrite to replace it")
         clip = _preview_clip(source, preview, output.path.parent)
         try:
             path, notices = restore(clip, output_path, *settings, runner=runner, codec=codec, crf=crf,
                                     preset=preset, bit_depth=bit_depth, chunk_frames=chunk_frames, batch=batch,
-                                    restart=True, show_progress=show_progress)
+                                    restart=True, overwrite=True, show_progress=show_progress)
             compare(clip, path, comparison, "split", show_progress=show_progress)
         finally:
             clip.unlink(missing_ok=True)
@@ -75,7 +78,7 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
     source = open_source(Path(input_path), source_fps)
     info = source.info
     output = plan_output(Path(output_path), codec, crf, preset, bit_depth, info.bit_depth)
-    check_paths(info.path, output)
+    check_paths(info.path, output, overwrite)
     retiming = [s for s in settings if s.retimes]
     if retiming and output.kind != "video":
         raise OutputError(f"${retiming[-1].options[0].name} writes a video file; give $output a .mp4/.mkv/.mov name "
@@ -147,11 +150,11 @@ def _each_image(pairs: list[tuple[Path, Path]], label: str, show_progress: bool,
 
 
 def upscale_images(input_path: Path, output_path: Path, settings: UpscaleSettings,
-                   runner: RunnerSettings = RunnerSettings(),
-                   show_progress: bool = True) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
+                   runner: RunnerSettings = RunnerSettings(), show_progress: bool = True,
+                   overwrite: bool = False) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
     """One image to one file, or a folder of images to a folder (same names); returns the files written, for a
-    folder the images skipped with the reason, and notices."""
-    pairs, output_path = _image_pairs(Path(input_path), Path(output_path), "restore")
+    folder the images skipped with the reason, and notices. Existing outputs are replaced only with `overwrite`."""
+    pairs, output_path = _image_pairs(Path(input_path), Path(output_path), "restore", overwrite)
     runners = Runners(runner)
     is_folder = Path(input_path).is_dir()
     if is_folder:
@@ -186,8 +189,10 @@ def _some(names: list[str], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def _image_pairs(input_path: Path, output_path: Path, kind: str) -> tuple[list[tuple[Path, Path]], Path]:
-    """(source, destination) for one image or a folder of them (same names out), and the folder written to."""
+def _image_pairs(input_path: Path, output_path: Path, kind: str,
+                 overwrite: bool) -> tuple[list[tuple[Path, Path]], Path]:
+    """(source, destination) for one image or a folder of them (same names out), and the folder written to.
+    Existing destinations are refused unless `overwrite`."""
     if not input_path.exists():
         raise InputError(f"no such file or folder: {input_path}")
     if input_path.is_dir():
@@ -208,15 +213,21 @@ def _image_pairs(input_path: Path, output_path: Path, kind: str) -> tuple[list[t
             raise OutputError(f"{output_path}: give an image file name (.png, .tiff, .jpg ...)")
         pairs = [(input_path, output_path)]
     check_output_folder(output_path.parent)
+    existing = [destination.name for _, destination in pairs if destination.exists()]
+    if existing and not overwrite:
+        where = f"{len(existing)} of the images in {output_path} exist ({_some(existing)})" if input_path.is_dir() \
+            else f"{output_path} exists"
+        raise OutputError(f"{where}; add $overwrite to replace {'them' if input_path.is_dir() else 'it'}")
     return pairs, output_path
 
 
 def colorize_images(input_path: Path, output_path: Path, settings: ColorizeSettings,
-                    runner: RunnerSettings = RunnerSettings(),
-                    show_progress: bool = True) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
+                    runner: RunnerSettings = RunnerSettings(), show_progress: bool = True,
+                    overwrite: bool = False) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
     """Colorize one image or a folder of them; colour inputs are reduced to their lightness first. Returns the
-    files written, the images of a folder skipped with the reason, and notices."""
-    pairs, target = _image_pairs(Path(input_path), Path(output_path), "colorize")
+    files written, the images of a folder skipped with the reason, and notices. Existing outputs are replaced
+    only with `overwrite`."""
+    pairs, target = _image_pairs(Path(input_path), Path(output_path), "colorize", overwrite)
     colours = colorizer(settings, Runners(runner))
     stage = ColorizeStage(colours, references=References(colours, settings.references) if settings.references
                           else None, temporal=False)

@@ -172,7 +172,7 @@ class ColorizationTask(Task):
     """colorize: ColorNet predicting a*b* classes from film-like lightness."""
 
     metric, metric_label = "ciede2000", "validation CIEDE2000 (lower is better)"
-    default_recipe, default_num_feat, default_num_conv = "film-luma", 32, 4
+    default_recipe, default_num_feat, default_num_conv = "film-luma", 32, 0
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
