@@ -2,7 +2,7 @@
 
 Writes docs/colour-crops.png: eight photos of ../shared/data/color/bw-photos and two frames of
 ../shared/data/film/street-scene.mp4 (colorized as a film, one stream of frames), each as the input, then
-with `--before FILE` what that colorizer made of it with the calm and blotch steps off (lumiere's colour
+with `--before FILE` what that colorizer made of it with the calm, blotch and skin steps off (lumiere's colour
 before them), then lumiere's colour now.
 
     .venv/bin/python benchmarks/colour_crops.py [--before OLD.safetensors]
@@ -52,7 +52,7 @@ def main() -> None:
     runners = Runners(RunnerSettings("cpu"))
     stages = {}
     if args.before:
-        old = ColorizeSettings(model=args.before, unsure_spread=0, blotch_eps=0)
+        old = ColorizeSettings(model=args.before, unsure_spread=0, blotch_eps=0, skin=0)
         stages["before"] = (ColorizeStage(colorizer(old, runners), temporal=False),
                             ColorizeStage(colorizer(old, runners)))
     now = ColorizeSettings()
