@@ -59,20 +59,10 @@ def find_faces(gray: np.ndarray, smallest: float = SMALLEST) -> list[Face]:
                           interpolation=cv2.INTER_AREA)
     gray = cv2.equalizeHist(gray)
     side = max(20, round(min(gray.shape) * smallest))
-    first, *others = _cascades()
-    agreed = []
-    for box in first.detectMultiScale(gray, 1.1, 4, minSize=(side, side)):
-        face = Face(*map(float, box))
-        # the other cascades look only around the candidate, at about its size: a fraction of a full search
-        margin = round(face.width)
-        left, top = max(0, int(face.x) - margin), max(0, int(face.y) - margin)
-        around = gray[top:int(face.y + face.height) + margin, left:int(face.x + face.width) + margin]
-        low, high = max(20, round(face.width * 0.5)), round(face.width * 2)
-        if all(any(face.overlap(Face(x + left, y + top, w, h)) > AGREEMENT
-                   for x, y, w, h in cascade.detectMultiScale(around, 1.1, 4, minSize=(low, low),
-                                                              maxSize=(high, high)))
-               for cascade in others):
-            agreed.append(face)
+    found = [[Face(*map(float, box)) for box in cascade.detectMultiScale(gray, 1.1, 4, minSize=(side, side))]
+             for cascade in _cascades()]
+    agreed = [face for face in found[0] if all(any(face.overlap(other) > AGREEMENT for other in others)
+                                                for others in found[1:])]
     return sorted((face.scaled(1 / factor) for face in agreed), key=lambda face: -face.width)
 
 
