@@ -74,7 +74,7 @@ def score(stage: ColorizeStage | None, pictures: list[torch.Tensor]) -> dict[str
         difference = ciede2000(out_lab, truth_lab)
         totals += torch.tensor([difference.mean().item(), colourfulness(out).item(),
                                 blotch_share(out_lab, truth_lab)], dtype=torch.float64)
-        skin = skin_weights(luma, (luma.shape[-1], luma.shape[-2]))[:, 0] > 0.5
+        skin = skin_weights(luma, luma)[:, 0] > 0.5
         if skin.any():
             faces += 1
             skin_error += difference[skin].sum().item()

@@ -266,7 +266,7 @@ def restore(inputs, output, overwrite, device, precision, tile, codec, crf, pres
     hold them (re-encoded to AAC otherwise). An interrupted run resumes when the
     same command is given again. Without a size option the film is upscaled x2.
     """
-    from .output import default_output, work_folder
+    from .output import default_output, is_finished
     from .plan import settings_from_options
     from .restore import restore as run_restore
     from .stages.settings import check_rate
@@ -294,7 +294,7 @@ def restore(inputs, output, overwrite, device, precision, tile, codec, crf, pres
         raise LumiereError("several films go into a folder: give one as $output")
     failed = []
     for film_path, target in batch_targets(films, output, codec):
-        if target.exists() and not work_folder(target).exists() and not overwrite:
+        if is_finished(target) and not overwrite:
             click.echo(f"skipping {film_path}: {target} is finished")
             continue
         try:

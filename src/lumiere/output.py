@@ -88,12 +88,14 @@ def work_folder(target: Path) -> Path:
     return target.parent / f".{target.name}.lumiere"
 
 
+def is_finished(target: Path) -> bool:
+    """A file, or a folder with files, that no unfinished job is writing."""
+    return not work_folder(target).exists() and (target.is_file() or (target.is_dir() and any(target.iterdir())))
+
+
 def check_not_finished(target: Path) -> None:
-    """A finished output (a file, or a folder with files, and no unfinished job beside it) is not replaced
-    silently; an unfinished job's output resumes."""
-    if work_folder(target).exists():
-        return
-    if target.is_file() or (target.is_dir() and any(target.iterdir())):
+    """A finished output is not replaced silently; an unfinished job's output resumes."""
+    if is_finished(target):
         raise OutputError(f"{target} exists; add $overwrite to replace it")
 
 

@@ -18,7 +18,7 @@ from .io.writer import plan_source_streams, remove_files_of_dead_processes, vide
 from .job import Job
 from .manifest import settings_hash
 from .ops import array_to_tensor, tensor_to_array
-from .output import auto_chunk_frames, check_output_folder, check_paths, plan_output
+from .output import auto_chunk_frames, check_not_finished, check_output_folder, check_paths, plan_output
 from .plan import build_stages, plan_stages
 from .stages.colorize import ColorizeSettings, ColorizeStage, References, colorizer
 from .stages.settings import StageSettings
@@ -64,8 +64,8 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
         if comparison.resolve() == source.info.path.resolve():
             raise OutputError(f"the preview's before | after video {comparison} would overwrite the input; give "
                               "$output another name")
-        if comparison.exists() and not overwrite:
-            raise OutputError(f"{comparison} exists; add $overwrite to replace it")
+        if not overwrite:
+            check_not_finished(comparison)
         clip = _preview_clip(source, preview, output.path.parent)
         try:
             path, notices = restore(clip, output_path, *settings, runner=runner, codec=codec, crf=crf,

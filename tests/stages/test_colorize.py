@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from lumiere.degradations.functional import resize
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000
 from lumiere.io.images import read_image
@@ -34,7 +35,8 @@ def test_faces_get_a_skin_tone(tiny_colorizer):
 
     truth = array_to_tensor(read_image(data_path("color", "kodak", "kodim04.png")).rgb)[None]
     gray = lightness(truth).expand(-1, 3, -1, -1) / 100
-    skin = skin_weights(lightness(truth), (128, 192))[0, 0]
+    luma = lightness(truth)
+    skin = skin_weights(luma, resize(luma, (192, 128), "area"))[0, 0]
     assert skin.shape == (192, 128) and skin[80:110, 50:80].mean() > 0.9  # her cheeks
     assert skin[:40].max() < 0.1 and skin[-30:].max() < 0.1  # hat and dress
     coloured = {}

@@ -161,21 +161,22 @@ class Colorizer:
         return ab, F.normalize(features, dim=1)
 
 
-def skin_weights(luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Where the skin of a face is, (B, 1, H, W) L* -> (B, 1, h, w) in [0, 1] at the work size (w, h): faces
-    found in the full-resolution lightness, less what is darker than half the face's median lightness."""
+def skin_weights(luma: torch.Tensor, luma_small: torch.Tensor) -> torch.Tensor:
+    """Where the skin of a face is, in [0, 1] at the work size: faces found in the full-resolution lightness
+    (B, 1, H, W) L*, less what is darker than half the face's median lightness in the work-size one (B, 1, h, w)."""
     check_image_batch(luma, channels=1)
-    height, width = luma.shape[-2:]
+    check_image_batch(luma_small, channels=1)
+    width = luma.shape[-1]
+    height_small, width_small = luma_small.shape[-2:]
     weights = []
-    for plane in luma[:, 0]:
-        faces = [face.scaled(size[0] / width) for face in find_faces(_lightness_u8(plane))]
-        small = resize(plane[None, None].float(), (size[1], size[0]), "area")[0, 0].cpu().numpy()
-        mask = np.zeros((size[1], size[0]), np.float32)
+    for plane, plane_small in zip(luma[:, 0], luma_small[:, 0].float().cpu().numpy(), strict=True):
+        faces = [face.scaled(width_small / width) for face in find_faces(_lightness_u8(plane))]
+        mask = np.zeros((height_small, width_small), np.float32)
         for face in faces:
-            one = face_mask(size[1], size[0], [face])
+            one = face_mask(height_small, width_small, [face])
             inside = one > 0.5
             if inside.any():
-                mask = np.maximum(mask, one * (small > 0.5 * np.median(small[inside])))
+                mask = np.maximum(mask, one * (plane_small > 0.5 * np.median(plane_small[inside])))
         weights.append(torch.from_numpy(mask))
     return torch.stack(weights)[:, None]
 
@@ -452,7 +453,7 @@ class ColorizeStage(TemporalStage):
         if any(curve is not None for curve in curves):
             luma_full = torch.cat([apply_tone(luma_full[i:i + 1], curve) for i, curve in enumerate(curves)])
         luma_small = resize(luma_full, (size[1], size[0]), "area") if (width, height) != size else luma_full
-        skin = skin_weights(luma_full, size) if self.colorizer.settings.skin else None
+        skin = skin_weights(luma_full, luma_small) if self.colorizer.settings.skin else None
         fresh, features = self.colorizer.predict(luma_small, skin)
         if self.references is not None:
             fresh = self.references.follow(fresh, features)
