@@ -35,7 +35,7 @@ def test_restore_smoke(video_factory, tiny_models, tmp_path):
 
 
 @pytest.mark.parametrize("args,size", [(["--scale", "2.5"], (400, 300)), (["--height", "240"], (320, 240)),
-                                        (["--to", "720p"], (960, 720)), (["--scale", "1"], (160, 120))])
+                                        (["--to", "720p"], (960, 720)), ([], (640, 480))])
 def test_restore_sizes(video_factory, tiny_models, tmp_path, args, size):
     out = tmp_path / "out.mp4"
     src = video_factory(frames=2, size=(160, 120))
@@ -420,9 +420,9 @@ def test_finished_outputs_are_not_replaced_silently(video_factory, tiny_models, 
     assert again.returncode == 1 and again.stderr.strip().splitlines() == [
         f"lumiere: error: {out} exists; add --overwrite to replace it"]
     assert digest(out) == before
-    replaced = run_cli("restore", src, "--scale", "1", "--model", model, "-q", "--overwrite")
+    replaced = run_cli("restore", src, "--scale", "3", "--model", model, "-q", "--overwrite")
     assert replaced.returncode == 0, replaced.stderr
-    assert decode_all(out)[0].shape == (48, 64, 3)
+    assert decode_all(out)[0].shape == (144, 192, 3)
 
 
 def test_images_get_a_name_beside_the_input_and_are_not_replaced(tmp_path, tiny_models):
@@ -443,3 +443,87 @@ def test_images_get_a_name_beside_the_input_and_are_not_replaced(tmp_path, tiny_
     assert (tmp_path / "scans-lumiere" / "a.png").exists()
     again = run_cli(*colour)
     assert again.returncode == 1 and "1 of the images in" in again.stderr and "a.png" in again.stderr
+
+
+def test_one_line_says_what_the_job_will_do_before_it_starts(video_factory, tiny_models, tmp_path):
+    src = video_factory("in.mp4", frames=6, size=(64, 48))
+    result = run_cli("restore", src, "-o", tmp_path / "out.mp4", "--model", tiny_models[2], "--fp32")
+    assert result.returncode == 0, result.stderr
+    plan = next(line for line in result.stderr.splitlines() if line.startswith("lumiere: restore in.mp4:"))
+    assert re.fullmatch(r"lumiere: restore in\.mp4: 6 frames 64x48 -> 128x96; upscale; tiny-x2 \(RealESRGAN Compact, "
+                        r"cpu fp32\); about \d+ s to go \(\d+\.\d\d s a frame, timed on the first\)", plan), plan
+    assert result.stderr.index("loading the networks") < result.stderr.index(plan)
+
+
+def test_ctrl_c_says_how_to_resume_and_how_to_start_over(tmp_path):
+    import signal
+    import time
+
+    from .conftest import write_video
+
+    src = write_video(tmp_path / "long.mp4", frames=80, size=(160, 120))
+    args = ["restore", src, "-o", tmp_path / "out.mkv", "--scale", "1", "--codec", "ffv1", "--deflicker",
+            "--chunk-frames", "4", "-q"]
+    process = subprocess.Popen([sys.executable, "-m", "lumiere", *map(str, args)], stderr=subprocess.PIPE, text=True)
+    manifest = tmp_path / ".out.mkv.lumiere" / "manifest.json"
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if manifest.exists() and '"sha256"' in manifest.read_text():
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert re.fullmatch(r"lumiere: interrupted; \d+ of 20 chunks are finished and kept in \S+\.out\.mkv\.lumiere: run "
+                        r"the same command again to resume, or add --restart to start over\n", stderr), stderr
+    resumed = run_cli(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(decode_all(tmp_path / "out.mkv")) == 80
+
+
+def test_a_1x_model_runs_and_a_larger_one_asks_for_its_scale(video_factory, tiny_models, tmp_path):
+    src = video_factory(frames=2, size=(64, 48))
+    for args in (["--scale", "1"], []):  # without a size, a model's own scale
+        out = tmp_path / f"out{len(args)}.mkv"
+        result = run_cli("restore", src, "-o", out, "--model", tiny_models[1], "--codec", "ffv1", "-q", *args)
+        assert result.returncode == 0, result.stderr
+        restored, original = decode_all(out)[0], decode_all(src)[0]
+        assert restored.shape == original.shape
+        assert np.abs(restored.astype(int) - original).mean() > 5  # the random network changed the picture
+    refused = run_cli("restore", src, "-o", tmp_path / "x4.mp4", "--model", tiny_models[4], "--scale", "1", "-q")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == f"lumiere: error: model {tiny_models[4]} enlarges x4, and this asks for no " \
+                                     "enlargement; give --scale 4 (or leave it out), or a 1x model"
+
+
+def test_familiar_spellings(tmp_path, tiny_models):
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((8, 10, 3), 90, np.uint8))
+    result = run_cli("upscale", "-i", tmp_path / "photo.png", "-o", tmp_path / "big.png", "-s", "2",
+                     "-n", tiny_models[4], "--fp32", "-q")
+    assert result.returncode == 0, result.stderr
+    assert cv2.imread(str(tmp_path / "big.png")).shape == (16, 20, 3)
+    clash = run_cli("upscale", "-i", tmp_path / "photo.png", "--fp32", "--precision", "bf16")
+    assert clash.returncode == 1 and "--fp32 and --precision bf16 contradict" in clash.stderr
+    assert "give an input: IN, or -i IN" in run_cli("restore").stderr
+
+
+def test_an_unknown_value_names_the_option_it_belongs_to(video_factory):
+    result = run_cli("restore", video_factory(frames=1), "--preset", "slow")
+    assert result.returncode == 1
+    assert "'slow' is not one of film; did you mean `--encoder-preset slow`?" in result.stderr
+
+
+def test_every_long_step_has_its_own_progress_label(video_factory, tiny_colorizer, tiny_models, tmp_path):
+    src = video_factory(frames=8, size=(64, 48))
+    colour = run_cli("colorize", src, "-o", tmp_path / "colour.mp4", "--color-model", tiny_colorizer, "--skin", "0")
+    assert colour.returncode == 0, colour.stderr
+    assert "colorize: 100%" in colour.stderr and "restore:" not in colour.stderr
+    preview = run_cli("restore", src, "-o", tmp_path / "preview.mp4", "--model", tiny_models[2], "--preview", "0.3")
+    assert preview.returncode == 0, preview.stderr
+    labels = [line.split(":")[0] for line in re.split(r"[\r\n]+", preview.stderr) if "%|" in line]
+    assert {"preview clip", "restore preview", "compare"} <= set(labels), labels
+
+
+def test_each_command_says_its_default_scale():
+    assert "enlarged x2" in " ".join(run_cli("restore", "--help").stdout.split())
+    assert "enlarged x4" in " ".join(run_cli("upscale", "--help").stdout.split())

@@ -48,10 +48,10 @@ class LumiereGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LumiereError as exc:
-            click.echo(f"lumiere: error: {exc.spelled(spell)}", err=True)
+            click.echo(f"lumiere: error: {exc.spelled(spell)}{resume_hint(ctx)}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
-            click.echo("lumiere: interrupted", err=True)
+            click.echo(f"lumiere: interrupted{resume_hint(ctx)}", err=True)
             sys.exit(130)
         except MemoryError:
             click.echo("lumiere: error: out of memory; try a smaller --tile", err=True)
@@ -85,18 +85,72 @@ def main():
     logging.basicConfig(format="lumiere: %(message)s", level=logging.WARNING)
 
 
+JOB_OUTPUT = "lumiere.job_output"  # ctx.meta key: the output of the film job being rendered
+
+
+def resume_hint(ctx: click.Context) -> str:
+    """After a failed or interrupted film job, how to go on from the chunks it kept, or how to start over."""
+    from .job import kept_work
+
+    target = ctx.meta.get(JOB_OUTPUT)
+    kept = kept_work(target) if target is not None else None
+    if kept is None:
+        return ""
+    return f"; {kept}: run the same command again to resume, or add --restart to start over"
+
+
+def _say(line: str) -> None:
+    click.echo(f"lumiere: {line}", err=True)
+
+
 def spell(option: str) -> str:
     """An option's name as this command line spells it."""
     return "-o" if option == "output" else "--" + option.replace("_", "-")
 
 
+# Short spellings people bring from Real-ESRGAN's tools (-s 4, -n MODEL) for stage options.
+SHORT_NAMES = {"scale": "-s", "model": "-n"}
+
+
+def _accepted_values(param: click.Parameter) -> tuple[str, ...]:
+    """The values an option takes where they are a known list."""
+    if isinstance(param.type, click.Choice):
+        return tuple(map(str, param.type.choices))
+    if param.name == "preset":  # --encoder-preset: free text checked against the codec, known here
+        from .io.writer import CODECS
+
+        return tuple(dict.fromkeys(preset for spec in CODECS.values() for preset in spec.presets))
+    return ()
+
+
+class Choice(click.Choice):
+    """A choice whose refusal names the option of the same command that takes the value, where one does:
+    `--preset slow` is answered with `--encoder-preset slow`."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            if ctx is None:
+                raise
+            for other in ctx.command.get_params(ctx):
+                if other is param or not isinstance(other, click.Option):
+                    continue
+                if str(value).lower() in (accepted.lower() for accepted in _accepted_values(other)):
+                    name = max(other.opts, key=len)
+                    self.fail(f"{value!r} is not one of {', '.join(map(str, self.choices))}; did you mean "
+                              f"`{name} {value}`?", param, ctx)
+            raise
+
+
 def _click_option(option) -> click.Option:
     """A stage's declared option as a click option of the same name, type, default and help."""
     kind = option.kind
+    names = [spell(option.name), *([SHORT_NAMES[option.name]] if option.name in SHORT_NAMES else [])]
     if kind is bool:
-        return click.Option([spell(option.name)], is_flag=True, help=option.help)
+        return click.Option(names, is_flag=True, help=option.help)
     if option.choices:
-        value_type = click.Choice(option.choices, case_sensitive=False)
+        value_type = Choice(option.choices, case_sensitive=False)
     elif option.bounds is not None:
         value_type = (click.IntRange if kind is int else click.FloatRange)(*option.bounds)
     elif kind is Path:
@@ -104,7 +158,7 @@ def _click_option(option) -> click.Option:
     else:
         value_type = kind
     bare = {"is_flag": False, "flag_value": option.bare} if option.bare is not None else {}
-    return click.Option([spell(option.name)], type=value_type, default=option.default, multiple=option.many,
+    return click.Option(names, type=value_type, default=option.default, multiple=option.many,
                         show_default=option.default is not None, metavar=option.metavar, help=option.help, **bare)
 
 
@@ -147,12 +201,14 @@ def _runner_options(function, tile: bool = True):
     """How every network of the command runs (`tile` False: the command's networks see whole pictures)."""
     options = [
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
-        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
+        click.option("--precision", type=Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
                      show_default=True, help="auto: fp16/bf16 on GPUs where the model allows, bf16 on CPUs that "
                                              "compute it natively, else fp32."),
+        click.option("--fp32", is_flag=True, expose_value=False, callback=_remember_fp32,
+                     help="Same as --precision fp32."),
         click.option("--tile", type=click.IntRange(0), default=None,
                      help="Tile side in input pixels (0: never tile; default: from free memory)."),
-    ][:3 if tile else 2]
+    ][:4 if tile else 3]
     for option in reversed(options):
         function = option(function)
     return function
@@ -197,6 +253,14 @@ def batch_targets(films: list[Path], folder: Path, codec: str | None) -> list[tu
     return targets
 
 
+def _inputs(options: tuple[Path, ...], arguments: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The inputs given as -i and as arguments; at least one."""
+    inputs = (*options, *arguments)
+    if not inputs:
+        raise click.UsageError("give an input: IN, or -i IN")
+    return inputs
+
+
 def _input_and_references(inputs: tuple[Path, ...], references: tuple[Path, ...]) -> tuple[Path, tuple[Path, ...]]:
     """IN, and the references: `--reference a.png b.png` leaves b.png among the arguments after IN."""
     if len(inputs) > 1 and not references:
@@ -204,33 +268,40 @@ def _input_and_references(inputs: tuple[Path, ...], references: tuple[Path, ...]
     return inputs[0], (*references, *inputs[1:])
 
 
-def _default_scale(values: dict, scale: float) -> dict:
-    """The option values with `scale` where no size was asked for."""
-    if all(values.get(name) is None for name in ("scale", "height", "to")):
-        return {**values, "scale": scale}
-    return values
+FP32 = "lumiere.fp32"  # ctx.meta key: --fp32 was given
+
+
+def _remember_fp32(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    ctx.meta[FP32] = value
 
 
 def _runner(device, precision, tile):
     from .engine.runner import RunnerSettings
 
+    if click.get_current_context().meta.get(FP32):
+        if precision not in ("auto", "fp32"):
+            raise click.UsageError(f"--fp32 and --precision {precision} contradict each other; give one")
+        precision = "fp32"
+
     return RunnerSettings(device=device, precision=precision, tile=tile)
 
 
 @main.command(cls=StageOptionsCommand, stage_options=_every_stage_option)
-@click.argument("inputs", metavar="IN...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", metavar="IN...", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-i", "--input", "input_options", multiple=True, type=click.Path(path_type=Path),
+              help="An input, as an alternative to IN (repeat for several).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Video file (.mp4 .mkv .mov .webm), a folder for frames, or a pattern like out/f_%05d.png "
                    "(default: NAME-lumiere.mp4 beside the input).")
 @click.option("--overwrite", is_flag=True, help="Replace a finished output (without it, lumiere refuses).")
 @_runner_options
-@click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
+@click.option("--codec", type=Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
               help="Video codec (default h264), or png/tiff for an image sequence.")
 @click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better (default 18/20/30).")
 @click.option("--encoder-preset", "preset", default=None,
               help="Encoder speed preset (x264/x265: ultrafast..veryslow; av1: 0..13; prores: proxy, lt, standard, "
                    "hq).")
-@click.option("--bit-depth", type=click.Choice(["8", "10", "16"]), default=None,
+@click.option("--bit-depth", type=Choice(["8", "10", "16"]), default=None,
               help="Output bit depth (10 for h265/av1/prores; 16 for ffv1); default follows the input.")
 @click.option("--source-fps", type=float, default=None,
               help="The rate the film was shot at: plays an image sequence (default 24) or re-times a silent video "
@@ -240,7 +311,7 @@ def _runner(device, precision, tile):
                    "lossless frames so a chunk stays under 512 MB).")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Frames per network call.")
 @click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
-@click.option("--preset", "film_preset", type=click.Choice(["film"]), default=None,
+@click.option("--preset", "film_preset", type=Choice(["film"]), default=None,
               help="film: stabilize, deflicker, repair and degrain before upscaling, regrain after (add "
                    "--colorize, --fps as wanted; a strength given for a step wins).")
 @click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
@@ -250,8 +321,8 @@ def _runner(device, precision, tile):
               help="Restore only this many seconds from the middle, and write OUT-compare.mp4 (before | after) "
                    "beside OUT: tune the settings before committing to hours.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def restore(inputs, output, overwrite, device, precision, tile, codec, crf, preset, bit_depth, source_fps, chunk_frames,
-            batch, restart, film_preset, ray_address, preview, quiet, **values):
+def restore(inputs, input_options, output, overwrite, device, precision, tile, codec, crf, preset, bit_depth,
+            source_fps, chunk_frames, batch, restart, film_preset, ray_address, preview, quiet, **values):
     """Restore a film (video file, or folder of frames) into OUT; or several films into the folder OUT.
 
     \b
@@ -264,28 +335,33 @@ def restore(inputs, output, overwrite, device, precision, tile, codec, crf, pres
 
     Audio and subtitles are copied unchanged when the output container can
     hold them (re-encoded to AAC otherwise). An interrupted run resumes when the
-    same command is given again. Without a size option the film is upscaled x2.
+    same command is given again. Without --scale, --height or --to the film is
+    enlarged x2, or by a --model's own factor (1 for a same-size model).
     """
     from .output import default_output, is_finished
     from .plan import settings_from_options
     from .restore import restore as run_restore
     from .stages.settings import check_rate
+    from .stages.upscale import FILM_SCALE, UpscaleSettings
 
     # a film is film: the damage detector reads smooth, compressed scans of real old film as clean pictures
-    settings = settings_from_options(_default_scale(values, 2.0) | {"kind": "film"}, film_preset)
+    settings = [s.or_scale(FILM_SCALE) if isinstance(s, UpscaleSettings) else s
+                for s in settings_from_options(values | {"kind": "film"}, film_preset)]
     runner = _runner(device, precision, tile)
     play_fps = check_rate("source_fps", source_fps)
 
     def one(input_path: Path, output_path: Path) -> None:
+        click.get_current_context().meta[JOB_OUTPUT] = output_path
         path, notices = run_restore(input_path, output_path, *settings, runner=runner, preview=preview,
                                     ray=ray_address, codec=codec, crf=crf, preset=preset,
                                     bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,
                                     chunk_frames=chunk_frames, batch=batch, restart=restart, overwrite=overwrite,
-                                    show_progress=not quiet)
+                                    show_progress=not quiet, report=None if quiet else _say)
         for notice in notices:
             click.echo(f"lumiere: note: {notice}", err=True)
         click.echo(f"wrote {path}")
 
+    inputs = _inputs(input_options, inputs)
     films = batch_films(inputs)
     if films is None:
         one(inputs[0], output or default_output(inputs[0], film_suffix(codec)))
@@ -300,20 +376,23 @@ def restore(inputs, output, overwrite, device, precision, tile, codec, crf, pres
         try:
             one(film_path, target)
         except LumiereError as exc:  # one bad film does not stop the others
-            click.echo(f"lumiere: error: {film_path}: {exc.spelled(spell)}", err=True)
+            click.echo(f"lumiere: error: {film_path}: {exc.spelled(spell)}"
+                       f"{resume_hint(click.get_current_context())}", err=True)
             failed.append(film_path)
     if failed:
         raise LumiereError(f"{len(failed)} of {len(films)} films failed: {', '.join(str(f) for f in failed)}")
 
 
 @main.command(cls=StageOptionsCommand, stage_options=_colorize_stage_options)
-@click.argument("inputs", metavar="IN", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", metavar="IN", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-i", "--input", "input_options", multiple=True, type=click.Path(path_type=Path),
+              help="The input, as an alternative to IN.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Image file, folder (for a folder of images), or video file / frame folder for a film "
                    "(default: NAME-lumiere beside the input).")
 @click.option("--overwrite", is_flag=True, help="Replace finished outputs (without it, lumiere refuses).")
 @_whole_picture_runner_options
-@click.option("--codec", type=click.Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
+@click.option("--codec", type=Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
               help="Video codec for a film (default h264).")
 @click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better.")
 @click.option("--source-fps", type=float, default=None, help="Frame rate of an image-sequence input (default 24).")
@@ -322,7 +401,8 @@ def restore(inputs, output, overwrite, device, precision, tile, codec, crf, pres
                    "lossless frames).")
 @click.option("--restart", is_flag=True, help="Discard an unfinished earlier run of this job instead of resuming it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def colorize(inputs, output, overwrite, device, precision, codec, crf, source_fps, chunk_frames, restart, quiet,
+def colorize(inputs, input_options, output, overwrite, device, precision, codec, crf, source_fps, chunk_frames,
+             restart, quiet,
              **values):
     """Colorize a black-and-white photo, a folder of photos, or a film.
 
@@ -346,7 +426,7 @@ def colorize(inputs, output, overwrite, device, precision, codec, crf, source_fp
     from .stages.colorize import ColorizeSettings
     from .stages.settings import check_rate
 
-    input_path, references = _input_and_references(inputs, values["reference"])
+    input_path, references = _input_and_references(_inputs(input_options, inputs), values["reference"])
     settings = ColorizeSettings.from_options({**values, "reference": references, "colorize": True})
     runner = _runner(device, precision, tile=None)
     path = Path(input_path)
@@ -361,9 +441,11 @@ def colorize(inputs, output, overwrite, device, precision, codec, crf, source_fp
         _report_skipped(failed, len(written) + len(failed))
         result = f"{len(written)} images to {output}" if path.is_dir() else written[0]
     else:
+        click.get_current_context().meta[JOB_OUTPUT] = output
         result, notices = run_restore(path, output, settings, runner=runner, codec=codec, crf=crf,
                                       source_fps=check_rate("source_fps", source_fps), chunk_frames=chunk_frames,
-                                      restart=restart, overwrite=overwrite, show_progress=not quiet)
+                                      restart=restart, overwrite=overwrite, show_progress=not quiet,
+                                      report=None if quiet else _say, label="colorize")
     for notice in notices:
         click.echo(f"lumiere: note: {notice}", err=True)
     click.echo(f"wrote {result}")
@@ -378,13 +460,15 @@ def _report_skipped(failed: list[tuple[Path, str]], total: int) -> None:
 
 
 @main.command(cls=StageOptionsCommand, stage_options=_upscale_stage_options)
-@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
+@click.argument("inputs", metavar="IN", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-i", "--input", "input_options", multiple=True, type=click.Path(path_type=Path),
+              help="The input, as an alternative to IN.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Image file, or a folder when IN is a folder (default: NAME-lumiere beside the input).")
 @click.option("--overwrite", is_flag=True, help="Replace finished outputs (without it, lumiere refuses).")
 @_runner_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def upscale(input_path, output, overwrite, device, precision, tile, quiet, **values):
+def upscale(inputs, input_options, output, overwrite, device, precision, tile, quiet, **values):
     """Upscale a still image, or every image in a folder (same names out).
 
     \b
@@ -392,15 +476,20 @@ def upscale(input_path, output, overwrite, device, precision, tile, quiet, **val
       lumiere upscale photo.png -o photo-x4.png --scale 4
       lumiere upscale scans/ -o scans-x2/ --scale 2
 
-    16-bit images stay 16-bit; an alpha channel is carried along (resampled).
+    Without --scale, --height or --to an image is enlarged x4, or by a --model's
+    own factor. 16-bit images stay 16-bit; an alpha channel is carried along (resampled).
     In a folder, an image that cannot be read or written is skipped and named,
     the others are written, and the command exits with status 1.
     """
     from .output import default_output
     from .restore import upscale_images
-    from .stages.upscale import UpscaleSettings
+    from .stages.upscale import IMAGE_SCALE, UpscaleSettings
 
-    settings = UpscaleSettings.from_options(_default_scale(values, 4.0))
+    given = _inputs(input_options, inputs)
+    if len(given) > 1:
+        raise click.UsageError(f"one input expected (an image or a folder), got {len(given)}")
+    input_path = given[0]
+    settings = UpscaleSettings.from_options(values).or_scale(IMAGE_SCALE)
     output = output or default_output(input_path, "" if input_path.is_dir() else input_path.suffix)
     written, failed, notices = upscale_images(input_path, output, settings, _runner(device, precision, tile),
                                               show_progress=not quiet, overwrite=overwrite)
@@ -415,7 +504,7 @@ def upscale(input_path, output, overwrite, device, precision, tile, quiet, **val
 @click.argument("after", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="A video (.mp4 ...) of the whole clip, or an image (.png) of one frame.")
-@click.option("--mode", type=click.Choice(["split", "side"]), default="split", show_default=True,
+@click.option("--mode", type=Choice(["split", "side"]), default="split", show_default=True,
               help="split: left half before, right half after; side: the two next to each other.")
 @click.option("--frame", type=click.IntRange(0), default=None, help="Frame for an image comparison (default: middle).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -431,7 +520,7 @@ def compare(before, after, output, mode, frame, quiet):
 @click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Image, folder (for a folder of images) or video file.")
-@click.option("--recipe", type=click.Choice(["film-look", "film", "bicubic"]), default="film-look", show_default=True,
+@click.option("--recipe", type=Choice(["film-look", "film", "bicubic"]), default="film-look", show_default=True,
               help="film-look: everything an old print shows; film: what the networks learn to undo; "
                    "bicubic: the classic SR protocol.")
 @click.option("--scale", type=click.IntRange(1, 4), default=1, show_default=True, help="Also shrink by this factor.")
@@ -578,9 +667,9 @@ def _train_options(function):
         click.option("--patch", type=click.IntRange(8), default=32, show_default=True,
                      help="Side of the network's input crop, in input pixels."),
         click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (cosine decay)."),
-        click.option("--recipe", type=click.Choice(["bicubic", "film", "film-look", "film-luma"]), default=None,
+        click.option("--recipe", type=Choice(["bicubic", "film", "film-look", "film-luma"]), default=None,
                      help="How inputs are degraded (default: film; bicubic is the classic SR protocol)."),
-        click.option("--loss", type=click.Choice(["l1", "charbonnier"]), default="l1", show_default=True),
+        click.option("--loss", type=Choice(["l1", "charbonnier"]), default="l1", show_default=True),
         click.option("--frequency-weight", type=float, default=0.0, show_default=True,
                      help="Weight of an added spectral (FFT magnitude) loss that favours fine detail."),
         click.option("--gan-weight", type=click.FloatRange(0), default=0.0, show_default=True,
@@ -588,7 +677,7 @@ def _train_options(function):
                           "Real-ESRGAN's), for texture rather than the average of what could be there."),
         click.option("--gray", "gray_probability", type=click.FloatRange(0, 1), default=None,
                      help="Share of pairs made black and white, input and target (default 0.5 for film)."),
-        click.option("--arch", type=click.Choice(["compact", "span"]), default="compact", show_default=True,
+        click.option("--arch", type=Choice(["compact", "span"]), default="compact", show_default=True,
                      help="Network for upscale and restore: Real-ESRGAN's Compact, or SPAN (slower to train, "
                           "stronger; both load in spandrel)."),
         click.option("--num-feat", type=click.IntRange(4), default=None,

@@ -151,7 +151,7 @@ def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fp
     film = None  # the film in the object store, once a worker cannot see its path
     pending = {remote.remote(task, film, counter): chunk for chunk, task in tasks.items()}
     already = job.done_frames()
-    progress = tqdm(total=info.frame_count, initial=already, unit="frame", desc="restore (ray)",
+    progress = tqdm(total=info.frame_count, initial=already, unit="frame", desc=f"{job.label} (ray)",
                     disable=not show_progress, dynamic_ncols=True, smoothing=0.1)
     seconds: dict[int, float] = {}
     try:

@@ -16,20 +16,37 @@ import errno
 import fcntl
 import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from .errors import LumiereError, OutputError
 from .io.color import ColorInfo
-from .io.reader import Source
+from .io.reader import Source, is_frame_pattern
 from .io.writer import Chunk, ImageSequenceWriter, join_chunks
 from .manifest import MANIFEST_VERSION, DamagedManifest, Manifest, files_record, write_atomically
 from .output import OutputSpec, format_bytes, frame_bytes, work_folder
-from .render import FrameSink, ImageFrames, RenderSettings, VideoChunks, VideoFormat, render_chunks
+from .render import Discard, FrameSink, ImageFrames, RenderSettings, VideoChunks, VideoFormat, render_chunks
 from .stages.base import Stage
 
 LOCK = "lock"
+
+
+def kept_work(target: Path) -> str | None:
+    """What an unfinished job left at an output (a video, a frame folder or pattern) for a rerun to resume
+    ("3 of 7 chunks ... in WORK"), or None."""
+    target = Path(target)
+    work = work_folder(target.parent if is_frame_pattern(target.name) else target)
+    try:
+        manifest = Manifest.load(work)
+    except DamagedManifest:
+        return None
+    if manifest is None or not manifest.done:
+        return None
+    chunks = -(-manifest.frame_count // manifest.chunk_frames)
+    return f"{len(manifest.done)} of {chunks} chunks are finished and kept in {work}"
 
 
 def _runs(chunks: list[int]) -> list[tuple[int, int]]:
@@ -47,17 +64,18 @@ def render_here(job: "Job", chunks: list[int]) -> None:
     """The local executor: each run of consecutive chunks in one pass through the job's stages."""
     for first, last in _runs(chunks):
         render_chunks(job.stages, job.source, (job.frame_range(first)[0], job.frame_range(last)[1]), job.sink(),
-                      job.render, done=job.done_frames(), show_progress=job.show_progress)
+                      job.render, done=job.done_frames(), show_progress=job.show_progress, label=job.label)
 
 
 class Job:
     def __init__(self, source: Source, stages: list[Stage], output: OutputSpec, *, chunk_frames: int,
                  settings: str, batch: int = 1, restart: bool = False, show_progress: bool = True,
-                 color: ColorInfo | None = None):
+                 color: ColorInfo | None = None, label: str = "restore"):
         self.source = source
         self.stages = stages
         self.output = output
         self.show_progress = show_progress
+        self.label = label
         info = source.info
         width, height = info.width, info.height
         fps, time_base = info.fps, info.time_base
@@ -214,16 +232,19 @@ class Job:
         """First and one-past-last frame index of a chunk."""
         return self.render.frame_range(chunk)
 
-    def run(self, executor=None) -> list[str]:
+    def run(self, executor=None, starting: Callable[[], None] | None = None) -> list[str]:
         """Render every pending chunk, then join; returns notices for the user.
 
         `executor(job, chunks)` renders the chunks and marks each done as it is finished: `render_here` by
-        default, `distributed.run_on_ray` on a cluster.
+        default, `distributed.run_on_ray` on a cluster. `starting()` is called once the job holds its output
+        and has room for it, before the first chunk.
         """
         try:
             self.check_disk()
             pending = self.pending()
             if pending:
+                if starting is not None:
+                    starting()
                 (executor or render_here)(self, pending)
             return self.notices + self._finish()
         except BaseException:
@@ -232,6 +253,21 @@ class Job:
             raise
         finally:
             self.release()
+
+    def seconds_per_frame(self) -> float:
+        """What a frame costs through the stages, timed on the first pending frame with the context and
+        lookahead it needs (the networks warm up on it, so the estimate errs long)."""
+        pending = self.pending()
+        if not pending:
+            return 0.0
+        first = self.frame_range(pending[0])[0]
+        decoded = min(self.render.frame_count, first + 1 + self.render.lookahead) - max(0, first - self.render.context)
+        start = time.perf_counter()
+        render_chunks(self.stages, self.source, (first, first + 1), Discard(), self.render)
+        return (time.perf_counter() - start) / decoded
+
+    def frames_left(self) -> int:
+        return self.source.info.frame_count - self.done_frames()
 
     def done_frames(self) -> int:
         return self.source.info.frame_count - sum(self.frame_range(k)[1] - self.frame_range(k)[0]

@@ -134,6 +134,16 @@ def auto_chunk_frames(output: OutputSpec, size: tuple[int, int]) -> int:
     return int(max(MIN_CHUNK_FRAMES, min(DEFAULT_CHUNK_FRAMES, CHUNK_BYTES // max(1.0, per_frame))))
 
 
+def format_duration(seconds: float) -> str:
+    """A duration as people say it: "40 s", "12 min", "2 h 05 min"."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def format_bytes(count: float) -> str:
     """A size as people read it: GB from a gigabyte up, MB below (a small job is not "0.0 GB")."""
     if count >= 1e9:

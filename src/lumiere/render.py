@@ -124,16 +124,31 @@ class ImageFrames:
         pass
 
 
+class Discard:
+    """A sink that keeps nothing: for timing the stages."""
+
+    def write(self, frame: Frame) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
 def render_chunks(stages: list[Stage], source: Source, frames: tuple[int, int], sink: FrameSink,
-                  render: RenderSettings, *, done: int = 0, show_progress: bool = False) -> None:
+                  render: RenderSettings, *, done: int = 0, show_progress: bool = False,
+                  label: str = "restore") -> None:
     """Frames [first, end) of the film through the stages into `sink` (`done`: frames of the film finished
-    before, for the progress bar)."""
+    before, and `label`, for the progress bar)."""
     first, end = frames
     decoded = takewhile(lambda frame: frame.index < end + render.lookahead,
                         source.frames(max(0, first - render.context)))
     try:
         run_pipeline(decoded, stages, sink.write, total=render.frame_count, done=done, batch=render.batch,
-                     out_dtype=np.dtype(render.out_dtype), show_progress=show_progress, wanted=(first, end),
+                     out_dtype=np.dtype(render.out_dtype), show_progress=show_progress, description=label,
+                     wanted=(first, end),
                      segments=render.segments)
         sink.finish()
     except BaseException:

@@ -1,6 +1,7 @@
 """The jobs behind the CLI: restore a film, upscale stills. The CLI only parses and reports."""
 
 import os
+from collections.abc import Callable
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -18,7 +19,14 @@ from .io.writer import plan_source_streams, remove_files_of_dead_processes, vide
 from .job import Job
 from .manifest import settings_hash
 from .ops import array_to_tensor, tensor_to_array
-from .output import auto_chunk_frames, check_not_finished, check_output_folder, check_paths, plan_output
+from .output import (
+    auto_chunk_frames,
+    check_not_finished,
+    check_output_folder,
+    check_paths,
+    format_duration,
+    plan_output,
+)
 from .plan import build_stages, plan_stages
 from .stages.colorize import ColorizeSettings, ColorizeStage, References, colorizer
 from .stages.settings import StageSettings
@@ -27,8 +35,10 @@ from .stages.upscale import UpscaleSettings, UpscaleStage, input_kind, upscale_s
 PREVIEW_PREFIX = ".lumiere-preview-"
 
 
-def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
+def _preview_clip(source: Source, seconds: float, folder: Path, show_progress: bool) -> Path:
     """The middle `seconds` of a film as a lossless file in `folder` (hidden), timestamps from zero."""
+    from tqdm import tqdm
+
     info = source.info
     count = min(info.frame_count, max(1, round(seconds * info.fps)))
     start = (info.frame_count - count) // 2
@@ -36,24 +46,44 @@ def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
     clip = folder / f"{PREVIEW_PREFIX}{os.getpid()}.mkv"
     encode = plan_output(clip, "ffv1", None, None, None, info.bit_depth).encode
     first_pts = None
-    with video_file(clip, encode, info.width, info.height, info.fps, info.time_base, info.color) as writer:
+    with (video_file(clip, encode, info.width, info.height, info.fps, info.time_base, info.color) as writer,
+          tqdm(total=count, unit="frame", desc="preview clip", disable=not show_progress) as progress):
         for frame in source.frames(start):
             if frame.index >= start + count:
                 break
             first_pts = frame.pts if first_pts is None else first_pts
             writer.write(frame.rgb, frame.pts - first_pts, frame.duration)
+            progress.update(1)
     return clip
+
+
+def _summary(label: str, info, job: Job, runners: Runners, seconds_per_frame: float) -> str:
+    """One line of what a job will do: input, frames, sizes, stages, networks and how they run, time left."""
+    frames = f"{info.frame_count} frames {info.width}x{info.height} -> {job.size[0]}x{job.size[1]}"
+    if job.fps != info.fps:
+        frames += f" at {float(job.fps):g} fps"
+    stages = ", ".join(stage.name for stage in job.stages) or "no stage (a copy)"
+    networks = "; ".join(runner.describe(max(info.width, info.height)) for runner in runners.loaded())
+    left = job.frames_left()
+    resumed = f"{info.frame_count - left} frames already done, " if left < info.frame_count else ""
+    estimate = (f"{resumed}about {format_duration(seconds_per_frame * left)} to go "
+                f"({seconds_per_frame:.2f} s a frame, timed on the first)")
+    return f"{label} {info.path.name}: {frames}; {stages}; {networks or 'no network'}; {estimate}"
 
 
 def restore(input_path: Path, output_path: Path, *settings: StageSettings, runner: RunnerSettings = RunnerSettings(),
             preview: float | None = None, codec: str | None = None, crf: int | None = None,
             preset: str | None = None, bit_depth: int | None = None, source_fps: Fraction | None = None,
             chunk_frames: int | None = None, batch: int = 1, restart: bool = False, overwrite: bool = False,
-            ray: str | None = None, show_progress: bool = True) -> tuple[Path, list[str]]:
+            ray: str | None = None, show_progress: bool = True, report: Callable[[str], None] | None = None,
+            label: str = "restore") -> tuple[Path, list[str]]:
     """Restore a film through the stages of `settings` (in any order: they run in `plan.FILM_STAGES`'s); with
     `preview`, only that many seconds from its middle, plus a before/after video; with `ray` (a cluster address,
     or "auto"), its chunks are rendered as Ray tasks. A finished output is replaced only with `overwrite`; an
-    unfinished job at the output resumes unless `restart`."""
+    unfinished job at the output resumes unless `restart`.
+
+    `report` hears what is happening before the frames start (loading, then one line of what the job will do,
+    with a time estimate from a first frame, which costs that frame once); `label` names the progress bar."""
     if preview is not None:
         source = open_source(Path(input_path), source_fps)
         output = plan_output(Path(output_path), codec, crf, preset, bit_depth, source.info.bit_depth)
@@ -66,11 +96,12 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
                               "$output another name")
         if not overwrite:
             check_not_finished(comparison)
-        clip = _preview_clip(source, preview, output.path.parent)
+        clip = _preview_clip(source, preview, output.path.parent, show_progress)
         try:
             path, notices = restore(clip, output_path, *settings, runner=runner, codec=codec, crf=crf,
                                     preset=preset, bit_depth=bit_depth, chunk_frames=chunk_frames, batch=batch,
-                                    restart=True, overwrite=True, show_progress=show_progress)
+                                    restart=True, overwrite=True, show_progress=show_progress, report=report,
+                                    label=f"{label} preview")
             compare(clip, path, comparison, "split", show_progress=show_progress)
         finally:
             clip.unlink(missing_ok=True)
@@ -98,6 +129,8 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
     if chunk_frames is None:
         chunk_frames = auto_chunk_frames(output, out_size)
     runners = Runners(runner)  # measuring and the stages share the networks: each loaded once
+    if report is not None:
+        report(f"loading the networks and measuring {info.path.name}")
     plan = plan_stages(source, settings, runner, even, runners)
     planned = plan.get(UpscaleSettings)
     if plan.film.out_size is not None and upscale.kind is None and planned.kind is not None:
@@ -109,13 +142,14 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
         notices.append("the film already has colour; its lightness alone was colorized")
     job = Job(source, build_stages(plan, runners), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
               settings=settings_hash(source, output, plan.settings(), plan.files(), chunk_frames),
-              show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None)
+              show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None, label=label)
+    starting = None if report is None else lambda: report(_summary(label, info, job, runners, job.seconds_per_frame()))
     executor = None
     if ray is not None:
         from .distributed import run_on_ray
 
         executor = partial(run_on_ray, address=ray, plan=plan, play_fps=source_fps, show_progress=show_progress)
-    return output.path, notices + job.run(executor)
+    return output.path, notices + job.run(executor, starting)
 
 
 def upscale_image(image: Image, stage: UpscaleStage) -> Image:

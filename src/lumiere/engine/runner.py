@@ -105,6 +105,12 @@ class ModelRunner:
             tile = 1 << 30
         self.tile = tile
 
+    def describe(self, picture_side: int) -> str:
+        """"film-x2 (Compact, cpu bf16)", with the tile side where pictures of `picture_side` are tiled."""
+        precision = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.dtype]
+        tiles = f", {self.tile} px tiles" if self.tile < picture_side else ""
+        return f"{self.descriptor.name} ({self.descriptor.architecture}, {self.device.type} {precision}{tiles})"
+
     @torch.inference_mode()
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x, pad_h, pad_w = pad_to_multiple(x, self.descriptor.size_multiple, self.descriptor.min_size)
@@ -192,6 +198,10 @@ class Runners:
         """`name`'s network moved `share` of the way to `towards`'s, weight by weight (same architecture)."""
         return self._cached(f"{name}~{towards}@{share:g}", lambda: interpolate_models(
             load_model(name, roles), load_model(towards, roles), share))
+
+    def loaded(self) -> list[ModelRunner]:
+        """The networks loaded so far, in the order they were first asked for."""
+        return list(self._runners.values())
 
     def _cached(self, key: str, load, settings: RunnerSettings | None = None) -> ModelRunner:
         if key not in self._runners:

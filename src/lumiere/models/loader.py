@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -79,6 +80,18 @@ def load_model(name_or_path: str, roles: tuple[str, ...] = ()) -> LoadedModel:
         raise ModelError(f"model {name} is {ROLES[descriptor.role]} ({descriptor.architecture}), not "
                          f"{' or '.join(ROLES[role] for role in roles)}")
     return LoadedModel(descriptor, spandrel_model.model)
+
+
+def model_scale(name_or_path: str) -> int:
+    """How much a model enlarges (1: a same-size network), read from its weights."""
+    _, path = resolve_model_path(name_or_path)
+    stat = path.stat()
+    return _file_scale(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _file_scale(path: Path, mtime_ns: int, size: int) -> int:
+    return load_model(str(path)).descriptor.scale
 
 
 def interpolate_models(base: LoadedModel, towards: LoadedModel, share: float) -> LoadedModel:

@@ -11,12 +11,16 @@ from ..engine.runner import ModelRunner, Runners
 from ..errors import InputError, LumiereError, OptionError
 from ..models.damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from ..models.damagenet import film_probability
-from ..models.loader import resolve_model_path
+from ..models.loader import model_scale, resolve_model_path
 from ..models.registry import DETAILED_UPSCALERS, FAITHFUL_UPSCALERS, HIGH_QUALITY_UPSCALER
 from .base import FrameStage
 from .settings import Option, StageSettings, option_value
 
 MAX_FACTOR = 8.0
+# Where no size is asked for: a film x2 (a 640x480 scan to 1280x960 stays quick on a CPU), a still x4 (as
+# Real-ESRGAN's tools do); a named model, its own scale.
+FILM_SCALE = 2.0
+IMAGE_SCALE = 4.0
 MAX_SIDE = 16384
 RESOLUTION_PRESETS = {"720p": (1280, 720), "1080p": (1920, 1080), "2k": (2560, 1440), "4k": (3840, 2160),
                       "8k": (7680, 4320)}
@@ -201,9 +205,31 @@ class UpscaleSettings(StageSettings):
         given = {option.name: option_value(cls, values, option.name) for option in cls.options}
         return cls(**{**given, "look": given["look"] or "faithful"}, kind=values.get("kind"))
 
+    @property
+    def sized(self) -> bool:
+        """Whether a size was asked for (a scale, a height or a frame to fit)."""
+        return not (self.scale is None and self.height is None and self.to is None)
+
+    def or_scale(self, scale: float) -> "UpscaleSettings":
+        """These settings, enlarging by `scale` where they ask for no size and name no model (a model's own
+        scale is its default)."""
+        return self if self.sized or self.model is not None else replace(self, scale=scale)
+
     def wants_upscale(self, size: tuple[int, int], even: bool) -> tuple[int, int] | None:
-        out = target_size(*size, scale=self.scale, target_height=self.height, fit=self.to, even=even)
-        return None if out == size else out
+        """The output size, or None where the stage has nothing to do: no enlargement and no 1x model to run."""
+        scale = self.scale
+        if not self.sized and self.model is not None:
+            scale = float(model_scale(self.model))
+        out = target_size(*size, scale=scale, target_height=self.height, fit=self.to, even=even)
+        if out != size:
+            return out
+        if self.model is None:
+            return None
+        factor = model_scale(self.model)
+        if factor != 1:
+            raise OptionError(f"model {self.model} enlarges x{factor}, and this asks for no enlargement; give "
+                              f"$scale {factor} (or leave it out), or a 1x model")
+        return out
 
     @property
     def needs_input_kind(self) -> bool:
