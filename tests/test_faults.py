@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lumiere.errors import ModelError, OutputError
-from lumiere.restore import restore
+from lumiere.jobs import restore
 from lumiere.stages.upscale import UpscaleSettings
 
 from .conftest import decode_all
@@ -318,7 +318,7 @@ class TestCommandLine:
         import os
 
         from lumiere.io.writer import remove_files_of_dead_processes
-        from lumiere.restore import PREVIEW_PREFIX
+        from lumiere.jobs import PREVIEW_PREFIX
 
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from lumiere.errors import LumiereError
+from lumiere.jobs import restore
 from lumiere.output import DEFAULT_CHUNK_FRAMES, MIN_CHUNK_FRAMES, auto_chunk_frames, plan_output
-from lumiere.restore import restore
 from lumiere.stages.upscale import UpscaleSettings
 
 from .conftest import decode_all

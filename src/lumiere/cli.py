@@ -231,13 +231,10 @@ def batch_films(inputs: tuple[Path, ...]) -> list[Path] | None:
     return [Path(p) for p in inputs]
 
 
-def film_suffix(codec: str | None) -> str:
-    """The usual container of a codec's film ("": a folder of frames)."""
-    return {"ffv1": ".mkv", "prores": ".mov", "png": "", "tiff": ""}.get(codec or "h264", ".mp4")
-
-
 def batch_targets(films: list[Path], folder: Path, codec: str | None) -> list[tuple[Path, Path]]:
     """Each film's output in the batch's folder: its own name, in the codec's usual container."""
+    from .output import film_suffix
+
     suffix = film_suffix(codec) or ".mp4"
     if folder.suffix:
         raise LumiereError(f"several films go into a folder; -o {folder} looks like a file")
@@ -275,15 +272,13 @@ def _remember_fp32(ctx: click.Context, param: click.Parameter, value: bool) -> N
     ctx.meta[FP32] = value
 
 
-def _runner(device, precision, tile):
-    from .engine.runner import RunnerSettings
-
+def _precision(precision: str) -> str:
+    """--precision, or fp32 where --fp32 was given."""
     if click.get_current_context().meta.get(FP32):
         if precision not in ("auto", "fp32"):
             raise click.UsageError(f"--fp32 and --precision {precision} contradict each other; give one")
-        precision = "fp32"
-
-    return RunnerSettings(device=device, precision=precision, tile=tile)
+        return "fp32"
+    return precision
 
 
 @main.command(cls=StageOptionsCommand, stage_options=_every_stage_option)
@@ -338,33 +333,23 @@ def restore(inputs, input_options, output, overwrite, device, precision, tile, c
     same command is given again. Without --scale, --height or --to the film is
     enlarged x2, or by a --model's own factor (1 for a same-size model).
     """
-    from .output import default_output, is_finished
-    from .plan import settings_from_options
-    from .restore import restore as run_restore
-    from .stages.settings import check_rate
-    from .stages.upscale import FILM_SCALE, UpscaleSettings
+    from .api import film_target
+    from .api import restore as run_restore
+    from .output import is_finished
 
-    # a film is film: the damage detector reads smooth, compressed scans of real old film as clean pictures
-    settings = [s.or_scale(FILM_SCALE) if isinstance(s, UpscaleSettings) else s
-                for s in settings_from_options(values | {"kind": "film"}, film_preset)]
-    runner = _runner(device, precision, tile)
-    play_fps = check_rate("source_fps", source_fps)
-
-    def one(input_path: Path, output_path: Path) -> None:
-        click.get_current_context().meta[JOB_OUTPUT] = output_path
-        path, notices = run_restore(input_path, output_path, *settings, runner=runner, preview=preview,
-                                    ray=ray_address, codec=codec, crf=crf, preset=preset,
-                                    bit_depth=int(bit_depth) if bit_depth else None, source_fps=play_fps,
-                                    chunk_frames=chunk_frames, batch=batch, restart=restart, overwrite=overwrite,
-                                    show_progress=not quiet, report=None if quiet else _say)
-        for notice in notices:
-            click.echo(f"lumiere: note: {notice}", err=True)
+    def one(input_path: Path, output_path: Path | None) -> None:
+        click.get_current_context().meta[JOB_OUTPUT] = film_target(input_path, output_path, codec)
+        path = run_restore(input_path, output_path, preset=film_preset, device=device, precision=_precision(precision),
+                           tile=tile, preview=preview, ray=ray_address, codec=codec, crf=crf, encoder_preset=preset,
+                           bit_depth=int(bit_depth) if bit_depth else None, source_fps=source_fps,
+                           chunk_frames=chunk_frames, batch=batch, restart=restart, overwrite=overwrite, quiet=quiet,
+                           report=_say, **values)
         click.echo(f"wrote {path}")
 
     inputs = _inputs(input_options, inputs)
     films = batch_films(inputs)
     if films is None:
-        one(inputs[0], output or default_output(inputs[0], film_suffix(codec)))
+        one(inputs[0], output)
         return
     if output is None:
         raise LumiereError("several films go into a folder: give one as $output")
@@ -418,45 +403,18 @@ def colorize(inputs, input_options, output, overwrite, device, precision, codec,
     folder of photos, one that cannot be read or written is skipped and named,
     the others are written, and the command exits with status 1.
     """
-    from .io.images import is_image_path
-    from .io.reader import VIDEO_SUFFIXES
-    from .output import default_output
-    from .restore import colorize_images
-    from .restore import restore as run_restore
-    from .stages.colorize import ColorizeSettings
-    from .stages.settings import check_rate
+    from .api import colorize as run_colorize
+    from .api import colorize_target
 
-    input_path, references = _input_and_references(_inputs(input_options, inputs), values["reference"])
-    settings = ColorizeSettings.from_options({**values, "reference": references, "colorize": True})
-    runner = _runner(device, precision, tile=None)
-    path = Path(input_path)
-    # A folder is a set of photos, unless it is a film's frames: --source-fps given, or a video file asked for.
-    photos = is_image_path(path) or (path.is_dir() and source_fps is None
-                                     and (output is None or output.suffix.lower() not in VIDEO_SUFFIXES))
-    if output is None:
-        output = default_output(path, path.suffix if is_image_path(path) else "" if photos else film_suffix(codec))
-    if photos:
-        written, failed, notices = colorize_images(path, output, settings, runner, show_progress=not quiet,
-                                                   overwrite=overwrite)
-        _report_skipped(failed, len(written) + len(failed))
-        result = f"{len(written)} images to {output}" if path.is_dir() else written[0]
-    else:
-        click.get_current_context().meta[JOB_OUTPUT] = output
-        result, notices = run_restore(path, output, settings, runner=runner, codec=codec, crf=crf,
-                                      source_fps=check_rate("source_fps", source_fps), chunk_frames=chunk_frames,
-                                      restart=restart, overwrite=overwrite, show_progress=not quiet,
-                                      report=None if quiet else _say, label="colorize")
-    for notice in notices:
-        click.echo(f"lumiere: note: {notice}", err=True)
-    click.echo(f"wrote {result}")
-
-
-def _report_skipped(failed: list[tuple[Path, str]], total: int) -> None:
-    """Each image of a folder that could not be done, then a failing exit: the rest were written."""
-    for path, reason in failed:
-        click.echo(f"lumiere: error: {path}: {reason}", err=True)
-    if failed:
-        raise LumiereError(f"{len(failed)} of {total} images failed and were skipped; the others were written")
+    input_path, references = _input_and_references(_inputs(input_options, inputs), values.pop("reference"))
+    target, photos = colorize_target(input_path, output, codec, source_fps)
+    if not photos:
+        click.get_current_context().meta[JOB_OUTPUT] = target
+    written = run_colorize(input_path, output=output, reference=references, device=device,
+                           precision=_precision(precision), codec=codec, crf=crf, source_fps=source_fps,
+                           chunk_frames=chunk_frames, restart=restart, overwrite=overwrite, quiet=quiet,
+                           report=_say, **values)
+    click.echo(f"wrote {written}")
 
 
 @main.command(cls=StageOptionsCommand, stage_options=_upscale_stage_options)
@@ -481,22 +439,14 @@ def upscale(inputs, input_options, output, overwrite, device, precision, tile, q
     In a folder, an image that cannot be read or written is skipped and named,
     the others are written, and the command exits with status 1.
     """
-    from .output import default_output
-    from .restore import upscale_images
-    from .stages.upscale import IMAGE_SCALE, UpscaleSettings
+    from .api import upscale as run_upscale
 
     given = _inputs(input_options, inputs)
     if len(given) > 1:
         raise click.UsageError(f"one input expected (an image or a folder), got {len(given)}")
-    input_path = given[0]
-    settings = UpscaleSettings.from_options(values).or_scale(IMAGE_SCALE)
-    output = output or default_output(input_path, "" if input_path.is_dir() else input_path.suffix)
-    written, failed, notices = upscale_images(input_path, output, settings, _runner(device, precision, tile),
-                                              show_progress=not quiet, overwrite=overwrite)
-    for notice in notices:
-        click.echo(f"lumiere: note: {notice}", err=True)
-    click.echo(f"wrote {f'{len(written)} images to {output}' if Path(input_path).is_dir() else written[0]}")
-    _report_skipped(failed, len(written) + len(failed))
+    written = run_upscale(given[0], output=output, device=device, precision=_precision(precision), tile=tile,
+                          overwrite=overwrite, quiet=quiet, report=_say, **values)
+    click.echo(f"wrote {written}")
 
 
 @main.command()

@@ -106,6 +106,11 @@ def default_output(input_path: Path, suffix: str) -> Path:
     return input_path.parent / f"{name}-lumiere{suffix}"
 
 
+def film_suffix(codec: str | None) -> str:
+    """The usual container of a codec's film ("": a folder of frames)."""
+    return {"ffv1": ".mkv", "prores": ".mov", "png": "", "tiff": ""}.get(codec or "h264", ".mp4")
+
+
 def check_output_folder(folder: Path) -> None:
     """The folder must exist and take a new file: a probe file is created and removed, since permission
     bits alone mislead for root and read-only mounts."""

@@ -81,7 +81,7 @@ class InvertStage(FrameStage):
 
 
 def test_a_new_stage_is_one_class_and_one_line(tmp_path, video_factory, monkeypatch):
-    from lumiere.restore import restore
+    from lumiere.jobs import restore
 
     monkeypatch.setattr(plan, "FILM_STAGES", (*FILM_STAGES[:-1], InvertSettings, FILM_STAGES[-1]))
     assert "invert" in stage_options()

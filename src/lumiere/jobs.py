@@ -1,4 +1,5 @@
-"""The jobs behind the CLI: restore a film, upscale stills. The CLI only parses and reports."""
+"""The jobs: restore a film, upscale and colorize stills. `api` (the Python API, which the CLI and the web app
+call) gives them their defaults."""
 
 import os
 from collections.abc import Callable
@@ -164,6 +165,25 @@ def upscale_image(image: Image, stage: UpscaleStage) -> Image:
     return Image(tensor_to_array(rgb, dtype), None if alpha is None else tensor_to_array(alpha, dtype)[:, :, 0])
 
 
+def upscale_picture(image: Image, settings: UpscaleSettings, runners: Runners) -> tuple[Image, str | None]:
+    """An image enlarged as `settings` ask, and the network with what the image was measured to be
+    ("film-x4 (film-damaged)") where lumiere chose the network by it."""
+    out_size = settings.wants_upscale(image.size, even=False)
+    if out_size is None:
+        return image, None
+    kind = input_kind(array_to_tensor(image.rgb)[None], runners)[0] if settings.needs_input_kind else None
+    choice = settings.choice(image.size, out_size, kind)
+    enlarged = upscale_image(image, upscale_stage(choice, runners, image.size, out_size))
+    return enlarged, None if kind is None else f"{choice} ({'film-damaged' if kind == 'film' else 'clean'})"
+
+
+def colorize_picture(image: Image, stage: ColorizeStage) -> Image:
+    """A still coloured by the still-image colour stage; the alpha plane is kept."""
+    with torch.inference_mode():
+        rgb = stage.process(array_to_tensor(image.rgb)[None], [0])[0]
+    return Image(tensor_to_array(rgb, image.rgb.dtype), image.alpha)
+
+
 def _each_image(pairs: list[tuple[Path, Path]], label: str, show_progress: bool, work,
                 is_folder: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
     """`work(src, dst)` over every pair. In a folder an image that cannot be read or written is skipped and
@@ -200,15 +220,10 @@ def upscale_images(input_path: Path, output_path: Path, settings: UpscaleSetting
         image = read_image(src)
         if image.alpha is not None and dst.suffix.lower() not in ALPHA_SUFFIXES:
             raise OutputError(f"{src} has an alpha channel; write it as .png or .tiff, not {dst.suffix}")
-        out_size = settings.wants_upscale(image.size, even=False)
-        if out_size is None:
-            write_image(dst, image)
-            return
-        kind = input_kind(array_to_tensor(image.rgb)[None], runners)[0] if settings.needs_input_kind else None
-        choice = settings.choice(image.size, out_size, kind)
-        if kind is not None:
-            chosen.setdefault(f"{choice} ({'film-damaged' if kind == 'film' else 'clean'})", []).append(src.name)
-        write_image(dst, upscale_image(image, upscale_stage(choice, runners, image.size, out_size)))
+        enlarged, choice = upscale_picture(image, settings, runners)
+        if choice is not None:
+            chosen.setdefault(choice, []).append(src.name)
+        write_image(dst, enlarged)
 
     written, failed = _each_image(pairs, "upscale", show_progress, upscale_one, is_folder)
     notices = [f"enlarged by {network}: {_some(names)}" for network, names in chosen.items()]
@@ -274,9 +289,7 @@ def colorize_images(input_path: Path, output_path: Path, settings: ColorizeSetti
         image = read_image(src)
         if not is_gray(image.rgb):
             coloured_inputs.append(src.name)
-        with torch.inference_mode():
-            rgb = stage.process(array_to_tensor(image.rgb)[None], [0])[0]
-        write_image(dst, Image(tensor_to_array(rgb, image.rgb.dtype), image.alpha))
+        write_image(dst, colorize_picture(image, stage))
 
     written, failed = _each_image(pairs, "colorize", show_progress, colorize_one, is_folder)
     notices = []

@@ -1,0 +1,67 @@
+"""The Python API: its docstring examples run as written, and it says what it got when given the wrong thing."""
+
+import doctest
+
+import cv2
+import numpy as np
+import pytest
+
+import lumiere
+from lumiere import api
+from lumiere.errors import LumiereError, OptionError
+
+from .conftest import decode_all, write_video
+
+
+def test_docstring_examples_run(tmp_path, monkeypatch):
+    write_video(tmp_path / "film.mp4", frames=6, size=(64, 48))
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((24, 32, 3), 120, np.uint8))
+    monkeypatch.chdir(tmp_path)
+    failures, tried = doctest.testmod(api, extraglobs={"lumiere": lumiere}, optionflags=doctest.ELLIPSIS)
+    assert tried >= 8 and failures == 0
+    assert len(decode_all(tmp_path / "film-x2.mp4")) == 6
+
+
+def test_smoke(tiny_models):
+    picture = np.zeros((10, 12, 4), np.uint16)
+    out = lumiere.upscale(picture, model=str(tiny_models[2]), quiet=True)
+    assert out.shape == (20, 24, 4) and out.dtype == np.uint16
+
+
+@pytest.mark.parametrize("picture", [np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 2), np.uint8), [1, 2]])
+def test_exception(picture):
+    with pytest.raises(OptionError, match="expected a picture as an"):
+        lumiere.upscale(picture, quiet=True)
+
+
+def test_unknown_option_names_the_known_ones(tmp_path):
+    with pytest.raises(OptionError, match="unknown option 'sharpen'; the options are .*deflicker"):
+        lumiere.restore(tmp_path / "film.mp4", sharpen=1)
+
+
+def test_cardinality(tmp_path, tiny_models):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), np.full((6, 8, 3), 90, np.uint8))
+    (folder / "c.png").write_bytes(b"not a picture")
+    heard = []
+    with pytest.raises(LumiereError, match="1 of 3 images failed and were skipped"):
+        lumiere.upscale(folder, scale=2, model=str(tiny_models[2]), quiet=True, report=heard.append)
+    assert sorted(p.name for p in (tmp_path / "scans-lumiere").iterdir()) == ["a.png", "b.png"]
+    assert any(line.startswith("error: ") and "c.png" in line for line in heard)
+
+
+def test_the_command_line_and_the_api_give_the_same_film(video_factory, tiny_models, tmp_path):
+    from click.testing import CliRunner
+
+    from lumiere.cli import main
+
+    src = video_factory(frames=3, size=(32, 24))
+    by_api = lumiere.restore(src, tmp_path / "api.mkv", scale=2, model=str(tiny_models[2]), codec="ffv1",
+                             deflicker=1.0, quiet=True)
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(tmp_path / "cli.mkv"), "--scale", "2",
+                                       "--model", str(tiny_models[2]), "--codec", "ffv1", "--deflicker", "-q"])
+    assert result.exit_code == 0, result.output
+    for mine, theirs in zip(decode_all(by_api), decode_all(tmp_path / "cli.mkv"), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
