@@ -21,7 +21,7 @@ from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.io.reader import open_source
 from lumiere.models.loader import load_model
 from lumiere.ops import array_to_tensor
-from lumiere.restore import restore
+from lumiere.jobs import restore
 from lumiere.stages.upscale import UpscaleSettings
 
 FILM = DATA / "film" / "street-scene.mp4"

@@ -450,6 +450,30 @@ def upscale(inputs, input_options, output, overwrite, device, precision, tile, q
 
 
 @main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every machine on the network may use it).")
+@click.option("--folder", "folders", multiple=True, type=click.Path(path_type=Path),
+              help="A folder the page may read films from by path (repeat; default: the current folder). Uploads "
+                   "and results go into lumiere-web/ inside the first.")
+def web(port, host, folders):
+    """A local web page for restoring films and pictures: drop a file in, preview, restore, download.
+
+    
+    Example: lumiere web --folder ~/films    then open http://127.0.0.1:7860
+
+    Needs the web extra: pip install 'lumiere[web]'.
+    """
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise LumiereError("the web app needs Gradio: pip install 'lumiere[web]'") from None
+    from .web import serve
+
+    serve(list(folders) or [Path.cwd()], host, port)
+
+
+@main.command()
 @click.argument("before", type=click.Path(path_type=Path))
 @click.argument("after", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,

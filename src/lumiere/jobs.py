@@ -36,13 +36,20 @@ from .stages.upscale import UpscaleSettings, UpscaleStage, input_kind, upscale_s
 PREVIEW_PREFIX = ".lumiere-preview-"
 
 
+def preview_frames(frame_count: int, fps: Fraction, seconds: float) -> range:
+    """The frames a preview of `seconds` restores: that long from the middle of the film."""
+    count = min(frame_count, max(1, round(seconds * fps)))
+    start = (frame_count - count) // 2
+    return range(start, start + count)
+
+
 def _preview_clip(source: Source, seconds: float, folder: Path, show_progress: bool) -> Path:
     """The middle `seconds` of a film as a lossless file in `folder` (hidden), timestamps from zero."""
     from tqdm import tqdm
 
     info = source.info
-    count = min(info.frame_count, max(1, round(seconds * info.fps)))
-    start = (info.frame_count - count) // 2
+    frames = preview_frames(info.frame_count, info.fps, seconds)
+    start, count = frames.start, len(frames)
     remove_files_of_dead_processes(folder, f"{PREVIEW_PREFIX}{{pid}}.mkv")
     clip = folder / f"{PREVIEW_PREFIX}{os.getpid()}.mkv"
     encode = plan_output(clip, "ffv1", None, None, None, info.bit_depth).encode
