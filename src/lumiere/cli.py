@@ -56,6 +56,9 @@ class LumiereGroup(click.Group):
         except MemoryError:
             click.echo("lumiere: error: out of memory; try a smaller --tile", err=True)
             sys.exit(1)
+        except BrokenPipeError:  # the reader went away (`lumiere models | head`): nothing left to tell anyone
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except OSError as exc:
             if os.environ.get("LUMIERE_DEBUG"):
                 raise

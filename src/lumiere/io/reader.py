@@ -19,6 +19,9 @@ from .images import IMAGE_SUFFIXES, read_image
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mxf", ".flv",
                   ".wmv", ".ogv", ".nut", ".y4m", ".dv")
 DEFAULT_SEQUENCE_FPS = Fraction(24)
+# FFmpeg's AVFieldOrder, as the stream declares it (container or bitstream), by the field shown first:
+# TT and BT show the top field first, BB and TB the bottom one
+FIELD_ORDERS = {1: "progressive", 2: "tff", 3: "bff", 4: "bff", 5: "tff"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class SourceInfo:
     color: ColorInfo
     has_audio: bool
     frame_names: tuple[str, ...] = ()
+    field_order: str = "progressive"  # "tff" or "bff" (interlaced, the field shown first), or "unknown"
 
     @property
     def duration_seconds(self) -> float:
@@ -87,6 +91,7 @@ class VideoSource:
                     time_base=Fraction(stream.time_base or Fraction(1, int(round(fps * 1000)))),
                     frame_count=frame_count, bit_depth=16 if bits > 8 else 8, color=ColorInfo.from_codec(context),
                     has_audio=bool(container.streams.audio),
+                    field_order=FIELD_ORDERS.get(context.field_order, "unknown"),
                 )
         except av.error.FFmpegError as exc:
             raise InputError(f"cannot read {path}: not a video FFmpeg understands, or corrupt "
