@@ -19,9 +19,9 @@ import torch
 from common import DATA, looped_film, print_table, require, restore_peak_memory, save
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.io.reader import open_source
+from lumiere.jobs import restore
 from lumiere.models.loader import load_model
 from lumiere.ops import array_to_tensor
-from lumiere.jobs import restore
 from lumiere.stages.upscale import UpscaleSettings
 
 FILM = DATA / "film" / "street-scene.mp4"

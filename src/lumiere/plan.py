@@ -16,7 +16,9 @@ from .io.reader import Source
 from .stages.base import Stage
 from .stages.colorize import ColorizeSettings
 from .stages.deflicker import DeflickerSettings
+from .stages.deinterlace import DeinterlaceSettings
 from .stages.duplicates import DropDuplicatesSettings
+from .stages.face_restore import FaceRestoreSettings
 from .stages.grain import DegrainSettings, RegrainSettings
 from .stages.interpolate import InterpolateSettings
 from .stages.repair import RepairSettings
@@ -24,14 +26,17 @@ from .stages.settings import Film, FilmSample, Option, StageSettings
 from .stages.stabilize import StabilizeSettings
 from .stages.upscale import UpscaleSettings
 
-# The order restorers use: clean first, then enlarge, then colour and re-time; grain goes back on last.
+# The order restorers use: whole frames first (deinterlace), clean, then enlarge, then colour and re-time; grain
+# goes back on last.
 FILM_STAGES: tuple[type[StageSettings], ...] = (
+    DeinterlaceSettings,
     DropDuplicatesSettings,
     StabilizeSettings,
     DeflickerSettings,
     RepairSettings,
     DegrainSettings,
     UpscaleSettings,
+    FaceRestoreSettings,
     ColorizeSettings,
     InterpolateSettings,
     RegrainSettings,

@@ -11,6 +11,7 @@ from lumiere.errors import LumiereError, OptionError
 from lumiere.plan import FILM_STAGES, settings_from_options, stage_options
 from lumiere.stages.base import FrameStage
 from lumiere.stages.deflicker import DeflickerSettings
+from lumiere.stages.deinterlace import DeinterlaceSettings
 from lumiere.stages.interpolate import InterpolateSettings
 from lumiere.stages.settings import Option, StageSettings
 from lumiere.stages.upscale import UpscaleSettings
@@ -20,14 +21,15 @@ from ..conftest import decode_all
 
 def test_smoke_options_become_settings_in_film_order():
     settings = settings_from_options({"fps": 24, "deflicker": 0.5, "scale": 2})
-    assert [type(s) for s in settings] == [DeflickerSettings, UpscaleSettings, InterpolateSettings]
-    assert settings[0].strength == 0.5 and settings[2].fps == Fraction(24)
+    assert [type(s) for s in settings] == [DeinterlaceSettings, DeflickerSettings, UpscaleSettings,
+                                           InterpolateSettings]
+    assert settings[1].strength == 0.5 and settings[3].fps == Fraction(24)
 
 
 def test_preset_fills_what_was_not_given():
     settings = {type(s).__name__: s for s in settings_from_options({"deflicker": 0.3}, "film")}
-    assert set(settings) == {"StabilizeSettings", "DeflickerSettings", "RepairSettings", "DegrainSettings",
-                             "UpscaleSettings", "RegrainSettings"}
+    assert set(settings) == {"DeinterlaceSettings", "StabilizeSettings", "DeflickerSettings", "RepairSettings",
+                             "DegrainSettings", "UpscaleSettings", "RegrainSettings"}
     assert settings["DeflickerSettings"].strength == 0.3 and settings["RegrainSettings"].share == 0.5
 
 
@@ -37,7 +39,8 @@ def test_cardinality_every_stage_declares_itself():
     for stage in FILM_STAGES:
         assert is_dataclass(stage) and stage.options, stage.__name__
         off = stage.from_options({})
-        assert off is None or stage is UpscaleSettings  # every stage is off unless asked for
+        # every stage is off unless asked for; deinterlacing follows the stream, upscaling enlarges x2
+        assert off is None or stage in (UpscaleSettings, DeinterlaceSettings)
 
 
 def test_every_option_is_a_flag_of_restore():

@@ -92,7 +92,9 @@ class ModelRunner:
         self.dtype = select_dtype(self.device, self.descriptor, settings.precision)
         self.margin, self.feather = settings.margin, settings.feather
         self.module = loaded.module.to(self.device, self.dtype).eval()
-        self.channels_last = self.device.type in ("cpu", "cuda")
+        # channels-last is for 4-D weights; 5-D ones (StyleGAN's modulated convolutions in GFPGAN) refuse it
+        self.channels_last = self.device.type in ("cpu", "cuda") and all(
+            tensor.dim() != 5 for tensor in (*self.module.parameters(), *self.module.buffers()))
         if self.channels_last:
             self.module = self.module.to(memory_format=torch.channels_last)
         if settings.tile is None:

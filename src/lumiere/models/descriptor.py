@@ -7,7 +7,8 @@ import torch
 from spandrel import ImageModelDescriptor, ModelTiling
 
 ROLES = {"upscale": "an upscaler", "restore": "a same-size restoration network", "colorize": "a colorizer",
-         "repair": "a dust-and-scratch repair network", "detect": "a film-damage detector"}
+         "repair": "a dust-and-scratch repair network", "detect": "a film-damage detector",
+         "faces": "a face-restoration network"}
 OWN_ROLES = {"lumiere.ColorNet": "colorize", "lumiere.RepairNet": "repair", "lumiere.DamageNet": "detect"}
 
 
@@ -41,6 +42,8 @@ class ModelDescriptor:
         architecture_id = str(spandrel_model.architecture.id)
         if architecture_id in OWN_ROLES:
             role = OWN_ROLES[architecture_id]
+        elif spandrel_model.purpose == "FaceSR":  # GFPGAN, RestoreFormer: aligned 512x512 face crops only
+            role = "faces"
         else:
             role = "upscale" if spandrel_model.scale > 1 else "restore"
         return cls(

@@ -62,8 +62,8 @@ def _load_failure(path: Path, exc: Exception) -> str:
 def load_model(name_or_path: str, roles: tuple[str, ...] = ()) -> LoadedModel:
     """Load any model file, ours or the community's, for inference (eval mode, on CPU, float32).
 
-    `roles` (of "upscale", "restore", "colorize", "repair") refuses a model made for another job. Raises
-    ModelError with a one-line reason.
+    `roles` (of "upscale", "restore", "colorize", "repair", "detect", "faces") refuses a model made for another
+    job. Raises ModelError with a one-line reason.
     """
     name, path = resolve_model_path(name_or_path)
     try:
