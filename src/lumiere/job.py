@@ -255,13 +255,14 @@ class Job:
             self.release()
 
     def seconds_per_frame(self) -> float:
-        """What a frame costs through the stages, timed on the first pending frame with the context and
-        lookahead it needs (the networks warm up on it, so the estimate errs long)."""
+        """What a frame costs through the stages: the first pending frame, with the context and lookahead it
+        needs, rendered twice and timed the second time (the first pays for the networks' warm-up)."""
         pending = self.pending()
         if not pending:
             return 0.0
         first = self.frame_range(pending[0])[0]
         decoded = min(self.render.frame_count, first + 1 + self.render.lookahead) - max(0, first - self.render.context)
+        render_chunks(self.stages, self.source, (first, first + 1), Discard(), self.render)
         start = time.perf_counter()
         render_chunks(self.stages, self.source, (first, first + 1), Discard(), self.render)
         return (time.perf_counter() - start) / decoded

@@ -65,7 +65,7 @@ def _preview_clip(source: Source, seconds: float, folder: Path, show_progress: b
     return clip
 
 
-def _summary(label: str, info, job: Job, runners: Runners, seconds_per_frame: float) -> str:
+def _summary(label: str, title: str, info, job: Job, runners: Runners, seconds_per_frame: float) -> str:
     """One line of what a job will do: input, frames, sizes, stages, networks and how they run, time left."""
     frames = f"{info.frame_count} frames {info.width}x{info.height} -> {job.size[0]}x{job.size[1]}"
     if job.fps != info.fps:
@@ -76,7 +76,7 @@ def _summary(label: str, info, job: Job, runners: Runners, seconds_per_frame: fl
     resumed = f"{info.frame_count - left} frames already done, " if left < info.frame_count else ""
     estimate = (f"{resumed}about {format_duration(seconds_per_frame * left)} to go "
                 f"({seconds_per_frame:.2f} s a frame, timed on the first)")
-    return f"{label} {info.path.name}: {frames}; {stages}; {networks or 'no network'}; {estimate}"
+    return f"{label} {title}: {frames}; {stages}; {networks or 'no network'}; {estimate}"
 
 
 def restore(input_path: Path, output_path: Path, *settings: StageSettings, runner: RunnerSettings = RunnerSettings(),
@@ -84,14 +84,15 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
             preset: str | None = None, bit_depth: int | None = None, source_fps: Fraction | None = None,
             chunk_frames: int | None = None, batch: int = 1, restart: bool = False, overwrite: bool = False,
             ray: str | None = None, show_progress: bool = True, report: Callable[[str], None] | None = None,
-            label: str = "restore") -> tuple[Path, list[str]]:
+            label: str = "restore", title: str | None = None) -> tuple[Path, list[str]]:
     """Restore a film through the stages of `settings` (in any order: they run in `plan.FILM_STAGES`'s); with
     `preview`, only that many seconds from its middle, plus a before/after video; with `ray` (a cluster address,
     or "auto"), its chunks are rendered as Ray tasks. A finished output is replaced only with `overwrite`; an
     unfinished job at the output resumes unless `restart`.
 
     `report` hears what is happening before the frames start (loading, then one line of what the job will do,
-    with a time estimate from a first frame, which costs that frame once); `label` names the progress bar."""
+    with a time estimate from a first frame, which costs that frame twice); `label` names the progress bar and
+    `title` the film in what `report` hears (default: its file name)."""
     if preview is not None:
         source = open_source(Path(input_path), source_fps)
         output = plan_output(Path(output_path), codec, crf, preset, bit_depth, source.info.bit_depth)
@@ -109,7 +110,8 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
             path, notices = restore(clip, output_path, *settings, runner=runner, codec=codec, crf=crf,
                                     preset=preset, bit_depth=bit_depth, chunk_frames=chunk_frames, batch=batch,
                                     restart=True, overwrite=True, show_progress=show_progress, report=report,
-                                    label=f"{label} preview")
+                                    label=f"{label} preview",
+                                    title=f"{source.info.path.name} ({preview:g} s from the middle)")
             compare(clip, path, comparison, "split", show_progress=show_progress)
         finally:
             clip.unlink(missing_ok=True)
@@ -138,7 +140,7 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
         chunk_frames = auto_chunk_frames(output, out_size)
     runners = Runners(runner)  # measuring and the stages share the networks: each loaded once
     if report is not None:
-        report(f"loading the networks and measuring {info.path.name}")
+        report(f"loading the networks and measuring {title or info.path.name}")
     plan = plan_stages(source, settings, runner, even, runners)
     planned = plan.get(UpscaleSettings)
     if plan.film.out_size is not None and upscale.kind is None and planned.kind is not None:
@@ -151,7 +153,8 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
     job = Job(source, build_stages(plan, runners), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
               settings=settings_hash(source, output, plan.settings(), plan.files(), chunk_frames),
               show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None, label=label)
-    starting = None if report is None else lambda: report(_summary(label, info, job, runners, job.seconds_per_frame()))
+    starting = None if report is None else lambda: report(
+        _summary(label, title or info.path.name, info, job, runners, job.seconds_per_frame()))
     executor = None
     if ray is not None:
         from .distributed import run_on_ray
