@@ -1,0 +1,28 @@
+"""benchmarks/gpu.py, the script a lent GPU runs first, as a dry run on the CPU: every part runs and writes its
+figures (the figures themselves mean nothing on tiny sizes)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from lumiere.models.registry import SHIPPED
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+def test_dry_run_on_the_cpu_covers_every_part(tmp_path):
+    output = tmp_path / "gpu.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick",
+                             "--output", str(output)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(output.read_text())
+    timed = {row["network"] for row in figures["inference"]}
+    assert timed == {model.name for model in SHIPPED} - {"film-x4-high"}  # the RRDB-size one is left to real runs
+    assert all(row["frames_per_s"] > 0 for row in figures["inference"])
+    assert figures["skipped_over_budget"] == []
+    if (DATA / "film" / "street-scene.mp4").exists():
+        assert figures["end_to_end"]["restore_frames_per_s"] > 0 and figures["end_to_end"]["ratio"] > 0
+    if (DATA / "train" / "t91").exists():
+        assert figures["training"]["samples_per_s"] > 0
