@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +161,11 @@ def _still(job: WebJob) -> np.ndarray:
 def preview(job: WebJob, workspace: Workspace) -> tuple[np.ndarray, np.ndarray]:
     """(before, after) for the slider: a picture, or the middle frame of a few seconds from a film's middle."""
     source = Path(job.input)
+    if source.is_dir():  # a folder of pictures: the first one shows what the rest will get
+        pictures = sorted(p for p in source.iterdir() if is_image_path(p))
+        if not pictures:
+            raise InputError(f"no pictures in {source}")
+        source, job = pictures[0], replace(job, input=str(pictures[0]))
     if is_image_path(source):
         after = _still(job)
         return _resized(_to_8bit(read_image(source).rgb), after), _to_8bit(after)
