@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lumiere.errors import InputError
-from lumiere.web import Workspace, WebJob, preview, run
+from lumiere.web import WebJob, Workspace, preview, run
 
 from .conftest import write_video
 
