@@ -24,6 +24,7 @@ from .colornet import SIZE_MULTIPLE as COLORNET_SIZE_MULTIPLE
 from .colornet import ColorNet, ColorNetConfig
 from .damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from .damagenet import DamageNet, DamageNetConfig
+from .multiframe import MultiFrameConfig, MultiFrameNet, neighbours_of
 from .repairnet import FRAMES as REPAIR_FRAMES
 from .repairnet import SIZE_MULTIPLE as REPAIR_SIZE_MULTIPLE
 from .repairnet import RepairNet, RepairNetConfig
@@ -130,7 +131,28 @@ class DamageNetArch(Architecture[DamageNet]):
             tiling=ModelTiling.DISCOURAGED)
 
 
+class MultiFrameArch(Architecture[MultiFrameNet]):
+    """lumiere's multi-frame film upscaler: a frame and its 2N neighbours, warped onto it, in; the frame enlarged
+    out."""
+
+    def __init__(self) -> None:
+        super().__init__(id="lumiere.MultiFrameNet", name="MultiFrameNet",
+                         detect=KeyCondition.has_all("fuse.weight", "trunk.0.weight", "tail.weight", "tail.bias"))
+
+    def load(self, state_dict: StateDict) -> ImageModelDescriptor[MultiFrameNet]:
+        width, channels = state_dict["fuse.weight"].shape[:2]
+        num_conv = sum(1 for key, value in state_dict.items() if key.startswith("trunk.") and value.ndim == 4)
+        scale = int(round((state_dict["tail.weight"].shape[0] / 3) ** 0.5))
+        config = MultiFrameConfig(neighbours=neighbours_of(channels), num_feat=width, num_conv=num_conv, scale=scale)
+        return ImageModelDescriptor(
+            MultiFrameNet(config), state_dict, architecture=self, purpose="SR" if scale > 1 else "Restoration",
+            tags=[f"{config.neighbours}n", f"{width}nf", f"{num_conv}nc"],
+            supports_half=True, supports_bfloat16=True, scale=scale, input_channels=channels, output_channels=3,
+            # every convolution sees 3x3 at the input's size, as Compact's: tiles with a margin are exact
+            tiling=ModelTiling.SUPPORTED)
+
+
 # Every architecture lumiere loads: spandrel's (the community's files) and lumiere's own, found by their keys.
 REGISTRY = MAIN_REGISTRY.copy()
 REGISTRY.add(ArchSupport.from_architecture(ColorNetArch()), ArchSupport.from_architecture(RepairNetArch()),
-             ArchSupport.from_architecture(DamageNetArch()))
+             ArchSupport.from_architecture(DamageNetArch()), ArchSupport.from_architecture(MultiFrameArch()))

@@ -8,8 +8,9 @@ from spandrel import ImageModelDescriptor, ModelTiling
 
 ROLES = {"upscale": "an upscaler", "restore": "a same-size restoration network", "colorize": "a colorizer",
          "repair": "a dust-and-scratch repair network", "detect": "a film-damage detector",
-         "faces": "a face-restoration network"}
-OWN_ROLES = {"lumiere.ColorNet": "colorize", "lumiere.RepairNet": "repair", "lumiere.DamageNet": "detect"}
+         "faces": "a face-restoration network", "video": "a multi-frame video upscaler"}
+OWN_ROLES = {"lumiere.ColorNet": "colorize", "lumiere.RepairNet": "repair", "lumiere.DamageNet": "detect",
+             "lumiere.MultiFrameNet": "video"}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from ..models.colornet import OUTPUT_STRIDE, ColorNet, ColorNetConfig
 from ..models.damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from ..models.damagenet import DamageNet, DamageNetConfig, film_probability
 from ..models.loader import load_model, save_weights
+from ..models.multiframe import MultiFrameConfig, MultiFrameNet
 from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
 from .adversarial import Adversary
 from .colorize import ColourPairs, colour_counts, rebalanced_cross_entropy, rebalancing_weights
@@ -27,6 +28,8 @@ from .config import TrainConfig
 from .data import CropSampler, DegradedPairs, FilmOrClean, degrade_batch, load_validation
 from .losses import LOSSES, frequency
 from .repair import MARGIN, DamagedClips, collate, damaged_clip, repair_loss
+from .video import NEIGHBOURS, FilmClips, film_clip, picture_side, without_neighbours
+from .video import collate as collate_clips
 
 PRIOR_BATCHES = 100  # training batches whose colours estimate how common each colour is
 
@@ -319,16 +322,78 @@ class DetectionTask(Task):
                 "film_probability_on_clean": torch.cat(clean).mean().item()}
 
 
+class VideoTask(Task):
+    """video: MultiFrameNet enlarging a film frame from it and its neighbours, laid onto it along DIS flow.
+
+    `--init` names a single-frame Compact upscaler (film-x4) to start from, the multi-frame network then
+    computing exactly what it does until training teaches it what the neighbours add, or a multi-frame network
+    to fine-tune.
+    """
+
+    metric, metric_label = "psnr", "validation PSNR-Y (dB)"
+    default_num_feat, default_num_conv = 64, 16  # film-x4's size, so it can start from film-x4
+
+    def __init__(self, config: TrainConfig):
+        super().__init__(config)
+        if config.recipe != "film":
+            raise LumiereError(f"video draws its own film damage per frame; $recipe {config.recipe} does not apply")
+        self.val_clips = None
+        if config.val:
+            # the validation clips' input side is val_crop / scale, as the other tasks' is
+            side = picture_side(config.val_crop // config.scale, config.scale)
+            pictures = load_validation(config.val, config.val_images, side, config.scale)
+            # pictures smaller than that give the largest clips they hold
+            side = pictures.shape[-1] - (pictures.shape[-1] - picture_side(0, config.scale)) % config.scale
+            pictures = pictures[..., :side, :side]
+            generator = torch.Generator().manual_seed(config.seed)
+            self.val_clips = collate_clips([film_clip(picture, config.scale, generator) for picture in pictures])
+
+    def build_model(self) -> torch.nn.Module:
+        config = self.config
+        if not config.init:
+            return MultiFrameNet(MultiFrameConfig(NEIGHBOURS, config.num_feat, config.num_conv, config.scale))
+        loaded = load_model(config.init, roles=("video", "upscale"))
+        if loaded.descriptor.scale != config.scale:
+            raise LumiereError(f"$init model is x{loaded.descriptor.scale}, but $scale is {config.scale}")
+        if loaded.descriptor.role == "video":
+            return loaded.module.train()
+        if loaded.descriptor.architecture != "RealESRGAN Compact":
+            raise LumiereError(f"$init must be a Compact upscaler (film-x4) or a multi-frame network, got "
+                               f"{loaded.descriptor.name} ({loaded.descriptor.architecture})")
+        return MultiFrameNet.from_compact(loaded.module, NEIGHBOURS).train()
+
+    def pairs(self) -> torch.utils.data.Dataset:
+        config = self.config
+        sampler = self.crop_sampler(picture_side(config.patch, config.scale))
+        return FilmClips(sampler, config.scale, config.batch, config.gray_probability, config.seed, config.steps)
+
+    def loss(self, model, inputs, targets):
+        return LOSSES[self.config.loss](model(inputs).float(), targets)
+
+    @torch.no_grad()
+    def validate(self, model):
+        if self.val_clips is None:
+            return None
+        inputs, targets = self.val_clips
+        device = next(model.parameters()).device
+        alone = torch.stack([without_neighbours(x, [True] * 2 * NEIGHBOURS) for x in inputs])
+        figures = {}
+        for name, batch in (("psnr", inputs), ("psnr_alone", alone)):  # alone: the centre frame only
+            sr = torch.cat([model(batch[i:i + 1].to(device)).float().cpu() for i in range(batch.shape[0])])
+            figures[name] = psnr_y(sr.clamp(0, 1), targets, shave=self.config.scale).mean().item()
+        return figures
+
+
 TASKS = {"upscale": RestorationTask, "restore": RestorationTask, "colorize": ColorizationTask, "repair": RepairTask,
-         "detect": DetectionTask}
+         "detect": DetectionTask, "video": VideoTask}
 
 
 def training_config(task: str, values: dict) -> TrainConfig:
     """The configuration of a training run: the values given (a config file's, then the command line's), the
-    task's own defaults for the rest. Only `upscale` enlarges; the other tasks train at x1."""
+    task's own defaults for the rest. Only `upscale` and `video` enlarge; the other tasks train at x1."""
     kind = TASKS[task]
     values = {**values, "task": task}
-    if task != "upscale":
+    if task not in ("upscale", "video"):
         values["scale"] = 1
     if values.get("recipe") is None:
         values["recipe"] = kind.default_recipe

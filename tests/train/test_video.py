@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from lumiere.errors import LumiereError
+from lumiere.models.loader import load_model
+from lumiere.models.multiframe import input_channels
+from lumiere.train.config import TrainConfig
+from lumiere.train.loop import export_checkpoint, train
+from lumiere.train.video import NEIGHBOURS, film_clip, picture_side, without_neighbours
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        smooth = cv2.resize(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8), (96, 96), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(folder / f"{i}.png"), smooth)
+    return folder
+
+
+def _config(tmp_path, folder, **overrides):
+    values = dict(task="video", scale=2, data=[str(folder)], val=[str(folder)], val_images=2, val_crop=32,
+                  output=str(tmp_path / "out.safetensors"), run_dir=str(tmp_path / "run"), num_feat=8, num_conv=2,
+                  steps=3, batch=2, patch=8, val_every=3, checkpoint_every=3, seed=0, device="cpu", recipe="film",
+                  gray_probability=0.5)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_film_clip_is_an_aligned_input_and_its_clean_target():
+    picture = torch.rand(3, picture_side(8, 4), picture_side(8, 4))
+    x, target = film_clip(picture, 4, torch.Generator().manual_seed(0))
+    again, _ = film_clip(picture, 4, torch.Generator().manual_seed(0))
+    assert x.shape == (input_channels(NEIGHBOURS), 8, 8) and target.shape == (3, 32, 32)
+    assert torch.equal(x, again)  # from the generator alone, so a resumed run sees the same clips
+    assert 0 <= x.min() and x.max() <= 1
+
+
+def test_without_neighbours_leaves_the_centre_alone():
+    x = torch.rand(input_channels(2), 4, 4)
+    alone = without_neighbours(x, [True, False, False, True])
+    assert torch.equal(alone[:3], x[6:9]) and torch.equal(alone[12:15], x[6:9])
+    assert torch.equal(alone[3:12], x[3:12]) and torch.equal(alone[15], torch.zeros(4, 4))
+    assert torch.equal(alone[16:18], x[16:18]) and torch.equal(alone[18], torch.zeros(4, 4))
+    with pytest.raises(ValueError, match=r"expected a \(19, h, w\) input for 4 neighbours, got \(11, 4, 4\)"):
+        without_neighbours(torch.rand(11, 4, 4), [True] * 4)
+
+
+def test_trains_from_a_single_frame_network_and_exports(tmp_path, image_folder, tiny_models):
+    result = train(_config(tmp_path, image_folder, init=str(tiny_models[2])), show_progress=False)
+    assert result["steps"] == 3 and {"psnr", "psnr_alone"} <= result.keys()
+    loaded = load_model(str(tmp_path / "out.safetensors"), roles=("video",))
+    assert (loaded.descriptor.scale, loaded.descriptor.input_channels) == (2, input_channels(NEIGHBOURS))
+    assert export_checkpoint(tmp_path / "run", tmp_path / "again.safetensors") == 3
+    exported = load_model(str(tmp_path / "again.safetensors")).module.state_dict()
+    assert all(torch.equal(value, exported[key]) for key, value in loaded.module.state_dict().items())
+
+
+def test_exception(tmp_path, image_folder, tiny_models):
+    with pytest.raises(LumiereError, match="init model is x4, but scale is 2"):
+        train(_config(tmp_path, image_folder, init=str(tiny_models[4])), show_progress=False)
+    with pytest.raises(LumiereError, match="video draws its own film damage per frame; recipe bicubic"):
+        train(_config(tmp_path / "b", image_folder, recipe="bicubic"), show_progress=False)
