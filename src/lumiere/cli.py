@@ -86,6 +86,7 @@ def main():
     Start with:
       lumiere restore film.mp4 -o film-4k.mp4 --to 4k
       lumiere compare film.mp4 film-4k.mp4 -o before-after.mp4
+      lumiere web                      (the same in a page in your browser)
     """
     logging.basicConfig(format="lumiere: %(message)s", level=logging.WARNING)
 
