@@ -25,6 +25,19 @@ def data_path(*parts: str) -> Path:
     return path
 
 
+def smooth_images(folder: Path, count: int, side: int, detail: int) -> Path:
+    """`count` smooth random colour pictures, `side` pixels square, enlarged from `detail`-pixel noise: training
+    material small enough for a test."""
+    import cv2
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        noise = rng.integers(0, 255, (detail, detail, 3), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"{i}.png"), cv2.resize(noise, (side, side), interpolation=cv2.INTER_CUBIC))
+    return folder
+
+
 def _devices() -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -6,21 +6,12 @@ from lumiere.models.loader import load_model
 from lumiere.train.config import TrainConfig
 from lumiere.train.loop import train
 
-from ..conftest import data_path
+from ..conftest import data_path, smooth_images
 
 
 @pytest.fixture
 def image_folder(tmp_path):
-    import cv2
-    import numpy as np
-
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        smooth = cv2.resize(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_CUBIC)
-        cv2.imwrite(str(folder / f"{i}.png"), smooth)
-    return folder
+    return smooth_images(tmp_path / "images", count=3, side=64, detail=12)
 
 
 def _config(tmp_path, folder, **overrides):

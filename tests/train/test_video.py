@@ -8,19 +8,12 @@ from lumiere.train.config import TrainConfig
 from lumiere.train.loop import export_checkpoint, train
 from lumiere.train.video import NEIGHBOURS, film_clip, picture_side, without_neighbours
 
+from ..conftest import smooth_images
+
 
 @pytest.fixture
 def image_folder(tmp_path):
-    import cv2
-    import numpy as np
-
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        smooth = cv2.resize(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8), (96, 96), interpolation=cv2.INTER_CUBIC)
-        cv2.imwrite(str(folder / f"{i}.png"), smooth)
-    return folder
+    return smooth_images(tmp_path / "images", count=2, side=96, detail=16)
 
 
 def _config(tmp_path, folder, **overrides):
