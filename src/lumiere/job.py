@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,20 @@ from .stages.base import Stage
 LOCK = "lock"
 
 
-def kept_work(target: Path) -> str | None:
-    """What an unfinished job left at an output (a video, a frame folder or pattern) for a rerun to resume
-    ("3 of 7 chunks ... in WORK"), or None."""
+@dataclass(frozen=True)
+class KeptWork:
+    """What an unfinished job left at an output for a rerun to resume."""
+
+    finished: int  # chunks
+    chunks: int
+    work: Path
+
+    def __str__(self) -> str:
+        return f"{self.finished} of {self.chunks} chunks are finished and kept in {self.work}"
+
+
+def kept_work(target: Path) -> KeptWork | None:
+    """The finished chunks an unfinished job left at an output (a video, a frame folder or pattern), or None."""
     target = Path(target)
     work = work_folder(target.parent if is_frame_pattern(target.name) else target)
     try:
@@ -45,8 +57,7 @@ def kept_work(target: Path) -> str | None:
         return None
     if manifest is None or not manifest.done:
         return None
-    chunks = -(-manifest.frame_count // manifest.chunk_frames)
-    return f"{len(manifest.done)} of {chunks} chunks are finished and kept in {work}"
+    return KeptWork(len(manifest.done), -(-manifest.frame_count // manifest.chunk_frames), work)
 
 
 def _runs(chunks: list[int]) -> list[tuple[int, int]]:

@@ -121,7 +121,7 @@ class Workspace:
             output = self.result(job)
             kept = kept_work(output)
             if kept is not None and not is_finished(output):
-                jobs[f"{Path(job.input).name} ({job.size}): {kept.split(' are ')[0]} done"] = job
+                jobs[f"{Path(job.input).name} ({job.size}): {kept.finished} of {kept.chunks} chunks done"] = job
         return jobs
 
 
