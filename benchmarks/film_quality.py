@@ -35,9 +35,14 @@ def crop_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
 def film_x4(clip: torch.Tensor, seed: int) -> torch.Tensor:
     """The benchmark's fixed degradation of a clip (T, 3, H, W) -> (T, 3, H/4, W/4)."""
+    return film_degraded(clip, seed, 4)
+
+
+def film_degraded(clip: torch.Tensor, seed: int, scale: int) -> torch.Tensor:
+    """film_x4's degradation at another scale (its blur in proportion): (T, 3, H, W) -> (T, 3, H/scale, W/scale)."""
     generator = torch.Generator().manual_seed(seed)
-    x = Fd.blur(clip, Fd.gaussian_kernel2d(1.0, 1.0))
-    x = Fd.downsample(x, 4, "bicubic")
+    x = Fd.blur(clip, Fd.gaussian_kernel2d(scale / 4, scale / 4))
+    x = Fd.downsample(x, scale, "bicubic")
     x = FilmGrain(strength=(0.04, 0.04), grain_size=(1.5, 1.5), color_probability=0.0)(x, generator)
     x = Fd.jpeg(Fd.quantize(x), 75)
     return Fd.quantize(Fd.monochrome(x))

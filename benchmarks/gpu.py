@@ -60,7 +60,7 @@ def jobs_of(name: str, quick: bool) -> list[tuple[str, int, int, int]]:
     descriptor = load_model(name).descriptor
     shrink = 8 if quick else 1
     small = (640 // shrink, 480 // shrink)
-    if descriptor.role == "upscale":
+    if descriptor.role in ("upscale", "video"):  # video: the network alone; its optical flow runs on the CPU
         to_4k = (3840 // descriptor.scale // shrink, 2160 // descriptor.scale // shrink)
         return [(f"{small[0]}x{small[1]} x{descriptor.scale}", *small, 1),
                 (f"{small[0]}x{small[1]} x{descriptor.scale}, batch 4", *small, 4),
@@ -79,7 +79,7 @@ def time_network(name: str, job: tuple[str, int, int, int], precision: str, devi
     x = torch.rand(batch, descriptor.input_channels, height // multiple * multiple, width // multiple * multiple)
     if device.type == "cuda":
         x = x.pin_memory()
-    if descriptor.role in ("upscale", "restore"):
+    if descriptor.role in ("upscale", "restore", "video"):
         def run():
             return runner(x)
     else:  # colorize, repair, detect: their own forward on a whole picture

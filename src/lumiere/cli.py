@@ -774,12 +774,13 @@ def train_repair(ctx, **flags):
 
 
 @train.command("video")
-@click.option("--scale", type=click.IntRange(2, 4), default=4, show_default=True)
+@click.option("--scale", type=click.IntRange(1, 4), default=4, show_default=True,
+              help="1: a film cleaner, same size (--init film-clean).")
 @_train_options
 @click.pass_context
 def train_video(ctx, scale, **flags):
-    """Train a multi-frame film upscaler: each frame enlarged from it and two neighbours on each side, laid onto
-    it along DIS optical flow.
+    """Train a multi-frame film upscaler (or cleaner, at --scale 1): each frame enlarged from it and two
+    neighbours on each side, laid onto it along DIS optical flow.
 
     Five-frame clips are cut from still pictures along a random camera path, each frame given new grain and dust,
     blur, the lost resolution and compression; the neighbours are aligned on the degraded frames exactly as in a

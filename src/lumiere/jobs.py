@@ -144,7 +144,7 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
     plan = plan_stages(source, settings, runner, even, runners)
     planned = plan.get(UpscaleSettings)
     if plan.film.out_size is not None and upscale.kind is None and planned.kind is not None:
-        choice = planned.choice(plan.film.size, plan.film.out_size)
+        choice = planned.choice(plan.film.size, plan.film.out_size, video=True)
         notices.append(f"the film looks {'film-damaged' if planned.kind == 'film' else 'clean'}: enlarged by "
                        f"{choice} (--model or --look to choose)")
     colorize = plan.get(ColorizeSettings)
@@ -183,7 +183,11 @@ def upscale_picture(image: Image, settings: UpscaleSettings, runners: Runners) -
         return image, None
     kind = input_kind(array_to_tensor(image.rgb)[None], runners)[0] if settings.needs_input_kind else None
     choice = settings.choice(image.size, out_size, kind)
-    enlarged = upscale_image(image, upscale_stage(choice, runners, image.size, out_size))
+    stage = upscale_stage(choice, runners, image.size, out_size)
+    if not isinstance(stage, UpscaleStage):
+        raise InputError(f"model {choice} enlarges a film's frames from their neighbours; a still needs a "
+                         "single-frame model (film-x4, sr-x4 or your own)")
+    enlarged = upscale_image(image, stage)
     return enlarged, None if kind is None else f"{choice} ({'film-damaged' if kind == 'film' else 'clean'})"
 
 

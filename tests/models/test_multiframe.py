@@ -1,9 +1,7 @@
-import numpy as np
 import pytest
 import torch
 
-from lumiere.engine.multiframe import aligned_input, cuts_in, upscale_clip
-from lumiere.engine.runner import ModelRunner, RunnerSettings
+from lumiere.engine.multiframe import aligned_input
 from lumiere.errors import ModelError
 from lumiere.models.loader import load_model, save_weights
 from lumiere.models.multiframe import MultiFrameConfig, MultiFrameNet, input_channels, neighbours_of
@@ -46,7 +44,7 @@ def test_cardinality(neighbours, scale, batch, size):
     assert out.shape == (batch, 3, size[0] * scale, size[1] * scale)
 
 
-def test_exception(tmp_path, tiny_models):
+def test_exception(tmp_path):
     model = MultiFrameNet(TINY)
     with pytest.raises(ValueError, match=r"expected \(B, 11, H, W\), got \(1, 3, 8, 8\)"):
         model(torch.rand(1, 3, 8, 8))
@@ -57,8 +55,6 @@ def test_exception(tmp_path, tiny_models):
     clip = torch.rand(3, 3, 8, 8)
     with pytest.raises(ValueError, match="got 2 planes, 3 frames, centre 1"):
         aligned_input(clip, [luma_u8(frame) for frame in clip[:2]], 1, 1, WindowFlows())
-    with pytest.raises(ValueError, match=r"expected a multi-frame video upscaler, got tiny-x2"):
-        upscale_clip(ModelRunner(load_model(str(tiny_models[2])), RunnerSettings("cpu", tile=0)), clip)
     with pytest.raises(ModelError, match="is a multi-frame video upscaler .*not an upscaler"):
         load_model(str(_tiny_file(tmp_path)[1]), roles=("upscale",))
 
@@ -98,16 +94,3 @@ def test_neighbours_are_laid_onto_the_frame_with_their_confidence():
     alone = aligned_input(clip, lumas, 1, 1, WindowFlows(), shot=(1, 2))
     assert torch.equal(alone[:3], clip[1]) and torch.equal(alone[9], torch.zeros(32, 32))
     assert torch.equal(alone[6:9], x[6:9])
-
-
-def test_upscale_clip_uses_neighbours_of_the_same_shot_only(tmp_path):
-    model, path = _tiny_file(tmp_path)
-    runner = ModelRunner(load_model(str(path)), RunnerSettings("cpu", precision="fp32", tile=0))
-    first, second = _panning_clip(2), 1 - _panning_clip(2).flip(-1)
-    clip = torch.cat([first, second])
-    assert cuts_in([luma_u8(frame) for frame in clip]) == [False, True, False, False]
-    out = upscale_clip(runner, clip)
-    assert out.shape == (4, 3, 64, 64)
-    # the cut isolates each shot: the second shot alone gives the same frames
-    torch.testing.assert_close(upscale_clip(runner, second), out[2:])
-    np.testing.assert_array_less(-1e-6, out.numpy())

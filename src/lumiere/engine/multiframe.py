@@ -1,5 +1,6 @@
-"""Running the multi-frame upscaler (`models/multiframe.py`): each frame's neighbours laid onto it along DIS
-optical flow at the input's size, with how far that flow can be trusted, then the network.
+"""The multi-frame upscaler's input (`models/multiframe.py`): each frame's neighbours of the same shot laid onto
+it along DIS optical flow at the input's size, with how far that flow can be trusted. The upscale stage
+(`stages/upscale.py`) feeds it a sliding window of the film.
 
 Training (`train/video.py`) builds its inputs with `aligned_input` too, from degraded low-resolution frames, so
 the network learns on exactly the alignment, and the alignment's failures, that it meets in a film.
@@ -9,10 +10,8 @@ import numpy as np
 import torch
 
 from .._checks import check_image_batch
-from ..models.multiframe import neighbours_of
 from ..motion import WindowFlows, flow_consistency, is_cut, shot_around, warp
 from ..ops import luma_u8
-from .runner import ModelRunner
 
 
 def aligned_input(frames: torch.Tensor, lumas: list[np.ndarray], centre: int, neighbours: int,
@@ -51,28 +50,38 @@ def aligned_input(frames: torch.Tensor, lumas: list[np.ndarray], centre: int, ne
     return torch.cat([*laid, torch.stack(confidences)])
 
 
-def cuts_in(lumas: list[np.ndarray]) -> list[bool]:
-    """Whether a scene cut lies after each frame (the last: False)."""
-    return [is_cut(a, b) for a, b in zip(lumas, lumas[1:])] + [False]
+class WindowMemo:
+    """What a stream of windows computes once per frame or pair of frames: the frames' luma planes (what DIS
+    looks at), whether a cut lies between two frames, and the flows between them."""
+
+    def __init__(self):
+        self.flows = WindowFlows()
+        self._lumas: dict[int, np.ndarray] = {}
+        self._cut_after: dict[int, bool] = {}
+
+    def lumas(self, frames: list[torch.Tensor], indices: list[int]) -> list[np.ndarray]:
+        for frame, index in zip(frames, indices, strict=True):
+            if index not in self._lumas:
+                self._lumas[index] = luma_u8(frame)
+        return [self._lumas[index] for index in indices]
+
+    def cut_after(self, lumas: list[np.ndarray], indices: list[int], k: int) -> bool:
+        """Whether a scene cut lies between window positions k and k + 1."""
+        if indices[k] not in self._cut_after:
+            self._cut_after[indices[k]] = is_cut(lumas[k], lumas[k + 1])
+        return self._cut_after[indices[k]]
+
+    def forget_before(self, index: int) -> None:
+        self.flows.forget_before(index)
+        self._lumas = {k: luma for k, luma in self._lumas.items() if k >= index}
+        self._cut_after = {k: cut for k, cut in self._cut_after.items() if k >= index}
 
 
-@torch.inference_mode()
-def upscale_clip(runner: ModelRunner, clip: torch.Tensor) -> torch.Tensor:
-    """Enlarge every frame of a clip (T, 3, h, w) in [0, 1] with a multi-frame network, each from itself and
-    the N frames on each side, aligned by DIS flow, of its own shot: (T, 3, scale h, scale w)."""
-    check_image_batch(clip, channels=3)
-    if runner.descriptor.role != "video":
-        raise ValueError(f"expected a multi-frame video upscaler, got {runner.descriptor.name} "
-                         f"({runner.descriptor.architecture})")
-    neighbours = neighbours_of(runner.descriptor.input_channels)
-    lumas = [luma_u8(frame) for frame in clip]
-    cut_after = cuts_in(lumas)
-    flows = WindowFlows()
-    count, out = clip.shape[0], []
-    for t in range(count):
-        flows.forget_before(t - neighbours)
-        low, high = max(0, t - neighbours), min(count, t + neighbours + 1)
-        first, last = shot_around(t - low, high - low, lambda k, low=low: cut_after[low + k])
-        x = aligned_input(clip, lumas, t, neighbours, flows, shot=(low + first, low + last))
-        out.append(runner(x[None]).clamp(0, 1).cpu())
-    return torch.cat(out)
+def window_input(frames: list[torch.Tensor], center: int, indices: list[int], neighbours: int,
+                 memo: WindowMemo) -> torch.Tensor:
+    """The network's input (3 (2N + 1) + 2N, h, w) for `frames[center]` from consecutive frames (3, h, w) around
+    it (`indices`: their numbers in the film), using the neighbours of its own shot only."""
+    memo.forget_before(indices[0])
+    lumas = memo.lumas(frames, indices)
+    shot = shot_around(center, len(frames), lambda k: memo.cut_after(lumas, indices, k))
+    return aligned_input(torch.stack(frames), lumas, center, neighbours, memo.flows, indices, shot)

@@ -53,6 +53,12 @@ SHIPPED.register(ShippedModel("film-x4-detailed", "film-x4-detailed.safetensors"
 SHIPPED.register(ShippedModel("film-x4-high", "film-x4-high.safetensors",
                               "x4 film upscaler, RRDB (16.7M parameters: Real-ESRGAN x4plus fine-tuned on film "
                               "damage), for GPUs: restore/upscale --quality high"))
+SHIPPED.register(ShippedModel("video-x2", "video-x2.safetensors",
+                              "x2 film upscaler that sees each frame's two neighbours on each side, laid onto it "
+                              "along optical flow (restore's faithful look for films)"))
+SHIPPED.register(ShippedModel("video-x4", "video-x4.safetensors",
+                              "x4 film upscaler that sees each frame's two neighbours on each side, laid onto it "
+                              "along optical flow (restore's faithful look for films)"))
 SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors",
                               "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
 SHIPPED.register(ShippedModel("colorize", "colorize.safetensors",
@@ -67,4 +73,6 @@ SHIPPED.register(ShippedModel("film-detect", "film-detect.safetensors",
 # detailed ones are the faithful ones fine-tuned with an adversarial loss, so the two interpolate.
 FAITHFUL_UPSCALERS = {("film", 2): "film-x2", ("film", 4): "film-x4", ("clean", 2): "sr-x2", ("clean", 4): "sr-x4"}
 DETAILED_UPSCALERS = {2: "film-x2-detailed", 4: "film-x4-detailed"}
+# A film's frames, enlarged in the faithful look, from each frame and its neighbours (stills: the above).
+VIDEO_UPSCALERS = {2: "video-x2", 4: "video-x4"}
 HIGH_QUALITY_UPSCALER = "film-x4-high"  # an RRDB-size faithful network, for GPUs

@@ -7,13 +7,15 @@ import torch
 
 from .._checks import check_image_batch
 from ..degradations.functional import resize
+from ..engine.multiframe import WindowMemo, window_input
 from ..engine.runner import ModelRunner, Runners
 from ..errors import InputError, LumiereError, OptionError
 from ..models.damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from ..models.damagenet import film_probability
 from ..models.loader import model_scale, resolve_model_path
-from ..models.registry import DETAILED_UPSCALERS, FAITHFUL_UPSCALERS, HIGH_QUALITY_UPSCALER
-from .base import FrameStage
+from ..models.multiframe import neighbours_of
+from ..models.registry import DETAILED_UPSCALERS, FAITHFUL_UPSCALERS, HIGH_QUALITY_UPSCALER, VIDEO_UPSCALERS
+from .base import FrameStage, WindowStage
 from .settings import Option, StageSettings, option_value
 
 MAX_FACTOR = 8.0
@@ -110,9 +112,9 @@ def detail_share(look: str, strength: float | None) -> float:
 
 
 def choose_upscaler(factor: float, look: str = "faithful", strength: float | None = None, kind: str = "film",
-                    quality: str = "standard") -> UpscalerChoice:
+                    quality: str = "standard", video: bool = False) -> UpscalerChoice:
     """lumiere's own upscaler for an enlargement `factor`, a look, the kind of input it was measured to be, and
-    the quality asked for.
+    the quality asked for; `video`: the frames of a film, where the faithful look sees each frame's neighbours.
 
     `strength` (0..1) dials texture from the faithful network (0) to the detailed one (1) by network
     interpolation; without it the look decides (detailed: DETAILED_LOOK_STRENGTH). The input's kind matters to
@@ -133,7 +135,10 @@ def choose_upscaler(factor: float, look: str = "faithful", strength: float | Non
             raise OptionError("$quality high has the faithful look only; leave out $look detailed and $strength")
         return UpscalerChoice(HIGH_QUALITY_UPSCALER)
     if share == 0:
-        return UpscalerChoice(FAITHFUL_UPSCALERS[(kind, 2 if factor <= 2 else 4)])
+        scale = 2 if factor <= 2 else 4
+        if video and kind == "film" and scale in VIDEO_UPSCALERS:
+            return UpscalerChoice(VIDEO_UPSCALERS[scale])
+        return UpscalerChoice(FAITHFUL_UPSCALERS[(kind, scale)])
     scale = 2 if factor <= 2 and 2 in DETAILED_UPSCALERS else 4
     if share == 1:
         return UpscalerChoice(DETAILED_UPSCALERS[scale])
@@ -170,6 +175,44 @@ class UpscaleStage(FrameStage):
         if frames.shape[-1] != out_w or frames.shape[-2] != out_h:
             frames = resize(frames, (out_h, out_w), "bicubic").clamp(0, 1)
         return frames
+
+
+class VideoUpscaleStage(WindowStage):
+    """Enlarges each frame of a film with a multi-frame network from the frame and its neighbours of the same
+    shot, laid onto it along optical flow; then an exact resize to the planned size."""
+
+    name = "upscale"
+
+    def __init__(self, runner: ModelRunner, input_size: tuple[int, int], output_size: tuple[int, int]):
+        if runner.descriptor.role != "video":
+            raise ValueError(f"expected a multi-frame video upscaler, got {runner.descriptor.name} "
+                             f"({runner.descriptor.architecture})")
+        self.runner = runner
+        self.input_size = input_size
+        self.target = output_size
+        self.neighbours = neighbours_of(runner.descriptor.input_channels)
+        self.before = self.after = self.neighbours
+        factor = max(output_size[0] / input_size[0], output_size[1] / input_size[1])
+        if network_passes(factor, runner.descriptor.scale) > 1:
+            raise OptionError(f"model {runner.descriptor.name} enlarges x{runner.descriptor.scale} once, and this "
+                              f"asks for x{factor:g}; give a multi-frame model of a larger scale")
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        if (width, height) != self.input_size:
+            raise ValueError(f"stage was planned for {self.input_size}, got {(width, height)}")
+        return self.target
+
+    def start(self) -> WindowMemo:
+        return WindowMemo()
+
+    @torch.inference_mode()
+    def process_window(self, window, center, indices, memo):
+        x = window_input(window, center, indices, self.neighbours, memo)
+        frame = self.runner(x[None]).clamp(0, 1)
+        out_w, out_h = self.target
+        if frame.shape[-1] != out_w or frame.shape[-2] != out_h:
+            frame = resize(frame, (out_h, out_w), "bicubic").clamp(0, 1)
+        return frame[0].to(window[center])
 
 
 @dataclass(frozen=True)
@@ -237,15 +280,17 @@ class UpscaleSettings(StageSettings):
         return (self.model is None and self.kind is None and self.quality == "standard"
                 and detail_share(self.look, self.strength) == 0)
 
-    def choice(self, size: tuple[int, int], out_size: tuple[int, int], kind: str | None = None) -> UpscalerChoice:
-        """The network for this enlargement; `kind` is the input's, where the settings leave it to measurement."""
+    def choice(self, size: tuple[int, int], out_size: tuple[int, int], kind: str | None = None,
+               video: bool = False) -> UpscalerChoice:
+        """The network for this enlargement; `kind` is the input's, where the settings leave it to measurement;
+        `video`: for the frames of a film rather than a still."""
         if self.model is not None:
             if self.strength is not None or self.look != "faithful" or self.quality != "standard":
                 raise OptionError("$look, $strength and $quality choose among lumiere's own networks; $model "
                                   "names one")
             return UpscalerChoice(self.model)
         factor = max(out_size[0] / size[0], out_size[1] / size[1])
-        return choose_upscaler(factor, self.look, self.strength, self.kind or kind or "film", self.quality)
+        return choose_upscaler(factor, self.look, self.strength, self.kind or kind or "film", self.quality, video)
 
     def measure(self, film, sample, runners):
         if film.out_size is None or not self.needs_input_kind:
@@ -253,13 +298,14 @@ class UpscaleSettings(StageSettings):
         return replace(self, kind=input_kind(sample.frame()[None], runners)[0])
 
     def build(self, film, runners):
-        return [] if film.out_size is None else [upscale_stage(self.choice(film.size, film.out_size), runners,
-                                                               film.size, film.out_size)]
+        if film.out_size is None:
+            return []
+        return [upscale_stage(self.choice(film.size, film.out_size, video=True), runners, film.size, film.out_size)]
 
     def files(self, film):
         if film.out_size is None:
             return []
-        return [resolve_model_path(name)[1] for name in self.choice(film.size, film.out_size).names]
+        return [resolve_model_path(name)[1] for name in self.choice(film.size, film.out_size, video=True).names]
 
 
 def input_kind(picture: torch.Tensor, runners: Runners) -> tuple[str, float]:
@@ -269,16 +315,18 @@ def input_kind(picture: torch.Tensor, runners: Runners) -> tuple[str, float]:
 
 
 def upscaler(choice: UpscalerChoice, runners: Runners) -> ModelRunner:
-    roles = ("upscale", "restore")
+    roles = ("upscale", "restore", "video")
     if choice.towards is None:
         return runners.get(choice.name, roles)
     return runners.blended(choice.name, choice.towards, choice.share, roles)
 
 
 def upscale_stage(choice: UpscalerChoice, runners: Runners, size: tuple[int, int],
-                  out_size: tuple[int, int]) -> UpscaleStage:
+                  out_size: tuple[int, int]) -> UpscaleStage | VideoUpscaleStage:
     runner = upscaler(choice, runners)
     descriptor = runner.descriptor
+    if descriptor.role == "video":
+        return VideoUpscaleStage(runner, size, out_size)
     if descriptor.input_channels != 3 or descriptor.output_channels != 3:
         raise InputError(f"model {descriptor.name} maps {descriptor.input_channels} to "
                          f"{descriptor.output_channels} channels; lumiere upscales RGB")

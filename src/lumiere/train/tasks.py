@@ -352,13 +352,13 @@ class VideoTask(Task):
         config = self.config
         if not config.init:
             return MultiFrameNet(MultiFrameConfig(NEIGHBOURS, config.num_feat, config.num_conv, config.scale))
-        loaded = load_model(config.init, roles=("video", "upscale"))
+        loaded = load_model(config.init, roles=("video", "upscale", "restore"))
         if loaded.descriptor.scale != config.scale:
             raise LumiereError(f"$init model is x{loaded.descriptor.scale}, but $scale is {config.scale}")
         if loaded.descriptor.role == "video":
             return loaded.module.train()
         if loaded.descriptor.architecture != "RealESRGAN Compact":
-            raise LumiereError(f"$init must be a Compact upscaler (film-x4) or a multi-frame network, got "
+            raise LumiereError(f"$init must be a Compact network (film-x4, film-clean) or a multi-frame one, got "
                                f"{loaded.descriptor.name} ({loaded.descriptor.architecture})")
         return MultiFrameNet.from_compact(loaded.module, NEIGHBOURS).train()
 

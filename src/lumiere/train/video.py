@@ -7,7 +7,8 @@ The camera moves by whole pixels of the full-resolution picture, so the low-reso
 on grids shifted by fractions of their pixel: that is what a multi-frame network recovers detail from, and no
 resampling blurs the neighbours' truth. A share of the clips hold a patch of the picture that moves on its own
 (an object crossing the scene), so the flow fails around it as it does in films, and a share of the
-neighbours are missing (a scene cut, the film's ends), as the network must learn to do without them.
+neighbours are missing (a scene cut, the film's ends), some clips all of them, as the network must learn to do
+without them.
 """
 
 import torch
@@ -36,7 +37,8 @@ REACH = int(NEIGHBOURS * MAX_SPEED) + 4  # full-resolution px a frame may lie fr
 MARGIN = 4  # input px around the training patch, so the flow sees the scene beyond the patch's edges
 STILL_SHOTS = 0.2  # share of clips whose camera barely moves: only grain and dust differ between frames
 MOVING_OBJECTS = 0.3  # share of clips with a patch moving on its own
-MISSING_NEIGHBOUR = 0.1  # chance that a neighbour is missing, as across a cut or past the film's ends
+MISSING_NEIGHBOUR = 0.15  # chance that a neighbour is missing, as across a cut or past the film's ends
+ALONE = 0.1  # share of clips with no neighbour at all (a one-frame shot): the network must not lose to film-x4
 
 
 def degradation(scale: int) -> Compose:
@@ -98,6 +100,8 @@ def film_clip(picture: torch.Tensor, scale: int, generator: torch.Generator) -> 
     degraded = degradation(scale)(frames, generator)
     x = aligned_input(degraded, [luma_u8(frame) for frame in degraded], NEIGHBOURS, NEIGHBOURS, WindowFlows())
     missing = (torch.rand(2 * NEIGHBOURS, generator=generator) < MISSING_NEIGHBOUR).tolist()
+    if torch.rand((), generator=generator) < ALONE:
+        missing = [True] * (2 * NEIGHBOURS)
     x = without_neighbours(x, missing)
     patch = inner // scale - 2 * MARGIN
     target = frames[NEIGHBOURS, :, MARGIN * scale:(MARGIN + patch) * scale, MARGIN * scale:(MARGIN + patch) * scale]

@@ -1,0 +1,96 @@
+"""Crops of film frames upscaled x4 by bicubic, Real-ESRGAN's two ncnn models, the single-frame film-x4 and the
+multi-frame video-x4 (what `restore` enlarges a film with in the faithful look), for people to look at side by
+side (issue 17's picture check).
+
+Rows: regions of street-scene.mp4 (the shutters' slats, the walking man, a bare tree and a street lamp) and of
+film-degraded Vid4 calendar (`film_quality.py`'s degradation), whose last column is the truth (in gray, as the
+input is). Each method gets the frame
+with MARGIN source pixels around the crop; video-x4 also gets the two frames on each side, as in a film.
+Writes docs/video-crops.png.
+
+    .venv/bin/python benchmarks/video_crops.py [--model CANDIDATE.safetensors ...] [--out docs/video-crops.png]
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from detail_crops import _label_bottom
+from film_quality import SEED, film_x4, load_calendar
+
+from common import DATA, ROOT, peer_tensor_upscalers, require, shipped_upscalers, upscaler
+from lumiere.compare import _label
+from lumiere.degradations import functional as Fd
+from lumiere.io.images import Image, write_image
+from lumiere.io.reader import open_source
+from lumiere.ops import array_to_tensor, tensor_to_array
+
+CROP = (96, 72)  # width, height in source pixels: 384x288 once upscaled
+MARGIN = 16
+NEIGHBOURS = 2
+# frame, left, top in source pixels
+FILM_REGIONS = {"street-scene f60 shutters": (60, 150, 20), "street-scene f60 walking man": (60, 250, 250),
+                "street-scene f120 tree and lamp": (120, 20, 150)}
+CALENDAR_REGION = (20, 40, 40)  # frame, left, top of the 180x144 film-degraded input
+
+
+def clip_patches(window: torch.Tensor, left: int, top: int) -> torch.Tensor:
+    """The crop with its margin in each frame of a window (T, 3, H, W)."""
+    width, height = CROP
+    return window[..., top - MARGIN:top + height + MARGIN, left - MARGIN:left + width + MARGIN]
+
+
+def rows() -> list[tuple[str, torch.Tensor, torch.Tensor | None]]:
+    """(label, clip of 2 NEIGHBOURS + 1 patches, truth crop at x4 or None) for every row."""
+    around = {index: range(index - NEIGHBOURS, index + NEIGHBOURS + 1) for index, _, _ in FILM_REGIONS.values()}
+    wanted = {i for indices in around.values() for i in indices}
+    film = require(DATA / "film" / "street-scene.mp4")
+    frames = {f.index: array_to_tensor(f.rgb) for f in open_source(film).frames() if f.index in wanted}
+    out = [(label, clip_patches(torch.stack([frames[i] for i in around[index]]), left, top), None)
+           for label, (index, left, top) in FILM_REGIONS.items()]
+    truth = load_calendar()
+    degraded = torch.nn.functional.pad(film_x4(truth, SEED), (MARGIN,) * 4, mode="replicate")
+    index, left, top = CALENDAR_REGION
+    width, height = CROP
+    truth_crop = Fd.monochrome(truth[index:index + 1, :, top * 4:(top + height) * 4, left * 4:(left + width) * 4])[0]
+    window = degraded[index - NEIGHBOURS:index + NEIGHBOURS + 1]
+    out.append(("calendar f20, film-degraded", clip_patches(window, left + MARGIN, top + MARGIN), truth_crop))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", type=Path, action="append", default=[], help="also show this multi-frame x4 file")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "video-crops.png")
+    args = parser.parse_args()
+    single = {"bicubic": lambda x: Fd.resize(x, (x.shape[-2] * 4, x.shape[-1] * 4), "bicubic").clamp(0, 1)}
+    single.update(peer_tensor_upscalers())
+    single.update(shipped_upscalers(["film-x4"]))
+    clips = {"video-x4 (restore)": upscaler("video-x4"), **{path.stem: upscaler(str(path)) for path in args.model}}
+    width, height = CROP
+    inner = (slice(None), slice(MARGIN * 4, (MARGIN + height) * 4), slice(MARGIN * 4, (MARGIN + width) * 4))
+    sheet_rows = []
+    for label, clip, truth in rows():
+        outputs = {name: method(clip[NEIGHBOURS:NEIGHBOURS + 1])[0] for name, method in single.items()}
+        outputs.update({name: method(clip)[NEIGHBOURS] for name, method in clips.items()})
+        if truth is not None:
+            outputs["truth (gray)"] = truth
+        tiles = []
+        for name, image in outputs.items():
+            tile = np.ascontiguousarray(tensor_to_array(image if name == "truth (gray)" else image[inner]))
+            _label(tile, name, 0)
+            tiles.append(tile)
+        blank = np.zeros_like(tiles[0])
+        tiles += [blank] * (len(single) + len(clips) + 1 - len(tiles))
+        _label_bottom(tiles[0], label)
+        sheet_rows.append(np.concatenate(tiles, axis=1))
+        print(f"{label}: done", flush=True)
+    sheet = np.concatenate(sheet_rows, axis=0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_image(args.out, Image(sheet))
+    print(f"wrote {args.out} ({', '.join([*single, *clips])})")
+
+
+if __name__ == "__main__":
+    main()
