@@ -527,3 +527,16 @@ def test_every_long_step_has_its_own_progress_label(video_factory, tiny_colorize
 def test_each_command_says_its_default_scale():
     assert "enlarged x2" in " ".join(run_cli("restore", "--help").stdout.split())
     assert "enlarged x4" in " ".join(run_cli("upscale", "--help").stdout.split())
+
+
+def test_demo_restores_a_film_and_writes_its_comparisons(tmp_path):
+    """The README's first command, on a small film (the real one takes minutes)."""
+    from .conftest import write_video
+
+    film = write_video(tmp_path / "old.mp4", frames=6, size=(64, 48))
+    result = run_cli("demo", "--input", str(film), "-o", str(tmp_path / "out"), "--scale", "2")
+    assert result.returncode == 0, result.stderr
+    restored = tmp_path / "out" / "old-x2.mp4"
+    frames = decode_all(restored)
+    assert len(frames) == 6 and frames[0].shape == (96, 128, 3)
+    assert (tmp_path / "out" / "before-after.mp4").is_file() and (tmp_path / "out" / "before-after.png").is_file()

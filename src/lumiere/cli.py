@@ -602,7 +602,7 @@ def demo(input_path, output_dir, scale):
     """Restore a real old film and write a before/after comparison: the README's first command."""
     from .compare import compare as run_compare
     from .demo import SHARED_FILM, synthesize_film
-    from .restore import restore as run_restore
+    from .jobs import restore as run_restore
     from .stages.upscale import UpscaleSettings
 
     output_dir.mkdir(parents=True, exist_ok=True)
