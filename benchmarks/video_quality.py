@@ -1,13 +1,14 @@
 """Multi-frame film upscaling: film-degraded and clean Vid4 `calendar` at x4, speed at 640x480 -> x4, and memory
 against film length.
 
-Film quality: `film_quality.py`'s exact degradation of calendar (blur sigma 1.0, x4 bicubic, grain 0.04 new in
-each frame, JPEG 75, gray; seed 1895; part `film-x2`: the same at x2, blur sigma 0.5, for video-x2 against
-film-x2), scored in Y-PSNR/SSIM with 4 px shaved, as `film_quality.py` scores it: bicubic, the single-frame
-film-x4 (as `lumiere upscale --model film-x4` runs it), the multi-frame network made from film-x4 before any
-training (it must score as film-x4 does: a check of the benchmark's own path), the
-shipped video-x4 and each `--video-model` (a `lumiere train video` result), which see each frame's two
-neighbours on each side laid onto it by DIS flow, through the stage restore runs (`VideoUpscaleStage`).
+Film quality: `film_quality.py`'s exact degradation of calendar (blur sigma 1.0, x4 bicubic, grain 0.04 new in each
+frame, JPEG 75, gray; seed 1895; part `film-x2`: the same at x2, blur sigma 0.5, for video-x2 against film-x2;
+`film-x1`: at the same size, blur sigma 0.25, for the cleaner video-x1 against film-clean), scored in Y-PSNR/SSIM
+with 4 px shaved, as `film_quality.py` scores it: bicubic, the single-frame film-x4 (as `lumiere upscale --model
+film-x4` runs it), the multi-frame network made from film-x4 before any training (it must score as film-x4 does: a
+check of the benchmark's own path), the shipped video-x4 and each `--video-model` (a `lumiere train video` result),
+which see each frame's two neighbours on each side laid onto it by DIS flow, through the stage restore runs
+(`VideoUpscaleStage`).
 Clean quality: calendar shrunk x4 with MATLAB-style (antialiased) bicubic, the classic video super-resolution
 protocol (BI), scored in colour Y-PSNR the same way; sr-x4 is the single-frame network trained for this input.
 Speed: the first frames of `film/street-scene.mp4` (640x480) through film-x4 and each multi-frame network, flow
@@ -15,7 +16,7 @@ included, in frames per second. Memory: peak resident memory of `lumiere restore
 video-x4) in a fresh process, a 150- and a 1,500-frame film (street-scene shrunk to 320x240 and looped).
 
     .venv/bin/python benchmarks/video_quality.py [--video-model runs/video-x4.safetensors] [--speed-frames 4]
-        [--part film|film-x2|clean|speed|memory] (repeatable; default all)
+        [--part film|film-x2|film-x1|clean|speed|memory] (repeatable; default all)
 """
 
 import argparse
@@ -45,7 +46,7 @@ from lumiere.models.multiframe import MultiFrameNet
 from lumiere.ops import array_to_tensor
 
 STREET_SCENE = DATA / "film" / "street-scene.mp4"
-PARTS = ["film", "film-x2", "clean", "speed", "memory"]
+PARTS = ["film", "film-x2", "film-x1", "clean", "speed", "memory"]
 
 
 def cpu_name() -> str:
@@ -84,7 +85,7 @@ def bicubic(x: torch.Tensor, scale: int = 4) -> torch.Tensor:
 def film_part(video_models: list[Path], scale: int) -> list[dict]:
     hr = load_calendar()
     lr = film_degraded(hr, SEED, scale)
-    single = f"film-x{scale}"
+    single = "film-clean" if scale == 1 else f"film-x{scale}"
     with tempfile.TemporaryDirectory() as folder:
         untrained = Path(folder) / f"{single}-multiframe-untrained.safetensors"
         save_weights(MultiFrameNet.from_compact(load_model(single).module), untrained, {})
@@ -154,9 +155,10 @@ def main() -> None:
     results = {"cpu": cpu_name(), "threads": torch.get_num_threads()}
     if "film" in parts:
         results["film"] = {"degradation": f"film_quality.film_x4, seed {SEED}", "rows": film_part(args.video_model, 4)}
-    if "film-x2" in parts:
-        results["film-x2"] = {"degradation": f"film_quality.film_degraded at x2, seed {SEED}",
-                              "rows": film_part([], 2)}
+    for scale in (2, 1):
+        if f"film-x{scale}" in parts:
+            results[f"film-x{scale}"] = {"degradation": f"film_quality.film_degraded at x{scale}, seed {SEED}",
+                                         "rows": film_part([], scale)}
     if "clean" in parts:
         results["clean"] = {"degradation": "MATLAB-style bicubic x4 (BI)", "rows": clean_part(args.video_model),
                             "published": {"BasicVSR++, all of Vid4 (BI)": 27.77}}

@@ -569,7 +569,7 @@ def _list_models() -> None:
 
     def describe(name: str) -> tuple[str, str, str]:
         d = load_model(name).descriptor
-        job = f"x{d.scale}" if d.role in ("upscale", "restore") else d.role
+        job = {"upscale": f"x{d.scale}", "restore": f"x{d.scale}", "video": f"x{d.scale} film"}.get(d.role, d.role)
         return job, d.architecture, f"{d.parameters / 1e3:.0f}k"
 
     rows = []
