@@ -74,7 +74,7 @@ def still_mask(before: np.ndarray, after: np.ndarray, max_flow: float) -> np.nda
     return (np.linalg.norm(flow, axis=2) < max_flow) & (change < 3)
 
 
-def upscaler(model: str | None = None, scale: int = 4, video: bool = False, **options):
+def upscaler(model: str | None = None, scale: int = 4, video: bool = False, precision: str = "auto", **options):
     """A function upscaling (B, 3, H, W) tensors by `scale` as restore does: with a model (shipped name or file),
     or as lumiere chooses from UpscaleSettings (`look`, `strength`, `kind`) without one, for the frames of a film
     where `video` is set. A multi-frame network takes the batch as consecutive frames of one clip."""
@@ -82,7 +82,8 @@ def upscaler(model: str | None = None, scale: int = 4, video: bool = False, **op
     from lumiere.io.reader import Frame
     from lumiere.stages.upscale import UpscaleSettings, VideoUpscaleStage, input_kind, upscale_stage
 
-    settings, runners = UpscaleSettings(scale=scale, model=model, **options), Runners(RunnerSettings(tile=0))
+    settings = UpscaleSettings(scale=scale, model=model, **options)
+    runners = Runners(RunnerSettings(precision=precision, tile=0))
 
     def run(x):
         kind = input_kind(x[:1], runners)[0] if settings.needs_input_kind else None

@@ -119,14 +119,18 @@ def clean_part(video_models: list[Path]) -> list[dict]:
 def speed_part(video_models: list[Path], frames: int) -> list[dict]:
     pictures = load_frames(require(STREET_SCENE))[:frames]
     clip = torch.stack([array_to_tensor(np.ascontiguousarray(picture)) for picture in pictures])
-    timed = {**shipped_upscalers(["film-x4"]), **{name: upscaler(name) for name in shipped_upscalers(["video-x4"])},
-             **{path.name: upscaler(str(path)) for path in video_models}}
-    rows = [{"method": name, "fps": round(frames_per_second(method, clip), 3)} for name, method in timed.items()]
-    for row in rows:
-        row["time_vs_film_x4"] = f"{rows[0]['fps'] / row['fps']:.2f}x"
+    rows = []
+    for precision in ("auto", "fp32"):  # auto: bf16 where the CPU computes it natively
+        names = ["film-x4", *shipped_upscalers(["video-x4"]), *map(str, video_models)]
+        timed = {name: upscaler(name, precision=precision) for name in names}
+        first = len(rows)
+        rows += [{"method": Path(name).name, "precision": precision, "fps": round(frames_per_second(run, clip), 3)}
+                 for name, run in timed.items()]
+        for row in rows[first:]:
+            row["time_vs_film_x4"] = f"{rows[first]['fps'] / row['fps']:.2f}x"
     print(f"speed: {clip.shape[0]} frames {clip.shape[-1]}x{clip.shape[-2]} -> x4 on {cpu_name()}, "
           f"{torch.get_num_threads()} threads")
-    print_table(rows, ["method", "fps", "time_vs_film_x4"])
+    print_table(rows, ["method", "precision", "fps", "time_vs_film_x4"])
     return rows
 
 

@@ -53,6 +53,9 @@ SHIPPED.register(ShippedModel("film-x4-detailed", "film-x4-detailed.safetensors"
 SHIPPED.register(ShippedModel("film-x4-high", "film-x4-high.safetensors",
                               "x4 film upscaler, RRDB (16.7M parameters: Real-ESRGAN x4plus fine-tuned on film "
                               "damage), for GPUs: restore/upscale --quality high"))
+SHIPPED.register(ShippedModel("video-x1", "video-x1.safetensors",
+                              "x1 film cleaner that sees each frame's two neighbours on each side (grain, dust and "
+                              "compression out, size kept): restore --model video-x1 --scale 1"))
 SHIPPED.register(ShippedModel("video-x2", "video-x2.safetensors",
                               "x2 film upscaler that sees each frame's two neighbours on each side, laid onto it "
                               "along optical flow (restore's faithful look for films)"))

@@ -1,4 +1,5 @@
-"""Upscaling: the network, applied as many times as fits the factor, then an exact resize."""
+"""Upscaling: the network, applied as many times as fits the factor, then an exact resize. A film's frames in the
+faithful look go through a multi-frame network instead, once, each frame with its neighbours (`VideoUpscaleStage`)."""
 
 import math
 from dataclasses import dataclass, replace
