@@ -529,7 +529,7 @@ def test_each_command_says_its_default_scale():
     assert "enlarged x4" in " ".join(run_cli("upscale", "--help").stdout.split())
 
 
-def test_demo_restores_a_film_and_writes_its_comparisons(tmp_path):
+def test_demo_restores_a_film_and_writes_its_comparisons_each_time(tmp_path):
     """The README's first command, on a small film (the real one takes minutes)."""
     from .conftest import write_video
 
@@ -540,3 +540,5 @@ def test_demo_restores_a_film_and_writes_its_comparisons(tmp_path):
     frames = decode_all(restored)
     assert len(frames) == 6 and frames[0].shape == (96, 128, 3)
     assert (tmp_path / "out" / "before-after.mp4").is_file() and (tmp_path / "out" / "before-after.png").is_file()
+    again = run_cli("demo", "--input", str(film), "-o", str(tmp_path / "out"), "--scale", "2")
+    assert again.returncode == 0, again.stderr  # the demo's folder is its own: a second run replaces it

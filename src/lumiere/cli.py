@@ -614,7 +614,7 @@ def demo(input_path, output_dir, scale):
             input_path = synthesize_film(output_dir / "synthetic-old-film.mp4")
     restored = output_dir / f"{input_path.stem}-x{scale:g}.mp4"
     click.echo(f"restoring {input_path} -> {restored}")
-    run_restore(input_path, restored, UpscaleSettings(scale=scale, kind="film"), restart=True)
+    run_restore(input_path, restored, UpscaleSettings(scale=scale, kind="film"), restart=True, overwrite=True)
     click.echo("writing before/after comparisons")
     run_compare(input_path, restored, output_dir / "before-after.mp4", "split")
     run_compare(input_path, restored, output_dir / "before-after.png", "side")
