@@ -89,6 +89,9 @@ def main():
       lumiere web                      (the same in a page in your browser)
     """
     logging.basicConfig(format="lumiere: %(message)s", level=logging.WARNING)
+    from ._malloc import keep_freed_memory
+
+    keep_freed_memory()
 
 
 JOB_OUTPUT = "lumiere.job_output"  # ctx.meta key: the output of the film job being rendered

@@ -1,0 +1,13 @@
+import ctypes.util
+import sys
+
+import pytest
+
+from lumiere._malloc import keep_freed_memory
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None,
+                    reason="glibc's mallopt is Linux-only")
+def test_smoke():
+    assert keep_freed_memory() is True
+    assert keep_freed_memory() is True  # twice is harmless (the CLI and an embedding program may both ask)
