@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from common import DATA, looped_film, print_table, require, restore_peak_memory, save
+from lumiere._malloc import keep_freed_memory
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.io.reader import Frame, open_source
 from lumiere.jobs import restore
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=4)
     args = parser.parse_args()
     require(FILM)
+    keep_freed_memory()  # as the CLI does
     torch.set_num_threads(torch.get_num_threads())
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
