@@ -8,7 +8,6 @@ and more than TRIM_THRESHOLD of free memory at the heap's top still goes back to
 """
 
 import ctypes
-import ctypes.util
 import sys
 
 M_TRIM_THRESHOLD = -1
@@ -20,10 +19,9 @@ def keep_freed_memory() -> bool:
     """Serve large blocks from the heap and keep up to TRIM_THRESHOLD of freed memory; whether it took effect."""
     if not sys.platform.startswith("linux"):
         return False
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        # the process's own symbols: no library search (ctypes.util.find_library runs ldconfig) at every start
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):  # musl and other C libraries have no mallopt
         return False
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
