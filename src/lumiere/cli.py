@@ -210,9 +210,10 @@ def _runner_options(function, tile: bool = True):
     """How every network of the command runs (`tile` False: the command's networks see whole pictures)."""
     options = [
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
-        click.option("--precision", type=Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
-                     show_default=True, help="auto: fp16/bf16 on GPUs where the model allows, bf16 on CPUs that "
-                                             "compute it natively, else fp32."),
+        click.option("--precision", type=Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto",
+                     show_default=True, help="auto: fp16/bf16 on GPUs where the model allows; on CPUs int8 for "
+                                             "lumiere's calibrated networks, else bf16 where the CPU computes it "
+                                             "natively, else fp32."),
         click.option("--fp32", is_flag=True, expose_value=False, callback=_remember_fp32,
                      help="Same as --precision fp32."),
         click.option("--tile", type=click.IntRange(0), default=None,
@@ -793,6 +794,23 @@ def train_video(ctx, scale, **flags):
     Example: lumiere train video --data PHOTOS/ --val HELD_OUT/ --init film-x4 --lr 2e-4 -o video.safetensors
     """
     _run_training(ctx, "video", scale, **flags)
+
+
+@train.command("calibrate")
+@click.argument("model")
+@click.option("--data", "data", multiple=True, type=click.Path(), required=True,
+              help="Folder, image or video of clean material like the network's training data; repeat for several.")
+def train_calibrate(model, data):
+    """Measure and store a network's int8 calibration, for its fastest CPU path (lumiere train does this itself).
+
+    \b
+    Example: lumiere train calibrate mine.safetensors --data FRAMES/
+
+    For networks lumiere trained (upscale, restore, video): their file records how their pictures were made.
+    """
+    from .train.calibrate import calibrate_file
+
+    click.echo(f"wrote {calibrate_file(model, list(data))}")
 
 
 @train.command("export")

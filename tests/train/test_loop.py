@@ -28,6 +28,25 @@ def test_smoke(tmp_path, image_folder):
     assert load_model(str(tmp_path / "out.safetensors")).descriptor.scale == 2
     assert (tmp_path / "run" / "curve.png").stat().st_size > 0
     assert TrainConfig.load(tmp_path / "run" / "config.yaml").steps == 20
+    assert load_model(str(tmp_path / "out.safetensors")).int8_ranges is not None  # calibrated for int8 on the way
+
+
+def test_cli_calibrate(tmp_path, image_folder, tiny_models):
+    from click.testing import CliRunner
+
+    from lumiere.cli import main
+    from lumiere.models.loader import weights_metadata
+
+    train(_config(tmp_path, image_folder, steps=4, val=[]), show_progress=False)
+    trained = tmp_path / "out.safetensors"
+    before = load_model(str(trained)).module.state_dict()
+    result = CliRunner().invoke(main, ["train", "calibrate", str(trained), "--data", str(image_folder)])
+    assert result.exit_code == 0, result.output
+    assert load_model(str(trained)).int8_ranges is not None and weights_metadata(trained)["lumiere.steps"] == "4"
+    assert all(torch.equal(value, load_model(str(trained)).module.state_dict()[key]) for key, value in before.items())
+    foreign = CliRunner().invoke(main, ["train", "calibrate", str(tiny_models[2]), "--data", str(image_folder)])
+    assert foreign.exit_code != 0 and "not trained by lumiere" in foreign.output
+    assert len(foreign.output.strip().splitlines()) == 1
 
 
 def test_span_trains_and_loads_as_span(tmp_path, image_folder):

@@ -15,7 +15,8 @@ from .._checks import check_image_batch
 from ..errors import LumiereError, ModelError
 from ..models.descriptor import LoadedModel
 from ..models.loader import interpolate_models, load_model
-from .precision import select_device, select_dtype
+from .int8 import Int8Network
+from .precision import select_device, select_dtype, select_int8
 from .tiling import pad_to_multiple, run_tiled
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class RunnerSettings:
     """How every network of a job runs: plain data, so a plan carrying it pickles to other processes."""
 
     device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
-    precision: str = "auto"  # auto, fp32, fp16 or bf16
+    precision: str = "auto"  # auto, fp32, fp16, bf16 or int8
     tile: int | None = None  # None: automatic; 0: never tile
     margin: int = 16
     feather: int = 8
@@ -82,16 +83,22 @@ class RunnerSettings:
 class ModelRunner:
     """Applies one model on its device and in its precision; inputs and outputs are float32.
 
-    Calling it maps a batch of pictures (B, C, H, W) in [0, 1] to the model's pictures, tiled; `run` applies
-    any other use of the model (a colorizer's features, a repair network's two outputs) to whole inputs.
+    Calling it maps a batch of pictures (B, C, H, W) in [0, 1] to the model's pictures, tiled, in int8 where
+    `select_int8` says so; `run` applies any other use of the model (a colorizer's features, a repair network's
+    two outputs) to whole inputs, in PyTorch.
     """
 
     def __init__(self, loaded: LoadedModel, settings: RunnerSettings):
         self.descriptor = loaded.descriptor
         self.device = select_device(settings.device)
-        self.dtype = select_dtype(self.device, self.descriptor, settings.precision)
+        self.int8 = select_int8(self.device, loaded, settings.precision)
+        # int8 is the convolutions' arithmetic; the network's other operations and its inputs stay float32
+        self.dtype = torch.float32 if self.int8 else select_dtype(self.device, self.descriptor, settings.precision)
         self.margin, self.feather = settings.margin, settings.feather
         self.module = loaded.module.to(self.device, self.dtype).eval()
+        self.picture_network: Callable[[torch.Tensor], torch.Tensor] = self.module
+        if self.int8:
+            self.picture_network = Int8Network(self.module, loaded.int8_ranges, self.descriptor.input_channels)
         # channels-last is for 4-D weights; 5-D ones (StyleGAN's modulated convolutions in GFPGAN) refuse it
         self.channels_last = self.device.type in ("cpu", "cuda") and all(
             tensor.dim() != 5 for tensor in (*self.module.parameters(), *self.module.buffers()))
@@ -109,7 +116,8 @@ class ModelRunner:
 
     def describe(self, picture_side: int) -> str:
         """"film-x2 (Compact, cpu bf16)", with the tile side where pictures of `picture_side` are tiled."""
-        precision = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.dtype]
+        precision = "int8" if self.int8 else {torch.float32: "fp32", torch.float16: "fp16",
+                                              torch.bfloat16: "bf16"}[self.dtype]
         tiles = f", {self.tile} px tiles" if self.tile < picture_side else ""
         return f"{self.descriptor.name} ({self.descriptor.architecture}, {self.device.type} {precision}{tiles})"
 
@@ -117,9 +125,9 @@ class ModelRunner:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x, pad_h, pad_w = pad_to_multiple(x, self.descriptor.size_multiple, self.descriptor.min_size)
         x = x.to(self.device, self.dtype)
-        if self.channels_last:
+        if self.channels_last and not self.int8:
             x = x.contiguous(memory_format=torch.channels_last)
-        y = self.module(x).float()
+        y = self.picture_network(x).float()
         scale = self.descriptor.scale
         height, width = y.shape[-2] - pad_h * scale, y.shape[-1] - pad_w * scale
         return y[..., :height, :width]
@@ -157,11 +165,12 @@ class ModelRunner:
         tensors = (outputs,) if isinstance(outputs, torch.Tensor) else outputs
         if all(torch.isfinite(t).all() for t in tensors):  # one pass over the outputs on the usual path
             return outputs
-        if self.dtype != torch.float32:
+        if self.dtype != torch.float32 or self.int8:
             log.warning("model %s overflowed in %s; running it in fp32 from here on", self.descriptor.name,
-                        str(self.dtype).removeprefix("torch."))
-            self.dtype = torch.float32
+                        "int8" if self.int8 else str(self.dtype).removeprefix("torch."))
+            self.dtype, self.int8 = torch.float32, False
             self.module = self.module.float()
+            self.picture_network = self.module
             outputs = produce()
             tensors = (outputs,) if isinstance(outputs, torch.Tensor) else outputs
         for tensor in tensors:

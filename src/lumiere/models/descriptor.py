@@ -77,3 +77,5 @@ class LoadedModel:
 
     descriptor: ModelDescriptor
     module: torch.nn.Module
+    # each convolution's input range on training pictures, stored with the weights: what int8 inference needs
+    int8_ranges: dict[str, tuple[float, float]] | None = None

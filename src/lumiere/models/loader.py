@@ -8,9 +8,11 @@ import warnings
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 
+from ..engine.int8 import RANGES_KEY, ranges_from_text, ranges_to_text
 from ..errors import ModelError
 from .archs import REGISTRY
 from .descriptor import ROLES, LoadedModel, ModelDescriptor
@@ -79,7 +81,32 @@ def load_model(name_or_path: str, roles: tuple[str, ...] = ()) -> LoadedModel:
     if roles and descriptor.role not in roles:
         raise ModelError(f"model {name} is {ROLES[descriptor.role]} ({descriptor.architecture}), not "
                          f"{' or '.join(ROLES[role] for role in roles)}")
-    return LoadedModel(descriptor, spandrel_model.model)
+    return LoadedModel(descriptor, spandrel_model.model, _stored_int8_ranges(path))
+
+
+def weights_metadata(path: Path) -> dict[str, str]:
+    """What a safetensors file records beside its tensors (lumiere's training record, its int8 calibration)."""
+    if path.suffix != ".safetensors":
+        return {}
+    with safe_open(str(path), "pt") as weights:
+        return dict(weights.metadata() or {})
+
+
+def _stored_int8_ranges(path: Path) -> dict[str, tuple[float, float]] | None:
+    text = weights_metadata(path).get(RANGES_KEY)
+    return ranges_from_text(text) if text else None
+
+
+def store_int8_ranges(path: Path, ranges: dict[str, tuple[float, float]]) -> None:
+    """Add a calibration to a safetensors file's metadata; tensors and other metadata stay as they are."""
+    if path.suffix != ".safetensors":
+        raise ModelError(f"calibration is stored in .safetensors files; {path} is not one")
+    with safe_open(str(path), "pt") as weights:
+        state = {key: weights.get_tensor(key) for key in weights.keys()}  # noqa: SIM118 (safe_open has no iterator)
+    metadata = {**weights_metadata(path), RANGES_KEY: ranges_to_text(ranges)}
+    partial = path.with_name(path.name + ".partial")
+    save_file(state, str(partial), metadata=metadata)
+    os.replace(partial, path)
 
 
 def model_scale(name_or_path: str) -> int:

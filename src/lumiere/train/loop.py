@@ -10,8 +10,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..engine.int8 import RANGES_KEY, ranges_to_text
 from ..engine.precision import cpu_has_native_bf16, select_device
 from ..errors import LumiereError
+from .calibrate import CALIBRATED_TASKS, LEAST_AGREEMENT_DB, measure_calibration
 from .config import TrainConfig
 from .tasks import Task, make_task
 
@@ -85,8 +87,18 @@ def export_checkpoint(run_dir: Path, output: Path) -> int:
     task = make_task(config)
     model = task.build_model()
     model.load_state_dict(state["ema"])
-    task.export(model, Path(output), _metadata(config, state["step"], state["elapsed"]))
+    _export(task, model, Path(output), _metadata(config, state["step"], state["elapsed"]))
     return state["step"]
+
+
+def _export(task: Task, model: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
+    """Write the weights with their training record and, for picture-to-picture networks that int8 serves
+    well, their int8 calibration."""
+    if task.config.task in CALIBRATED_TASKS:
+        ranges, agreement = measure_calibration(model, task.pairs())
+        if agreement >= LEAST_AGREEMENT_DB:
+            metadata = {**metadata, RANGES_KEY: ranges_to_text(ranges)}
+    task.export(model, path, metadata)
 
 
 def train(config: TrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
@@ -191,7 +203,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
     progress.close()
     log.close()
     elapsed = time.perf_counter() - started
-    task.export(ema, Path(config.output), _metadata(config, step, elapsed))
+    _export(task, ema, Path(config.output), _metadata(config, step, elapsed))
     _save_curve(history, run_dir / "curve.png", task)
     final = next((h for h in reversed(history) if task.metric in h), {})
     return {"steps": step, "seconds": elapsed, "samples_per_s": step * config.batch / max(elapsed, 1e-9), **final}

@@ -1,0 +1,135 @@
+"""8-bit integer inference on CPUs, through OpenVINO.
+
+Most people's CPUs (AVX2, no native bf16) run our convolutional networks fastest in int8: each convolution reads
+its input as 8-bit integers on a scale fixed once for the network (its calibration: the range of values that
+convolution sees on training pictures, measured by `conv_input_ranges` and stored with the weights), and its
+weights as 8-bit integers per output channel. OpenVINO executes such a network with integer kernels and the
+PReLU fused into each convolution; PyTorch's own quantized PReLU gives wrong results, so its eager int8 path
+could not be used.
+
+Weights are quantized to 7 bits (-64..63): CPUs without VNNI add pairs of u8 x s8 products in 16 bits, which
+saturate with full 8-bit weights (film-x4 lost 0.08 dB on Set5 that way); with 7 bits the result is the same
+on every CPU, and within a few hundredths of a dB of fp32.
+"""
+
+import copy
+import json
+import warnings
+from collections.abc import Iterable
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+RANGES_KEY = "lumiere.int8_input_ranges"
+ACTIVATION_LEVELS = 255
+WEIGHT_LIMIT = 63
+
+Ranges = dict[str, tuple[float, float]]
+
+
+@lru_cache(maxsize=1)
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def conv_input_ranges(module: nn.Module, batches: Iterable[torch.Tensor]) -> Ranges:
+    """The lowest and highest value each convolution of `module` receives over `batches` of inputs."""
+    ranges: dict[str, list[float]] = {}
+    hooks = []
+    for name, layer in module.named_modules():
+        if isinstance(layer, nn.Conv2d):
+            def record(layer, inputs, name=name):
+                low, high = inputs[0].aminmax()
+                seen = ranges.setdefault(name, [low.item(), high.item()])
+                seen[0], seen[1] = min(seen[0], low.item()), max(seen[1], high.item())
+            hooks.append(layer.register_forward_pre_hook(record))
+    if not hooks:
+        raise ValueError(f"expected a network with convolutions, got {type(module).__name__}")
+    try:
+        with torch.inference_mode():
+            for batch in batches:
+                module(batch)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if not ranges:
+        raise ValueError("expected at least one batch of inputs to measure")
+    return {name: (low, high) for name, (low, high) in ranges.items()}
+
+
+def ranges_to_text(ranges: Ranges) -> str:
+    return json.dumps({name: [round(low, 6), round(high, 6)] for name, (low, high) in ranges.items()})
+
+
+def ranges_from_text(text: str) -> Ranges:
+    return {name: (float(low), float(high)) for name, (low, high) in json.loads(text).items()}
+
+
+def _activation_grid(low: float, high: float) -> tuple[float, int]:
+    """(scale, zero point) of the unsigned 8-bit grid that covers [low, high] and holds 0 exactly."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = max(high - low, 1e-6) / ACTIVATION_LEVELS
+    return scale, int(round(-low / scale))
+
+
+class FakeQuantConv(nn.Module):
+    """A convolution that rounds its input and weights to the int8 grids, in float: the form OpenVINO turns into
+    an integer convolution."""
+
+    def __init__(self, conv: nn.Conv2d, input_range: tuple[float, float]):
+        super().__init__()
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError(f"expected a zero-padded convolution with numeric padding, got {conv}")
+        self.conv = conv
+        self.input_scale, self.input_zero = _activation_grid(*input_range)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.fake_quantize_per_tensor_affine(x, self.input_scale, self.input_zero, 0, ACTIVATION_LEVELS)
+        weight = self.conv.weight
+        scales = (weight.abs().amax(dim=(1, 2, 3)) / WEIGHT_LIMIT).clamp_min(1e-12)
+        zeros = torch.zeros_like(scales, dtype=torch.int32)
+        weight = torch.fake_quantize_per_channel_affine(weight, scales, zeros, 0, -WEIGHT_LIMIT - 1, WEIGHT_LIMIT)
+        conv = self.conv
+        return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
+def fake_quantized(module: nn.Module, ranges: Ranges) -> nn.Module:
+    """A copy of `module` whose convolutions named in `ranges` are `FakeQuantConv`s; every one must be named."""
+    copied = copy.deepcopy(module).float().eval().requires_grad_(False)
+    convolutions = {name for name, layer in copied.named_modules() if isinstance(layer, nn.Conv2d)}
+    if convolutions != set(ranges):
+        missing = sorted(convolutions - set(ranges))[:3]
+        raise ValueError(f"calibration does not fit this network: no range for {missing or 'some'} convolutions, "
+                         f"or ranges for ones it lacks")
+    for name in convolutions:
+        parent_name, _, child = name.rpartition(".")
+        parent = copied.get_submodule(parent_name) if parent_name else copied
+        setattr(parent, child, FakeQuantConv(getattr(parent, child), ranges[name]))
+    return copied
+
+
+class Int8Network:
+    """A picture network compiled by OpenVINO with integer convolutions: float32 (B, C, H, W) in, float32 out,
+    any picture size."""
+
+    def __init__(self, module: nn.Module, ranges: Ranges, input_channels: int):
+        import openvino
+
+        quantized = fake_quantized(module, ranges)
+        with warnings.catch_warnings():  # OpenVINO traces with torch.jit, which warns of its own deprecation
+            warnings.simplefilter("ignore")
+            model = openvino.convert_model(quantized, example_input=torch.rand(1, input_channels, 64, 64),
+                                           input=[openvino.PartialShape([-1, input_channels, -1, -1])])
+        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_NUM_THREADS": torch.get_num_threads()}
+        self._compiled = openvino.Core().compile_model(model, "CPU", config)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        result = self._compiled([x.detach().float().contiguous().numpy()])[0]
+        return torch.from_numpy(result.copy())  # the request reuses its output buffer on the next call

@@ -1,0 +1,141 @@
+import pytest
+import torch
+
+from lumiere.engine.int8 import Int8Network, conv_input_ranges, fake_quantized, openvino_available
+from lumiere.engine.precision import select_int8
+from lumiere.engine.runner import ModelRunner, RunnerSettings
+from lumiere.errors import LumiereError
+from lumiere.models.archs import build_compact
+from lumiere.models.loader import load_model, store_int8_ranges, weights_metadata
+
+needs_openvino = pytest.mark.skipif(not openvino_available(), reason="OpenVINO is not installed")
+
+
+def smooth_pictures(count: int, side: int) -> torch.Tensor:
+    """Pictures with the spatial correlation of real ones (random noise enlarged), in [0, 1]."""
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.rand(count, 3, side // 4, side // 4, generator=generator)
+    return torch.nn.functional.interpolate(noise, size=(side, side), mode="bilinear", align_corners=False)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (10 * torch.log10(1 / ((a - b) ** 2).mean())).item()
+
+
+@pytest.fixture(scope="module")
+def compact() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_compact(2, num_feat=16, num_conv=3).eval()
+
+
+@pytest.fixture
+def calibrated_file(tmp_path, tiny_models) -> str:
+    path = tmp_path / "calibrated.safetensors"
+    path.write_bytes(tiny_models[2].read_bytes())
+    module = load_model(str(path)).module
+    store_int8_ranges(path, conv_input_ranges(module, [smooth_pictures(4, 32)]))
+    return str(path)
+
+
+def test_conv_input_ranges_cardinality(compact):
+    ranges = conv_input_ranges(compact, [smooth_pictures(2, 24), smooth_pictures(2, 16)])
+    convolutions = [name for name, layer in compact.named_modules() if isinstance(layer, torch.nn.Conv2d)]
+    assert list(ranges) == convolutions
+    assert ranges["body.0"][0] >= 0 and ranges["body.0"][1] <= 1  # the first sees the pictures themselves
+    assert all(low <= high for low, high in ranges.values())
+
+
+def test_exception_conv_input_ranges():
+    with pytest.raises(ValueError, match="expected a network with convolutions, got ReLU"):
+        conv_input_ranges(torch.nn.ReLU(), [torch.rand(1, 3, 8, 8)])
+    with pytest.raises(ValueError, match="at least one batch"):
+        conv_input_ranges(torch.nn.Conv2d(3, 3, 3), [])
+
+
+def test_exception_calibration_of_another_network(compact):
+    ranges = conv_input_ranges(compact, [smooth_pictures(1, 16)])
+    del ranges["body.2"]
+    with pytest.raises(ValueError, match=r"no range for \['body.2'\]"):
+        fake_quantized(compact, ranges)
+
+
+def test_fake_quantized_leaves_the_network_alone(compact):
+    before = {key: value.clone() for key, value in compact.state_dict().items()}
+    quantized = fake_quantized(compact, conv_input_ranges(compact, [smooth_pictures(2, 16)]))
+    assert all(torch.equal(before[key], value) for key, value in compact.state_dict().items())
+    x = smooth_pictures(1, 24)
+    with torch.inference_mode():
+        assert psnr(quantized(x), compact(x)) > 35
+
+
+@needs_openvino
+def test_smoke(compact):
+    network = Int8Network(compact, conv_input_ranges(compact, [smooth_pictures(4, 32)]), 3)
+    x = smooth_pictures(2, 40)
+    with torch.inference_mode():
+        reference = compact(x)
+    out = network(x)
+    assert out.shape == reference.shape == (2, 3, 80, 80) and out.dtype == torch.float32
+    assert psnr(out.clamp(0, 1), reference.clamp(0, 1)) > 35
+
+
+@needs_openvino
+def test_cardinality_any_picture_size(compact):
+    network = Int8Network(compact, conv_input_ranges(compact, [smooth_pictures(1, 32)]), 3)
+    for height, width in ((17, 31), (64, 48)):
+        assert network(torch.rand(1, 3, height, width)).shape == (1, 3, 2 * height, 2 * width)
+
+
+def test_store_int8_ranges_keeps_the_weights_and_the_record(tmp_path, tiny_models):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(tiny_models[2].read_bytes())
+    record = weights_metadata(path)
+    before = load_model(str(path))
+    assert before.int8_ranges is None
+    ranges = conv_input_ranges(before.module, [smooth_pictures(1, 16)])
+    store_int8_ranges(path, ranges)
+    after = load_model(str(path))
+    assert after.int8_ranges.keys() == ranges.keys()
+    assert all(after.int8_ranges[name] == pytest.approx(ranges[name], abs=1e-6) for name in ranges)
+    assert all(torch.equal(value, after.module.state_dict()[key]) for key, value in before.module.state_dict().items())
+    assert record.items() <= weights_metadata(path).items()
+    assert not list(tmp_path.glob("*.partial"))
+
+
+@needs_openvino
+def test_auto_runs_a_calibrated_network_in_int8_on_cpu(calibrated_file, tiny_models):
+    runner = ModelRunner(load_model(calibrated_file), RunnerSettings("cpu"))
+    assert "cpu int8" in runner.describe(100) and runner.dtype == torch.float32
+    plain = ModelRunner(load_model(str(tiny_models[2])), RunnerSettings("cpu"))
+    assert "int8" not in plain.describe(100)
+    x = smooth_pictures(1, 32)
+    reference = ModelRunner(load_model(calibrated_file), RunnerSettings("cpu", "fp32"))(x)
+    assert psnr(runner(x).clamp(0, 1), reference.clamp(0, 1)) > 35
+
+
+@needs_openvino
+def test_int8_is_deterministic_and_tiles_like_the_whole(calibrated_file):
+    x = smooth_pictures(1, 64)[..., :50, :]
+    whole = ModelRunner(load_model(calibrated_file), RunnerSettings("cpu", "int8", tile=0))
+    tiled = ModelRunner(load_model(calibrated_file), RunnerSettings("cpu", "int8", tile=32))
+    assert torch.equal(whole(x), whole(x))
+    assert (whole(x) - tiled(x)).abs().max() < 1e-5
+
+
+def test_exception_int8_without_calibration(tiny_models):
+    loaded = load_model(str(tiny_models[2]))
+    with pytest.raises(LumiereError, match="carries no int8 calibration"):
+        select_int8(torch.device("cpu"), loaded, "int8")
+    with pytest.raises(LumiereError, match="runs on CPUs only"):
+        select_int8(torch.device("cuda"), loaded, "int8")
+    assert not select_int8(torch.device("cpu"), loaded, "auto")
+
+
+def test_int8_is_not_chosen_without_openvino(calibrated_file, monkeypatch):
+    from lumiere.engine import precision
+
+    monkeypatch.setattr(precision, "openvino_available", lambda: False)
+    loaded = load_model(calibrated_file)
+    assert not select_int8(torch.device("cpu"), loaded, "auto")
+    with pytest.raises(LumiereError, match="OpenVINO, which is not installed"):
+        select_int8(torch.device("cpu"), loaded, "int8")
