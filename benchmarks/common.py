@@ -32,9 +32,31 @@ def require(path: Path) -> Path:
     return path
 
 
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16")
+
+
+def cpu_description() -> dict:
+    """The CPU's model name, the flags that decide our kernels' speed, and any limit put on oneDNN's
+    instruction sets (ONEDNN_MAX_CPU_ISA=AVX2 makes PyTorch and OpenVINO run as on an AVX2-only CPU)."""
+    name, flags = platform.processor(), set()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name") and ":" in line:
+                    name = line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    flags = set(line.split())
+                    break
+    except OSError:
+        pass
+    return {"cpu": name, "cpu_flags": [flag for flag in CPU_FLAGS if flag in flags],
+            "isa_limit": os.environ.get("ONEDNN_MAX_CPU_ISA")}
+
+
 def machine() -> dict:
-    return {"cpu_threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available()
-            else None, "torch": torch.__version__, "python": platform.python_version(), "date": time.strftime("%F")}
+    return {"cpu_threads": torch.get_num_threads(), **cpu_description(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "torch": torch.__version__,
+            "python": platform.python_version(), "date": time.strftime("%F")}
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:

@@ -1,7 +1,8 @@
 """Super-resolution quality on Set5/Set14 (bicubic-degraded), the standard protocol.
 
 PSNR and SSIM on the Y channel (BT.601, MATLAB's rgb2ycbcr), `scale` pixels
-shaved at each border, against the HR images of ../shared/data/bench/sr.
+shaved at each border, against the HR images of ../shared/data/bench/sr. sr-x2/x4 and film-x2/x4 in each
+precision this CPU runs (fp32; bf16 where native; int8 where OpenVINO is installed), and lumiere's default.
 
     .venv/bin/python benchmarks/sr_quality.py [--peer]
 """
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from common import DATA, peer_upscaler, print_table, require, save
+from lumiere.engine.int8 import openvino_available
 from lumiere.engine.precision import cpu_has_native_bf16
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import psnr_y, ssim_y
@@ -39,12 +41,12 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="also score realesr-animevideov3-x4 (slow on CPU)")
     args = parser.parse_args()
     peer = peer_upscaler() if args.peer else None
-    precisions = ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
+    precisions = ["fp32"] + (["bf16"] if cpu_has_native_bf16() else []) + (["int8"] if openvino_available() else [])
     rows = []
     for scale in (2, 4):
-        upscalers = {f"sr-x{scale} {p}": (UpscaleSettings(scale=scale, model=f"sr-x{scale}"),
-                                          Runners(RunnerSettings(precision=p, tile=0)))
-                     for p in precisions}
+        upscalers = {f"{model} {p}": (UpscaleSettings(scale=scale, model=model),
+                                      Runners(RunnerSettings(precision=p, tile=0)))
+                     for model in (f"sr-x{scale}", f"film-x{scale}") for p in precisions}
         upscalers["default (lumiere's choice)"] = (UpscaleSettings(scale=scale), Runners(RunnerSettings(tile=0)))
         for dataset in ("Set5", "Set14"):
             scores: dict[str, list] = {"bicubic": [], **{name: [] for name in upscalers}}

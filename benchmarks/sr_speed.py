@@ -4,22 +4,33 @@ Input: one 640x480 frame of street-scene.mp4, x4. Reports frames/s, achieved
 GFLOP/s (convolution FLOPs counted exactly from the layers) and, as the ceiling,
 what a single dense 64->64 3x3 convolution reaches here. The standard models are set against
 realesr-animevideov3-x4; with --high, film-x4-high (RRDB) against realesrgan-x4plus (slow: one timed run).
+Each network runs in fp32, in bf16 where the CPU computes it natively, and in int8 where it is calibrated.
 
     .venv/bin/python benchmarks/sr_speed.py [--repeats 5] [--high]
+
+As on a CPU without AVX-512 (PyTorch's and OpenVINO's kernels limited to AVX2; the ncnn peer is not limited):
+
+    ONEDNN_MAX_CPU_ISA=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2 .venv/bin/python benchmarks/sr_speed.py
 """
 
 import argparse
 import contextlib
 import io
+import os
 import time
 
 import torch
 
 from common import DATA, peer_upscaler, print_table, require, save
-from lumiere.engine.runner import ModelRunner, RunnerSettings
+from lumiere.engine.int8 import openvino_available
+from lumiere.engine.precision import cpu_has_native_bf16
+from lumiere.engine.runner import ModelRunner, Runners, RunnerSettings
 from lumiere.io.reader import open_source
 from lumiere.models.loader import load_model
 from lumiere.ops import array_to_tensor
+from lumiere.stages.colorize import ColorizeSettings, ColorizeStage, colorizer
+
+COLORIZER = "colorize"
 
 
 def conv_flops(module: torch.nn.Module, height: int, width: int) -> int:
@@ -56,6 +67,17 @@ def dense_conv_ceiling(repeats: int) -> float:
     return flops / seconds / 1e9
 
 
+def precisions(loaded) -> list[str]:
+    """fp32 always; bf16 where the CPU computes it natively and no instruction-set limit is set (emulated bf16
+    is an order of magnitude slower); int8 for calibrated networks when OpenVINO is installed."""
+    chosen = ["fp32"]
+    if cpu_has_native_bf16() and not os.environ.get("ONEDNN_MAX_CPU_ISA"):
+        chosen.append("bf16")
+    if loaded.int8_ranges is not None and openvino_available():
+        chosen.append("int8")
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
@@ -70,18 +92,25 @@ def main() -> None:
     rows.append({"what": "dense 3x3 conv 64->64 (ceiling)", "s_per_frame": "", "fps": "",
                  "gflops_per_frame": "", "gflop_per_s": round(ceiling, 1), "params": ""})
     models = args.models + (["film-x4-high"] if args.high else [])
-    for name, precision in [(n, p) for n in models for p in ("fp32", "bf16")]:
-        loaded = load_model(name)
-        flops = conv_flops(loaded.module, 480, 640)
-        runner = ModelRunner(loaded, RunnerSettings(args.device, precision, tile=0))
-        repeats = 1 if name == "film-x4-high" else args.repeats
-        seconds = timed(lambda: runner(x), repeats)  # noqa: B023 (called before the loop moves on)
-        convs = [m for m in loaded.module.modules() if isinstance(m, torch.nn.Conv2d)]
-        rows.append({"what": f"lumiere {name} {precision} ({loaded.descriptor.architecture}, "
-                             f"{convs[0].out_channels}nf, {len(convs)} convolutions)",
-                     "s_per_frame": round(seconds, 3), "fps": round(1 / seconds, 2),
-                     "gflops_per_frame": round(flops / 1e9, 1), "gflop_per_s": round(flops / seconds / 1e9, 1),
-                     "params": loaded.descriptor.parameters})
+    for name in models:
+        for precision in precisions(load_model(name)):
+            loaded = load_model(name)
+            flops = conv_flops(loaded.module, 480, 640)
+            runner = ModelRunner(loaded, RunnerSettings(args.device, precision, tile=0))
+            repeats = 1 if name == "film-x4-high" else args.repeats
+            seconds = timed(lambda: runner(x), repeats)  # noqa: B023 (called before the loop moves on)
+            convs = [m for m in loaded.module.modules() if isinstance(m, torch.nn.Conv2d)]
+            rows.append({"what": f"lumiere {name} {precision} ({loaded.descriptor.architecture}, "
+                                 f"{convs[0].out_channels}nf, {len(convs)} convolutions)", "model": name,
+                         "precision": precision, "s_per_frame": round(seconds, 3), "fps": round(1 / seconds, 3),
+                         "gflops_per_frame": round(flops / 1e9, 1), "gflop_per_s": round(flops / seconds / 1e9, 1),
+                         "params": loaded.descriptor.parameters})
+    for precision in precisions(load_model(COLORIZER))[:2]:  # the colorizer carries no int8 calibration
+        stage = ColorizeStage(colorizer(ColorizeSettings(), Runners(RunnerSettings(args.device, precision))))
+        with torch.inference_mode():
+            seconds = timed(lambda: stage.process(x, [0]), args.repeats)  # noqa: B023 (called before the loop moves on)
+        rows.append({"what": f"lumiere colorize {precision} (the whole stage, 640x480)", "model": COLORIZER,
+                     "precision": precision, "s_per_frame": round(seconds, 3), "fps": round(1 / seconds, 3)})
     peer = peer_upscaler()
     peer_row = None
     if peer is not None:
@@ -91,7 +120,7 @@ def main() -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             seconds = timed(lambda: peer(frame), max(2, args.repeats // 2))
         peer_row = {"what": "peer realesr-animevideov3-x4 (ncnn CPU, 64nf 16nc)", "s_per_frame": round(seconds, 3),
-                    "fps": round(1 / seconds, 2), "gflops_per_frame": round(peer_flops / 1e9, 1),
+                    "fps": round(1 / seconds, 3), "gflops_per_frame": round(peer_flops / 1e9, 1),
                     "gflop_per_s": round(peer_flops / seconds / 1e9, 1), "params": 621424}
         rows.append(peer_row)
     high_peer = peer_upscaler("realesrgan-x4plus") if args.high else None
@@ -103,17 +132,15 @@ def main() -> None:
                      "fps": round(1 / seconds, 3), "gflops_per_frame": round(high_flops / 1e9, 1),
                      "gflop_per_s": round(high_flops / seconds / 1e9, 1), "params": 16697987})
     print_table(rows, ["what", "s_per_frame", "fps", "gflops_per_frame", "gflop_per_s", "params"])
-    fp32, bf16 = rows[1], rows[2]
-    summary = {"input": "640x480 street-scene frame, x4", "rows": rows, "ceiling_gflop_per_s": round(ceiling, 1),
-               "fp32_fraction_of_ceiling": round(fp32["gflop_per_s"] / ceiling, 3)}
-    print(f"\nfp32: the engine reaches {100 * summary['fp32_fraction_of_ceiling']:.0f}% of a dense fp32 3x3 conv's "
-          f"GFLOP/s; bf16 runs {bf16['fps'] / fp32['fps']:.2f}x fp32")
+    ours = [row for row in rows if "model" in row]
+    summary = {"input": "640x480 street-scene frame, x4", "rows": rows, "ceiling_gflop_per_s": round(ceiling, 1)}
     if peer_row is not None:
-        summary["speedup_vs_peer_fp32"] = round(fp32["fps"] / peer_row["fps"], 2)
-        summary["speedup_vs_peer_bf16"] = round(bf16["fps"] / peer_row["fps"], 2)
-        print(f"lumiere sr-x4 vs the peer's frames/s: {summary['speedup_vs_peer_fp32']}x in fp32, "
-              f"{summary['speedup_vs_peer_bf16']}x in bf16")
-    save("sr_speed", summary)
+        summary["speedup_vs_peer"] = {f"{row['model']} {row['precision']}": round(row["fps"] / peer_row["fps"], 2)
+                                      for row in ours if row["model"] != COLORIZER}
+        print("\nframes/s over the peer's (realesr-animevideov3-x4, ncnn): "
+              + ", ".join(f"{what} {ratio}x" for what, ratio in summary["speedup_vs_peer"].items()))
+    isa_limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    save("sr_speed" + (f"_{isa_limit.lower()}" if isa_limit else ""), summary)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ with MARGIN source pixels around the crop; video-x4 also gets the two frames on 
 Writes docs/video-crops.png.
 
     .venv/bin/python benchmarks/video_crops.py [--model CANDIDATE.safetensors ...] [--out docs/video-crops.png]
+    .venv/bin/python benchmarks/video_crops.py --precision bf16 --precision int8 --out docs/int8-crops.png
 """
 
 import argparse
@@ -63,11 +64,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, action="append", default=[], help="also show this multi-frame x4 file")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "video-crops.png")
+    parser.add_argument("--precision", action="append", default=[],
+                        help="show film-x4 and video-x4 computed in this precision (repeat; default: restore's)")
     args = parser.parse_args()
     single = {"bicubic": lambda x: Fd.resize(x, (x.shape[-2] * 4, x.shape[-1] * 4), "bicubic").clamp(0, 1)}
     single.update(peer_tensor_upscalers())
-    single.update(shipped_upscalers(["film-x4"]))
-    clips = {"video-x4 (restore)": upscaler("video-x4"), **{path.stem: upscaler(str(path)) for path in args.model}}
+    if args.precision:
+        single.update({f"film-x4 {p}": upscaler("film-x4", precision=p) for p in args.precision})
+        clips = {f"video-x4 {p}": upscaler("video-x4", precision=p) for p in args.precision}
+    else:
+        single.update(shipped_upscalers(["film-x4"]))
+        clips = {"video-x4 (restore)": upscaler("video-x4")}
+    clips.update({path.stem: upscaler(str(path)) for path in args.model})
     width, height = CROP
     inner = (slice(None), slice(MARGIN * 4, (MARGIN + height) * 4), slice(MARGIN * 4, (MARGIN + width) * 4))
     sheet_rows = []
