@@ -11,3 +11,9 @@ from lumiere._malloc import keep_freed_memory
 def test_smoke():
     assert keep_freed_memory() is True
     assert keep_freed_memory() is True  # twice is harmless (the CLI and an embedding program may both ask)
+
+
+def test_public_for_programs_that_run_films():
+    import lumiere
+
+    assert lumiere.keep_freed_memory is keep_freed_memory and "keep_freed_memory" in lumiere.__all__

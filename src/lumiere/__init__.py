@@ -4,6 +4,7 @@
     lumiere.restore("film.mp4", "film-4k.mp4", to="4k", preset="film")
     big = lumiere.upscale(picture, scale=4)        # a NumPy array in, an array out
     coloured = lumiere.colorize("photo.png")       # a path in, the path written out
+    lumiere.keep_freed_memory()                    # once, in a program that runs films: what the CLI does
 
 The functions live in `lumiere.api` and are imported on first use, so that the command line starts without
 loading PyTorch.
@@ -11,7 +12,7 @@ loading PyTorch.
 
 __version__ = "0.1.0"
 
-__all__ = ["colorize", "load_model", "options", "restore", "upscale"]
+__all__ = ["colorize", "keep_freed_memory", "load_model", "options", "restore", "upscale"]
 
 
 def __getattr__(name: str):

@@ -4,6 +4,10 @@ Pictures are NumPy arrays as OpenCV's and PyAV's users know them, but in RGB ord
 uint8 or uint16; (H, W, 4) carries an alpha plane along. Files and folders are given as paths; a film job
 writes its output and resumes where an interrupted one stopped, as the command line does.
 
+The command line also keeps freed memory in the process for reuse (`keep_freed_memory`, glibc's malloc): a
+restore runs up to 1.4x faster so. It changes how the whole process allocates, so a library does not do it
+behind its host's back: a program that runs films calls `lumiere.keep_freed_memory()` once itself.
+
     >>> import lumiere
     >>> import numpy as np
     >>> still = np.zeros((48, 64, 3), np.uint8)
@@ -19,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._malloc import keep_freed_memory
 from .engine.runner import Runners, RunnerSettings
 from .errors import LumiereError, OptionError
 from .io.images import Image, is_image_path
@@ -242,4 +247,4 @@ def restore(input: str | Path, output: str | Path | None = None, *, preset: str 
     return written
 
 
-__all__ = ["colorize", "load_model", "options", "restore", "upscale"]
+__all__ = ["colorize", "keep_freed_memory", "load_model", "options", "restore", "upscale"]
