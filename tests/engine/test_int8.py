@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lumiere.engine.int8 import Int8Network, conv_input_ranges, fake_quantized, openvino_available
+from lumiere.engine.int8 import FakeQuantConv, Int8Network, conv_input_ranges, fake_quantized, openvino_available
 from lumiere.engine.precision import select_int8
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.errors import LumiereError
@@ -54,9 +54,24 @@ def test_exception_conv_input_ranges():
 
 def test_exception_calibration_of_another_network(compact):
     ranges = conv_input_ranges(compact, [smooth_pictures(1, 16)])
+    with pytest.raises(ValueError, match=r"it has no convolution \['head'\]"):
+        fake_quantized(compact, {**ranges, "head": (0.0, 1.0)})
+
+
+def test_a_convolution_inference_never_reaches_stays_float(compact):
+    ranges = conv_input_ranges(compact, [smooth_pictures(1, 16)])
     del ranges["body.2"]
-    with pytest.raises(ValueError, match=r"no range for \['body.2'\]"):
-        fake_quantized(compact, ranges)
+    quantized = fake_quantized(compact, ranges)
+    assert isinstance(quantized.body[2], torch.nn.Conv2d) and isinstance(quantized.body[0], FakeQuantConv)
+
+
+def test_fake_quantized_span_refreshes_its_fused_convolutions():
+    from lumiere.models.archs import build_span
+
+    span = build_span(2, num_feat=8).eval()
+    ranges = conv_input_ranges(span, [smooth_pictures(1, 16)])  # the fused convolutions only: eval's path
+    with torch.inference_mode():
+        assert fake_quantized(span, ranges)(smooth_pictures(1, 16)).shape == (1, 3, 32, 32)
 
 
 def test_fake_quantized_leaves_the_network_alone(compact):

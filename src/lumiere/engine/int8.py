@@ -89,6 +89,16 @@ class FakeQuantConv(nn.Module):
         self.conv = conv
         self.input_scale, self.input_zero = _activation_grid(*input_range)
 
+    # the wrapped convolution's tensors stay reachable by their names: SPAN refreshes its fused convolution's
+    # weight from its branches before each forward in eval mode
+    @property
+    def weight(self) -> nn.Parameter:
+        return self.conv.weight
+
+    @property
+    def bias(self) -> nn.Parameter | None:
+        return self.conv.bias
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.fake_quantize_per_tensor_affine(x, self.input_scale, self.input_zero, 0, ACTIVATION_LEVELS)
         weight = self.conv.weight
@@ -100,14 +110,14 @@ class FakeQuantConv(nn.Module):
 
 
 def fake_quantized(module: nn.Module, ranges: Ranges) -> nn.Module:
-    """A copy of `module` whose convolutions named in `ranges` are `FakeQuantConv`s; every one must be named."""
+    """A copy of `module` whose convolutions named in `ranges` are `FakeQuantConv`s. A convolution without a
+    range stays float: one that inference never reaches (SPAN's training-time branches, fused away in eval)."""
     copied = copy.deepcopy(module).float().eval().requires_grad_(False)
     convolutions = {name for name, layer in copied.named_modules() if isinstance(layer, nn.Conv2d)}
-    if convolutions != set(ranges):
-        missing = sorted(convolutions - set(ranges))[:3]
-        raise ValueError(f"calibration does not fit this network: no range for {missing or 'some'} convolutions, "
-                         f"or ranges for ones it lacks")
-    for name in convolutions:
+    unknown = sorted(set(ranges) - convolutions)
+    if unknown:
+        raise ValueError(f"calibration does not fit this network: it has no convolution {unknown[:3]}")
+    for name in ranges:
         parent_name, _, child = name.rpartition(".")
         parent = copied.get_submodule(parent_name) if parent_name else copied
         setattr(parent, child, FakeQuantConv(getattr(parent, child), ranges[name]))
