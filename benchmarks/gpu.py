@@ -7,7 +7,8 @@
 2. End to end: `restore` of street-scene.mp4 (150 frames 640x480) to 4K with the x4 film network, against the
    bare network's frames/s on the same frames.
 3. Training: samples/s of film-x4's configuration (Compact 64/16, x4, patch 48, batch 32, film recipe) on the
-   device, data made by `--workers` processes.
+   device, crops cut and degradation parameters drawn by `--workers` processes, the degradations computed on
+   the device (`degradations/batched.py`).
 
 One JSON: benchmarks/results/gpu.json (gpu_quick.json for `--quick`). Timing stops starting new measurements
 once `--budget` seconds have passed, so the whole call fits a lent machine's minutes; what was skipped is
@@ -124,8 +125,10 @@ def training_speed(device: torch.device, quick: bool, workers: int, folder: Path
     first = 100  # the steps before it (data workers starting, warm-up) are left out; a dry run has too few
     samples_per_s = ((steps - first) * config.batch / (elapsed[steps] - elapsed[first]) if first in elapsed
                      else steps * config.batch / elapsed[steps])
-    return {"config": f"film-x4: Compact 64/16 x4, patch {config.patch}, batch {config.batch}, film recipe, "
-                      f"{workers} data workers", "steps": steps, "samples_per_s": round(samples_per_s, 1)}
+    where = "on the device" if device.type != "cpu" else "on the CPU"  # what degrade_on "auto" chooses
+    return {"config": f"film-x4: Compact 64/16 x4, patch {config.patch}, batch {config.batch}, film recipe "
+                      f"degraded {where}, {workers} data workers", "steps": steps,
+            "samples_per_s": round(samples_per_s, 1)}
 
 
 def main() -> None:

@@ -254,3 +254,49 @@ def test_detect_task(tmp_path, image_folder):
     result = train(config, show_progress=False)
     assert result["steps"] == 4 and 0 <= result["accuracy"] <= 1
     assert load_model(config.output, roles=("detect",)).descriptor.architecture == "DamageNet"
+
+
+def test_degradations_on_the_training_device_are_repeatable_and_resume_exactly(tmp_path, image_folder,
+                                                                                 monkeypatch):
+    from lumiere.train import loop
+
+    train(_config(tmp_path / "a", image_folder, degrade_on="device", recipe="film"), show_progress=False)
+    train(_config(tmp_path / "b", image_folder, degrade_on="device", recipe="film"), show_progress=False)
+    a = load_model(str(tmp_path / "a" / "out.safetensors")).module.state_dict()
+    b = load_model(str(tmp_path / "b" / "out.safetensors")).module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    original = loop._save_checkpoint
+    calls = []
+
+    def stop_after_first(path, state):
+        original(path, state)
+        calls.append(state["step"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_save_checkpoint", stop_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tmp_path / "split", image_folder, degrade_on="device", recipe="film"), show_progress=False)
+    monkeypatch.setattr(loop, "_save_checkpoint", original)
+    train(_config(tmp_path / "split", image_folder, degrade_on="device", recipe="film"), resume=True,
+          show_progress=False)
+    split = load_model(str(tmp_path / "split" / "out.safetensors")).module.state_dict()
+    assert calls == [10] and all(torch.equal(a[k], split[k]) for k in a)
+
+
+def test_params_only_pairs_hold_the_same_crops(image_folder):
+    from lumiere.degradations.batched import apply_batch_params
+    from lumiere.degradations.recipes import build_recipe
+    from lumiere.train.data import CropSampler, DegradedPairs
+
+    recipe = build_recipe("film", 2)
+    sampler = CropSampler([str(image_folder)], 32)
+    on_cpu = DegradedPairs(sampler, recipe, 4, 0.5, seed=3, steps=2)[1]
+    params, hr = DegradedPairs(sampler, recipe, 4, 0.5, seed=3, steps=2, params_only=True)[1]
+    assert torch.equal(hr, on_cpu[1]) and len(params) == 4
+    assert apply_batch_params(recipe, hr, params).shape == on_cpu[0].shape == (4, 3, 16, 16)
+
+
+def test_exception_degrade_on(tmp_path, image_folder):
+    with pytest.raises(LumiereError, match="degrade_on must be one of auto, cpu, device"):
+        train(_config(tmp_path, image_folder, degrade_on="gpu"), show_progress=False)

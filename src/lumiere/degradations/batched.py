@@ -58,16 +58,31 @@ def degrade_on_device(recipe: Degradation, hr: torch.Tensor, generator: torch.Ge
     Raises ValueError, before drawing anything, if the recipe holds a degradation with no batched version.
     """
     check_image_batch(hr)
-    if not hr.is_floating_point():
-        raise TypeError(f"expected a floating-point batch in [0, 1], got {hr.dtype}")
+    params = draw_batch_params(recipe, hr.shape, generator)
+    return apply_batch_params(recipe, hr.to(device if device is not None else hr.device), params)
+
+
+def draw_batch_params(recipe: Degradation, shape: Sequence[int], generator: torch.Generator) -> Params:
+    """Every crop's parameters for a batch of `shape` (B, C, H, W), drawn as `degrade_batch` draws them: on the
+    CPU (a data process), so that the device only applies them."""
+    if len(shape) != 4:
+        raise ValueError(f"expected a batch shape (B, C, H, W), got {tuple(shape)}")
     if generator.device.type != "cpu":
         raise ValueError(f"expected the CPU generator the parameters are drawn from, got one on {generator.device}")
     missing = sorted(unbatched_degradations(recipe))
     if missing:
         raise ValueError(f"no batched version of {', '.join(missing)}; degrade these crops with degrade_batch")
-    shape = ClipShape(1, *hr.shape[1:])
-    params = [recipe.make_params(shape, generator) for _ in range(hr.shape[0])]
-    return _apply(recipe, hr.to(device if device is not None else hr.device), params)
+    return [recipe.make_params(ClipShape(1, *shape[1:]), generator) for _ in range(shape[0])]
+
+
+def apply_batch_params(recipe: Degradation, hr: torch.Tensor, params: Params) -> torch.Tensor:
+    """The crops `hr` (B, C, H, W), in [0, 1] on the device, degraded with `draw_batch_params`'s parameters."""
+    check_image_batch(hr)
+    if not hr.is_floating_point():
+        raise TypeError(f"expected a floating-point batch in [0, 1], got {hr.dtype}")
+    if len(params) != hr.shape[0]:
+        raise ValueError(f"expected parameters for each of the {hr.shape[0]} crops, got {len(params)}")
+    return _apply(recipe, hr, params)
 
 
 def unbatched_degradations(recipe: Degradation) -> set[str]:

@@ -2,6 +2,7 @@
 degraded pictures the network was trained on, made as its training made them, and stored with its weights."""
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -23,13 +24,11 @@ CALIBRATION_BATCHES = 8
 LEAST_AGREEMENT_DB = 40.0
 
 
-def measure_calibration(model: torch.nn.Module, pairs: torch.utils.data.Dataset,
-                        batches: int = CALIBRATION_BATCHES) -> tuple[Ranges, float]:
-    """`model`'s int8 calibration over the first `batches` of its training `pairs`, and how closely the network
-    computed with it agrees with the float one there (PSNR of one output against the other, in dB)."""
+def measure_calibration(model: torch.nn.Module, batches: Iterable[torch.Tensor]) -> tuple[Ranges, float]:
+    """`model`'s int8 calibration over `batches` of its training inputs, and how closely the network computed
+    with it agrees with the float one there (PSNR of one output against the other, in dB)."""
+    inputs = list(batches)
     was_training = model.training
-    device = next(model.parameters()).device
-    inputs = [pairs[step][0].to(device) for step in range(min(batches, len(pairs)))]
     model.eval()
     try:
         ranges = conv_input_ranges(model, inputs)
@@ -55,7 +54,8 @@ def calibrate_file(name_or_path: str, data: list[str], batches: int = CALIBRATIO
                          "file records no such training), so there is no telling what pictures to calibrate it on")
     config = training_config(task, {"data": list(data), "output": str(path), "recipe": record["lumiere.recipe"],
                                     "scale": int(record["lumiere.scale"]), "steps": batches})
-    ranges, agreement = measure_calibration(load_model(str(path)).module, make_task(config).pairs(), batches)
+    inputs = make_task(config).training_inputs(batches, torch.device("cpu"))
+    ranges, agreement = measure_calibration(load_model(str(path)).module, inputs)
     if agreement < LEAST_AGREEMENT_DB:
         raise ModelError(f"model {name} in int8 strays too far from itself in fp32 (PSNR {agreement:.1f} dB between "
                          f"the two, at least {LEAST_AGREEMENT_DB:g} needed); it keeps running in fp32 or bf16")

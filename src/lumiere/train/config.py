@@ -39,6 +39,9 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0
     workers: int = 0  # processes degrading training pairs beside the training one (0: in the training process)
+    # upscale and restore: where the degradations are computed. auto: on the training device when it is a GPU
+    # (the CPU only draws their parameters); cpu; device
+    degrade_on: str = "auto"
 
     def save(self, path: Path) -> None:
         path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from ..degradations.batched import draw_batch_params
 from ..errors import InputError
 from ..io.images import is_gray, is_image_path, read_image
 from ..io.reader import VIDEO_SUFFIXES, open_source
@@ -137,16 +138,22 @@ class DegradedPairs(torch.utils.data.Dataset):
     one would have seen.
     """
 
-    def __init__(self, sampler: CropSampler, recipe, batch: int, gray_probability: float, seed: int, steps: int):
+    def __init__(self, sampler: CropSampler, recipe, batch: int, gray_probability: float, seed: int, steps: int,
+                 params_only: bool = False):
         self.sampler, self.recipe = sampler, recipe
         self.batch, self.gray_probability, self.seed, self.steps = batch, gray_probability, seed, steps
+        self.params_only = params_only
 
     def __len__(self) -> int:
         return self.steps
 
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, step: int) -> tuple[torch.Tensor | list, torch.Tensor]:
+        """(degraded crops, clean crops); with `params_only`, (each crop's degradation parameters, clean crops)
+        for the training device to degrade them (`degradations.batched`), the same draws either way."""
         generator = step_generator(self.seed, step)
         hr = self.crops(generator)
+        if self.params_only:
+            return draw_batch_params(self.recipe, hr.shape, generator), hr
         return degrade_batch(self.recipe, hr, generator), hr
 
     def crops(self, generator: torch.Generator) -> torch.Tensor:

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from ..engine.int8 import RANGES_KEY, ranges_to_text
 from ..engine.precision import cpu_has_native_bf16, select_device
 from ..errors import LumiereError
-from .calibrate import CALIBRATED_TASKS, LEAST_AGREEMENT_DB, measure_calibration
+from .calibrate import CALIBRATED_TASKS, CALIBRATION_BATCHES, LEAST_AGREEMENT_DB, measure_calibration
 from .config import TrainConfig
 from .tasks import Task, make_task
 
@@ -95,7 +95,8 @@ def _export(task: Task, model: torch.nn.Module, path: Path, metadata: dict[str, 
     """Write the weights with their training record and, for picture-to-picture networks that int8 serves
     well, their int8 calibration."""
     if task.config.task in CALIBRATED_TASKS:
-        ranges, agreement = measure_calibration(model, task.pairs())
+        device = next(model.parameters()).device
+        ranges, agreement = measure_calibration(model, task.training_inputs(CALIBRATION_BATCHES, device))
         if agreement >= LEAST_AGREEMENT_DB:
             metadata = {**metadata, RANGES_KEY: ranges_to_text(ranges)}
     task.export(model, path, metadata)
@@ -161,8 +162,8 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
     for inputs, targets in batches:
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(config, step)
-        inputs = inputs.to(device, memory_format=memory_format, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
+        inputs = task.inputs_on(device, inputs, targets).contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             loss = task.loss(model, inputs, targets)
         optimizer.zero_grad(set_to_none=True)

@@ -5,12 +5,13 @@ The loop (`loop.py`) owns everything the tasks share: optimizer, schedule, EMA, 
 
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ..degradations.batched import apply_batch_params, unbatched_degradations
 from ..degradations.recipes import build_recipe
 from ..errors import LumiereError, OptionError
 from ..eval.metrics import ciede2000, colourfulness, psnr_y, ssim_y
@@ -51,7 +52,18 @@ class Task(ABC):
 
     @abstractmethod
     def pairs(self) -> torch.utils.data.Dataset:
-        """Item `step` is that step's (inputs, targets)."""
+        """Item `step` is that step's (inputs, targets); inputs may be what `inputs_on` makes them from."""
+
+    def inputs_on(self, device: torch.device, inputs, targets: torch.Tensor) -> torch.Tensor:
+        """A step's network inputs on `device`, from its item's `inputs` and its `targets` already there."""
+        return inputs.to(device, non_blocking=True)
+
+    def training_inputs(self, steps: int, device: torch.device) -> Iterator[torch.Tensor]:
+        """The network inputs of the first `steps` training steps, on `device`."""
+        pairs = self.pairs()
+        for step in range(min(steps, len(pairs))):
+            inputs, targets = pairs[step]
+            yield self.inputs_on(device, inputs, targets.to(device))
 
     @abstractmethod
     def loss(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
@@ -89,6 +101,7 @@ class Task(ABC):
 
 
 LARGEST_FLOAT32_FILE = 40e6
+DEGRADE_ON = ("auto", "cpu", "device")
 
 
 class RestorationTask(Task):
@@ -108,6 +121,12 @@ class RestorationTask(Task):
             raise LumiereError(f"$gan_weight needs output crops that are multiples of 8 px; $patch {config.patch} "
                                f"at x{config.scale} gives {config.patch * config.scale}")
         self.adversary: Adversary | None = None
+        if config.degrade_on not in DEGRADE_ON:
+            raise LumiereError(f"$degrade_on must be one of {', '.join(DEGRADE_ON)}, got {config.degrade_on!r}")
+        if config.degrade_on == "device" and unbatched_degradations(self.recipe):
+            raise LumiereError(f"$recipe {config.recipe} holds degradations with no batched version "
+                               f"({', '.join(sorted(unbatched_degradations(self.recipe)))}); degrade on the cpu")
+        self.degrade_on_device = config.degrade_on == "device"
 
     def build_model(self) -> torch.nn.Module:
         config = self.config
@@ -127,10 +146,18 @@ class RestorationTask(Task):
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
         sampler = self.crop_sampler(config.patch * config.scale)
-        return DegradedPairs(sampler, self.recipe, config.batch, config.gray_probability, config.seed, config.steps)
+        return DegradedPairs(sampler, self.recipe, config.batch, config.gray_probability, config.seed, config.steps,
+                             params_only=self.degrade_on_device)
+
+    def inputs_on(self, device, inputs, targets):
+        if self.degrade_on_device:  # inputs are the degradations' parameters, drawn by the data process
+            return apply_batch_params(self.recipe, targets, inputs)
+        return super().inputs_on(device, inputs, targets)
 
     def start(self, device: torch.device) -> None:
         config = self.config
+        if config.degrade_on == "auto":
+            self.degrade_on_device = device.type != "cpu" and not unbatched_degradations(self.recipe)
         if config.gan_weight:
             self.adversary = Adversary(config.gan_weight, config.disc_width, config.lr, device)
 
