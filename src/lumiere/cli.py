@@ -206,6 +206,10 @@ def _colorize_stage_options():
     return [option for option in ColorizeSettings.options if option.name != "colorize"]
 
 
+# io/writer.py's CODECS and IMAGE_CODECS, named here so the command line starts without importing PyAV
+CODEC_CHOICES = ["h264", "h265", "av1", "ffv1", "prores", "h264-nvenc", "h265-nvenc", "png", "tiff"]
+
+
 def _runner_options(function, tile: bool = True):
     """How every network of the command runs (`tile` False: the command's networks see whole pictures)."""
     options = [
@@ -300,8 +304,9 @@ def _precision(precision: str) -> str:
                    "(default: NAME-lumiere.mp4 beside the input).")
 @click.option("--overwrite", is_flag=True, help="Replace a finished output (without it, lumiere refuses).")
 @_runner_options
-@click.option("--codec", type=Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
-              help="Video codec (default h264), or png/tiff for an image sequence.")
+@click.option("--codec", type=Choice(CODEC_CHOICES), default=None,
+              help="Video codec (default h264; h264-nvenc/h265-nvenc on an NVIDIA GPU's encoder), or png/tiff for "
+                   "an image sequence.")
 @click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better (default 18/20/30).")
 @click.option("--encoder-preset", "preset", default=None,
               help="Encoder speed preset (x264/x265: ultrafast..veryslow; av1: 0..13; prores: proxy, lt, standard, "
@@ -387,7 +392,7 @@ def restore(inputs, input_options, output, overwrite, device, precision, tile, c
                    "(default: NAME-lumiere beside the input).")
 @click.option("--overwrite", is_flag=True, help="Replace finished outputs (without it, lumiere refuses).")
 @_whole_picture_runner_options
-@click.option("--codec", type=Choice(["h264", "h265", "av1", "ffv1", "prores", "png", "tiff"]), default=None,
+@click.option("--codec", type=Choice(CODEC_CHOICES), default=None,
               help="Video codec for a film (default h264).")
 @click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better.")
 @click.option("--source-fps", type=float, default=None, help="Frame rate of an image-sequence input (default 24).")

@@ -111,6 +111,33 @@ def test_exception_codec_container_mismatch():
         EncodeSettings("h264", preset="warp").validate(".mp4")
 
 
+def _nvenc_answers() -> bool:
+    probe = av.CodecContext.create("h264_nvenc", "w")
+    probe.width, probe.height, probe.pix_fmt, probe.time_base = 256, 256, "yuv420p", Fraction(1, 24)
+    try:
+        probe.open()
+    except (av.FFmpegError, OSError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("codec", ["h264-nvenc", "h265-nvenc"])
+def test_hardware_encoder(codec, tmp_path):
+    settings = EncodeSettings(codec, crf=23, preset="p4")
+    assert settings.encoder_options() == {"rc": "vbr", "cq": "23", "preset": "p4"}
+    if not _nvenc_answers():
+        with pytest.raises(OutputError, match=f"{codec} encodes on an NVIDIA GPU's video engine.*use "
+                                              f"{codec.removesuffix('-nvenc')}"):
+            settings.validate(".mp4")
+        return
+    settings.validate(".mp4")
+    path = tmp_path / "chunk.mp4"
+    with ChunkWriter(path, settings, 64, 48, Fraction(24), Fraction(1, 24), ColorInfo.bt601()) as writer:
+        for index in range(5):
+            writer.write(np.full((48, 64, 3), 40 * index, np.uint8), index, 1)
+    assert len(decode_all(path)) == 5
+
+
 def test_exception_frame_size():
     with pytest.raises(OutputError, match="at least 64 px"):
         EncodeSettings("h265").check_size(48, 32)

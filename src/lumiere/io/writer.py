@@ -38,6 +38,7 @@ class CodecSpec:
     min_side: int = 2  # libx265 corrupts memory below 64 px, so it is refused there
 
 
+_NVENC_PRESETS = tuple(f"p{n}" for n in range(1, 8))  # p1 fastest .. p7 best
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 CODECS: dict[str, CodecSpec] = {
     "h264": CodecSpec("libx264", "h264", {8: "yuv420p", 10: "yuv420p10le"}, 18, "medium", _X26X_PRESETS),
@@ -48,6 +49,10 @@ CODECS: dict[str, CodecSpec] = {
     "ffv1": CodecSpec("ffv1", "ffv1", {8: "bgr0", 16: "rgb48le"}, None, None, ()),
     "prores": CodecSpec("prores_ks", "prores", {10: "yuv422p10le"}, None, "hq",
                         ("proxy", "lt", "standard", "hq"), ".mov"),
+    # NVIDIA's video engine (NVENC), which leaves the CPU free beside a GPU network; its constant-quality
+    # level (cq) takes the place of crf
+    "h264-nvenc": CodecSpec("h264_nvenc", "h264", {8: "yuv420p"}, 19, "p5", _NVENC_PRESETS),
+    "h265-nvenc": CodecSpec("hevc_nvenc", "hevc", {8: "yuv420p", 10: "p010le"}, 21, "p5", _NVENC_PRESETS),
 }
 IMAGE_CODECS = {"png": ".png", "tiff": ".tiff"}
 # Outputs whose muxers take the chunks' packets as they are (AVI and MPEG-TS would need Annex B H.264).
@@ -86,12 +91,14 @@ class EncodeSettings:
         with av.open(os.devnull, "w", format=format_name) as probe:
             if spec.codec_name not in probe.supported_codecs:
                 raise OutputError(f"a {container_suffix} file cannot hold {self.codec}; use .mkv")
+        if spec.encoder.endswith("_nvenc"):
+            _check_hardware_encoder(self.codec, spec)
 
     def check_size(self, width: int, height: int) -> None:
         if min(width, height) < self.spec.min_side:
             raise OutputError(f"{self.codec} needs frames of at least {self.spec.min_side} px a side; "
                               f"the output is {width}x{height}")
-        if self.pix_fmt.startswith(("yuv420p", "yuv422p")) and (width % 2 or height % 2):
+        if self.pix_fmt.startswith(("yuv420p", "yuv422p", "p010")) and (width % 2 or height % 2):
             raise OutputError(f"{self.codec} needs an even frame size, and the output is {width}x{height}; "
                               "pick $height or $scale to make it even, or use ffv1")
 
@@ -122,9 +129,24 @@ class EncodeSettings:
             return options
         if self.codec == "av1":
             return {"crf": str(crf), "preset": preset}
+        if self.codec.endswith("-nvenc"):
+            return {"rc": "vbr", "cq": str(crf), "preset": preset}
         if self.codec == "ffv1":
             return {"level": "3", "slicecrc": "1", "g": "1"}
         return {"profile": str(_PRORES_PROFILES[preset]), "vendor": "apl0"}
+
+
+def _check_hardware_encoder(codec: str, spec: CodecSpec) -> None:
+    """Open the encoder once on a tiny picture: without an NVIDIA GPU and its driver it fails here, in one
+    line, rather than after the first chunk's frames were computed."""
+    probe = av.CodecContext.create(spec.encoder, "w")
+    probe.width, probe.height, probe.pix_fmt = 256, 256, spec.pix_fmts[min(spec.pix_fmts)]
+    probe.time_base = Fraction(1, 24)
+    try:
+        probe.open()
+    except (av.FFmpegError, OSError) as exc:
+        raise OutputError(f"{codec} encodes on an NVIDIA GPU's video engine, and none answered here ({exc}); use "
+                          f"{codec.removesuffix('-nvenc')}") from None
 
 
 def default_bit_depth(codec: str, source_bit_depth: int) -> int:
