@@ -23,6 +23,6 @@ def test_dry_run_on_the_cpu_covers_every_part(tmp_path):
     assert all(row["frames_per_s"] > 0 for row in figures["inference"])
     assert figures["skipped_over_budget"] == []
     if (DATA / "film" / "street-scene.mp4").exists():
-        assert figures["end_to_end"]["restore_frames_per_s"] > 0 and figures["end_to_end"]["ratio"] > 0
+        assert figures["end_to_end"]["h264"]["restore_frames_per_s"] > 0 and figures["end_to_end"]["h264"]["ratio"] > 0
     if (DATA / "train" / "t91").exists():
         assert figures["training"]["samples_per_s"] > 0
