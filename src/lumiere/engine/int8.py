@@ -13,7 +13,6 @@ on every CPU, and within a few hundredths of a dB of fp32.
 """
 
 import copy
-import json
 import warnings
 from collections.abc import Iterable
 from functools import lru_cache
@@ -22,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-RANGES_KEY = "lumiere.int8_input_ranges"
 ACTIVATION_LEVELS = 255
 WEIGHT_LIMIT = 63
 
@@ -61,14 +59,6 @@ def conv_input_ranges(module: nn.Module, batches: Iterable[torch.Tensor]) -> Ran
     if not ranges:
         raise ValueError("expected at least one batch of inputs to measure")
     return {name: (low, high) for name, (low, high) in ranges.items()}
-
-
-def ranges_to_text(ranges: Ranges) -> str:
-    return json.dumps({name: [round(low, 6), round(high, 6)] for name, (low, high) in ranges.items()})
-
-
-def ranges_from_text(text: str) -> Ranges:
-    return {name: (float(low), float(high)) for name, (low, high) in json.loads(text).items()}
 
 
 def _activation_grid(low: float, high: float) -> tuple[float, int]:

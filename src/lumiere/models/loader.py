@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 import functools
+import json
 import os
 import warnings
 from pathlib import Path
@@ -12,13 +13,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 
-from ..engine.int8 import RANGES_KEY, ranges_from_text, ranges_to_text
 from ..errors import ModelError
 from .archs import REGISTRY
 from .descriptor import ROLES, LoadedModel, ModelDescriptor
 from .registry import SHIPPED
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+INT8_RANGES_KEY = "lumiere.int8_input_ranges"  # safetensors metadata: each convolution's input range, as JSON
 
 
 def user_model_dir() -> Path:
@@ -93,8 +94,14 @@ def weights_metadata(path: Path) -> dict[str, str]:
 
 
 def _stored_int8_ranges(path: Path) -> dict[str, tuple[float, float]] | None:
-    text = weights_metadata(path).get(RANGES_KEY)
-    return ranges_from_text(text) if text else None
+    text = weights_metadata(path).get(INT8_RANGES_KEY)
+    return {name: (float(low), float(high)) for name, (low, high) in json.loads(text).items()} if text else None
+
+
+def int8_metadata(ranges: dict[str, tuple[float, float]]) -> dict[str, str]:
+    """The metadata entry that stores an int8 calibration (`engine/int8.py`) with the weights."""
+    return {INT8_RANGES_KEY: json.dumps({name: [round(low, 6), round(high, 6)] for name, (low, high) in
+                                         ranges.items()})}
 
 
 def store_int8_ranges(path: Path, ranges: dict[str, tuple[float, float]]) -> None:
@@ -103,7 +110,7 @@ def store_int8_ranges(path: Path, ranges: dict[str, tuple[float, float]]) -> Non
         raise ModelError(f"calibration is stored in .safetensors files; {path} is not one")
     with safe_open(str(path), "pt") as weights:
         state = {key: weights.get_tensor(key) for key in weights.keys()}  # noqa: SIM118 (safe_open has no iterator)
-    metadata = {**weights_metadata(path), RANGES_KEY: ranges_to_text(ranges)}
+    metadata = {**weights_metadata(path), **int8_metadata(ranges)}
     partial = path.with_name(path.name + ".partial")
     save_file(state, str(partial), metadata=metadata)
     os.replace(partial, path)

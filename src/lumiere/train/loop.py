@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..engine.int8 import RANGES_KEY, ranges_to_text
 from ..engine.precision import cpu_has_native_bf16, select_device
 from ..errors import LumiereError
+from ..models.loader import int8_metadata
 from .calibrate import CALIBRATED_TASKS, CALIBRATION_BATCHES, LEAST_AGREEMENT_DB, measure_calibration
 from .config import TrainConfig
 from .tasks import Task, make_task
@@ -98,7 +98,7 @@ def _export(task: Task, model: torch.nn.Module, path: Path, metadata: dict[str, 
         device = next(model.parameters()).device
         ranges, agreement = measure_calibration(model, task.training_inputs(CALIBRATION_BATCHES, device))
         if agreement >= LEAST_AGREEMENT_DB:
-            metadata = {**metadata, RANGES_KEY: ranges_to_text(ranges)}
+            metadata = {**metadata, **int8_metadata(ranges)}
     task.export(model, path, metadata)
 
 
