@@ -808,17 +808,20 @@ def train_video(ctx, scale, **flags):
 @click.argument("model")
 @click.option("--data", "data", multiple=True, type=click.Path(), required=True,
               help="Folder, image or video of clean material like the network's training data; repeat for several.")
-def train_calibrate(model, data):
+@click.option("--recipe", type=Choice(["film", "bicubic"]), default=None,
+              help="How the network's inputs are degraded, for a file lumiere did not train (an imported one).")
+def train_calibrate(model, data, recipe):
     """Measure and store a network's int8 calibration, for its fastest CPU path (lumiere train does this itself).
 
     \b
     Example: lumiere train calibrate mine.safetensors --data FRAMES/
+             lumiere train calibrate realesr-animevideov3-x4.safetensors --data FRAMES/ --recipe film
 
-    For networks lumiere trained (upscale, restore, video): their file records how their pictures were made.
+    Upscalers, cleaners and video upscalers in .safetensors files; a file lumiere trained records its recipe.
     """
     from .train.calibrate import calibrate_file
 
-    click.echo(f"wrote {calibrate_file(model, list(data))}")
+    click.echo(f"wrote {calibrate_file(model, list(data), recipe)}")
 
 
 @train.command("export")

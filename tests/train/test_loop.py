@@ -44,9 +44,15 @@ def test_cli_calibrate(tmp_path, image_folder, tiny_models):
     assert result.exit_code == 0, result.output
     assert load_model(str(trained)).int8_ranges is not None and weights_metadata(trained)["lumiere.steps"] == "4"
     assert all(torch.equal(value, load_model(str(trained)).module.state_dict()[key]) for key, value in before.items())
-    foreign = CliRunner().invoke(main, ["train", "calibrate", str(tiny_models[2]), "--data", str(image_folder)])
-    assert foreign.exit_code != 0 and "not trained by lumiere" in foreign.output
-    assert len(foreign.output.strip().splitlines()) == 1
+    foreign = tmp_path / "imported.safetensors"
+    foreign.write_bytes(tiny_models[2].read_bytes())
+    unnamed = CliRunner().invoke(main, ["train", "calibrate", str(foreign), "--data", str(image_folder)])
+    assert unnamed.exit_code != 0 and "records no training" in unnamed.output
+    assert len(unnamed.output.strip().splitlines()) == 1
+    named = CliRunner().invoke(main, ["train", "calibrate", str(foreign), "--data", str(image_folder),
+                                      "--recipe", "film"])
+    assert named.exit_code == 0, named.output
+    assert load_model(str(foreign)).int8_ranges is not None
 
 
 def test_span_trains_and_loads_as_span(tmp_path, image_folder):

@@ -41,21 +41,31 @@ def measure_calibration(model: torch.nn.Module, batches: Iterable[torch.Tensor])
     return ranges, 10 * math.log10(1 / max(error, 1e-12))
 
 
-def calibrate_file(name_or_path: str, data: list[str], batches: int = CALIBRATION_BATCHES) -> Path:
-    """Measure and store the int8 calibration of a network lumiere trained (its file records how), degrading
-    pictures from `data` as its training did. Returns the file written."""
+TASK_OF_ROLE = {"upscale": "upscale", "restore": "restore", "video": "video"}
+
+
+def calibrate_file(name_or_path: str, data: list[str], recipe: str | None = None,
+                   batches: int = CALIBRATION_BATCHES) -> Path:
+    """Measure and store the int8 calibration of a picture network in a .safetensors file, degrading pictures from
+    `data` as its training did: by the recipe its file records (lumiere's own), else by `recipe` (an imported
+    network's, such as Real-ESRGAN's: "film" for film, "bicubic" for clean pictures). Returns the file written."""
     name, path = resolve_model_path(name_or_path)
     if path.suffix != ".safetensors":
-        raise ModelError(f"calibration is stored in .safetensors files that lumiere trained; {path} is not one")
+        raise ModelError(f"calibration is stored in .safetensors files; {path} is not one (`lumiere models "
+                         "import` writes one for an ncnn model)")
+    loaded = load_model(str(path))
+    task = TASK_OF_ROLE.get(loaded.descriptor.role)
+    if task is None:
+        raise ModelError(f"model {name} is not an upscaler, cleaner or video upscaler, the networks int8 serves")
     record = weights_metadata(path)
-    task = record.get("lumiere.task")
-    if task not in CALIBRATED_TASKS:
-        raise ModelError(f"model {name} was not trained by lumiere as an upscaler, cleaner or video upscaler (its "
-                         "file records no such training), so there is no telling what pictures to calibrate it on")
-    config = training_config(task, {"data": list(data), "output": str(path), "recipe": record["lumiere.recipe"],
-                                    "scale": int(record["lumiere.scale"]), "steps": batches})
+    recipe = recipe or record.get("lumiere.recipe")
+    if recipe is None:
+        raise ModelError(f"model {name} records no training, so its pictures must be named: give $recipe (film "
+                         "for a film network, bicubic for one made for clean pictures)")
+    config = training_config(task, {"data": list(data), "output": str(path), "recipe": recipe,
+                                    "scale": loaded.descriptor.scale, "steps": batches})
     inputs = make_task(config).training_inputs(batches, torch.device("cpu"))
-    ranges, agreement = measure_calibration(load_model(str(path)).module, inputs)
+    ranges, agreement = measure_calibration(loaded.module, inputs)
     if agreement < LEAST_AGREEMENT_DB:
         raise ModelError(f"model {name} in int8 strays too far from itself in fp32 (PSNR {agreement:.1f} dB between "
                          f"the two, at least {LEAST_AGREEMENT_DB:g} needed); it keeps running in fp32 or bf16")
