@@ -154,3 +154,13 @@ def test_int8_is_not_chosen_without_openvino(calibrated_file, monkeypatch):
     assert not select_int8(torch.device("cpu"), loaded, "auto")
     with pytest.raises(LumiereError, match="OpenVINO, which is not installed"):
         select_int8(torch.device("cpu"), loaded, "int8")
+
+
+@needs_openvino
+def test_int8_that_overflows_falls_back_to_fp32(calibrated_file):
+    runner = ModelRunner(load_model(calibrated_file), RunnerSettings("cpu", "int8", tile=0))
+    runner.picture_network = lambda x: torch.full((x.shape[0], 3, 2 * x.shape[2], 2 * x.shape[3]), float("nan"))
+    x = smooth_pictures(1, 16)
+    out = runner(x)
+    reference = ModelRunner(load_model(calibrated_file), RunnerSettings("cpu", "fp32", tile=0))(x)
+    assert torch.equal(out, reference) and not runner.int8 and "fp32" in runner.describe(100)
