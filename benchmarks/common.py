@@ -188,3 +188,26 @@ def restore_peak_memory(film: Path, output: Path, *options: str) -> tuple[float,
     output = subprocess.run([sys.executable, "-c", wrapper], check=True, capture_output=True, text=True, cwd=ROOT)
     megabytes, seconds = output.stdout.split()
     return float(megabytes), float(seconds)
+
+
+def crop_sheet(rows: list[tuple[str, dict[str, np.ndarray]]], path: Path) -> None:
+    """Write a sheet of labelled crops: a row per region (its label at the foot of its first tile), a column per
+    method, each tile labelled with its method; a row with fewer tiles is filled out with black."""
+    from lumiere.compare import _label
+    from lumiere.io.images import Image, write_image
+
+    columns = max(len(tiles) for _, tiles in rows)
+    sheet_rows = []
+    for region, tiles in rows:
+        labelled = []
+        for method, tile in tiles.items():
+            tile = np.ascontiguousarray(tile)
+            _label(tile, method, 0)
+            labelled.append(tile)
+        origin = (8, labelled[0].shape[0] - 10)
+        cv2.putText(labelled[0], region, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(labelled[0], region, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)
+        labelled += [np.zeros_like(labelled[0])] * (columns - len(labelled))
+        sheet_rows.append(np.concatenate(labelled, axis=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, Image(np.concatenate(sheet_rows, axis=0)))

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common import DATA, ROOT, peer_tensor_upscalers, require, shipped_upscalers, upscaler
-from lumiere.compare import _label
+from common import DATA, ROOT, crop_sheet, peer_tensor_upscalers, require, shipped_upscalers, upscaler
 from lumiere.degradations.functional import resize
-from lumiere.io.images import Image, read_image, write_image
+from lumiere.io.images import read_image
 from lumiere.io.reader import open_source
 from lumiere.ops import array_to_tensor, tensor_to_array
 
@@ -45,14 +44,6 @@ def _patch(picture: np.ndarray, left: int, top: int, width: int, height: int) ->
     return np.ascontiguousarray(picture[top - MARGIN:top + height + MARGIN, left - MARGIN:left + width + MARGIN])
 
 
-def _label_bottom(tile: np.ndarray, text: str) -> None:
-    import cv2
-
-    origin = (8, tile.shape[0] - 10)
-    cv2.putText(tile, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(tile, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, action="append", default=[], help="also show this x4 model file")
@@ -64,20 +55,10 @@ def main() -> None:
     methods["--look detailed"] = upscaler(look="detailed")
     methods.update({path.stem: upscaler(str(path)) for path in args.model})
     width, height = CROP
-    sheet_rows = []
-    for label, patch in regions():
-        x = array_to_tensor(patch)[None]
-        tiles = []
-        for name, method in methods.items():
-            out = tensor_to_array(method(x)[0])[MARGIN * 4:(MARGIN + height) * 4, MARGIN * 4:(MARGIN + width) * 4]
-            tile = np.ascontiguousarray(out)
-            _label(tile, name, 0)
-            tiles.append(tile)
-        _label_bottom(tiles[0], label)
-        sheet_rows.append(np.concatenate(tiles, axis=1))
-    sheet = np.concatenate(sheet_rows, axis=0)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_image(args.out, Image(sheet))
+    inner = (slice(MARGIN * 4, (MARGIN + height) * 4), slice(MARGIN * 4, (MARGIN + width) * 4))
+    rows = [(label, {name: tensor_to_array(method(array_to_tensor(patch)[None])[0])[inner]
+                     for name, method in methods.items()}) for label, patch in regions()]
+    crop_sheet(rows, args.out)
     print(f"wrote {args.out} ({', '.join(methods)})")
 
 

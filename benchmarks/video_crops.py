@@ -15,15 +15,11 @@ Writes docs/video-crops.png.
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
-from detail_crops import _label_bottom
 from film_quality import SEED, film_x4, load_calendar
 
-from common import DATA, ROOT, peer_tensor_upscalers, require, shipped_upscalers, upscaler
-from lumiere.compare import _label
+from common import DATA, ROOT, crop_sheet, peer_tensor_upscalers, require, shipped_upscalers, upscaler
 from lumiere.degradations import functional as Fd
-from lumiere.io.images import Image, write_image
 from lumiere.io.reader import open_source
 from lumiere.ops import array_to_tensor, tensor_to_array
 
@@ -42,7 +38,7 @@ def clip_patches(window: torch.Tensor, left: int, top: int) -> torch.Tensor:
     return window[..., top - MARGIN:top + height + MARGIN, left - MARGIN:left + width + MARGIN]
 
 
-def rows() -> list[tuple[str, torch.Tensor, torch.Tensor | None]]:
+def rows_of_footage() -> list[tuple[str, torch.Tensor, torch.Tensor | None]]:
     """(label, clip of 2 NEIGHBOURS + 1 patches, truth crop at x4 or None) for every row."""
     around = {index: range(index - NEIGHBOURS, index + NEIGHBOURS + 1) for index, _, _ in FILM_REGIONS.values()}
     wanted = {i for indices in around.values() for i in indices}
@@ -78,25 +74,15 @@ def main() -> None:
     clips.update({path.stem: upscaler(str(path)) for path in args.model})
     width, height = CROP
     inner = (slice(None), slice(MARGIN * 4, (MARGIN + height) * 4), slice(MARGIN * 4, (MARGIN + width) * 4))
-    sheet_rows = []
-    for label, clip, truth in rows():
-        outputs = {name: method(clip[NEIGHBOURS:NEIGHBOURS + 1])[0] for name, method in single.items()}
-        outputs.update({name: method(clip)[NEIGHBOURS] for name, method in clips.items()})
+    rows = []
+    for label, clip, truth in rows_of_footage():
+        outputs = {name: method(clip[NEIGHBOURS:NEIGHBOURS + 1])[0][inner] for name, method in single.items()}
+        outputs.update({name: method(clip)[NEIGHBOURS][inner] for name, method in clips.items()})
         if truth is not None:
             outputs["truth (gray)"] = truth
-        tiles = []
-        for name, image in outputs.items():
-            tile = np.ascontiguousarray(tensor_to_array(image if name == "truth (gray)" else image[inner]))
-            _label(tile, name, 0)
-            tiles.append(tile)
-        blank = np.zeros_like(tiles[0])
-        tiles += [blank] * (len(single) + len(clips) + 1 - len(tiles))
-        _label_bottom(tiles[0], label)
-        sheet_rows.append(np.concatenate(tiles, axis=1))
+        rows.append((label, {name: tensor_to_array(image) for name, image in outputs.items()}))
         print(f"{label}: done", flush=True)
-    sheet = np.concatenate(sheet_rows, axis=0)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_image(args.out, Image(sheet))
+    crop_sheet(rows, args.out)
     print(f"wrote {args.out} ({', '.join([*single, *clips])})")
 
 
