@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lumiere.engine.int8 import FakeQuantConv, Int8Network, conv_input_ranges, fake_quantized, openvino_available
-from lumiere.engine.precision import select_int8
+from lumiere.engine.precision import select_dtype, select_int8
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.errors import LumiereError
 from lumiere.models.archs import build_compact
@@ -137,13 +137,21 @@ def test_int8_is_deterministic_and_tiles_like_the_whole(calibrated_file):
     assert (whole(x) - tiled(x)).abs().max() < 1e-5
 
 
-def test_exception_int8_without_calibration(tiny_models):
-    loaded = load_model(str(tiny_models[2]))
-    with pytest.raises(LumiereError, match="carries no int8 calibration"):
-        select_int8(torch.device("cpu"), loaded, "int8")
-    with pytest.raises(LumiereError, match="runs on CPUs only"):
-        select_int8(torch.device("cuda"), loaded, "int8")
-    assert not select_int8(torch.device("cpu"), loaded, "auto")
+def test_int8_asked_runs_other_networks_as_auto_does(tiny_models, calibrated_file, monkeypatch):
+    from lumiere.engine import precision
+
+    monkeypatch.setattr(precision, "openvino_available", lambda: True)
+    cpu = torch.device("cpu")
+    uncalibrated = load_model(str(tiny_models[2]))
+    assert not select_int8(cpu, uncalibrated, "int8") and not select_int8(cpu, uncalibrated, "auto")
+    assert select_dtype(cpu, uncalibrated.descriptor, "int8") == select_dtype(cpu, uncalibrated.descriptor, "auto")
+    assert select_int8(cpu, load_model(calibrated_file), "int8")
+    assert not select_int8(cpu, load_model(calibrated_file), "fp32")
+
+
+def test_exception_int8_on_a_gpu(tiny_models):
+    with pytest.raises(LumiereError, match="int8 runs on CPUs only"):
+        select_int8(torch.device("cuda"), load_model(str(tiny_models[2])), "int8")
 
 
 def test_int8_is_not_chosen_without_openvino(calibrated_file, monkeypatch):
@@ -164,3 +172,18 @@ def test_int8_that_overflows_falls_back_to_fp32(calibrated_file):
     out = runner(x)
     reference = ModelRunner(load_model(calibrated_file), RunnerSettings("cpu", "fp32", tile=0))(x)
     assert torch.equal(out, reference) and not runner.int8 and "fp32" in runner.describe(100)
+
+
+@needs_openvino
+def test_cli_upscale_in_int8_keeps_the_detector_in_float(tmp_path):
+    from click.testing import CliRunner
+
+    from lumiere.cli import main
+    from lumiere.io.images import Image, read_image, write_image
+
+    picture = (smooth_pictures(1, 48)[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    write_image(tmp_path / "in.png", Image(picture))
+    result = CliRunner().invoke(main, ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"),
+                                       "--scale", "2", "--precision", "int8"])
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "out.png").rgb.shape == (96, 96, 3)
