@@ -307,10 +307,11 @@ def _precision(precision: str) -> str:
 @click.option("--codec", type=Choice(CODEC_CHOICES), default=None,
               help="Video codec (default h264; h264-nvenc/h265-nvenc on an NVIDIA GPU's encoder), or png/tiff for "
                    "an image sequence.")
-@click.option("--crf", type=int, default=None, help="Quality for h264/h265/av1: lower is better (default 18/20/30).")
+@click.option("--crf", type=int, default=None,
+              help="Quality for h264/h265/av1 (and the nvenc codecs' cq): lower is better (default 18/20/30; 19/21).")
 @click.option("--encoder-preset", "preset", default=None,
-              help="Encoder speed preset (x264/x265: ultrafast..veryslow; av1: 0..13; prores: proxy, lt, standard, "
-                   "hq).")
+              help="Encoder speed preset (x264/x265: ultrafast..veryslow; av1: 0..13; nvenc: p1..p7; prores: proxy, "
+                   "lt, standard, hq).")
 @click.option("--bit-depth", type=Choice(["8", "10", "16"]), default=None,
               help="Output bit depth (10 for h265/av1/prores; 16 for ffv1); default follows the input.")
 @click.option("--source-fps", type=float, default=None,

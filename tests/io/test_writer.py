@@ -166,3 +166,10 @@ def test_h265_short_chunks_always_mux(tmp_path):
             for index in range(2):
                 writer.write(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8), 8 + index, 1)
         assert len(decode_all(path)) == 2
+
+
+def test_cli_codec_choices_are_the_writers():
+    from lumiere.cli import CODEC_CHOICES
+    from lumiere.io.writer import CODECS, IMAGE_CODECS
+
+    assert set(CODEC_CHOICES) == set(CODECS) | set(IMAGE_CODECS)
