@@ -64,7 +64,8 @@ def calibrate_file(name_or_path: str, data: list[str], recipe: str | None = None
                          "for a film network, bicubic for one made for clean pictures)")
     config = training_config(task, {"data": list(data), "output": str(path), "recipe": recipe,
                                     "scale": loaded.descriptor.scale, "steps": batches})
-    inputs = make_task(config).training_inputs(batches, torch.device("cpu"))
+    task = make_task(config)
+    inputs = task.training_inputs(task.pairs(), batches, torch.device("cpu"))
     ranges, agreement = measure_calibration(loaded.module, inputs)
     if agreement < LEAST_AGREEMENT_DB:
         raise ModelError(f"model {name} in int8 strays too far from itself in fp32 (PSNR {agreement:.1f} dB between "

@@ -87,16 +87,18 @@ def export_checkpoint(run_dir: Path, output: Path) -> int:
     task = make_task(config)
     model = task.build_model()
     model.load_state_dict(state["ema"])
-    _export(task, model, Path(output), _metadata(config, state["step"], state["elapsed"]))
+    _export(task, None, model, Path(output), _metadata(config, state["step"], state["elapsed"]))
     return state["step"]
 
 
-def _export(task: Task, model: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
+def _export(task: Task, pairs: torch.utils.data.Dataset | None, model: torch.nn.Module, path: Path,
+            metadata: dict[str, str]) -> None:
     """Write the weights with their training record and, for picture-to-picture networks that int8 serves
-    well, their int8 calibration."""
+    well, their int8 calibration, measured on `pairs` (the run's own, else made here)."""
     if task.config.task in CALIBRATED_TASKS:
+        pairs = task.pairs() if pairs is None else pairs
         device = next(model.parameters()).device
-        ranges, agreement = measure_calibration(model, task.training_inputs(CALIBRATION_BATCHES, device))
+        ranges, agreement = measure_calibration(model, task.training_inputs(pairs, CALIBRATION_BATCHES, device))
         if agreement >= LEAST_AGREEMENT_DB:
             metadata = {**metadata, **int8_metadata(ranges)}
     task.export(model, path, metadata)
@@ -155,8 +157,9 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
                     unit="step", disable=not show_progress, dynamic_ncols=True)
     started = time.perf_counter() - elapsed
     running_loss = 0.0
+    pairs = task.pairs()  # the crops' pictures are read once, for training and for the calibration at the end
     batches = torch.utils.data.DataLoader(
-        task.pairs(), batch_size=None, sampler=range(step, config.steps), num_workers=config.workers,
+        pairs, batch_size=None, sampler=range(step, config.steps), num_workers=config.workers,
         pin_memory=device.type == "cuda", prefetch_factor=4 if config.workers else None)
     model.train()
     for inputs, targets in batches:
@@ -204,7 +207,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
     progress.close()
     log.close()
     elapsed = time.perf_counter() - started
-    _export(task, ema, Path(config.output), _metadata(config, step, elapsed))
+    _export(task, pairs, ema, Path(config.output), _metadata(config, step, elapsed))
     _save_curve(history, run_dir / "curve.png", task)
     final = next((h for h in reversed(history) if task.metric in h), {})
     return {"steps": step, "seconds": elapsed, "samples_per_s": step * config.batch / max(elapsed, 1e-9), **final}

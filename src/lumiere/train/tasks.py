@@ -58,9 +58,9 @@ class Task(ABC):
         """A step's network inputs on `device`, from its item's `inputs` and its `targets` already there."""
         return inputs.to(device, non_blocking=True)
 
-    def training_inputs(self, steps: int, device: torch.device) -> Iterator[torch.Tensor]:
-        """The network inputs of the first `steps` training steps, on `device`."""
-        pairs = self.pairs()
+    def training_inputs(self, pairs: torch.utils.data.Dataset, steps: int,
+                        device: torch.device) -> Iterator[torch.Tensor]:
+        """The network inputs of the first `steps` steps of `pairs` (this task's `pairs()`), on `device`."""
         for step in range(min(steps, len(pairs))):
             inputs, targets = pairs[step]
             yield self.inputs_on(device, inputs, targets.to(device))
