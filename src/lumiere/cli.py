@@ -206,15 +206,17 @@ def _colorize_stage_options():
     return [option for option in ColorizeSettings.options if option.name != "colorize"]
 
 
-# io/writer.py's CODECS and IMAGE_CODECS, named here so the command line starts without importing PyAV
+# io/writer.py's CODECS and IMAGE_CODECS, and engine/precision.py's PRECISIONS, named here so the command line
+# starts without importing PyAV or PyTorch
 CODEC_CHOICES = ["h264", "h265", "av1", "ffv1", "prores", "h264-nvenc", "h265-nvenc", "png", "tiff"]
+PRECISION_CHOICES = ["auto", "fp32", "fp16", "bf16", "int8"]
 
 
 def _runner_options(function, tile: bool = True):
     """How every network of the command runs (`tile` False: the command's networks see whole pictures)."""
     options = [
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
-        click.option("--precision", type=Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto",
+        click.option("--precision", type=Choice(PRECISION_CHOICES), default="auto",
                      show_default=True, help="auto: fp16/bf16 on GPUs where the model allows; on CPUs int8 for "
                                              "lumiere's calibrated networks, else bf16 where the CPU computes it "
                                              "natively, else fp32."),

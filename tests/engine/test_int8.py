@@ -187,3 +187,10 @@ def test_cli_upscale_in_int8_keeps_the_detector_in_float(tmp_path):
                                        "--scale", "2", "--precision", "int8"])
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "out.png").rgb.shape == (96, 96, 3)
+
+
+def test_cli_precision_choices_are_the_engines():
+    from lumiere.cli import PRECISION_CHOICES
+    from lumiere.engine.precision import PRECISIONS
+
+    assert tuple(PRECISION_CHOICES) == PRECISIONS
