@@ -6,9 +6,14 @@
    and in fp32; batch 1 and 4 for the upscalers at 640x480.
 2. End to end: `restore` of street-scene.mp4 (150 frames 640x480) to 4K with the x4 film network, against the
    bare network's frames/s on the same frames; encoded by x264, and by NVENC where the machine has one.
+   The Compact x2 network to 4K again under `torch.compile` (default, and "reduce-overhead": CUDA graphs),
+   to decide by measurement whether the runner should compile.
 3. Training: samples/s of film-x4's configuration (Compact 64/16, x4, patch 48, batch 32, film recipe) on the
    device, crops cut and degradation parameters drawn by `--workers` processes, the degradations computed on
    the device (`degradations/batched.py`).
+
+4. The tests that run on every device (`device` fixture) run on this one: the GPU paths CI cannot run (the
+   pipeline's copy stream, the runner, the batched degradations, the networks).
 
 One JSON: benchmarks/results/gpu.json (gpu_quick.json for `--quick`). Timing stops starting new measurements
 once `--budget` seconds have passed, so the whole call fits a lent machine's minutes; what was skipped is
@@ -20,6 +25,8 @@ listed. `--device cpu --quick` is a dry run of the same code on tiny sizes (seco
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -89,6 +96,39 @@ def time_network(name: str, job: tuple[str, int, int, int], precision: str, devi
     fps = frames_per_second(run, batch, device, repeats)
     dtype = str(runner.dtype).removeprefix("torch.")
     return {"network": name, "job": label, "precision": dtype, "frames_per_s": round(fps, 2)}
+
+
+def time_compiled(name: str, job: tuple[str, int, int, int], mode: str | None, device: torch.device,
+                  repeats: int) -> dict:
+    """Like `time_network`, the network under `torch.compile` (`mode` None: eager, for the same-run baseline)."""
+    label, width, height, batch = job
+    runner = ModelRunner(load_model(name), RunnerSettings(str(device), tile=0))
+    if mode is not None:
+        runner.picture_network = torch.compile(runner.module, mode=mode, dynamic=False)
+    x = torch.rand(batch, 3, height, width)
+    start = time.perf_counter()
+    try:
+        runner(x)  # compiles
+        compile_seconds = time.perf_counter() - start
+        fps = frames_per_second(lambda: runner(x), batch, device, repeats)
+    except Exception as exc:  # a compiler missing or failing here is a finding, not the end of the script
+        return {"network": name, "job": label, "compile": mode or "eager", "error": f"{type(exc).__name__}: {exc}"}
+    return {"network": name, "job": label, "compile": mode or "eager", "frames_per_s": round(fps, 2),
+            "first_call_s": round(compile_seconds, 1)}
+
+
+def device_tests(device: torch.device) -> dict:
+    """The device-parametrized tests, on `device` only."""
+    folders = ["tests/test_pipeline.py", "tests/engine", "tests/degradations", "tests/models"]
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", device.type,
+                               *folders], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                              text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        return {"tests": folders, "result": "stopped after 240 s"}
+    lines = done.stdout.strip().splitlines()
+    failures = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
+    return {"tests": folders, "result": lines[-1] if lines else done.stderr[-500:], "failures": failures}
 
 
 def end_to_end(device: torch.device, quick: bool, folder: Path) -> dict:
@@ -176,6 +216,17 @@ def main() -> None:
     time_all("auto")
     result = {"device": str(device), "name": torch.cuda.get_device_name(device) if device.type == "cuda" else
               "cpu", "quick": args.quick, "inference": rows}
+    compact_x2 = "film-x2"
+    to_4k = [job for job in jobs_of(compact_x2, args.quick) if "4K" in job[0]][0]
+    # on a CPU, compiling needs a C++ compiler and minutes: the dry run times the eager baseline only
+    modes = (None, "default", "reduce-overhead") if device.type == "cuda" else (None,)
+    result["compiled"] = [time_compiled(compact_x2, to_4k, mode, device, repeats) for mode in modes
+                          if in_budget(f"{compact_x2} compiled {mode}")]
+    print(json.dumps(result["compiled"], indent=1))
+    if device.type == "cuda":
+        if in_budget("device tests"):
+            result["device_tests"] = device_tests(device)
+            print(f"device tests: {result['device_tests']['result']}")
     with tempfile.TemporaryDirectory() as scratch:
         if in_budget("end to end") and FILM.exists():
             result["end_to_end"] = end_to_end(device, args.quick, Path(scratch))

@@ -22,6 +22,7 @@ def test_dry_run_on_the_cpu_covers_every_part(tmp_path):
     assert timed == {model.name for model in SHIPPED} - {"film-x4-high"}  # the RRDB-size one is left to real runs
     assert all(row["frames_per_s"] > 0 for row in figures["inference"])
     assert figures["skipped_over_budget"] == []
+    assert [row["compile"] for row in figures["compiled"]] == ["eager"] and figures["compiled"][0]["frames_per_s"] > 0
     if (DATA / "film" / "street-scene.mp4").exists():
         assert figures["end_to_end"]["h264"]["restore_frames_per_s"] > 0 and figures["end_to_end"]["h264"]["ratio"] > 0
     if (DATA / "train" / "t91").exists():

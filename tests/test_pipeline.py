@@ -1,8 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from lumiere.io.reader import Frame
-from lumiere.pipeline import run_pipeline
+from lumiere.ops import quantize, tensor_to_array
+from lumiere.pipeline import HostCopies, run_pipeline
 from lumiere.stages.base import FrameStage, WindowStage
 
 
@@ -53,3 +55,21 @@ def test_without_wanted_every_frame_goes_through():
     stage, written = CountingFrames(), []
     run_pipeline(_film(0, 6), [stage], written.append, total=6, show_progress=False)
     assert len(written) == 6 and sum(stage.seen) == 6
+
+
+@pytest.mark.parametrize("stored", [np.uint8, np.uint16])
+def test_host_copies_are_the_stored_pixels(device, stored):
+    """A processed picture comes back as `tensor_to_array` makes it, on a GPU through its own copy stream."""
+    picture = torch.rand(3, 17, 23, generator=torch.Generator().manual_seed(0)) * 1.2 - 0.1
+    expected = tensor_to_array(picture, stored)
+    copies = HostCopies(stored)
+    pending = [copies.start(picture.to(device)) for _ in range(3)]
+    for pixels in pending:
+        got = pixels()
+        assert got.dtype == stored and got.flags["C_CONTIGUOUS"]
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_exception_quantize_wants_one_picture():
+    with pytest.raises(ValueError, match=r"expected \(C, H, W\), got \(1, 3, 4, 4\)"):
+        quantize(torch.zeros(1, 3, 4, 4))

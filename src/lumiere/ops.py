@@ -21,12 +21,18 @@ def array_to_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array.astype(np.float32) / scale).permute(2, 0, 1).contiguous()
 
 
-def tensor_to_array(tensor: torch.Tensor, dtype: np.dtype = np.uint8) -> np.ndarray:
+def quantize(tensor: torch.Tensor, dtype: np.dtype = np.uint8) -> torch.Tensor:
+    """A picture (C, H, W) in [0, 1] as the levels of stored pixels of `dtype`, (H, W, C), on its own device:
+    uint8, or int32 holding 16-bit levels (PyTorch's uint16 has too few operations)."""
     if tensor.ndim != 3:
         raise ValueError(f"expected (C, H, W), got {tuple(tensor.shape)}")
-    scale = 65535.0 if dtype == np.uint16 else 255.0
-    values = (tensor.detach().float().clamp(0, 1) * scale).round()
-    return values.permute(1, 2, 0).cpu().numpy().astype(dtype)
+    sixteen = np.dtype(dtype) == np.uint16
+    values = (tensor.detach().float().clamp(0, 1) * (65535.0 if sixteen else 255.0)).round()
+    return values.permute(1, 2, 0).to(torch.int32 if sixteen else torch.uint8).contiguous()
+
+
+def tensor_to_array(tensor: torch.Tensor, dtype: np.dtype = np.uint8) -> np.ndarray:
+    return quantize(tensor, dtype).cpu().numpy().astype(dtype, copy=False)
 
 
 def eight_bit(pixels: np.ndarray) -> np.ndarray:

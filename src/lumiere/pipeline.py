@@ -3,6 +3,9 @@
 Memory stays flat however long the film: at most `QUEUE_FRAMES` decoded and
 `QUEUE_FRAMES` processed frames wait between the threads. The pipeline owns
 progress and stopping; any thread's failure stops the others and is re-raised.
+Frames processed on a GPU come back to the host on a copy stream of their own
+(`HostCopies`), so downloading and encoding one frame overlap the next one's
+inference.
 """
 
 import queue
@@ -14,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from .io.reader import Frame
-from .ops import array_to_tensor, tensor_to_array
+from .ops import array_to_tensor, quantize, tensor_to_array
 from .stages.base import NO_SEGMENTS, Stage
 
 QUEUE_FRAMES = 4
@@ -55,6 +58,39 @@ def _get(q: queue.Queue, stop: threading.Event):
                 return _DONE
 
 
+class HostCopies:
+    """Processed pictures brought to the host as stored pixels of `dtype`, each by a function the encoder thread
+    calls when it needs the pixels.
+
+    A picture on the CPU is converted there, in the encoder thread. One on a GPU is quantized on the GPU (a
+    quarter of the bytes of float32 to move) and copied into pinned memory on a stream of its own, so the encoder
+    thread waits for that copy alone: a plain copy from it would queue behind the inference of the frames
+    launched after this one.
+    """
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = dtype
+        self._streams: dict[torch.device, torch.cuda.Stream] = {}
+
+    def start(self, picture: torch.Tensor) -> Callable[[], np.ndarray]:
+        if picture.device.type != "cuda":
+            return lambda: tensor_to_array(picture, self.dtype)
+        stream = self._streams.setdefault(picture.device, torch.cuda.Stream(picture.device))
+        levels = quantize(picture, self.dtype)
+        host = torch.empty(levels.shape, dtype=levels.dtype, pin_memory=True)
+        stream.wait_stream(torch.cuda.current_stream(picture.device))
+        with torch.cuda.stream(stream):
+            host.copy_(levels, non_blocking=True)
+            copied = torch.cuda.Event()
+            copied.record(stream)
+        levels.record_stream(stream)  # not reused by the allocator before the copy has read it
+
+        def pixels() -> np.ndarray:
+            copied.synchronize()
+            return host.numpy().astype(self.dtype, copy=False)
+        return pixels
+
+
 def _within(items: Iterator, first: int, last: int) -> Iterator:
     return (item for item in items if first <= item[0].index < last)
 
@@ -87,8 +123,8 @@ def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[
             item = _get(processed, stop)
             if item is _DONE:
                 return
-            info, image = item
-            write(Frame(info.index, info.pts, tensor_to_array(image, out_dtype), info.duration))
+            info, pixels = item
+            write(Frame(info.index, info.pts, pixels(), info.duration))
             progress.update(1)
 
     progress = tqdm(total=total, initial=done, unit="frame", desc=description, disable=not show_progress,
@@ -109,9 +145,10 @@ def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[
                 later = stages[position + 1:]
                 items = _within(items, wanted[0] - sum(after.context_frames for after in later),
                                 wanted[1] + sum(after.lookahead for after in later))
+        host_copies = HostCopies(out_dtype)
         with torch.inference_mode():
             for frame, image in items:
-                if not _put(processed, (frame, image), stop):
+                if not _put(processed, (frame, host_copies.start(image)), stop):
                     break
         _put(processed, _DONE, stop)
         encoder.join()

@@ -51,6 +51,14 @@ def auto_tile(loaded: LoadedModel, device: torch.device, dtype: torch.dtype) -> 
     return max(MIN_TILE, min(side, 4096))
 
 
+def to_device(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """`x` on `device` in `dtype`. From host memory to a GPU through pinned memory, a copy the CPU does not wait
+    for, in the stored precision (converted on the GPU)."""
+    if device.type == "cuda" and x.device.type == "cpu":
+        x = x.pin_memory().to(device, non_blocking=True)
+    return x.to(device, dtype)
+
+
 def check_finite(output: torch.Tensor, model_name: str) -> torch.Tensor:
     """Refuse a network's output that holds NaN or infinity: it would be written as black or garbage."""
     if not torch.isfinite(output).all():
@@ -124,7 +132,7 @@ class ModelRunner:
     @torch.inference_mode()
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x, pad_h, pad_w = pad_to_multiple(x, self.descriptor.size_multiple, self.descriptor.min_size)
-        x = x.to(self.device, self.dtype)
+        x = to_device(x, self.device, self.dtype)
         if self.channels_last and not self.int8:
             x = x.contiguous(memory_format=torch.channels_last)
         y = self.picture_network(x).float()
@@ -143,7 +151,7 @@ class ModelRunner:
         """
         def once():
             with torch.inference_mode():
-                moved = [x.to(self.device, self.dtype) for x in inputs]
+                moved = [to_device(x, self.device, self.dtype) for x in inputs]
                 if self.channels_last:
                     moved = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in moved]
                 outputs = forward(self.module, *moved)
