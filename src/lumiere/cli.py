@@ -685,8 +685,8 @@ def _train_options(function):
         click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
                      help="Processes that make training pairs in parallel (worth it beside a GPU)."),
         click.option("--degrade-on", type=Choice(["auto", "cpu", "device"]), default="auto", show_default=True,
-                     help="upscale/restore: where training inputs are degraded (auto: on the GPU when training on "
-                          "one; the CPU then only cuts crops and draws the damage)."),
+                     help="upscale, restore, detect, colorize: where training inputs are degraded (auto: on the "
+                          "GPU when training on one; the CPU then only cuts crops and draws the damage)."),
         click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint."),
     ]
     for option in reversed(options):

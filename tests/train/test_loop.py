@@ -306,3 +306,46 @@ def test_params_only_pairs_hold_the_same_crops(image_folder):
 def test_exception_degrade_on(tmp_path, image_folder):
     with pytest.raises(LumiereError, match="degrade_on must be one of auto, cpu, device"):
         train(_config(tmp_path, image_folder, degrade_on="gpu"), show_progress=False)
+
+
+@pytest.mark.parametrize("task, options", [
+    ("detect", dict(scale=1, num_feat=4, patch=8, batch=4, gray_probability=0.5)),
+    ("colorize", dict(scale=1, num_feat=8, num_conv=0, patch=16, batch=2, recipe="film-luma", val_crop=32)),
+])
+def test_detect_and_colorize_degrade_on_the_training_device(tmp_path, image_folder, task, options):
+    """Same seed, same weights, with the degradations applied by the training device; the figures are the task's."""
+    weights = []
+    for run in ("a", "b"):
+        config = _config(tmp_path / run, image_folder, task=task, steps=4, val_every=4, checkpoint_every=4,
+                         degrade_on="device", **options)
+        result = train(config, show_progress=False)
+        assert result["steps"] == 4
+        weights.append(load_model(config.output, roles=(task,)).module.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_params_only_items_of_detect_and_colorize_hold_the_same_crops(image_folder):
+    from lumiere.degradations.recipes import build_recipe
+    from lumiere.train.colorize import ColourPairs, film_lightness
+    from lumiere.train.data import CropSampler, FilmOrClean
+
+    recipes = {(kind, scale): build_recipe(name, scale) for kind, name in (("film", "film"), ("clean", "bicubic"))
+               for scale in (4, 2)}
+    sampler = CropSampler([str(image_folder)], 32)
+    pictures, labels = FilmOrClean(sampler, recipes, 4, 0.5, seed=3, steps=2)[1]
+    (hr, scale, film, clean), same_labels = FilmOrClean(sampler, recipes, 4, 0.5, seed=3, steps=2,
+                                                        params_only=True)[1]
+    assert scale == 2 and hr.shape == (4, 3, 16, 16) and len(film) == len(clean) == 2
+    assert torch.equal(labels, same_labels) and pictures.shape == (4, 3, 8, 8)
+
+    recipe = build_recipe("film-luma", 1)
+    lightness_, ab = ColourPairs(sampler, recipe, 2, seed=3, steps=2)[1]
+    (rgb, params), same_ab = ColourPairs(sampler, recipe, 2, seed=3, steps=2, params_only=True)[1]
+    assert torch.equal(ab, same_ab) and film_lightness(recipe, rgb, params).shape == lightness_.shape == (2, 1, 32, 32)
+
+
+@pytest.mark.parametrize("task, options", [("repair", dict(scale=1, patch=16)), ("video", dict(scale=2))])
+def test_exception_tasks_that_make_their_pairs_on_the_cpu(tmp_path, image_folder, task, options):
+    with pytest.raises(LumiereError, match=f"degrade_on device: {task} makes its pairs on the CPU"):
+        train(_config(tmp_path, image_folder, task=task, degrade_on="device", recipe="film", **options),
+              show_progress=False)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 import torch.utils.data
 
+from ..degradations.batched import apply_batch_params, draw_batch_params
 from ..lab import lightness, rgb_to_lab
 from ..models.colornet import OUTPUT_STRIDE
 from .data import CropSampler, degrade_batch, step_generator
@@ -59,16 +60,26 @@ class ColourPairs(torch.utils.data.Dataset):
     Like `DegradedPairs`, its randomness comes from (seed, step) alone.
     """
 
-    def __init__(self, sampler: CropSampler, recipe, batch: int, seed: int, steps: int):
+    def __init__(self, sampler: CropSampler, recipe, batch: int, seed: int, steps: int, params_only: bool = False):
         self.sampler, self.recipe, self.batch, self.seed, self.steps = sampler, recipe, batch, seed, steps
+        self.params_only = params_only
 
     def __len__(self) -> int:
         return self.steps
 
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, step: int) -> tuple[torch.Tensor | tuple, torch.Tensor]:
+        """(lightness, a*b*); with `params_only`, ((the colour crops, their degradations' parameters), a*b*) for
+        the training device to make the lightness from (`film_lightness`)."""
         generator = step_generator(self.seed, step)
         rgb = self.sampler.sample(self.batch, generator)
+        if self.params_only:
+            return (rgb, draw_batch_params(self.recipe, rgb.shape, generator)), target_ab(rgb)
         return lightness(degrade_batch(self.recipe, rgb, generator)) / 100, target_ab(rgb)
+
+
+def film_lightness(recipe, rgb: torch.Tensor, params) -> torch.Tensor:
+    """The network's input, L*/100 of the degraded crops, made on the crops' device from drawn parameters."""
+    return lightness(apply_batch_params(recipe, rgb, params)) / 100
 
 
 def colour_counts(pairs: ColourPairs, bins: torch.Tensor, batches: int) -> torch.Tensor:

@@ -171,24 +171,30 @@ class FilmOrClean(DegradedPairs):
     """
 
     def __init__(self, sampler: CropSampler, recipes: dict, batch: int, gray_probability: float, seed: int,
-                 steps: int):
+                 steps: int, params_only: bool = False):
         if batch < 2:
             raise ValueError(f"expected a batch of at least 2 (one film, one clean), got {batch}")
-        super().__init__(sampler, None, batch, gray_probability, seed, steps)
+        super().__init__(sampler, None, batch, gray_probability, seed, steps, params_only)
         self.recipes = recipes
         self.scales = sorted({scale for _, scale in recipes}, reverse=True)
 
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, step: int) -> tuple[torch.Tensor | tuple, torch.Tensor]:
+        """(pictures, labels); with `params_only`, ((clean crops, scale, the film half's parameters, the clean
+        half's), labels) for the training device to degrade them."""
         generator = step_generator(self.seed, step)
         hr = self.crops(generator)
         scale = self.scales[step % len(self.scales)]
         side = hr.shape[-1] * scale // self.scales[0]
         start = (hr.shape[-1] - side) // 2
-        hr = hr[..., start:start + side, start:start + side]
+        hr = hr[..., start:start + side, start:start + side].contiguous()
         half = self.batch // 2
+        labels = torch.cat([torch.ones(half), torch.zeros(self.batch - half)])
+        if self.params_only:
+            film = draw_batch_params(self.recipes[("film", scale)], hr[:half].shape, generator)
+            clean = draw_batch_params(self.recipes[("clean", scale)], hr[half:].shape, generator)
+            return (hr, scale, film, clean), labels
         film = degrade_batch(self.recipes[("film", scale)], hr[:half], generator)
         clean = degrade_batch(self.recipes[("clean", scale)], hr[half:], generator)
-        labels = torch.cat([torch.ones(half), torch.zeros(self.batch - half)])
         return torch.cat([film, clean]), labels
 
 

@@ -119,6 +119,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
 
     torch.manual_seed(config.seed)
     task = make_task(config)
+    task.choose_degrade_on(device)
     task.start(device)
 
     # channels-last lets cuDNN run bf16 convolutions on tensor cores without transposing every layer

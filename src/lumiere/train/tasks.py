@@ -24,7 +24,7 @@ from ..models.loader import load_model, save_weights
 from ..models.multiframe import MultiFrameConfig, MultiFrameNet
 from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
 from .adversarial import Adversary
-from .colorize import ColourPairs, colour_counts, rebalanced_cross_entropy, rebalancing_weights
+from .colorize import ColourPairs, colour_counts, film_lightness, rebalanced_cross_entropy, rebalancing_weights
 from .config import TrainConfig
 from .data import CropSampler, DegradedPairs, FilmOrClean, degrade_batch, load_validation
 from .losses import LOSSES, frequency
@@ -43,9 +43,33 @@ class Task(ABC):
     default_num_feat = 48
     default_num_conv = 8
     trains_upscaler = False  # an upscale/restore network: --arch and the adversarial loss apply
+    # why the task's pairs are made whole on the CPU, for tasks that cannot degrade on the training device
+    degrades_on_cpu_because = ""
 
     def __init__(self, config: TrainConfig):
         self.config = config
+        if config.degrade_on not in DEGRADE_ON:
+            raise LumiereError(f"$degrade_on must be one of {', '.join(DEGRADE_ON)}, got {config.degrade_on!r}")
+        self.degrade_on_device = False
+
+    def device_recipes(self) -> list:
+        """The degradation recipes whose parameters the data processes draw for the training device to apply
+        (`degradations.batched`); none where the task makes its pairs whole on the CPU."""
+        return []
+
+    def choose_degrade_on(self, device: torch.device) -> None:
+        """Where this run degrades its pairs: `degrade_on_device`, from the configuration and the device."""
+        recipes = self.device_recipes()
+        unbatched = sorted(set().union(*(unbatched_degradations(recipe) for recipe in recipes)))
+        if self.config.degrade_on == "device":
+            if not recipes:
+                raise LumiereError(f"$degrade_on device: {self.config.task} makes its pairs on the CPU "
+                                   f"({self.degrades_on_cpu_because})")
+            if unbatched:
+                raise LumiereError(f"$recipe {self.config.recipe} holds degradations with no batched version "
+                                   f"({', '.join(unbatched)}); degrade on the cpu")
+        self.degrade_on_device = bool(recipes) and not unbatched and (
+            self.config.degrade_on == "device" or (self.config.degrade_on == "auto" and device.type != "cpu"))
 
     @abstractmethod
     def build_model(self) -> torch.nn.Module: ...
@@ -121,12 +145,9 @@ class RestorationTask(Task):
             raise LumiereError(f"$gan_weight needs output crops that are multiples of 8 px; $patch {config.patch} "
                                f"at x{config.scale} gives {config.patch * config.scale}")
         self.adversary: Adversary | None = None
-        if config.degrade_on not in DEGRADE_ON:
-            raise LumiereError(f"$degrade_on must be one of {', '.join(DEGRADE_ON)}, got {config.degrade_on!r}")
-        if config.degrade_on == "device" and unbatched_degradations(self.recipe):
-            raise LumiereError(f"$recipe {config.recipe} holds degradations with no batched version "
-                               f"({', '.join(sorted(unbatched_degradations(self.recipe)))}); degrade on the cpu")
-        self.degrade_on_device = config.degrade_on == "device"
+
+    def device_recipes(self) -> list:
+        return [self.recipe]
 
     def build_model(self) -> torch.nn.Module:
         config = self.config
@@ -156,8 +177,6 @@ class RestorationTask(Task):
 
     def start(self, device: torch.device) -> None:
         config = self.config
-        if config.degrade_on == "auto":
-            self.degrade_on_device = device.type != "cpu" and not unbatched_degradations(self.recipe)
         if config.gan_weight:
             self.adversary = Adversary(config.gan_weight, config.disc_width, config.lr, device)
 
@@ -228,8 +247,18 @@ class ColorizationTask(Task):
         if self._pairs is None:
             config = self.config
             sampler = self.crop_sampler(config.patch, zoom=(0.35, 1.0), colour_only=True)
-            self._pairs = ColourPairs(sampler, self.recipe, config.batch, config.seed, config.steps)
+            self._pairs = ColourPairs(sampler, self.recipe, config.batch, config.seed, config.steps,
+                                      params_only=self.degrade_on_device)
         return self._pairs
+
+    def device_recipes(self) -> list:
+        return [self.recipe]
+
+    def inputs_on(self, device, inputs, targets):
+        if self.degrade_on_device:
+            rgb, params = inputs
+            return film_lightness(self.recipe, rgb.to(device, non_blocking=True), params)
+        return super().inputs_on(device, inputs, targets)
 
     def loss(self, model, inputs, targets):
         return rebalanced_cross_entropy(model(inputs), targets, model.ab_bins, model.class_weights)
@@ -256,6 +285,8 @@ class RepairTask(Task):
     """repair: RepairNet finding and filling dust, dirt and scratches from five frames."""
 
     metric, metric_label = "psnr", "validation PSNR-Y after repair (dB)"
+    degrades_on_cpu_because = ("its five-frame clips draw damage per clip and per frame, which the batched "
+                               "degradations, one frame a crop, do not make")
     default_num_feat = 32
 
     def __init__(self, config: TrainConfig):
@@ -321,10 +352,23 @@ class DetectionTask(Task):
     def build_model(self) -> torch.nn.Module:
         return self.initial_model("detect", lambda: DamageNet(DamageNetConfig(width=self.config.num_feat)))
 
+    def device_recipes(self) -> list:
+        return list(self.recipes.values())
+
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
         sampler = self.crop_sampler(config.patch * max(self.SCALES))
-        return FilmOrClean(sampler, self.recipes, config.batch, config.gray_probability, config.seed, config.steps)
+        return FilmOrClean(sampler, self.recipes, config.batch, config.gray_probability, config.seed, config.steps,
+                           params_only=self.degrade_on_device)
+
+    def inputs_on(self, device, inputs, targets):
+        if self.degrade_on_device:  # the clean crops and both halves' parameters, drawn by the data process
+            hr, scale, film, clean = inputs
+            hr = hr.to(device, non_blocking=True)
+            half = len(film)
+            return torch.cat([apply_batch_params(self.recipes[("film", scale)], hr[:half], film),
+                              apply_batch_params(self.recipes[("clean", scale)], hr[half:], clean)])
+        return super().inputs_on(device, inputs, targets)
 
     def loss(self, model, inputs, targets):
         logits = model(inputs).float()
@@ -359,6 +403,7 @@ class VideoTask(Task):
 
     metric, metric_label = "psnr", "validation PSNR-Y (dB)"
     default_num_feat, default_num_conv = 64, 16  # film-x4's size, so it can start from film-x4
+    degrades_on_cpu_because = "its neighbours are aligned by OpenCV's optical flow on the degraded frames"
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
