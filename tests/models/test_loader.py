@@ -113,6 +113,21 @@ def test_interpolate_models(tmp_path):
     assert torch.equal(a.module.state_dict()[key], load_model(str(paths[0])).module.state_dict()[key])  # untouched
 
 
+def test_a_blend_of_calibrated_networks_runs_in_int8_with_both_ranges(tmp_path):
+    from lumiere.models.loader import store_int8_ranges
+
+    paths = [tmp_path / f"{name}.safetensors" for name in ("a", "b", "plain")]
+    for path in paths:
+        save_weights(build_compact(2, num_feat=8, num_conv=2), path, {})
+    names = [name for name, layer in load_model(str(paths[0])).module.named_modules()
+             if isinstance(layer, torch.nn.Conv2d)]
+    store_int8_ranges(paths[0], {name: (-1.0, 2.0) for name in names})
+    store_int8_ranges(paths[1], {name: (-0.5, 3.0) for name in names})
+    a, b, plain = (load_model(str(path)) for path in paths)
+    assert interpolate_models(a, b, 0.7).int8_ranges == {name: (-1.0, 3.0) for name in names}
+    assert interpolate_models(a, plain, 0.7).int8_ranges is None  # one of them uncalibrated: no int8
+
+
 def test_interpolate_models_exception(tiny_models):
     with pytest.raises(ModelError, match="cannot be blended: they are not the same network"):
         interpolate_models(load_model(str(tiny_models[2])), load_model(str(tiny_models[4])), 0.5)

@@ -148,7 +148,16 @@ def interpolate_models(base: LoadedModel, towards: LoadedModel, share: float) ->
                             if a[key].is_floating_point() else a[key] for key in a})
     descriptor = dataclasses.replace(base.descriptor, name=f"{base.descriptor.name}~{towards.descriptor.name}",
                                      source=None)
-    return LoadedModel(descriptor, module.eval())
+    return LoadedModel(descriptor, module.eval(), _blended_int8_ranges(base.int8_ranges, towards.int8_ranges))
+
+
+def _blended_int8_ranges(a: dict[str, tuple[float, float]] | None,
+                         b: dict[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]] | None:
+    """A blend's int8 calibration: each convolution's input range spanning both networks' (the blend's activations
+    lie between theirs), where both networks are calibrated."""
+    if a is None or b is None or a.keys() != b.keys():
+        return None
+    return {name: (min(a[name][0], b[name][0]), max(a[name][1], b[name][1])) for name in a}
 
 
 def save_weights(module: torch.nn.Module, path: Path, metadata: dict[str, str],
