@@ -36,8 +36,10 @@ def openvino_available() -> bool:
     return True
 
 
-def conv_input_ranges(module: nn.Module, batches: Iterable[torch.Tensor]) -> Ranges:
-    """The lowest and highest value each convolution of `module` receives over `batches` of inputs."""
+def conv_input_ranges(module: nn.Module, batches: Iterable[torch.Tensor],
+                      outputs: list[torch.Tensor] | None = None) -> Ranges:
+    """The lowest and highest value each convolution of `module` receives over `batches` of inputs; the module's
+    output for each batch is appended to `outputs` where one is given."""
     ranges: dict[str, list[float]] = {}
     hooks = []
     for name, layer in module.named_modules():
@@ -52,7 +54,9 @@ def conv_input_ranges(module: nn.Module, batches: Iterable[torch.Tensor]) -> Ran
     try:
         with torch.inference_mode():
             for batch in batches:
-                module(batch)
+                output = module(batch)
+                if outputs is not None:
+                    outputs.append(output)
     finally:
         for hook in hooks:
             hook.remove()

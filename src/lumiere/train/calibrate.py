@@ -31,11 +31,12 @@ def measure_calibration(model: torch.nn.Module, batches: Iterable[torch.Tensor])
     was_training = model.training
     model.eval()
     try:
-        ranges = conv_input_ranges(model, inputs)
+        floats: list[torch.Tensor] = []
+        ranges = conv_input_ranges(model, inputs, floats)
         quantized = fake_quantized(model, ranges)
         with torch.inference_mode():
-            error = sum(((model(x).clamp(0, 1) - quantized(x).clamp(0, 1)) ** 2).mean().item()
-                        for x in inputs) / len(inputs)
+            error = sum(((float_output.clamp(0, 1) - quantized(x).clamp(0, 1)) ** 2).mean().item()
+                        for float_output, x in zip(floats, inputs, strict=True)) / len(inputs)
     finally:
         model.train(was_training)
     return ranges, 10 * math.log10(1 / max(error, 1e-12))
