@@ -278,17 +278,12 @@ def _line_scratches(step: LineScratches, x: torch.Tensor, params: Params) -> tor
 
 
 def _flicker(step: Flicker, x: torch.Tensor, params: Params) -> torch.Tensor:
-    return x * _per_crop([float(p["gain"][0]) for p in params], x) + _per_crop(
-        [float(p["offset"][0]) for p in params], x)
+    return Fd.brightness(x, _per_crop([float(p["gain"][0]) for p in params], x),
+                         _per_crop([float(p["offset"][0]) for p in params], x))
 
 
 def _vignette(step: Vignette, x: torch.Tensor, params: Params) -> torch.Tensor:
-    height, width = x.shape[-2:]
-    yy = torch.linspace(-1, 1, height, device=x.device, dtype=x.dtype)[:, None]
-    xx = torch.linspace(-1, 1, width, device=x.device, dtype=x.dtype)[None, :]
-    radius = torch.sqrt((xx**2 + yy**2) / 2)
-    strength = _per_crop([p["strength"] for p in params], x)
-    return x * (1 - strength * radius ** _per_crop([p["softness"] for p in params], x))
+    return Fd.vignette(x, _per_crop([p["strength"] for p in params], x), _per_crop([p["softness"] for p in params], x))
 
 
 def _gate_weave(step: GateWeave, x: torch.Tensor, params: Params) -> torch.Tensor:
@@ -296,13 +291,11 @@ def _gate_weave(step: GateWeave, x: torch.Tensor, params: Params) -> torch.Tenso
 
 
 def _fading(step: Fading, x: torch.Tensor, params: Params) -> torch.Tensor:
-    contrast, black, gamma = (_per_crop([p[key] for p in params], x) for key in ("contrast", "black", "gamma"))
-    return black + (1 - black) * (0.5 + (x.clamp(0, 1) ** gamma - 0.5) * contrast)
+    return Fd.fade(x, *(_per_crop([p[key] for p in params], x) for key in ("contrast", "black", "gamma")))
 
 
 def _monochrome(step: Monochrome, x: torch.Tensor, params: Params) -> torch.Tensor:
-    tint = torch.tensor([p["tint"] for p in params], dtype=x.dtype, device=x.device).view(-1, 3, 1, 1)
-    return (luma(x) * tint).clamp(0, 1)
+    return Fd.monochrome(x, [p["tint"] for p in params])
 
 
 def _jpeg_step(step: JpegCompression, x: torch.Tensor, params: Params) -> torch.Tensor:

@@ -5,6 +5,7 @@ Each function is deterministic given its arguments; randomness lives in
 """
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -179,8 +180,9 @@ def brightness(x: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor) -> tor
     return x * gain.view(-1, 1, 1, 1).to(x) + offset.view(-1, 1, 1, 1).to(x)
 
 
-def vignette(x: torch.Tensor, strength: float, softness: float = 2.0) -> torch.Tensor:
-    """Darken towards the corners: 1 - strength * r^softness, r = 1 at the corners."""
+def vignette(x: torch.Tensor, strength: float | torch.Tensor, softness: float | torch.Tensor = 2.0) -> torch.Tensor:
+    """Darken towards the corners: 1 - strength * r^softness, r = 1 at the corners. `strength` and `softness`:
+    one value, or one per image shaped (B, 1, 1, 1)."""
     check_image_batch(x)
     height, width = x.shape[-2:]
     yy = torch.linspace(-1, 1, height, device=x.device, dtype=x.dtype)[:, None]
@@ -203,17 +205,20 @@ def translate(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=False)
 
 
-def fade(x: torch.Tensor, contrast: float, black: float, gamma: float = 1.0) -> torch.Tensor:
-    """Tonal fading: contrast squeezed around mid-gray, blacks lifted to `black`, a gamma shift."""
+def fade(x: torch.Tensor, contrast: float | torch.Tensor, black: float | torch.Tensor,
+         gamma: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Tonal fading: contrast squeezed around mid-gray, blacks lifted to `black`, a gamma shift. Each value: one,
+    or one per image shaped (B, 1, 1, 1)."""
     check_image_batch(x)
     toned = x.clamp(0, 1) ** gamma
     return black + (1 - black) * (0.5 + (toned - 0.5) * contrast)
 
 
-def monochrome(x: torch.Tensor, tint: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> torch.Tensor:
-    """Gray (tint 1,1,1) or toned (sepia: about 1.07, 0.95, 0.78) black-and-white from colour."""
+def monochrome(x: torch.Tensor, tint: Sequence[float] | Sequence[Sequence[float]] = (1.0, 1.0, 1.0)) -> torch.Tensor:
+    """Gray (tint 1,1,1) or toned (sepia: about 1.07, 0.95, 0.78) black-and-white from colour; `tint`: one
+    (R, G, B), or one per image."""
     y = luma(x)
-    tint_tensor = torch.tensor(tint, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    tint_tensor = torch.tensor(tint, dtype=x.dtype, device=x.device).view(-1, 3, 1, 1)
     return (y * tint_tensor).clamp(0, 1)
 
 
