@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from lumiere.engine.int8 import FakeQuantConv, Int8Network, conv_input_ranges, fake_quantized, openvino_available
+from lumiere.engine.int8 import (
+    FakeQuantConv,
+    Int8Network,
+    conv_input_ranges,
+    fake_quantized,
+    openvino_available,
+    pixel_shuffles_as_depth_to_space,
+)
 from lumiere.engine.precision import select_dtype, select_int8
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.errors import LumiereError
@@ -99,6 +106,26 @@ def test_cardinality_any_picture_size(compact):
     network = Int8Network(compact, conv_input_ranges(compact, [smooth_pictures(1, 32)]), 3)
     for height, width in ((17, 31), (64, 48)):
         assert network(torch.rand(1, 3, height, width)).shape == (1, 3, 2 * height, 2 * width)
+
+
+@needs_openvino
+@pytest.mark.parametrize("scale", [2, 4])
+def test_pixel_shuffle_as_depth_to_space_is_the_same_permutation(scale):
+    import openvino
+
+    torch.manual_seed(0)
+    module = build_compact(scale, num_feat=8, num_conv=2).eval()
+    converted = openvino.convert_model(fake_quantized(module, conv_input_ranges(module, [smooth_pictures(2, 32)])),
+                                       example_input=torch.rand(1, 3, 16, 16),
+                                       input=[openvino.PartialShape([-1, 3, -1, -1])])
+    x = smooth_pictures(2, 24).numpy()
+    as_converted = openvino.Core().compile_model(converted, "CPU")([x])[0].copy()
+    assert pixel_shuffles_as_depth_to_space(converted) == 1
+    assert "DepthToSpace" in {op.get_type_name() for op in converted.get_ops()}
+    assert "Transpose" not in {op.get_type_name() for op in converted.get_ops()}
+    rewritten = openvino.Core().compile_model(converted, "CPU")([x])[0]
+    assert rewritten.shape == (2, 3, 24 * scale, 24 * scale)
+    assert (rewritten == as_converted).all()
 
 
 def test_store_int8_ranges_keeps_the_weights_and_the_record(tmp_path, tiny_models):
