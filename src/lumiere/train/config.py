@@ -18,6 +18,7 @@ class TrainConfig:
     output: str = "model.safetensors"
     run_dir: str = "runs/upscale"
     init: str | None = None
+    narrow_to: int = 0  # upscale and restore: features per layer the --init Compact is narrowed to (0: its own)
     recipe: str = "bicubic"
     arch: str = "compact"  # upscale and restore: compact or span
     num_feat: int = 48

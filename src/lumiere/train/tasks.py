@@ -28,6 +28,7 @@ from .colorize import ColourPairs, colour_counts, film_lightness, rebalanced_cro
 from .config import TrainConfig
 from .data import CropSampler, DegradedPairs, FilmOrClean, degrade_batch, load_validation
 from .losses import LOSSES, frequency
+from .prune import narrowed_compact
 from .repair import MARGIN, DamagedClips, collate, damaged_clip, repair_loss
 from .video import NEIGHBOURS, FilmClips, film_clip, picture_side, without_neighbours
 from .video import collate as collate_clips
@@ -125,6 +126,8 @@ class Task(ABC):
 
 
 LARGEST_FLOAT32_FILE = 40e6
+# Training batches that rank the features of a network being narrowed (64 crops at the default batch)
+NARROWING_BATCHES = 4
 DEGRADE_ON = ("auto", "cpu", "device")
 
 
@@ -155,6 +158,9 @@ class RestorationTask(Task):
             loaded = load_model(config.init, roles=("upscale", "restore"))
             if loaded.descriptor.scale != config.scale:
                 raise LumiereError(f"$init model is x{loaded.descriptor.scale}, but $scale is {config.scale}")
+            if config.narrow_to:
+                inputs = self.training_inputs(self.pairs(), NARROWING_BATCHES, torch.device("cpu"))
+                return narrowed_compact(loaded.module.float(), config.narrow_to, inputs).train()
             return loaded.module.train()
         return build_restoration_network(config.arch, config.scale, config.num_feat, config.num_conv)
 
@@ -477,6 +483,12 @@ def training_config(task: str, values: dict) -> TrainConfig:
         values["num_conv"] = kind.default_num_conv
     if kind.trains_upscaler and values["num_conv"] < 1:
         raise OptionError(f"$num_conv must be at least 1 for {task}, got {values['num_conv']}")
+    values["narrow_to"] = values.get("narrow_to") or 0
+    if values["narrow_to"]:
+        if task not in ("upscale", "restore"):
+            raise OptionError(f"$narrow_to is for upscale and restore, not {task}")
+        if not values.get("init"):
+            raise OptionError("$narrow_to narrows the network training starts from: give $init")
     if not kind.trains_upscaler:
         if values.get("arch", "compact") != "compact":
             raise OptionError(f"$arch is for upscale and restore; {task} has its own network")
