@@ -28,7 +28,7 @@ from .colorize import ColourPairs, colour_counts, film_lightness, rebalanced_cro
 from .config import TrainConfig
 from .data import CropSampler, DegradedPairs, FilmOrClean, degrade_batch, load_validation
 from .losses import LOSSES, frequency
-from .prune import narrowed_compact
+from .narrow import narrowed_compact
 from .repair import MARGIN, DamagedClips, collate, damaged_clip, repair_loss
 from .video import NEIGHBOURS, FilmClips, film_clip, picture_side, without_neighbours
 from .video import collate as collate_clips

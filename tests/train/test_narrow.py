@@ -3,7 +3,7 @@ import torch
 
 from lumiere.errors import LumiereError
 from lumiere.models.archs import build_compact, build_span
-from lumiere.train.prune import compact_layers, feature_importance, narrowed_compact
+from lumiere.train.narrow import compact_layers, feature_importance, narrowed_compact
 
 
 def pictures(count: int = 2, side: int = 16) -> torch.Tensor:
