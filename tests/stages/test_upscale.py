@@ -67,10 +67,12 @@ def test_choose_upscaler(factor, look, strength, kind, expected):
     assert str(choose_upscaler(factor, look, strength, kind)) == expected
 
 
-def test_choose_upscaler_high_quality():
-    assert str(choose_upscaler(2, kind="clean", quality="high")) == "film-x4-high"
-    with pytest.raises(LumiereError, match="quality high has the faithful look only"):
-        choose_upscaler(4, "detailed", quality="high")
+@pytest.mark.parametrize("quality, network", [("high", "film-x4-high"), ("fast", "film-x4-fast")])
+def test_choose_upscaler_by_quality(quality, network):
+    assert str(choose_upscaler(2, kind="clean", quality=quality)) == network
+    assert str(choose_upscaler(4, quality=quality, video=True)) == network
+    with pytest.raises(LumiereError, match=f"quality {quality} has the faithful look only"):
+        choose_upscaler(4, "detailed", quality=quality)
 
 
 def test_choose_upscaler_exception():
