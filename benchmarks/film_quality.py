@@ -82,7 +82,7 @@ def main() -> None:
     methods.update(shipped_upscalers(["sr-x4", "film-x4"]))
     methods["--strength 0.5"] = upscaler(strength=0.5)
     methods["--look detailed"] = upscaler(look="detailed")
-    methods.update(shipped_upscalers(["film-x4-detailed", "film-x4-high"]))
+    methods.update(shipped_upscalers(["film-x4-detailed", "film-x4-high", "film-x4-fast"]))
     methods["default upscale (measured)"] = upscaler()  # what `lumiere upscale` picks after measuring the input
     methods.update({path.name: upscaler(str(path)) for path in args.model})
     if args.peer:

@@ -82,7 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--models", nargs="+", default=["sr-x4", "film-x4", "film-x4-detailed"])
+    parser.add_argument("--models", nargs="+", default=["sr-x4", "film-x4", "film-x4-detailed", "film-x4-fast"])
     parser.add_argument("--high", action="store_true", help="also film-x4-high against realesrgan-x4plus")
     args = parser.parse_args()
     frame = next(open_source(require(DATA / "film" / "street-scene.mp4")).frames()).rgb
