@@ -25,6 +25,13 @@ def data_path(*parts: str) -> Path:
     return path
 
 
+def smooth_pictures(count: int, side: int) -> torch.Tensor:
+    """Pictures with the spatial correlation of real ones (random noise enlarged), in [0, 1]."""
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.rand(count, 3, side // 4, side // 4, generator=generator)
+    return torch.nn.functional.interpolate(noise, size=(side, side), mode="bilinear", align_corners=False)
+
+
 def smooth_images(folder: Path, count: int, side: int, detail: int) -> Path:
     """`count` smooth random colour pictures, `side` pixels square, enlarged from `detail`-pixel noise: training
     material small enough for a test."""

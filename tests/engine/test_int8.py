@@ -15,14 +15,9 @@ from lumiere.errors import LumiereError
 from lumiere.models.archs import build_compact
 from lumiere.models.loader import load_model, store_int8_ranges, weights_metadata
 
+from ..conftest import smooth_pictures
+
 needs_openvino = pytest.mark.skipif(not openvino_available(), reason="OpenVINO is not installed")
-
-
-def smooth_pictures(count: int, side: int) -> torch.Tensor:
-    """Pictures with the spatial correlation of real ones (random noise enlarged), in [0, 1]."""
-    generator = torch.Generator().manual_seed(0)
-    noise = torch.rand(count, 3, side // 4, side // 4, generator=generator)
-    return torch.nn.functional.interpolate(noise, size=(side, side), mode="bilinear", align_corners=False)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

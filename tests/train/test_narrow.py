@@ -5,11 +5,7 @@ from lumiere.errors import LumiereError
 from lumiere.models.archs import build_compact, build_span
 from lumiere.train.narrow import compact_layers, feature_importance, narrowed_compact
 
-
-def pictures(count: int = 2, side: int = 16) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(0)
-    return torch.nn.functional.interpolate(torch.rand(count, 3, side // 4, side // 4, generator=generator),
-                                           size=(side, side), mode="bilinear", align_corners=False)
+from ..conftest import smooth_images, smooth_pictures
 
 
 @pytest.fixture
@@ -19,15 +15,15 @@ def wide() -> torch.nn.Module:
 
 
 def test_smoke(wide):
-    narrow = narrowed_compact(wide, 8, [pictures()])
+    narrow = narrowed_compact(wide, 8, [smooth_pictures(2, 16)])
     convolutions, activations = compact_layers(narrow)
     assert [layer.out_channels for layer in convolutions] == [8, 8, 8, 8, 12]
     assert [layer.num_parameters for layer in activations] == [8, 8, 8, 8]
-    assert narrow(pictures()).shape == (2, 3, 32, 32)
+    assert narrow(smooth_pictures(2, 16)).shape == (2, 3, 32, 32)
 
 
 def test_cardinality_one_score_per_feature_of_each_hidden_layer(wide):
-    scores = feature_importance(wide, [pictures(), pictures(1, 24)])
+    scores = feature_importance(wide, [smooth_pictures(2, 16), smooth_pictures(1, 24)])
     assert [score.shape for score in scores] == [(16,)] * 4 and all((score >= 0).all() for score in scores)
 
 
@@ -38,19 +34,19 @@ def test_features_nothing_reads_are_the_ones_left_out(wide):
     with torch.no_grad():
         for reader in convolutions[1:]:
             reader.weight[:, torch.randperm(16, generator=generator)[:8]] = 0
-    narrow = narrowed_compact(wide, 8, [pictures()])
-    x = pictures(2, 20)
+    narrow = narrowed_compact(wide, 8, [smooth_pictures(2, 16)])
+    x = smooth_pictures(2, 20)
     with torch.no_grad():
         torch.testing.assert_close(narrow(x), wide(x), atol=1e-6, rtol=1e-5)
 
 
 def test_exception(wide):
     with pytest.raises(LumiereError, match="fewer features than its 16, got 16"):
-        narrowed_compact(wide, 16, [pictures()])
+        narrowed_compact(wide, 16, [smooth_pictures(2, 16)])
     with pytest.raises(LumiereError, match="at least one batch"):
         narrowed_compact(wide, 8, [])
     with pytest.raises(LumiereError, match="Compact network with PReLU activations, got SPAN"):
-        narrowed_compact(build_span(2, num_feat=8), 4, [pictures()])
+        narrowed_compact(build_span(2, num_feat=8), 4, [smooth_pictures(2, 16)])
 
 
 def test_training_starts_from_the_narrowed_init(tmp_path, tiny_models):
@@ -58,7 +54,6 @@ def test_training_starts_from_the_narrowed_init(tmp_path, tiny_models):
     from lumiere.train.config import TrainConfig
     from lumiere.train.loop import train
 
-    from ..conftest import smooth_images
 
     folder = smooth_images(tmp_path / "images", count=3, side=64, detail=12)
     config = TrainConfig(scale=2, data=[str(folder)], output=str(tmp_path / "narrow.safetensors"),
