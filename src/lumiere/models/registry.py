@@ -81,5 +81,6 @@ FAITHFUL_UPSCALERS = {("film", 2): "film-x2", ("film", 4): "film-x4", ("clean", 
 DETAILED_UPSCALERS = {2: "film-x2-detailed", 4: "film-x4-detailed"}
 # A film's frames, enlarged in the faithful look, from each frame and its neighbours (stills: the above).
 VIDEO_UPSCALERS = {2: "video-x2", 4: "video-x4"}
-HIGH_QUALITY_UPSCALER = "film-x4-high"  # an RRDB-size faithful network, for GPUs
-FAST_UPSCALER = "film-x4-fast"  # a narrower film-x4, for slow CPUs
+# --quality other than standard: one faithful film network at any factor (high: RRDB-size, for GPUs; fast: a
+# narrower film-x4, for slow CPUs).
+QUALITY_UPSCALERS = {"fast": "film-x4-fast", "high": "film-x4-high"}

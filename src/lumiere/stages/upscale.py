@@ -15,13 +15,7 @@ from ..models.damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from ..models.damagenet import film_probability
 from ..models.loader import model_scale, resolve_model_path
 from ..models.multiframe import neighbours_of
-from ..models.registry import (
-    DETAILED_UPSCALERS,
-    FAITHFUL_UPSCALERS,
-    FAST_UPSCALER,
-    HIGH_QUALITY_UPSCALER,
-    VIDEO_UPSCALERS,
-)
+from ..models.registry import DETAILED_UPSCALERS, FAITHFUL_UPSCALERS, QUALITY_UPSCALERS, VIDEO_UPSCALERS
 from .base import FrameStage, WindowStage
 from .settings import Option, StageSettings, option_value
 
@@ -76,7 +70,6 @@ DETECTOR = "film-detect"
 DETECTED_SIDE = 1024  # the detector looks at the centre of larger pictures: damage is everywhere on a film
 INPUT_KINDS = ("film", "clean")
 QUALITIES = ("fast", "standard", "high")
-QUALITY_UPSCALERS = {"fast": FAST_UPSCALER, "high": HIGH_QUALITY_UPSCALER}
 # --look detailed: film-x4-detailed blended this far from film-x4. Alone (strength 1) it draws a fine dotted
 # texture on flat walls and scores 0.6 dB below bicubic on film-degraded Set14; at 0.7 the dots fade, edges stay
 # crisp and the score stays above bicubic's (docs/weights.md).
