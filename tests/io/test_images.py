@@ -34,3 +34,42 @@ def test_exception(tmp_path):
         read_image(tmp_path / "nothing.png")
     with pytest.raises(OutputError, match="alpha"):
         write_image(tmp_path / "x.jpg", Image(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.uint8)))
+
+
+def _huge_png(path, width=30000, height=30000):
+    """A PNG whose header declares `width` x `height`; the pixels never matter, as it must be refused unread."""
+    import struct
+    import zlib
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk
+                     + struct.pack(">I", zlib.crc32(chunk)) + b"\0" * 64)
+    return path
+
+
+def test_a_picture_over_the_pixel_limit_is_refused_before_decoding(tmp_path):
+    huge = _huge_png(tmp_path / "huge.png")
+    with pytest.raises(InputError, match=r"30000x30000 \(900 megapixels\).*LUMIERE_MAX_IMAGE_PIXELS"):
+        read_image(huge)
+
+
+@pytest.mark.parametrize("suffix,flags", [(".png", {}), (".jpg", {}), (".jpg", {"JPEG_PROGRESSIVE": 1}),
+                                          (".tiff", {}), (".tif", {"TIFF_COMPRESSION": 1}), (".webp", {}),
+                                          (".webp", {"WEBP_QUALITY": 101}), (".bmp", {})],
+                         ids=["png", "jpeg", "progressive-jpeg", "tiff", "uncompressed-tiff", "webp",
+                              "lossless-webp", "bmp"])
+def test_the_pixel_limit_reads_each_kind_of_header(tmp_path, monkeypatch, suffix, flags):
+    import cv2
+
+    from lumiere.io.images import image_size
+
+    path = tmp_path / f"x{suffix}"
+    settings = [value for name, setting in flags.items() for value in (getattr(cv2, f"IMWRITE_{name}"), setting)]
+    assert cv2.imwrite(str(path), np.full((30, 41, 3), 90, np.uint8), settings)
+    assert image_size(path) == (41, 30)
+    monkeypatch.setenv("LUMIERE_MAX_IMAGE_PIXELS", str(41 * 30))
+    assert read_image(path).size == (41, 30)
+    monkeypatch.setenv("LUMIERE_MAX_IMAGE_PIXELS", str(41 * 30 - 1))
+    with pytest.raises(InputError, match="over the limit of"):
+        read_image(path)
