@@ -1,6 +1,7 @@
 """The Python API: its docstring examples run as written, and it says what it got when given the wrong thing."""
 
 import doctest
+import re
 
 import cv2
 import numpy as np
@@ -65,3 +66,21 @@ def test_the_command_line_and_the_api_give_the_same_film(video_factory, tiny_mod
     assert result.exit_code == 0, result.output
     for mine, theirs in zip(decode_all(by_api), decode_all(tmp_path / "cli.mkv"), strict=True):
         np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize("shape", [(10, 0, 3), (0, 10, 3), (0, 0, 3), (0, 0)])
+def test_exception_empty_picture(shape):
+    picture = np.zeros(shape, np.uint8)
+    for job in (lumiere.upscale, lumiere.colorize):
+        with pytest.raises(OptionError, match=rf"an empty picture: shape {re.escape(str(shape))}"):
+            job(picture, quiet=True)
+
+
+def test_quiet_prints_nothing_and_a_report_of_ones_own_still_hears_the_notes(tmp_path, capfd):
+    picture = np.full((32, 32, 3), 120, np.uint8)
+    lumiere.upscale(picture, scale=2, quiet=True)
+    assert capfd.readouterr().err == ""
+    heard = []
+    lumiere.upscale(picture, scale=2, quiet=True, report=heard.append)
+    assert any(line.startswith("note: enlarged by") for line in heard)
+    assert capfd.readouterr().err == ""

@@ -61,6 +61,8 @@ def _check_picture(picture: np.ndarray) -> Image:
                else type(picture).__name__)
         raise OptionError(f"expected a picture as an (H, W, 3), (H, W, 4) or (H, W) uint8 or uint16 array, or a "
                           f"path, got {got}")
+    if 0 in picture.shape[:2]:
+        raise OptionError(f"cannot work on an empty picture: shape {picture.shape}")
     if picture.ndim == 2:
         return Image(np.repeat(picture[:, :, None], 3, axis=2))
     if picture.shape[2] == 4:
@@ -76,6 +78,11 @@ def _as_array(image: Image) -> np.ndarray:
 
 def _runner(device: str, precision: str, tile: int | None) -> RunnerSettings:
     return RunnerSettings(device=device, precision=precision, tile=tile)
+
+
+def _audible(report: Report | None, quiet: bool) -> Report | None:
+    """Who hears the notes: `quiet` silences the default (stderr), never a `report` the caller passed."""
+    return None if quiet and report is _to_stderr else report
 
 
 def _report_all(report: Report | None, notices: Iterable[str]) -> None:
@@ -94,7 +101,8 @@ def upscale(picture: np.ndarray | str | Path, scale: float | None = None, *, out
 
     Without `scale`, `height` or `to` ("4k"), x4, or a `model`'s own scale. Without `model`, lumiere picks its
     network by how film-damaged the picture looks. `report` hears notes (which network was chosen) and, unless
-    `quiet`, what is happening; `quiet` also hides the progress bar.
+    `quiet`, what is happening. `quiet` prints nothing, progress bar and notes included; a `report` of your own
+    still hears the notes.
 
     >>> gray_scan = np.full((30, 40), 128, np.uint16)
     >>> lumiere.upscale(gray_scan, scale=3, quiet=True).dtype
@@ -108,6 +116,7 @@ def upscale(picture: np.ndarray | str | Path, scale: float | None = None, *, out
                                              "look": look, "strength": strength, "quality": quality})
     settings = settings.or_scale(IMAGE_SCALE)
     runner = _runner(device, precision, tile)
+    report = _audible(report, quiet)
     if not isinstance(picture, (str, os.PathLike)):
         image = _check_picture(picture)
         enlarged, chosen = upscale_picture(image, settings, Runners(runner))
@@ -144,6 +153,8 @@ def colorize(picture: np.ndarray | str | Path, *, output: str | Path | None = No
     video file) is coloured frame to frame along its motion, and resumes where an interrupted job stopped.
     `reference` pictures (coloured frames of the film, or photos of its scenes) lend their colours. `options`:
     the colour stage's own (`saturation`, `render_size`, `skin`, `color_model`; `lumiere.options()` lists them).
+    `report` hears notes and, unless `quiet`, what is happening. `quiet` prints nothing, progress bar and notes
+    included; a `report` of your own still hears the notes.
 
     >>> coloured = lumiere.colorize(np.full((64, 64), 100, np.uint8), saturation=0.5, quiet=True)
     >>> coloured.shape, coloured.dtype
@@ -156,6 +167,7 @@ def colorize(picture: np.ndarray | str | Path, *, output: str | Path | None = No
     references = tuple(Path(p) for p in reference)
     settings = ColorizeSettings.from_options({**options, "reference": references, "colorize": True})
     runner = _runner(device, precision, None)
+    report = _audible(report, quiet)
     if not isinstance(picture, (str, os.PathLike)):
         image = _check_picture(picture)
         colours = colorizer(settings, Runners(runner))
@@ -243,7 +255,7 @@ def restore(input: str | Path, output: str | Path | None = None, *, preset: str 
                                    source_fps=check_rate("source_fps", source_fps), chunk_frames=chunk_frames,
                                    batch=batch, restart=restart, overwrite=overwrite, show_progress=not quiet,
                                    report=None if quiet else report)
-    _report_all(report, notices)
+    _report_all(_audible(report, quiet), notices)
     return written
 
 
