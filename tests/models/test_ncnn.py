@@ -171,6 +171,87 @@ class TestImportNcnn:
         assert not (param.parent / "out.safetensors").exists()
 
 
+def rewrite(param: Path, old: str, new: str) -> Path:
+    text = param.read_text()
+    assert old in text, old
+    param.write_text(text.replace(old, new))
+    return param
+
+
+BASE_RESIZE = "Interp base 1 1 in1 base 0=1 1=2.0 2=2.0"
+
+
+class TestHostileParam:
+    """Files made to cost the import unbounded work or to break it: each refused in one line, naming the limit."""
+
+    @pytest.mark.parametrize(("old", "new", "message"), [
+        (BASE_RESIZE, "Interp base 1 1 in1 base 0=1 1=1e6 2=1e6",
+         r"layer base's height factor 1e\+06 is outside the import's limits \(0.125 to 8\)"),
+        (BASE_RESIZE, "Interp base 1 1 in1 base 0=1 3=1000000000 4=1000000000",
+         r"layer base resizes to a fixed 1000000000x1000000000 pixels; the import takes resizes by a factor only"),
+        ("up 0=2", "up 0=0", r"layer shuffle's factor 0 is outside the import's limits \(1 to 8\)"),
+        ("up 0=2", "up 0=100000", r"layer shuffle's factor 100000 is outside the import's limits \(1 to 8\)"),
+        ("b1 0=5", "b1 0=-5", r"layer prelu1's slope count -5 is outside the import's limits \(1 to 4096\)"),
+        (" 4=1 ", " 4=1000000000 ", r"layer conv0's padding 1000000000 is outside the import's limits"),
+        (" 1=3 ", " 1=3.5 ", r"layer conv0's kernel width 3.5 is not a whole number"),
+        (BASE_RESIZE, "Interp base 1 1 in1 base 0=1 -23301=2,2.0,2.0",
+         r"layer base's height factor is a list \(2.0, 2.0\) where one number belongs"),
+    ], ids=["interp-factor-1e6", "interp-size-1e9", "shuffle-0", "shuffle-100000", "prelu-count-negative",
+            "padding-1e9", "kernel-fraction", "factor-as-array"])
+    def test_exception_parameter_out_of_limits(self, tmp_path, old, new, message):
+        param = rewrite(write_ncnn_compact(tmp_path, tiny_compact(False), False), old, new)
+        TestImportNcnn.assert_refused(param, ModelError, message)
+
+    def test_exception_undefined_blob(self, tmp_path):
+        param = rewrite(write_ncnn_compact(tmp_path, tiny_compact(False), False), "add 2 1 up base output",
+                        "add 2 1 up nowhere output")
+        TestImportNcnn.assert_refused(param, ModelError, "line 14: layer add reads blob nowhere, which no earlier "
+                                                         "layer writes")
+
+    def test_exception_graph_does_not_run(self, tmp_path):
+        """The residual resized x1 where the network enlarges x2: the sum's shapes do not meet (a torch error)."""
+        param = rewrite(write_ncnn_compact(tmp_path, tiny_compact(False), False), BASE_RESIZE,
+                        "Interp base 1 1 in1 base 0=1 1=1.0 2=1.0")
+        TestImportNcnn.assert_refused(param, ModelError, "looks like Compact but its graph does not run: The size")
+
+    def test_exception_resizes_compound_past_the_limit(self, tmp_path):
+        """Each resize within its limit, but RRDBNet's two x2 steps made x8 each would enlarge the test picture
+        64 times: refused when the graph runs, before the second allocation grows again."""
+        source = shipped_ncnn_models() / "realesrgan-x4plus-anime.param"
+        param = tmp_path / source.name
+        param.write_text(source.read_text().replace("1=2.000000e+00 2=2.000000e+00", "1=8.0 2=8.0"))
+        param.with_suffix(".bin").write_bytes(source.with_suffix(".bin").read_bytes())
+        TestImportNcnn.assert_refused(param, ModelError, "layer Resize_314 enlarges the 16x16 test picture to "
+                                                         "1024x1024, past x8")
+
+    def test_exception_too_many_layers(self, tmp_path):
+        """400,000 layers are refused from the count on line 2, before any layer is read (it ran 300 s)."""
+        param = tmp_path / "deep.param"
+        body = "".join(f"ReLU relu{i} 1 1 b{i} b{i + 1}\n" for i in range(400_000))
+        param.write_text(f"7767517\n400001 400001\nInput data 0 1 b0\n{body}")
+        param.with_suffix(".bin").write_bytes(b"")
+        TestImportNcnn.assert_refused(param, ModelError, "declares 400001 layers; the import takes at most 10000")
+
+    def test_exception_more_layers_than_declared(self, tmp_path):
+        param = tmp_path / "deep.param"
+        body = "".join(f"ReLU relu{i} 1 1 b{i} b{i + 1}\n" for i in range(400_000))
+        param.write_text(f"7767517\n2 2\nInput data 0 1 b0\n{body}")
+        with pytest.raises(ModelError, match="declares 2 layers but lists more"):
+            read_param(param)
+
+    def test_utf8_names_import(self, tmp_path):
+        """ncnn reads names as bytes: a UTF-8 name is a name (it was called a binary .param.bin)."""
+        param = rewrite(write_ncnn_compact(tmp_path, tiny_compact(False), False), "conv0", "conv_é0")
+        assert import_ncnn(param, tmp_path / "t.safetensors").scale == 2
+
+    def test_exception_binary_param(self, tmp_path):
+        param = tmp_path / "m.param"
+        param.write_bytes((7767517).to_bytes(4, "little") + bytes(range(256)))
+        TestImportNcnn.assert_refused(param, ModelError, "is ncnn's binary form of a .param")
+        param.write_bytes(bytes(range(128, 256)))
+        TestImportNcnn.assert_refused(param, ModelError, "is not an ncnn .param file: it is not text")
+
+
 class TestReadParam:
     def test_arrays_and_floats(self, tmp_path):
         param = tmp_path / "m.param"

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,27 @@ _KNOWN_WEIGHTS = {
 
 _INTERP_MODES = {1: "nearest", 2: "bilinear", 3: "bicubic"}
 
+MAX_LAYERS = 10_000
+MAX_SCALE = 8  # the most one layer, or the whole graph, may enlarge a picture
+_MAX_CHANNELS = 4096
+_MAX_KERNEL = 15
+# The settings that size a layer's work or the weights it reads, by layer type: key -> (what it is, lowest,
+# highest); whole numbers where the bounds are. Checked as each layer is read, so a hostile file is refused
+# before anything is allocated from it.
+_LIMITS: dict[str, dict[int, tuple[str, int | float, int | float]]] = {
+    "Convolution": {0: ("output channel count", 1, _MAX_CHANNELS), 1: ("kernel width", 1, _MAX_KERNEL),
+                    11: ("kernel height", 1, _MAX_KERNEL), 2: ("dilation", 1, _MAX_KERNEL),
+                    12: ("vertical dilation", 1, _MAX_KERNEL), 3: ("stride", 1, _MAX_KERNEL),
+                    13: ("vertical stride", 1, _MAX_KERNEL), 4: ("padding", -234, _MAX_KERNEL),
+                    14: ("top padding", -234, _MAX_KERNEL), 15: ("right padding", -234, _MAX_KERNEL),
+                    16: ("bottom padding", -234, _MAX_KERNEL),
+                    6: ("weight count", 1, _MAX_CHANNELS * _MAX_CHANNELS * _MAX_KERNEL * _MAX_KERNEL)},
+    "PReLU": {0: ("slope count", 1, _MAX_CHANNELS)},
+    "PixelShuffle": {0: ("factor", 1, MAX_SCALE)},
+    "Interp": {1: ("height factor", 1 / MAX_SCALE, float(MAX_SCALE)),
+               2: ("width factor", 1 / MAX_SCALE, float(MAX_SCALE))},
+}
+
 
 @dataclass(frozen=True)
 class NcnnLayer:
@@ -76,27 +98,86 @@ class ImportedModel:
 
 
 def read_param(path: Path) -> list[NcnnLayer]:
-    """The layers of an ncnn .param text file, in file order (which ncnn requires to be topological)."""
+    """The layers of an ncnn .param text file, in file order (which ncnn requires to be topological).
+
+    Each layer is checked as it is read: it reads only blobs earlier layers write, and the settings that size
+    work or the weights it reads are within `_LIMITS`; the layer count, within `MAX_LAYERS`, is checked first.
+    """
     try:
-        lines = [line.split() for line in path.read_text(encoding="ascii").splitlines() if line.strip()]
+        with path.open(encoding="utf-8") as handle:  # ncnn reads names as bytes: UTF-8 names are names too
+            return _read_layers(handle, path)
     except FileNotFoundError:
         raise ModelError(f"no such ncnn .param file: {path}") from None
     except UnicodeDecodeError:
-        raise ModelError(f"{path} is not an ncnn .param text file (a binary .param.bin is not supported)") from None
-    if not lines or lines[0] != [str(NCNN_MAGIC)]:
+        raise ModelError(_not_text(path)) from None
+
+
+def _not_text(path: Path) -> str:
+    with path.open("rb") as handle:
+        binary = handle.read(4) == NCNN_MAGIC.to_bytes(4, "little")
+    if binary:
+        return (f"{path} is ncnn's binary form of a .param (a .param.bin), which the import does not read: give "
+                "the text .param")
+    return f"{path} is not an ncnn .param file: it is not text"
+
+
+def _read_layers(lines: Iterable[str], path: Path) -> list[NcnnLayer]:
+    rows = ((number, line.split()) for number, line in enumerate(lines, start=1) if line.strip())
+    if next(rows, (1, []))[1] != [str(NCNN_MAGIC)]:
         raise ModelError(f"{path} is not an ncnn .param file: its first line is not the magic number {NCNN_MAGIC}")
-    if len(lines) < 2:
+    number, counts = next(rows, (2, None))
+    if counts is None:
         raise ModelError(f"{path} ends after its magic number: no layer count, no layers")
-    layers = []
-    for number, fields in enumerate(lines[2:], start=3):
+    if not counts[0].isdigit():
+        raise ModelError(f"{path}, line {number}: {counts[0]!r} is not a layer count")
+    declared = int(counts[0])
+    if declared > MAX_LAYERS:
+        raise ModelError(f"{path} declares {declared} layers; the import takes at most {MAX_LAYERS} (the largest "
+                         "Real-ESRGAN network has 999)")
+    layers: list[NcnnLayer] = []
+    written: set[str] = set()
+    for number, fields in rows:
+        if len(layers) == declared:
+            raise ModelError(f"{path} declares {declared} layers but lists more")
         try:
-            layers.append(_parse_layer(fields))
+            layer = _parse_layer(fields)
         except (IndexError, ValueError) as exc:
             raise ModelError(f"{path}, line {number}: not an ncnn layer ({exc})") from None
-    declared = lines[1][0]
-    if declared != str(len(layers)):
+        problem = _layer_problem(layer, written)
+        if problem:
+            raise ModelError(f"{path}, line {number}: {problem}")
+        written.update(layer.outputs)
+        layers.append(layer)
+    if len(layers) != declared:
         raise ModelError(f"{path} declares {declared} layers but lists {len(layers)}")
     return layers
+
+
+def _layer_problem(layer: NcnnLayer, written: set[str]) -> str | None:
+    """Why a layer cannot be imported as it is set, or None."""
+    unknown = next((name for name in layer.inputs if name not in written), None)
+    if unknown is not None:
+        return f"layer {layer.name} reads blob {unknown}, which no earlier layer writes"
+    for key, (meaning, lowest, highest) in _LIMITS.get(layer.type, {}).items():
+        value = layer.params.get(key)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            return f"layer {layer.name}'s {meaning} is a list {value} where one number belongs"
+        if isinstance(lowest, int) and not isinstance(value, int):
+            return f"layer {layer.name}'s {meaning} {value:g} is not a whole number"
+        if not lowest <= value <= highest:
+            return (f"layer {layer.name}'s {meaning} {_shown(value)} is outside the import's limits "
+                    f"({_shown(lowest)} to {_shown(highest)})")
+    if layer.type == "Interp" and (layer.params.get(3, 0) or layer.params.get(4, 0)):
+        return (f"layer {layer.name} resizes to a fixed {layer.params.get(3, 0)}x{layer.params.get(4, 0)} pixels; "
+                f"the import takes resizes by a factor only (from {1 / MAX_SCALE:g} to {MAX_SCALE}), as upscalers "
+                "resize")
+    return None
+
+
+def _shown(value: int | float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _parse_layer(fields: list[str]) -> NcnnLayer:
@@ -268,7 +349,7 @@ def _convolution(layer: NcnnLayer, weights: dict[str, np.ndarray], inputs: list[
     top = params.get(14, left)
     pads = (left, params.get(15, left), top, params.get(16, top))
     if min(pads) < 0:
-        raise _NotRunnable(f"layer {layer.name} uses ncnn's automatic 'same' padding")
+        raise _NotRunnable(f"layer {layer.name} has negative or ncnn's automatic ('same') padding")
     x = F.pad(inputs[0], pads, value=params.get(18, 0.0))
     bias = _tensor(weights["bias"]) if "bias" in weights else None
     y = F.conv2d(x, _tensor(weights["weight"]), bias, stride=stride, dilation=dilation)
@@ -344,9 +425,12 @@ def _run_graph(layers: list[NcnnLayer], weights: dict[str, dict[str, np.ndarray]
     on (1, C, H, W) `x`, up to blob `output`.
 
     ncnn blobs have no batch dimension (its axis 0 is channels); here they keep PyTorch's batch of one.
+    Each resize is within its limit when read, but several in a row compound: a blob enlarged past MAX_SCALE
+    stops the run, so the next one cannot grow again.
     """
     uses = Counter(name for layer in layers for name in layer.inputs)
     blobs: dict[str, torch.Tensor] = {}
+    largest = (MAX_SCALE * x.shape[-2], MAX_SCALE * x.shape[-1])
     for layer in layers:
         inputs = [blobs[name] for name in layer.inputs]
         if layer.type == "Input":
@@ -355,6 +439,10 @@ def _run_graph(layers: list[NcnnLayer], weights: dict[str, dict[str, np.ndarray]
             results = inputs * len(layer.outputs)
         else:
             results = [_OPERATIONS[layer.type](layer, weights.get(layer.name, {}), inputs)]
+            height, width = results[0].shape[-2:]
+            if height > largest[0] or width > largest[1]:
+                raise _NotRunnable(f"layer {layer.name} enlarges the {x.shape[-2]}x{x.shape[-1]} test picture to "
+                                   f"{height}x{width}, past x{MAX_SCALE}")
         for name in layer.inputs:  # drop blobs no later layer reads, so deep graphs stay small in memory
             uses[name] -= 1
             if uses[name] == 0 and name != output:
@@ -375,6 +463,11 @@ def _check_equivalent(layers: list[NcnnLayer], weights: dict[str, dict[str, np.n
     except _NotRunnable as exc:
         raise ModelError(f"{source} looks like {recognised.architecture} but {exc}, which the import does not "
                          "run") from None
+    except (RuntimeError, TypeError, IndexError) as exc:
+        # a graph wired or set as no converter writes one (shapes that do not meet, a list where a number
+        # belongs) fails inside torch's operations
+        raise ModelError(f"{source} looks like {recognised.architecture} but its graph does not run: "
+                         f"{_first_line(exc)}") from None
     if expected.shape != actual.shape:
         raise ModelError(f"{source} looks like {recognised.architecture} but gives a {tuple(expected.shape)} "
                          f"output where spandrel's network gives {tuple(actual.shape)}")
@@ -383,6 +476,11 @@ def _check_equivalent(layers: list[NcnnLayer], weights: dict[str, dict[str, np.n
     if difference > 1e-4 * max(1.0, expected.abs().max().item()):
         raise ModelError(f"{source} looks like {recognised.architecture} but computes something else "
                          f"(largest difference {difference:.2g} on a test input)")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def import_ncnn(param_path: Path, output: Path) -> ImportedModel:
@@ -405,9 +503,8 @@ def import_ncnn(param_path: Path, output: Path) -> ImportedModel:
     try:
         descriptor = ModelLoader(device="cpu").load_from_state_dict(state)
     except Exception as exc:  # spandrel raises many types for weights that do not fit an architecture
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{param_path.name} looks like {recognised.architecture} but its weights do not fit "
-                         f"spandrel's: {reason}") from None
+                         f"spandrel's: {_first_line(exc)}") from None
     if not isinstance(descriptor, ImageModelDescriptor) or descriptor.architecture.id != recognised.architecture:
         raise ModelError(f"{param_path.name} looks like {recognised.architecture} but spandrel reads its weights as "
                          f"{descriptor.architecture.id}")
