@@ -1,10 +1,16 @@
+import threading
+import time
+
 import pytest
 import torch
 
+from lumiere.engine.int8 import conv_input_ranges
 from lumiere.engine.precision import select_device, select_dtype
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.errors import LumiereError
-from lumiere.models.loader import load_model
+from lumiere.models.loader import load_model, store_int8_ranges
+
+from ..conftest import smooth_pictures
 
 
 def test_smoke(tiny_models, device):
@@ -95,3 +101,42 @@ def test_select_device():
     if not torch.cuda.is_available():
         with pytest.raises(LumiereError, match="no CUDA GPU"):
             select_device("cuda")
+
+
+def test_two_threads_load_the_same_int8_network(tiny_models, tmp_path, monkeypatch):
+    """Two jobs of one process (the web page's, the Python API's from threads) converting a network to int8 at
+    once: the converter traces with torch.jit, which breaks when two traces run together."""
+    openvino = pytest.importorskip("openvino")
+    path = tmp_path / "calibrated.safetensors"
+    path.write_bytes(tiny_models[2].read_bytes())
+    store_int8_ranges(path, conv_input_ranges(load_model(str(path)).module, [smooth_pictures(2, 32)]))
+    converting, overlapped = [0], []
+    convert = openvino.convert_model
+
+    def watched(*args, **kwargs):
+        converting[0] += 1
+        overlapped.append(converting[0] > 1)
+        time.sleep(0.2)  # a conversion long enough for the other thread to arrive during it
+        try:
+            return convert(*args, **kwargs)
+        finally:
+            converting[0] -= 1
+
+    monkeypatch.setattr(openvino, "convert_model", watched)
+    start, runners, errors = threading.Barrier(2), [], []
+
+    def load() -> None:
+        start.wait()
+        try:
+            runners.append(ModelRunner(load_model(str(path)), RunnerSettings("cpu", "int8")))
+        except Exception as exc:  # noqa: BLE001 (the thread's failure is the test's)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and overlapped == [False, False]
+    x = smooth_pictures(1, 32)
+    assert all(runner.int8 for runner in runners) and torch.equal(runners[0](x), runners[1](x))

@@ -13,6 +13,7 @@ on every CPU, and within a few hundredths of a dB of fp32.
 """
 
 import copy
+import threading
 import warnings
 from collections.abc import Iterable
 from functools import lru_cache
@@ -23,6 +24,7 @@ from torch import nn
 
 ACTIVATION_LEVELS = 255
 WEIGHT_LIMIT = 63
+_CONVERTING = threading.Lock()
 
 Ranges = dict[str, tuple[float, float]]
 
@@ -162,7 +164,9 @@ class Int8Network:
         import openvino
 
         quantized = fake_quantized(module, ranges)
-        with warnings.catch_warnings():  # OpenVINO traces with torch.jit, which warns of its own deprecation
+        # the converter traces with torch.jit, whose tracing state is the process's: two conversions at once
+        # (two jobs in threads, as the web page's or the Python API's) break each other's traces
+        with _CONVERTING, warnings.catch_warnings():  # torch.jit also warns of its own deprecation
             warnings.simplefilter("ignore")
             model = openvino.convert_model(quantized, example_input=torch.rand(1, input_channels, 64, 64),
                                            input=[openvino.PartialShape([-1, input_channels, -1, -1])])
