@@ -1,5 +1,7 @@
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from lumiere.engine.int8 import (
     FakeQuantConv,
@@ -11,7 +13,7 @@ from lumiere.engine.int8 import (
 )
 from lumiere.engine.precision import select_dtype, select_int8
 from lumiere.engine.runner import ModelRunner, RunnerSettings
-from lumiere.errors import LumiereError
+from lumiere.errors import LumiereError, ModelError
 from lumiere.models.archs import build_compact
 from lumiere.models.loader import load_model, store_int8_ranges, weights_metadata
 
@@ -138,6 +140,29 @@ def test_store_int8_ranges_keeps_the_weights_and_the_record(tmp_path, tiny_model
     assert record.items() <= weights_metadata(path).items()
     assert not list(tmp_path.glob("*.partial"))
 
+
+
+@pytest.mark.parametrize(("stored", "what"), [
+    ("{not json", "not JSON"),
+    ('{"body.0": [NaN, 1.0]}', r"body.0: \[NaN, 1.0\] is not two finite numbers, low then high"),
+    ('{"body.0": [2.0, 1.0]}', r"body.0: \[2.0, 1.0\] is not two finite numbers, low then high"),
+    ('{"body.0": [0.0]}', r"body.0: \[0.0\] is not two finite numbers"),
+    ('{"body.0": ["a", "b"]}', "is not two finite numbers"),
+    ('{"body.0": [true, 1]}', "is not two finite numbers"),
+    ("[[0.0, 1.0]]", "not a map of convolution names to ranges"),
+    ('{"body.99": [0.0, 1.0]}', "body.99 is not a convolution of this network"),
+], ids=["bad-json", "nan", "low-above-high", "one-number", "strings", "bool", "list", "unknown-layer"])
+def test_exception_malformed_int8_ranges(tmp_path, tiny_models, stored, what):
+    """A calibration is read when the model loads: malformed, it is one ModelError naming the file and the fault."""
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(tiny_models[2].read_bytes())
+    store_int8_ranges(path, {"body.0": (0.0, 1.0)})
+    with safe_open(str(path), "pt") as weights:
+        state = {key: weights.get_tensor(key) for key in weights.keys()}  # noqa: SIM118
+    save_file(state, str(path), metadata={**weights_metadata(path), "lumiere.int8_input_ranges": stored})
+    with pytest.raises(ModelError, match=what) as caught:
+        load_model(str(path))
+    assert str(caught.value).startswith(f"{path}'s int8 calibration") and "\n" not in str(caught.value)
 
 @needs_openvino
 def test_auto_runs_a_calibrated_network_in_int8_on_cpu(calibrated_file, tiny_models):

@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import functools
 import json
+import math
 import os
 import warnings
 from pathlib import Path
@@ -82,7 +83,7 @@ def load_model(name_or_path: str, roles: tuple[str, ...] = ()) -> LoadedModel:
     if roles and descriptor.role not in roles:
         raise ModelError(f"model {name} is {ROLES[descriptor.role]} ({descriptor.architecture}), not "
                          f"{' or '.join(ROLES[role] for role in roles)}")
-    return LoadedModel(descriptor, spandrel_model.model, _stored_int8_ranges(path))
+    return LoadedModel(descriptor, spandrel_model.model, _stored_int8_ranges(path, spandrel_model.model))
 
 
 def weights_metadata(path: Path) -> dict[str, str]:
@@ -93,9 +94,37 @@ def weights_metadata(path: Path) -> dict[str, str]:
         return dict(weights.metadata() or {})
 
 
-def _stored_int8_ranges(path: Path) -> dict[str, tuple[float, float]] | None:
+def _stored_int8_ranges(path: Path, module: torch.nn.Module) -> dict[str, tuple[float, float]] | None:
+    """The calibration stored with `module`'s weights, checked: metadata is free text anyone can edit."""
     text = weights_metadata(path).get(INT8_RANGES_KEY)
-    return {name: (float(low), float(high)) for name, (low, high) in json.loads(text).items()} if text else None
+    if not text:
+        return None
+
+    def malformed(what: str) -> ModelError:
+        return ModelError(f"{path}'s int8 calibration ({INT8_RANGES_KEY} in its metadata) is malformed: {what}")
+
+    try:
+        stored = json.loads(text)
+    except ValueError:
+        raise malformed("not JSON") from None
+    if not isinstance(stored, dict):
+        raise malformed("not a map of convolution names to ranges")
+    convolutions = {name for name, layer in module.named_modules() if isinstance(layer, torch.nn.Conv2d)}
+    ranges = {}
+    for name, stored_range in stored.items():
+        if name not in convolutions:
+            raise malformed(f"{name} is not a convolution of this network")
+        if not _is_range(stored_range):
+            raise malformed(f"{name}: {json.dumps(stored_range)[:80]} is not two finite numbers, low then high")
+        ranges[name] = (float(stored_range[0]), float(stored_range[1]))
+    return ranges
+
+
+def _is_range(value: object) -> bool:
+    return (isinstance(value, list) and len(value) == 2
+            and all(isinstance(bound, int | float) and not isinstance(bound, bool) and math.isfinite(bound)
+                    for bound in value)
+            and value[0] <= value[1])
 
 
 def int8_metadata(ranges: dict[str, tuple[float, float]]) -> dict[str, str]:
