@@ -549,7 +549,7 @@ def models(ctx):
 
 @models.command("import")
 @click.argument("param_file", metavar="FILE.param", type=click.Path(path_type=Path))
-@click.option("--name", default=None, help="File name in the user models folder (default: FILE's name).")
+@click.option("--name", default=None, help="The name --model takes it by (default: FILE's name).")
 def import_model(param_file, name):
     """Import an ncnn model (FILE.param and the FILE.bin beside it) as a safetensors file in the user models
     folder, usable by name with --model.
@@ -557,7 +557,7 @@ def import_model(param_file, name):
     Real-ESRGAN's Compact (animevideov3) and RRDBNet (x4plus) graphs are recognised; the import is checked by
     running the ncnn graph itself against the converted network.
     """
-    from .models.loader import user_model_dir
+    from .models.loader import user_model_dir, user_models
     from .models.ncnn import import_ncnn
 
     filename = f"{Path(name).stem if name else Path(param_file).stem}.safetensors"
@@ -572,11 +572,11 @@ def import_model(param_file, name):
         click.echo(f"lumiere: note: this ncnn graph is an x{imported.scale} network followed by a {mode} "
                    f"x{factor:g} resize; the network alone was imported (lumiere resizes to any --scale itself)",
                    err=True)
-    click.echo(f"use it with: --model {filename}")
+    click.echo(f"use it with: --model {next(name for name, path in user_models().items() if path == target)}")
 
 
 def _list_models() -> None:
-    from .models.loader import MODEL_SUFFIXES, load_model, user_model_dir
+    from .models.loader import load_model, user_model_dir, user_models
     from .models.registry import SHIPPED
 
     def describe(name: str) -> tuple[str, str, str]:
@@ -590,19 +590,17 @@ def _list_models() -> None:
             rows.append((shipped.name, *describe(shipped.name), shipped.summary))
         else:
             rows.append((shipped.name, "-", "-", "-", "missing from this install"))
-    user_dir = user_model_dir()
-    if user_dir.is_dir():
-        for path in sorted(p for p in user_dir.iterdir() if p.suffix.lower() in MODEL_SUFFIXES):
-            try:
-                rows.append((path.name, *describe(str(path)), "user model"))
-            except LumiereError as exc:
-                rows.append((path.name, "-", "-", "-", f"cannot load: {exc}"))
+    for name, path in user_models().items():
+        try:
+            rows.append((name, *describe(str(path)), f"user model ({path.name})"))
+        except LumiereError as exc:
+            rows.append((name, "-", "-", "-", f"cannot load: {exc}"))
     widths = [max(len(row[i]) for row in rows + [("name", "job", "architecture", "params", "")])
               for i in range(4)]
     header = ("name", "job", "architecture", "params", "about")
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4])
-    click.echo(f"\nuser models folder: {user_dir}")
+    click.echo(f"\nuser models folder: {user_model_dir()}")
 
 
 @main.command()

@@ -47,6 +47,43 @@ def test_exception_unknown_name():
         load_model("nope")
 
 
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_exception_no_model_named(name):
+    with pytest.raises(ModelError, match="^no model was named: the name is empty$"):
+        load_model(name)
+
+
+def test_user_model_by_name(tmp_path, tiny_models, monkeypatch):
+    """An imported model is used by the name it was imported as (`models import realesrgan-x4plus.param`)."""
+    import lumiere
+
+    monkeypatch.setenv("LUMIERE_MODELS", str(tmp_path))
+    (tmp_path / "realesrgan-x4plus.safetensors").write_bytes(tiny_models[4].read_bytes())
+    for name in ("realesrgan-x4plus", "realesrgan-x4plus.safetensors"):
+        descriptor = load_model(name).descriptor
+        assert (descriptor.name, descriptor.scale) == ("realesrgan-x4plus", 4)
+    assert lumiere.load_model("realesrgan-x4plus").descriptor.scale == 4
+
+
+def test_user_models_names(tmp_path, tiny_models, monkeypatch):
+    """By their stem, except where the stem is a shipped model's or another file's too: there by the file name."""
+    from lumiere.models.loader import user_models
+
+    monkeypatch.setenv("LUMIERE_MODELS", str(tmp_path))
+    for name in ("mine.safetensors", "film-x4.safetensors", "twice.safetensors"):
+        (tmp_path / name).write_bytes(tiny_models[2].read_bytes())
+    for name in ("community.pth", "twice.pth"):
+        torch.save(build_compact(2, num_feat=8, num_conv=2).state_dict(), tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not a model")
+    assert user_models() == {name: tmp_path / file for name, file in [
+        ("community", "community.pth"), ("film-x4.safetensors", "film-x4.safetensors"), ("mine", "mine.safetensors"),
+        ("twice.pth", "twice.pth"), ("twice.safetensors", "twice.safetensors")]}
+    assert load_model("film-x4").descriptor.source != tmp_path / "film-x4.safetensors"  # the shipped one
+    assert load_model("twice.pth").descriptor.scale == 2
+    with pytest.raises(ModelError, match="no model named 'twice'"):
+        load_model("twice")
+
 def test_registry_refuses_duplicates():
     registry = ModelRegistry()
     registry.register(ShippedModel("a", "a.safetensors", ""))

@@ -1,6 +1,9 @@
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -250,6 +253,38 @@ class TestHostileParam:
         TestImportNcnn.assert_refused(param, ModelError, "is ncnn's binary form of a .param")
         param.write_bytes(bytes(range(128, 256)))
         TestImportNcnn.assert_refused(param, ModelError, "is not an ncnn .param file: it is not text")
+
+
+class TestImportCommand:
+    """`lumiere models import X.param`, then X by name wherever a model is asked for."""
+
+    def test_smoke(self, tmp_path, monkeypatch):
+        from click.testing import CliRunner
+
+        from lumiere.cli import main
+
+        monkeypatch.setenv("LUMIERE_MODELS", str(tmp_path / "models"))
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        imported = CliRunner().invoke(main, ["models", "import", str(param)])
+        assert imported.exit_code == 0 and "use it with: --model tiny\n" in imported.output
+        listed = CliRunner().invoke(main, ["models"]).output
+        assert any(line.split()[:3] == ["tiny", "x2", "RealESRGAN"] for line in listed.splitlines())
+        photo = tmp_path / "photo.png"
+        cv2.imwrite(str(photo), np.full((8, 8, 3), 128, np.uint8))
+        for option in ("-n", "--model"):
+            upscaled = CliRunner().invoke(main, ["upscale", str(photo), "-o", str(tmp_path / f"up{option}.png"),
+                                                 option, "tiny", "-q"])
+            assert upscaled.exit_code == 0, upscaled.output
+            assert cv2.imread(str(tmp_path / f"up{option}.png")).shape == (16, 16, 3)
+
+    @pytest.mark.parametrize("option", ["-n", "--model"])
+    def test_exception_empty_model_name(self, tmp_path, option):
+        photo = tmp_path / "photo.png"
+        cv2.imwrite(str(photo), np.full((8, 8, 3), 128, np.uint8))
+        ran = subprocess.run([sys.executable, "-m", "lumiere", "upscale", str(photo), "-o", str(tmp_path / "up.png"),
+                              option, ""], capture_output=True, text=True, timeout=300)
+        assert (ran.returncode, ran.stderr) == (1, "lumiere: error: no model was named: the name is empty\n")
+        assert not (tmp_path / "up.png").exists()
 
 
 class TestReadParam:

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -29,7 +30,22 @@ def user_model_dir() -> Path:
     return Path(os.environ.get("LUMIERE_MODELS", default))
 
 
+def user_models() -> dict[str, Path]:
+    """The model files in the user folder by the name a model is asked for by: the file's stem (what
+    `lumiere models import` names it), or the whole file name where the stem is a shipped model's or another
+    file's too."""
+    folder = user_model_dir()
+    if not folder.is_dir():
+        return {}
+    files = sorted(path for path in folder.iterdir() if path.suffix.lower() in MODEL_SUFFIXES and path.is_file())
+    stems = Counter(path.stem for path in files)
+    return {path.stem if stems[path.stem] == 1 and SHIPPED.get(path.stem) is None else path.name: path
+            for path in files}
+
+
 def resolve_model_path(name_or_path: str) -> tuple[str, Path]:
+    if not name_or_path.strip():
+        raise ModelError("no model was named: the name is empty")
     shipped = SHIPPED.get(name_or_path)
     if shipped is not None:
         if not shipped.path.is_file():
@@ -37,12 +53,12 @@ def resolve_model_path(name_or_path: str) -> tuple[str, Path]:
         return shipped.name, shipped.path
     path = Path(name_or_path).expanduser()
     if not path.exists():
-        in_user_dir = user_model_dir() / name_or_path
-        if in_user_dir.is_file():
-            path = in_user_dir
-        else:
-            known = ", ".join(SHIPPED.names())
-            raise ModelError(f"no model named {name_or_path!r} and no such file (shipped models: {known})")
+        users = user_models()
+        path = users.get(name_or_path, user_model_dir() / name_or_path)
+        if not path.is_file():
+            yours = f"; yours: {', '.join(users)}" if users else ""
+            raise ModelError(f"no model named {name_or_path!r} and no such file (shipped models: "
+                             f"{', '.join(SHIPPED.names())}{yours})")
     if not path.is_file():
         raise ModelError(f"model path is not a file: {path}")
     return path.stem, path
