@@ -305,6 +305,9 @@ class TestReadParam:
         param.write_text("7767517\n1 1\nInput data 0 2 data\n")
         with pytest.raises(ModelError, match="line 3: not an ncnn layer"):
             read_param(param)
+        param.write_text("7767517\n1 1\nInput data -1 1 0=1\n")
+        with pytest.raises(ModelError, match=r"line 3: not an ncnn layer \(a blob count below 0\)"):
+            read_param(param)
 
 
 # (architecture, network scale, resize the ncnn graph applies after the network)

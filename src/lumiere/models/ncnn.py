@@ -182,6 +182,8 @@ def _shown(value: int | float) -> str:
 
 def _parse_layer(fields: list[str]) -> NcnnLayer:
     layer_type, name, input_count, output_count = fields[0], fields[1], int(fields[2]), int(fields[3])
+    if min(input_count, output_count) < 0:
+        raise ValueError("a blob count below 0")
     blobs = fields[4:4 + input_count + output_count]
     if len(blobs) != input_count + output_count:
         raise ValueError(f"{input_count + output_count} blob names expected, {len(blobs)} given")
