@@ -9,7 +9,7 @@ import pytest
 
 import lumiere
 from lumiere import api
-from lumiere.errors import LumiereError, OptionError
+from lumiere.errors import LumiereError, OptionError, OutputError
 
 from .conftest import decode_all, write_video
 
@@ -84,3 +84,98 @@ def test_quiet_prints_nothing_and_a_report_of_ones_own_still_hears_the_notes(tmp
     lumiere.upscale(picture, scale=2, quiet=True, report=heard.append)
     assert any(line.startswith("note: enlarged by") for line in heard)
     assert capfd.readouterr().err == ""
+
+
+def _scans(folder, count=5):
+    folder.mkdir()
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((6, 8, 3), 40 * i, np.uint8))
+    return folder
+
+
+@pytest.fixture
+def rendered(monkeypatch):
+    """The names of the images rendered, in order; `rendered.stop_after` interrupts the run after that many."""
+    from lumiere.jobs import StillWork
+
+    class Rendered(list):
+        stop_after = None
+
+    names = Rendered()
+    render = StillWork.__call__
+
+    def counting(self, name, image):
+        if names.stop_after is not None and len(names) == names.stop_after:
+            raise KeyboardInterrupt
+        names.append(name)
+        return render(self, name, image)
+
+    monkeypatch.setattr(StillWork, "__call__", counting)
+    return names
+
+
+def test_an_interrupted_folder_goes_on_where_it_stopped(tmp_path, tiny_models, rendered):
+    from lumiere.output import work_folder
+
+    scans, out = _scans(tmp_path / "scans"), tmp_path / "out"
+    job = {"scale": 2, "model": str(tiny_models[2]), "output": out, "quiet": True}
+    whole = lumiere.upscale(scans, **{**job, "output": tmp_path / "whole"})
+    rendered.clear()
+    rendered.stop_after = 3
+    with pytest.raises(KeyboardInterrupt):
+        lumiere.upscale(scans, **job)
+    assert not out.exists(), "images are placed only once all are done"
+    with pytest.raises(OutputError, match="unfinished job with other settings"):
+        lumiere.upscale(scans, **{**job, "scale": 3})
+    rendered.clear()
+    rendered.stop_after = None
+    heard = []
+    lumiere.upscale(scans, **job, report=heard.append)
+    assert rendered == ["3.png", "4.png"], "each image is rendered once"
+    assert "note: 3 of 5 images were finished by an earlier run of this job" in heard
+    for name in map(str, range(5)):
+        assert (out / f"{name}.png").read_bytes() == (whole / f"{name}.png").read_bytes()
+    assert not work_folder(out).exists()
+    with pytest.raises(OutputError, match="5 of the images in .* exist"):
+        lumiere.upscale(scans, **job)
+
+
+def test_an_interrupted_overwrite_leaves_the_old_images_until_the_new_ones_are_done(tmp_path, tiny_models,
+                                                                                   rendered):
+    scans, out = _scans(tmp_path / "scans"), tmp_path / "out"
+    job = {"model": str(tiny_models[2]), "output": out, "quiet": True}
+    lumiere.upscale(scans, scale=2, **job)
+    old = {path.name: path.read_bytes() for path in out.iterdir()}
+    rendered.clear()
+    rendered.stop_after = 2
+    with pytest.raises(KeyboardInterrupt):
+        lumiere.upscale(scans, scale=3, overwrite=True, **job)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == old
+    rendered.clear()
+    rendered.stop_after = None
+    lumiere.upscale(scans, scale=3, overwrite=True, **job)
+    assert rendered == ["2.png", "3.png", "4.png"]
+    assert {cv2.imread(str(path)).shape for path in out.iterdir()} == {(18, 24, 3)}
+
+
+def test_a_folder_that_failed_midway_does_the_rest_when_run_again(tmp_path, tiny_models, rendered, monkeypatch):
+    from lumiere import jobs
+
+    scans, out = _scans(tmp_path / "scans"), tmp_path / "out"
+    job = {"scale": 2, "model": str(tiny_models[2]), "output": out, "quiet": True}
+    write = jobs.write_image
+
+    def disk_full_after_two(path, image):
+        if len(rendered) > 2:
+            raise OutputError(f"cannot write {path}: No space left on device")
+        write(path, image)
+
+    monkeypatch.setattr(jobs, "write_image", disk_full_after_two)
+    with pytest.raises(LumiereError, match=r"3 of 5 images failed and were skipped \(2.png, 3.png, 4.png\)"):
+        lumiere.upscale(scans, **job)
+    assert sorted(path.name for path in out.iterdir()) == ["0.png", "1.png"]
+    monkeypatch.setattr(jobs, "write_image", write)
+    rendered.clear()
+    lumiere.upscale(scans, **job)
+    assert rendered == ["2.png", "3.png", "4.png"]
+    assert sorted(path.name for path in out.iterdir()) == [f"{i}.png" for i in range(5)]

@@ -116,7 +116,7 @@ def _bad_inputs(tmp_path, video, tiny_models):
         "not a model": (["restore", video, "-o", out, "--model", fake_model], "not a model"),
         "output is input": (["restore", video, "-o", video, *m], "overwrite the input"),
         "unwritable folder": (["restore", video, "-o", readonly / "x.mp4", *m], "not writable"),
-        "missing folder": (["restore", video, "-o", tmp_path / "no" / "x.mp4", *m], "does not exist"),
+        "folder under a file": (["restore", video, "-o", video / "no" / "x.mp4", *m], "is a file, not a folder"),
         "scale 0": (["restore", video, "-o", out, "--scale", "0"], "between 1 and 8"),
         "scale -1": (["restore", video, "-o", out, "--scale", "-1"], "between 1 and 8"),
         "scale 100": (["restore", video, "-o", out, "--scale", "100"], "between 1 and 8"),
@@ -542,3 +542,69 @@ def test_demo_restores_a_film_and_writes_its_comparisons_each_time(tmp_path):
     assert (tmp_path / "out" / "before-after.mp4").is_file() and (tmp_path / "out" / "before-after.png").is_file()
     again = run_cli("demo", "--input", str(film), "-o", str(tmp_path / "out"), "--scale", "2")
     assert again.returncode == 0, again.stderr  # the demo's folder is its own: a second run replaces it
+
+
+def test_output_into_folders_not_made_yet(tmp_path, video_factory, tiny_models, tiny_colorizer):
+    photo = _gray_photo(tmp_path / "photo.png")
+    video = video_factory(frames=3, size=(64, 48))
+    made = tmp_path / "made"
+    model = ["--model", str(tiny_models[2])]
+    commands = {
+        "restore": ["restore", video, "--scale", "2", *model, "-q", "-o", made / "restore" / "deeper" / "film.mp4"],
+        "upscale": ["upscale", photo, "--scale", "2", *model, "-q", "-o", made / "upscale" / "deeper" / "x.png"],
+        "colorize": ["colorize", photo, "--color-model", tiny_colorizer, "--render-size", "64", "-q",
+                     "-o", made / "colorize" / "deeper" / "x.png"],
+        "degrade": ["degrade", photo, "-q", "-o", made / "degrade" / "deeper" / "x.png"],
+        "compare": ["compare", photo, photo, "-q", "-o", made / "compare" / "deeper" / "x.png"],
+    }
+    for name, args in commands.items():
+        result = CliRunner().invoke(main, list(map(str, args)))
+        assert result.exit_code == 0, (name, result.output)
+        assert Path(args[-1]).is_file(), name
+    failing = {
+        "restore": ["restore", video, "--model", "nope", "-q", "-o", tmp_path / "not" / "made" / "film.mp4"],
+        "upscale": ["upscale", photo, "--model", "nope", "-q", "-o", tmp_path / "not" / "made" / "x.png"],
+        "colorize": ["colorize", photo, "--color-model", "nope", "-q", "-o", tmp_path / "not" / "made" / "x.png"],
+        "degrade": ["degrade", tmp_path / "missing.png", "-q", "-o", tmp_path / "not" / "made" / "x.png"],
+        "compare": ["compare", photo, video, "-q", "-o", tmp_path / "not" / "made" / "x.mp4"],
+    }
+    for name, args in failing.items():
+        result = CliRunner().invoke(main, list(map(str, args)))
+        assert result.exit_code == 1 and result.stderr.startswith("lumiere: error:"), (name, result.output)
+        assert not (tmp_path / "not").exists(), f"{name} left the folders it made behind"
+    blocked = tmp_path / "a-file"
+    blocked.write_text("in the way")
+    result = CliRunner().invoke(main, ["upscale", str(photo), "-o", str(blocked / "x.png"), "--scale", "2", *model])
+    assert result.exit_code == 1 and f"{blocked} is a file, not a folder" in result.stderr
+
+
+def test_upscale_and_colorize_a_photo_in_one_command(tmp_path, tiny_models, tiny_colorizer):
+    import lumiere
+
+    photo = _gray_photo(tmp_path / "photo.png")
+    colour = ["--color-model", str(tiny_colorizer), "--render-size", "64", "--saturation", "1.5"]
+    result = CliRunner().invoke(main, ["upscale", str(photo), "--scale", "2", "--model", str(tiny_models[2]),
+                                       "--colorize", *colour, "-q"])
+    assert result.exit_code == 0, result.output
+    enlarged = lumiere.upscale(cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB), scale=2,
+                               model=str(tiny_models[2]), quiet=True)
+    expected = lumiere.colorize(enlarged, color_model=str(tiny_colorizer), render_size=64, saturation=1.5, quiet=True)
+    written = cv2.cvtColor(cv2.imread(str(tmp_path / "photo-lumiere.png")), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(written, expected)  # enlarged first, then coloured
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo.rename(folder / "photo.png")
+    result = CliRunner().invoke(main, ["upscale", str(folder), "--scale", "2", "--model", str(tiny_models[2]),
+                                       "--colorize", *colour, "--reference", str(folder / "photo.png"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(tmp_path / "photos-lumiere" / "photo.png")).shape == (128, 160, 3)
+    film_command = run_cli("restore", folder / "photo.png")
+    assert film_command.returncode == 1 and "use `lumiere upscale` for stills (with --colorize" in film_command.stderr
+
+
+def test_exception_upscale_colour_options_need_colorize(tmp_path):
+    photo = _gray_photo(tmp_path / "photo.png")
+    result = CliRunner().invoke(main, ["upscale", str(photo), "--reference", str(photo), "-q"])
+    assert result.exit_code == 1 and result.stderr.strip() == \
+        "lumiere: error: --reference guides colorization: add --colorize"
+    assert not (tmp_path / "photo-lumiere.png").exists()

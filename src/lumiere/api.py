@@ -24,15 +24,15 @@ from typing import Any
 import numpy as np
 
 from ._malloc import keep_freed_memory
-from .engine.runner import Runners, RunnerSettings
+from .engine.runner import RunnerSettings
 from .errors import LumiereError, OptionError
 from .io.images import Image, is_image_path
 from .io.reader import VIDEO_SUFFIXES
 from .models.descriptor import LoadedModel
 from .models.loader import load_model as _load_model
-from .output import default_output, film_suffix
+from .output import default_output, film_suffix, output_folder
 from .plan import settings_from_options, stage_options
-from .stages.colorize import ColorizeSettings, ColorizeStage, References, colorizer
+from .stages.colorize import ColorizeSettings
 from .stages.settings import check_rate
 from .stages.upscale import FILM_SCALE, IMAGE_SCALE, UpscaleSettings
 
@@ -93,38 +93,53 @@ def _report_all(report: Report | None, notices: Iterable[str]) -> None:
 
 def upscale(picture: np.ndarray | str | Path, scale: float | None = None, *, output: str | Path | None = None,
             model: str | None = None, look: str | None = None, strength: float | None = None,
-            height: int | None = None, to: str | None = None, quality: str = "standard", device: str = "auto",
-            precision: str = "auto", tile: int | None = None, overwrite: bool = False, quiet: bool = False,
-            report: Report | None = _to_stderr) -> np.ndarray | Path:
+            height: int | None = None, to: str | None = None, quality: str = "standard", colorize: bool = False,
+            reference: Iterable[str | Path] = (), device: str = "auto", precision: str = "auto",
+            tile: int | None = None, overwrite: bool = False, quiet: bool = False, report: Report | None = _to_stderr,
+            **options: Any) -> np.ndarray | Path:
     """Enlarge a still: an array gives an array; an image file or a folder of images is written to `output`
-    (default: NAME-lumiere beside it), and the path written is returned.
+    (default: NAME-lumiere beside it), and the path written is returned. An interrupted folder goes on where it
+    stopped when called again with the same arguments.
 
     Without `scale`, `height` or `to` ("4k"), x4, or a `model`'s own scale. Without `model`, lumiere picks its
-    network by how film-damaged the picture looks. `report` hears notes (which network was chosen) and, unless
-    `quiet`, what is happening. `quiet` prints nothing, progress bar and notes included; a `report` of your own
-    still hears the notes.
+    network by how film-damaged the picture looks. With `colorize`, the enlarged picture is then coloured, as
+    `colorize` does it: `reference` pictures and `options` (`saturation`, `render_size`, `skin`, `color_model`)
+    as it takes them. `report` hears notes (which network was chosen) and, unless `quiet`, what is happening.
+    `quiet` prints nothing, progress bar and notes included; a `report` of your own still hears the notes.
 
     >>> gray_scan = np.full((30, 40), 128, np.uint16)
     >>> lumiere.upscale(gray_scan, scale=3, quiet=True).dtype
     dtype('uint16')
     >>> lumiere.upscale("photo.png", scale=2, quiet=True)
     PosixPath('photo-lumiere.png')
+    >>> lumiere.upscale("photo.png", scale=2, colorize=True, saturation=1.2, output="photo-colour.png", quiet=True)
+    PosixPath('photo-colour.png')
     """
-    from .jobs import upscale_images, upscale_picture
+    from .jobs import StillWork
 
+    _check_options(options, ColorizeSettings.options)
     settings = UpscaleSettings.from_options({"scale": scale, "height": height, "to": to, "model": model,
                                              "look": look, "strength": strength, "quality": quality})
-    settings = settings.or_scale(IMAGE_SCALE)
-    runner = _runner(device, precision, tile)
-    report = _audible(report, quiet)
+    colour = ColorizeSettings.from_options({**options, "reference": tuple(Path(p) for p in reference),
+                                            "colorize": colorize})
+    work = StillWork(settings.or_scale(IMAGE_SCALE), colour, _runner(device, precision, tile))
+    if isinstance(picture, (str, os.PathLike)):
+        path = Path(picture)
+        output = Path(output) if output is not None else default_output(path, "" if path.is_dir() else path.suffix)
+    return _stills(picture, output, work, overwrite, quiet, _audible(report, quiet))
+
+
+def _stills(picture: np.ndarray | Path, output: Path | None, work, overwrite: bool, quiet: bool,
+            report: Report | None) -> np.ndarray | Path:
+    """`work` (a `jobs.StillWork`) on an array, returned, or on an image file or folder, written to `output`."""
+    from .jobs import process_stills
+
     if not isinstance(picture, (str, os.PathLike)):
         image = _check_picture(picture)
-        enlarged, chosen = upscale_picture(image, settings, Runners(runner))
-        _report_all(report, [f"enlarged by {chosen}"] if chosen else [])
-        return _as_array(enlarged) if picture.ndim == 3 else enlarged.rgb
-    path = Path(picture)
-    output = Path(output) if output is not None else default_output(path, "" if path.is_dir() else path.suffix)
-    written, failed, notices = upscale_images(path, output, settings, runner, show_progress=not quiet,
+        done = work("the picture", image)
+        _report_all(report, work.notices())
+        return _as_array(done) if picture.ndim == 3 else done.rgb
+    written, failed, notices = process_stills(Path(picture), output, work, show_progress=not quiet,
                                               overwrite=overwrite)
     _report_all(report, notices)
     _raise_for_skipped(failed, len(written) + len(failed), report)
@@ -138,7 +153,9 @@ def _raise_for_skipped(failed: list[tuple[Path, str]], total: int, report: Repor
     if report is not None:
         for path, reason in failed:
             report(f"error: {path}: {reason}")
-    raise LumiereError(f"{len(failed)} of {total} images failed and were skipped; the others were written")
+    names = ", ".join(path.name for path, _ in failed[:3]) + (" ..." if len(failed) > 3 else "")
+    raise LumiereError(f"{len(failed)} of {total} images failed and were skipped ({names}); the others were "
+                       "written")
 
 
 def colorize(picture: np.ndarray | str | Path, *, output: str | Path | None = None,
@@ -150,9 +167,10 @@ def colorize(picture: np.ndarray | str | Path, *, output: str | Path | None = No
 
     An array gives an array; a path is written to `output` (default: NAME-lumiere beside it) and the path
     written is returned. A film (a video file, or a folder of frames when `source_fps` is given or `output` is a
-    video file) is coloured frame to frame along its motion, and resumes where an interrupted job stopped.
-    `reference` pictures (coloured frames of the film, or photos of its scenes) lend their colours. `options`:
-    the colour stage's own (`saturation`, `render_size`, `skin`, `color_model`; `lumiere.options()` lists them).
+    video file) is coloured frame to frame along its motion; a film or a folder of pictures goes on where an
+    interrupted job stopped. `reference` pictures (coloured frames of the film, or photos of its scenes) lend
+    their colours. `options`: the colour stage's own (`saturation`, `render_size`, `skin`, `color_model`;
+    `lumiere.options()` lists them). `upscale(..., colorize=True)` enlarges and colours a still in one go.
     `report` hears notes and, unless `quiet`, what is happening. `quiet` prints nothing, progress bar and notes
     included; a `report` of your own still hears the notes.
 
@@ -160,33 +178,25 @@ def colorize(picture: np.ndarray | str | Path, *, output: str | Path | None = No
     >>> coloured.shape, coloured.dtype
     ((64, 64, 3), dtype('uint8'))
     """
-    from .jobs import colorize_images, colorize_picture
+    from .jobs import StillWork
     from .jobs import restore as run_restore
 
     _check_options(options, ColorizeSettings.options)
-    references = tuple(Path(p) for p in reference)
-    settings = ColorizeSettings.from_options({**options, "reference": references, "colorize": True})
+    settings = ColorizeSettings.from_options({**options, "reference": tuple(Path(p) for p in reference),
+                                              "colorize": True})
     runner = _runner(device, precision, None)
     report = _audible(report, quiet)
     if not isinstance(picture, (str, os.PathLike)):
-        image = _check_picture(picture)
-        colours = colorizer(settings, Runners(runner))
-        stage = ColorizeStage(colours, references=References(colours, references) if references else None,
-                              temporal=False)
-        coloured = colorize_picture(image, stage)
-        return _as_array(coloured) if picture.ndim == 3 else coloured.rgb
+        return _stills(picture, None, StillWork(None, settings, runner), overwrite, quiet, report)
     path = Path(picture)
     output, photos = colorize_target(path, output, codec, source_fps)
     if photos:
-        written, failed, notices = colorize_images(path, output, settings, runner, show_progress=not quiet,
-                                                   overwrite=overwrite)
-        _report_all(report, notices)
-        _raise_for_skipped(failed, len(written) + len(failed), report)
-        return output
-    written_to, notices = run_restore(path, output, settings, runner=runner, codec=codec, crf=crf,
-                                      source_fps=check_rate("source_fps", source_fps), chunk_frames=chunk_frames,
-                                      restart=restart, overwrite=overwrite, show_progress=not quiet,
-                                      report=None if quiet else report, label="colorize")
+        return _stills(path, output, StillWork(None, settings, runner), overwrite, quiet, report)
+    with output_folder(output.parent):
+        written_to, notices = run_restore(path, output, settings, runner=runner, codec=codec, crf=crf,
+                                          source_fps=check_rate("source_fps", source_fps), chunk_frames=chunk_frames,
+                                          restart=restart, overwrite=overwrite, show_progress=not quiet,
+                                          report=None if quiet else report, label="colorize")
     _report_all(report, notices)
     return written_to
 
@@ -249,12 +259,13 @@ def restore(input: str | Path, output: str | Path | None = None, *, preset: str 
     # a film is film: the damage detector reads smooth, compressed scans of real old film as clean pictures
     settings = [s.or_scale(FILM_SCALE) if isinstance(s, UpscaleSettings) else s
                 for s in settings_from_options({**options, "kind": "film"}, preset)]
-    written, notices = run_restore(Path(input), film_target(input, output, codec), *settings,
-                                   runner=_runner(device, precision, tile), preview=preview, ray=ray, codec=codec,
-                                   crf=crf, preset=encoder_preset, bit_depth=bit_depth,
-                                   source_fps=check_rate("source_fps", source_fps), chunk_frames=chunk_frames,
-                                   batch=batch, restart=restart, overwrite=overwrite, show_progress=not quiet,
-                                   report=None if quiet else report)
+    target = film_target(input, output, codec)
+    with output_folder(target.parent):
+        written, notices = run_restore(Path(input), target, *settings, runner=_runner(device, precision, tile),
+                                       preview=preview, ray=ray, codec=codec, crf=crf, preset=encoder_preset,
+                                       bit_depth=bit_depth, source_fps=check_rate("source_fps", source_fps),
+                                       chunk_frames=chunk_frames, batch=batch, restart=restart, overwrite=overwrite,
+                                       show_progress=not quiet, report=None if quiet else report)
     _report_all(_audible(report, quiet), notices)
     return written
 

@@ -195,9 +195,10 @@ def _every_stage_option():
 
 
 def _upscale_stage_options():
+    from .stages.colorize import ColorizeSettings
     from .stages.upscale import UpscaleSettings
 
-    return UpscaleSettings.options
+    return (*UpscaleSettings.options, *ColorizeSettings.options)
 
 
 def _colorize_stage_options():
@@ -445,25 +446,27 @@ def colorize(inputs, input_options, output, overwrite, device, precision, codec,
 @_runner_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def upscale(inputs, input_options, output, overwrite, device, precision, tile, quiet, **values):
-    """Upscale a still image, or every image in a folder (same names out).
+    """Upscale a still image, or every image in a folder (same names out); with --colorize, colour it too.
 
     \b
     Examples:
       lumiere upscale photo.png -o photo-x4.png --scale 4
+      lumiere upscale photo.jpg --colorize --saturation 1.2
       lumiere upscale scans/ -o scans-x2/ --scale 2
 
     Without --scale, --height or --to an image is enlarged x4, or by a --model's
     own factor. 16-bit images stay 16-bit; an alpha channel is carried along (resampled).
+    With --colorize the enlarged image is coloured as `lumiere colorize` does.
     In a folder, an image that cannot be read or written is skipped and named,
-    the others are written, and the command exits with status 1.
+    the others are written, and the command exits with status 1; an interrupted
+    folder goes on where it stopped when the same command is given again.
     """
     from .api import upscale as run_upscale
 
-    given = _inputs(input_options, inputs)
-    if len(given) > 1:
-        raise click.UsageError(f"one input expected (an image or a folder), got {len(given)}")
-    written = run_upscale(given[0], output=output, device=device, precision=_precision(precision), tile=tile,
-                          overwrite=overwrite, quiet=quiet, report=_say, **values)
+    input_path, references = _input_and_references(_inputs(input_options, inputs), values.pop("reference"))
+    written = run_upscale(input_path, output=output, reference=references, device=device,
+                          precision=_precision(precision), tile=tile, overwrite=overwrite, quiet=quiet, report=_say,
+                          **values)
     click.echo(f"wrote {written}")
 
 

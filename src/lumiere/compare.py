@@ -11,7 +11,7 @@ from .io.images import Image, is_image_path, read_image, write_image
 from .io.reader import Frame, open_source
 from .io.writer import EncodeSettings, video_file
 from .ops import eight_bit
-from .output import check_output_folder
+from .output import output_folder
 
 MODES = ("split", "side")
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
@@ -68,37 +68,37 @@ def compare(before_path: Path, after_path: Path, output: Path, mode: str = "spli
     output = Path(output)
     if output.resolve() in (Path(before_path).resolve(), Path(after_path).resolve()):
         raise OutputError("the comparison would overwrite one of its inputs")
-    check_output_folder(output.parent)
-    if is_image_path(Path(before_path)) and is_image_path(Path(after_path)):
-        if not is_image_path(output):
-            raise OutputError("comparing two images writes an image: give -o NAME.png")
-        write_image(output, Image(compose(read_image(before_path).rgb, read_image(after_path).rgb, mode)))
-        return
-    before, after = open_source(Path(before_path)), open_source(Path(after_path))
-    before_step, after_step = float(1 / before.info.fps), float(1 / after.info.fps)
-    if is_image_path(output):
-        wanted = after.info.frame_count // 2 if frame is None else frame
-        if not 0 <= wanted < after.info.frame_count:
-            raise InputError(f"$frame must be between 0 and {after.info.frame_count - 1}")
-        for pair_before, pair_after in _paired(before.frames(), after.frames(), before_step, after_step):
-            if pair_after.index == wanted:
-                write_image(output, Image(compose(pair_before.rgb, pair_after.rgb, mode)))
-                return
-    settings = EncodeSettings("h264", crf=18, preset="fast")
-    settings.validate(output.suffix.lower())
-    pairs = _paired(before.frames(), after.frames(), before_step, after_step)
-    first_before, first_after = next(pairs)
-    first = compose(first_before.rgb, first_after.rgb, mode)
-    info = after.info
-    progress = tqdm(total=info.frame_count, unit="frame", desc="compare", disable=not show_progress)
-    try:
-        with video_file(output, settings, first.shape[1], first.shape[0], info.fps, info.time_base,
-                        info.color.for_output(first.shape[0], info.height), first_after.pts,
-                        info.path if info.kind == "video" else None) as writer:
-            writer.write(first, first_after.pts, first_after.duration)
-            progress.update(1)
-            for pair_before, pair_after in pairs:
-                writer.write(compose(pair_before.rgb, pair_after.rgb, mode), pair_after.pts, pair_after.duration)
+    with output_folder(output.parent):
+        if is_image_path(Path(before_path)) and is_image_path(Path(after_path)):
+            if not is_image_path(output):
+                raise OutputError("comparing two images writes an image: give -o NAME.png")
+            write_image(output, Image(compose(read_image(before_path).rgb, read_image(after_path).rgb, mode)))
+            return
+        before, after = open_source(Path(before_path)), open_source(Path(after_path))
+        before_step, after_step = float(1 / before.info.fps), float(1 / after.info.fps)
+        if is_image_path(output):
+            wanted = after.info.frame_count // 2 if frame is None else frame
+            if not 0 <= wanted < after.info.frame_count:
+                raise InputError(f"$frame must be between 0 and {after.info.frame_count - 1}")
+            for pair_before, pair_after in _paired(before.frames(), after.frames(), before_step, after_step):
+                if pair_after.index == wanted:
+                    write_image(output, Image(compose(pair_before.rgb, pair_after.rgb, mode)))
+                    return
+        settings = EncodeSettings("h264", crf=18, preset="fast")
+        settings.validate(output.suffix.lower())
+        pairs = _paired(before.frames(), after.frames(), before_step, after_step)
+        first_before, first_after = next(pairs)
+        first = compose(first_before.rgb, first_after.rgb, mode)
+        info = after.info
+        progress = tqdm(total=info.frame_count, unit="frame", desc="compare", disable=not show_progress)
+        try:
+            with video_file(output, settings, first.shape[1], first.shape[0], info.fps, info.time_base,
+                            info.color.for_output(first.shape[0], info.height), first_after.pts,
+                            info.path if info.kind == "video" else None) as writer:
+                writer.write(first, first_after.pts, first_after.duration)
                 progress.update(1)
-    finally:
-        progress.close()
+                for pair_before, pair_after in pairs:
+                    writer.write(compose(pair_before.rgb, pair_after.rgb, mode), pair_after.pts, pair_after.duration)
+                    progress.update(1)
+        finally:
+            progress.close()

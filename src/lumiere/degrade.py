@@ -12,7 +12,7 @@ from .io.images import Image, is_image_path, read_image, write_image
 from .io.reader import open_source
 from .io.writer import EncodeSettings, video_file
 from .ops import array_to_tensor, tensor_to_array
-from .output import check_output_folder
+from .output import check_output_folder, output_folder
 
 WINDOW = 16
 
@@ -81,12 +81,14 @@ def degrade(input_path: Path, output: Path, recipe_name: str, scale: int, seed: 
         images = sorted(p for p in input_path.iterdir() if p.is_file() and is_image_path(p))
         if not images:
             raise InputError(f"no images in {input_path}")
-        output.mkdir(exist_ok=True)
-        for index, image in enumerate(images):
-            degrade_image(image, output / image.name, recipe_name, scale, seed + index)
+        with output_folder(output):
+            for index, image in enumerate(images):
+                degrade_image(image, output / image.name, recipe_name, scale, seed + index)
     elif is_image_path(input_path):
         if not is_image_path(output):
             raise OutputError(f"{output}: give an image file name for an image input")
-        degrade_image(input_path, output, recipe_name, scale, seed)
+        with output_folder(output.parent):
+            degrade_image(input_path, output, recipe_name, scale, seed)
     else:
-        degrade_video(input_path, output, recipe_name, scale, seed, show_progress)
+        with output_folder(output.parent):
+            degrade_video(input_path, output, recipe_name, scale, seed, show_progress)

@@ -1,7 +1,10 @@
 """The jobs: restore a film, upscale and colorize stills. `api` (the Python API, which the CLI and the web app
 call) gives them their defaults."""
 
+import hashlib
+import json
 import os
+import shutil
 from collections.abc import Callable
 from fractions import Fraction
 from functools import partial
@@ -18,7 +21,8 @@ from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_
 from .io.reader import Source, open_source
 from .io.writer import plan_source_streams, remove_files_of_dead_processes, video_file
 from .job import Job
-from .manifest import settings_hash
+from .manifest import files_record, settings_hash, write_atomically
+from .models.loader import resolve_model_path
 from .ops import array_to_tensor, tensor_to_array
 from .output import (
     auto_chunk_frames,
@@ -26,7 +30,9 @@ from .output import (
     check_output_folder,
     check_paths,
     format_duration,
+    output_folder,
     plan_output,
+    work_folder,
 )
 from .plan import build_stages, plan_stages
 from .stages.colorize import ColorizeSettings, ColorizeStage, References, colorizer
@@ -198,64 +204,140 @@ def colorize_picture(image: Image, stage: ColorizeStage) -> Image:
     return Image(tensor_to_array(rgb, image.rgb.dtype), image.alpha)
 
 
-def _each_image(pairs: list[tuple[Path, Path]], label: str, show_progress: bool, work,
-                is_folder: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """`work(src, dst)` over every pair. In a folder an image that cannot be read or written is skipped and
-    reported (as a batch of films is): the others are still worth having. A model error stops at once."""
-    from tqdm import tqdm
+def still_colour_stage(settings: ColorizeSettings, runners: Runners) -> ColorizeStage:
+    """The colour stage for stills: each picture on its own, references borrowed by content."""
+    colours = colorizer(settings, runners)
+    return ColorizeStage(colours, references=References(colours, settings.references) if settings.references
+                         else None, temporal=False)
 
-    written, failed = [], []
-    for src, dst in tqdm(pairs, unit="image", desc=label, disable=not show_progress or len(pairs) == 1):
+
+class StillWork:
+    """What is done to each still: enlarged, then coloured (as a film's stages run), either or both. Networks are
+    loaded on the first picture, after every check of the paths."""
+
+    def __init__(self, upscale: UpscaleSettings | None, colorize: ColorizeSettings | None, runner: RunnerSettings):
+        self.upscale, self.colorize, self.runner = upscale, colorize, runner
+        self.runners = Runners(runner)
+        self._colour_stage = None
+        self.chosen: dict[str, list[str]] = {}  # network -> the images it enlarged, where lumiere chose it
+        self.coloured_inputs: list[str] = []
+
+    @property
+    def label(self) -> str:
+        return "upscale" if self.colorize is None else "colorize" if self.upscale is None else "upscale + colorize"
+
+    def fingerprint(self) -> str:
+        """Everything an image's result depends on (not the device), models and references by content."""
+        files = [] if self.colorize is None else self.colorize.files(None)
+        if self.upscale is not None and self.upscale.model is not None:
+            files.append(resolve_model_path(self.upscale.model)[1])
+        data = {"upscale": None if self.upscale is None else self.upscale.fingerprint(),
+                "colorize": None if self.colorize is None else self.colorize.fingerprint(),
+                "runner": {key: value for key, value in vars(self.runner).items() if key != "device"},
+                "files": files_record(files) if files else None}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def __call__(self, name: str, image: Image) -> Image:
+        if self.upscale is not None:
+            image, choice = upscale_picture(image, self.upscale, self.runners)
+            if choice is not None:
+                self.chosen.setdefault(choice, []).append(name)
+        if self.colorize is not None:
+            if self._colour_stage is None:
+                self._colour_stage = still_colour_stage(self.colorize, self.runners)
+            if not is_gray(image.rgb):
+                self.coloured_inputs.append(name)
+            image = colorize_picture(image, self._colour_stage)
+        return image
+
+    def notices(self) -> list[str]:
+        notices = [f"enlarged by {network}: {_some(names)}" for network, names in self.chosen.items()]
+        if notices:
+            notices.append("lumiere chose by how film-damaged each image looks; --model or --look to choose")
+        if self.coloured_inputs:
+            notices.append(f"{len(self.coloured_inputs)} input(s) already had colour ({_some(self.coloured_inputs)}); "
+                           "their lightness alone was colorized")
+        return notices
+
+
+IMAGES_RECORD = "images.json"
+
+
+class FolderRecord:
+    """A folder of images in progress, kept in the work folder beside the output folder (`output.work_folder`):
+    the finished images wait there, named in a record with the settings' fingerprint and the input each came from,
+    and move into the output folder together once every image is done. So an interrupted job goes on where it
+    stopped when run again with the same settings, and an interrupted `overwrite` leaves the old images as they
+    were; the work folder goes once everything is in place."""
+
+    def __init__(self, target: Path, fingerprint: str, overwrite: bool):
+        self.target, self.fingerprint = target, fingerprint
+        self.work = work_folder(target)
+        self.done: dict[str, list[int]] = {}
+        self._stale = False  # the work folder holds another job's state, to be discarded before the first write
+        self._ready = False  # the work folder is made and cleared of a killed run's unfinished images
+        if not self.work.exists():
+            return
+        record = self._read()
+        if record is not None and record["settings"] == fingerprint:
+            self.done = record["done"]
+        elif overwrite:
+            self._stale = True
+        else:
+            raise OutputError(f"{self.work} holds an unfinished job with other settings; run it again as it was to "
+                              "finish it, or add $overwrite to discard it and start over")
+
+    def _read(self) -> dict | None:
         try:
-            work(src, dst)
-        except (InputError, OutputError) as exc:
-            if not is_folder:
-                raise
-            failed.append((src, str(exc)))
-            continue
-        written.append(dst)
-    return written, failed
+            record = json.loads((self.work / IMAGES_RECORD).read_text())
+        except (OSError, ValueError):
+            return None
+        done = record.get("done") if isinstance(record, dict) else None
+        if not (isinstance(done, dict) and all(isinstance(v, list) for v in done.values())):
+            return None
+        return record
+
+    @staticmethod
+    def _origin(source: Path) -> list[int]:
+        stat = source.stat()
+        return [stat.st_size, stat.st_mtime_ns]
+
+    def is_done(self, source: Path, destination: Path) -> bool:
+        """Finished by an earlier run of this job from the same input, and still there (waiting or in place)."""
+        return (self.done.get(destination.name) == self._origin(source)
+                and ((self.work / destination.name).is_file() or destination.is_file()))
+
+    def keep(self, source: Path, destination: Path, image: Image) -> None:
+        """A finished image into the work folder, then into the record."""
+        if not self._ready:
+            if self._stale:
+                shutil.rmtree(self.work)
+            self.work.mkdir(exist_ok=True)
+            for unfinished in self.work.glob(".*.partial"):  # a killed run's image, cut off as it was written
+                unfinished.unlink()
+            self._ready = True
+        write_image(self.work / destination.name, image)
+        self.done[destination.name] = self._origin(source)
+        try:
+            write_atomically(self.work / IMAGES_RECORD,
+                             json.dumps({"settings": self.fingerprint, "done": self.done}).encode())
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.work / IMAGES_RECORD}: {exc.strerror}") from None
+
+    def place(self, complete: bool) -> None:
+        """The finished images into the output folder; with `complete`, the work folder is no longer needed."""
+        if not self.work.is_dir():
+            return
+        self.target.mkdir(exist_ok=True)
+        for name in self.done:
+            if (self.work / name).is_file():
+                os.replace(self.work / name, self.target / name)
+        if complete:
+            shutil.rmtree(self.work)
 
 
-def upscale_images(input_path: Path, output_path: Path, settings: UpscaleSettings,
-                   runner: RunnerSettings = RunnerSettings(), show_progress: bool = True,
-                   overwrite: bool = False) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
-    """One image to one file, or a folder of images to a folder (same names); returns the files written, for a
-    folder the images skipped with the reason, and notices. Existing outputs are replaced only with `overwrite`."""
-    pairs, output_path = _image_pairs(Path(input_path), Path(output_path), "restore", overwrite)
-    runners = Runners(runner)
-    is_folder = Path(input_path).is_dir()
-    if is_folder:
-        output_path.mkdir(exist_ok=True)
-
-    chosen: dict[str, list[str]] = {}  # network -> the images it enlarged, where lumiere chose it
-
-    def upscale_one(src: Path, dst: Path) -> None:
-        image = read_image(src)
-        if image.alpha is not None and dst.suffix.lower() not in ALPHA_SUFFIXES:
-            raise OutputError(f"{src} has an alpha channel; write it as .png or .tiff, not {dst.suffix}")
-        enlarged, choice = upscale_picture(image, settings, runners)
-        if choice is not None:
-            chosen.setdefault(choice, []).append(src.name)
-        write_image(dst, enlarged)
-
-    written, failed = _each_image(pairs, "upscale", show_progress, upscale_one, is_folder)
-    notices = [f"enlarged by {network}: {_some(names)}" for network, names in chosen.items()]
-    if notices:
-        notices.append("lumiere chose by how film-damaged each image looks; --model or --look to choose")
-    return written, failed, notices
-
-
-def _some(names: list[str], shown: int = 3) -> str:
-    """A list of names, cut short: 'a.png, b.png, c.png and 9 more'."""
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
-
-
-def _image_pairs(input_path: Path, output_path: Path, kind: str,
-                 overwrite: bool) -> tuple[list[tuple[Path, Path]], Path]:
-    """(source, destination) for one image or a folder of them (same names out), and the folder written to.
-    Existing destinations are refused unless `overwrite`."""
+def _image_pairs(input_path: Path, output_path: Path, kind: str) -> list[tuple[Path, Path]]:
+    """(source, destination) for one image or a folder of them (same names out)."""
     if not input_path.exists():
         raise InputError(f"no such file or folder: {input_path}")
     if input_path.is_dir():
@@ -266,49 +348,67 @@ def _image_pairs(input_path: Path, output_path: Path, kind: str,
             raise OutputError("the output folder is the input folder; the input would be overwritten")
         if output_path.exists() and not output_path.is_dir():
             raise OutputError(f"{output_path} is not a folder")
-    else:
-        if not is_image_path(input_path):
-            raise InputError(f"{input_path} is not an image ({', '.join(IMAGE_SUFFIXES)}); "
-                             f"use `lumiere {kind}` with a video file for video")
-        if output_path.resolve() == input_path.resolve():
-            raise OutputError("the output is the input; it would be overwritten")
-        if not is_image_path(output_path):
-            raise OutputError(f"{output_path}: give an image file name (.png, .tiff, .jpg ...)")
-        pairs = [(input_path, output_path)]
+        return pairs
+    if not is_image_path(input_path):
+        raise InputError(f"{input_path} is not an image ({', '.join(IMAGE_SUFFIXES)}); "
+                         f"use `lumiere {kind}` with a video file for video")
+    if output_path.resolve() == input_path.resolve():
+        raise OutputError("the output is the input; it would be overwritten")
+    if not is_image_path(output_path):
+        raise OutputError(f"{output_path}: give an image file name (.png, .tiff, .jpg ...)")
+    return [(input_path, output_path)]
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    """A list of names, cut short: 'a.png, b.png, c.png and 9 more'."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _render(work: StillWork, source: Path, destination: Path) -> Image:
+    image = read_image(source)
+    if image.alpha is not None and destination.suffix.lower() not in ALPHA_SUFFIXES:
+        raise OutputError(f"{source} has an alpha channel; write it as .png or .tiff, not {destination.suffix}")
+    return work(source.name, image)
+
+
+def process_stills(input_path: Path, output_path: Path, work: StillWork, show_progress: bool = True,
+                   overwrite: bool = False) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
+    """One image to one file, or a folder of images to a folder (same names); returns the files written, for a
+    folder the images skipped with the reason, and notices. Existing outputs are replaced only with `overwrite`;
+    an interrupted folder goes on where it stopped (see `FolderRecord`). In a folder an image that cannot be read
+    or written is skipped and reported (as a batch of films is): the others are still worth having."""
+    from tqdm import tqdm
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    pairs = _image_pairs(input_path, output_path, work.label.split()[0])
     check_output_folder(output_path.parent)
-    existing = [destination.name for _, destination in pairs if destination.exists()]
+    if not input_path.is_dir():
+        if output_path.exists() and not overwrite:
+            raise OutputError(f"{output_path} exists; add $overwrite to replace it")
+        with output_folder(output_path.parent):
+            write_image(output_path, _render(work, input_path, output_path))
+        return [output_path], [], work.notices()
+    record = FolderRecord(output_path, work.fingerprint(), overwrite)
+    resumed = [destination for source, destination in pairs if record.is_done(source, destination)]
+    existing = [destination.name for _, destination in pairs if destination.exists() and destination not in resumed]
     if existing and not overwrite:
-        where = f"{len(existing)} of the images in {output_path} exist ({_some(existing)})" if input_path.is_dir() \
-            else f"{output_path} exists"
-        raise OutputError(f"{where}; add $overwrite to replace {'them' if input_path.is_dir() else 'it'}")
-    return pairs, output_path
-
-
-def colorize_images(input_path: Path, output_path: Path, settings: ColorizeSettings,
-                    runner: RunnerSettings = RunnerSettings(), show_progress: bool = True,
-                    overwrite: bool = False) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
-    """Colorize one image or a folder of them; colour inputs are reduced to their lightness first. Returns the
-    files written, the images of a folder skipped with the reason, and notices. Existing outputs are replaced
-    only with `overwrite`."""
-    pairs, target = _image_pairs(Path(input_path), Path(output_path), "colorize", overwrite)
-    colours = colorizer(settings, Runners(runner))
-    stage = ColorizeStage(colours, references=References(colours, settings.references) if settings.references
-                          else None, temporal=False)
-    is_folder = Path(input_path).is_dir()
-    if is_folder:
-        target.mkdir(exist_ok=True)
-    coloured_inputs = []
-
-    def colorize_one(src: Path, dst: Path) -> None:
-        image = read_image(src)
-        if not is_gray(image.rgb):
-            coloured_inputs.append(src.name)
-        write_image(dst, colorize_picture(image, stage))
-
-    written, failed = _each_image(pairs, "colorize", show_progress, colorize_one, is_folder)
-    notices = []
-    if coloured_inputs:
-        names = ", ".join(coloured_inputs[:3]) + (" ..." if len(coloured_inputs) > 3 else "")
-        notices.append(f"{len(coloured_inputs)} input(s) already had colour ({names}); "
-                       "their lightness alone was colorized")
+        raise OutputError(f"{len(existing)} of the images in {output_path} exist ({_some(existing)}); add $overwrite "
+                          "to replace them")
+    written, failed = list(resumed), []
+    with output_folder(output_path.parent):
+        pending = [pair for pair in pairs if pair[1] not in resumed]
+        for source, destination in tqdm(pending, unit="image", desc=work.label, disable=not show_progress):
+            try:
+                record.keep(source, destination, _render(work, source, destination))
+            except (InputError, OutputError) as exc:
+                failed.append((source, str(exc)))
+                continue
+            written.append(destination)
+        record.place(complete=not failed)
+    notices = work.notices()
+    if resumed:
+        notices.insert(0, f"{len(resumed)} of {len(pairs)} images were finished by an earlier run of this job")
+    if failed:
+        notices.append(f"the finished images are named in {record.work}: the same command again does the rest")
     return written, failed, notices

@@ -2,6 +2,8 @@
 follow from it (chunk length, disk estimates)."""
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,17 +114,39 @@ def film_suffix(codec: str | None) -> str:
 
 
 def check_output_folder(folder: Path) -> None:
-    """The folder must exist and take a new file: a probe file is created and removed, since permission
-    bits alone mislead for root and read-only mounts."""
-    if not folder.exists():
-        raise OutputError(f"output folder does not exist: {folder}")
-    if not folder.is_dir():
-        raise OutputError(f"{folder} is a file, not a folder to write into")
+    """The folder, or where it is still to be made its nearest existing parent, must be a folder that takes a new
+    file: a probe file is created and removed, since permission bits alone mislead for root and read-only mounts."""
+    folder = Path(folder).absolute()
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        raise OutputError(f"{existing} is a file, not a folder to write into")
     try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".lumiere-probe-"):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".lumiere-probe-"):
             pass
     except OSError:
-        raise OutputError(f"output folder is not writable: {folder}") from None
+        raise OutputError(f"output folder is not writable: {existing}") from None
+
+
+@contextmanager
+def output_folder(folder: Path) -> Iterator[None]:
+    """`folder` and its missing parents made for the writing done inside; should that fail, the folders made here
+    are removed again, those still empty (a kept work folder keeps its folder)."""
+    check_output_folder(folder)
+    folder = Path(folder).absolute()
+    made = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot make the output folder {folder}: {exc.strerror}") from None
+    try:
+        yield
+    except BaseException:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def frame_bytes(output: OutputSpec, size: tuple[int, int], high_depth: bool) -> float:

@@ -2,37 +2,53 @@
 not use a terminal.
 
 Gradio (the field's usual choice: Real-ESRGAN's, GFPGAN's and most restoration demos') gives the upload, the
-before/after slider, progress from lumiere's own progress bars and a queue that runs one job at a time. The
-page calls the Python API (`lumiere.api`), as the command line does.
+before/after slider and video, the progress of the job's own progress bar and a queue that runs one job at a time
+for the whole page. The page calls the Python API (`lumiere.api`), as the command line does.
 
 Everything the page makes lives in WORK inside the first folder the server was started with: uploads, previews
-and results, and beside each film's result the settings it was asked with, so that a job stopped by a closed
-browser or a killed server is listed on the page and resumes where it stopped. Paths typed into the page must
-lie inside the server's folders.
+and results, and beside each film's result the settings it was asked with, so that a job stopped by a killed
+server is listed on the page and resumes where it stopped. An upload's copy there goes once no job needs it;
+Gradio's own copy an hour after it came. Paths typed into the page must lie inside the server's folders.
 """
 
+import contextlib
+import contextvars
+import filecmp
 import hashlib
 import json
+import logging
 import os
 import shutil
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import api
-from .errors import InputError, LumiereError
+from .errors import InputError, LumiereError, OptionError
 from .io.images import is_image_path, read_image
 from .io.reader import VIDEO_SUFFIXES, open_source
 from .job import kept_work
 from .jobs import preview_frames
-from .output import is_finished
+from .output import film_suffix, is_finished
+
+log = logging.getLogger(__name__)
+Report = Callable[[str], None] | None  # hears what a job says before its frames start
 
 WORK = "lumiere-web"
 PREVIEW_SECONDS = 2.0
-CHUNK_SECONDS = 10  # of film a chunk: what a closed browser or a killed server can lose at most
+CHUNK_SECONDS = 10  # of film a chunk: what a killed server can lose at most
 SIZES = {"x1": {"scale": 1.0}, "x2": {"scale": 2.0}, "x4": {"scale": 4.0}, "4K": {"to": "4k"}}
 LOOKS = ("faithful", "detailed")
+CODECS = {"h264": "h264: plays everywhere", "h265": "h265: about half the size, for newer players",
+          "ffv1": "ffv1: lossless, for further editing (large)"}
+DEFAULT_CODEC = "h264"
+MAX_UPLOAD = "2gb"  # larger films are read where they lie: their path typed into the page
+UPLOADS_KEPT_SECONDS = 3600  # Gradio's copy of an upload: the page can run more jobs on it meanwhile
+PROGRESS_SECONDS = 0.5  # how often the page hears how far the job is
 
 
 @dataclass(frozen=True)
@@ -47,11 +63,14 @@ class WebJob:
     colorize: bool = False
     references: tuple[str, ...] = field(default_factory=tuple)
     fps: float = 0.0
+    codec: str = DEFAULT_CODEC  # a film's
 
     def options(self) -> dict:
         """The film options of `lumiere.restore` this job means."""
         if self.size not in SIZES:
-            raise InputError(f"size must be one of {', '.join(SIZES)}, got {self.size!r}")
+            raise OptionError(f"size must be one of {', '.join(SIZES)}, got {self.size!r}")
+        if self.codec not in CODECS:
+            raise OptionError(f"codec must be one of {', '.join(CODECS)}, got {self.codec!r}")
         options = {**SIZES[self.size], "look": self.look}
         if self.repair:
             options["repair"] = 1.0
@@ -62,9 +81,17 @@ class WebJob:
         return options
 
     def name(self) -> str:
-        """The result's name: the input's, and a digest of the settings (the same job, the same file)."""
-        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+        """The result's name: the input's, and a digest of the settings (the same job, the same file). The default
+        codec is left out of the digest, so that jobs saved before the page offered codecs keep their names."""
+        settings = asdict(self)
+        if self.codec == DEFAULT_CODEC:
+            del settings["codec"]
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
         return f"{Path(self.input).stem}-{digest}"
+
+    def uses(self) -> tuple[Path, ...]:
+        """The files the job reads: its input and its colour references."""
+        return Path(self.input), *map(Path, self.references)
 
 
 class Workspace:
@@ -83,19 +110,27 @@ class Workspace:
 
     def check(self, path: str | Path) -> Path:
         """A typed path, refused unless it lies inside one of the server's folders."""
-        resolved = Path(path).expanduser().resolve()
+        try:
+            resolved = Path(path).expanduser().resolve()
+            exists = resolved.exists()
+        except (ValueError, OSError, RuntimeError) as exc:  # a NUL byte, too long a name, an unknown ~user
+            reason = "it holds a NUL byte" if "null byte" in str(exc) else getattr(exc, "strerror", None) or exc
+            raise InputError(f"no file can have the path {str(path)[:120]!r}: {reason}") from None
         if not any(resolved == folder or folder in resolved.parents for folder in self.folders):
             raise InputError(f"{path} is outside the folders this server was started with "
                              f"({', '.join(map(str, self.folders))})")
-        if not resolved.exists():
+        if not exists:
             raise InputError(f"no such file or folder: {path}")
         return resolved
 
     def receive(self, upload: str | Path) -> Path:
-        """An uploaded file, moved from Gradio's temporary folder into WORK/uploads (kept for resuming)."""
+        """An uploaded file, copied from Gradio's temporary folder into WORK/uploads (kept while a job needs it)."""
         upload = Path(upload)
+        if not upload.is_file():
+            raise InputError(f"the upload {upload.name} is no longer on the server (uploads are kept an hour); "
+                             "drop it in again")
         target = self.work / "uploads" / upload.name
-        if target.exists() and _same_file(target, upload):
+        if target.exists() and filecmp.cmp(target, upload, shallow=False):
             return target
         stem, number = target.stem, 1
         while target.exists():
@@ -104,10 +139,17 @@ class Workspace:
         shutil.copyfile(upload, target)
         return target
 
+    def let_go(self, paths: Iterable[Path]) -> None:
+        """Remove the uploads among `paths` that no stopped job needs to resume."""
+        needed = {path for job in self._saved().values() for path in job.uses()}
+        for path in paths:
+            if path.parent == self.work / "uploads" and path not in needed:
+                path.unlink(missing_ok=True)
+
     def result(self, job: WebJob) -> Path:
         source = Path(job.input)
         if source.suffix.lower() in VIDEO_SUFFIXES:
-            return self.work / "results" / f"{job.name()}.mp4"
+            return self.work / "results" / f"{job.name()}{film_suffix(job.codec)}"
         if source.is_dir():
             return self.work / "results" / job.name()
         return self.work / "results" / f"{job.name()}.png"
@@ -115,18 +157,24 @@ class Workspace:
     def unfinished(self) -> dict[str, WebJob]:
         """Film jobs stopped before the end, by a description for the page."""
         jobs = {}
-        for saved in sorted((self.work / "results").glob("*.job.json")):
-            data = json.loads(saved.read_text())
-            job = WebJob(**{**data, "references": tuple(data.get("references", ()))})
+        for job in self._saved().values():
             output = self.result(job)
             kept = kept_work(output)
             if kept is not None and not is_finished(output):
                 jobs[f"{Path(job.input).name} ({job.size}): {kept.finished} of {kept.chunks} chunks done"] = job
         return jobs
 
-
-def _same_file(a: Path, b: Path) -> bool:
-    return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    def _saved(self) -> dict[Path, WebJob]:
+        """The film jobs whose settings are saved: running, or stopped before the end. A file that is not one
+        (edited by hand, cut short) is passed over."""
+        jobs = {}
+        for saved in sorted((self.work / "results").glob("*.job.json")):
+            try:
+                data = json.loads(saved.read_text())
+                jobs[saved] = WebJob(**{**data, "references": tuple(data.get("references", ()))})
+            except (OSError, ValueError, TypeError):
+                log.warning("%s is not a saved job; passed over", saved)
+        return jobs
 
 
 def _middle_frame(path: Path, index: int) -> np.ndarray:
@@ -158,8 +206,9 @@ def _still(job: WebJob) -> np.ndarray:
     return picture
 
 
-def preview(job: WebJob, workspace: Workspace) -> tuple[np.ndarray, np.ndarray]:
-    """(before, after) for the slider: a picture, or the middle frame of a few seconds from a film's middle."""
+def preview(job: WebJob, workspace: Workspace, report: Report = None) -> tuple[np.ndarray, np.ndarray, Path | None]:
+    """(before, after) for the slider: a picture, or the middle frame of a few seconds from a film's middle; and
+    for a film, those seconds as a before | after video to play."""
     source = Path(job.input)
     if source.is_dir():  # a folder of pictures: the first one shows what the rest will get
         pictures = sorted(p for p in source.iterdir() if is_image_path(p))
@@ -168,37 +217,43 @@ def preview(job: WebJob, workspace: Workspace) -> tuple[np.ndarray, np.ndarray]:
         source, job = pictures[0], replace(job, input=str(pictures[0]))
     if is_image_path(source):
         after = _still(job)
-        return _resized(_to_8bit(read_image(source).rgb), after), _to_8bit(after)
-    clip = workspace.work / "previews" / f"{job.name()}.mp4"
+        return _resized(_to_8bit(read_image(source).rgb), after), _to_8bit(after), None
+    clip = workspace.work / "previews" / f"{job.name()}.mp4"  # h264 whatever the codec: the browser plays it
     api.restore(source, clip, preset="film" if job.clean else None, preview=PREVIEW_SECONDS, overwrite=True,
-                report=None, **job.options())
+                report=report, **job.options())
     info = open_source(source).info
     frames = preview_frames(info.frame_count, info.fps, PREVIEW_SECONDS)
     restored = open_source(clip).info.frame_count
     middle = len(frames) // 2
     after = _middle_frame(clip, min(restored - 1, middle * restored // len(frames)))
-    return _resized(_to_8bit(_middle_frame(source, frames.start + middle)), after), _to_8bit(after)
+    before = _resized(_to_8bit(_middle_frame(source, frames.start + middle)), after)
+    return before, _to_8bit(after), clip.with_name(f"{clip.stem}-compare.mp4")
 
 
-def run(job: WebJob, workspace: Workspace) -> Path:
-    """The whole job; a film's settings are saved first, so that it can be resumed from the page."""
+def run(job: WebJob, workspace: Workspace, report: Report = None) -> Path:
+    """The whole job. A film's settings are saved while it runs, so that a killed server's job can be resumed
+    from the page; a film job that fails leaves none (the same job asked again still takes up its finished
+    chunks)."""
     source, output = Path(job.input), workspace.result(job)
     if source.suffix.lower() in VIDEO_SUFFIXES:
         settings = output.with_name(f"{output.name}.job.json")
         settings.write_text(json.dumps(asdict(job)))
-        if is_finished(output):
-            return output
-        info = open_source(source).info
-        api.restore(source, output, preset="film" if job.clean else None, report=None,
-                    chunk_frames=max(1, round(CHUNK_SECONDS * info.fps)), **job.options())
+        try:
+            if not is_finished(output):
+                info = open_source(source).info
+                api.restore(source, output, preset="film" if job.clean else None, codec=job.codec, report=report,
+                            chunk_frames=max(1, round(CHUNK_SECONDS * info.fps)), **job.options())
+        except Exception:
+            settings.unlink()
+            raise
         settings.unlink()
         return output
     if source.is_dir():
-        api.upscale(source, output=output, overwrite=True, look=job.look, report=None,
+        api.upscale(source, output=output, overwrite=True, look=job.look, report=report,
                     **{k: v for k, v in job.options().items() if k in ("scale", "to")})
         if job.colorize:
             api.colorize(output, output=output.with_name(f"{output.name}-colour"), reference=job.references,
-                         overwrite=True, report=None)
+                         overwrite=True, report=report)
             return output.with_name(f"{output.name}-colour")
         return output
     from .io.images import Image, write_image
@@ -207,55 +262,124 @@ def run(job: WebJob, workspace: Workspace) -> Path:
     return output
 
 
+def _latest_bar():
+    """The progress bar made last of those alive: the job's."""
+    from tqdm import tqdm
+
+    with tqdm.get_lock():
+        bars = [bar for bar in tqdm._instances if not bar.disable]  # noqa: SLF001 (tqdm's list of its live bars)
+    return max(bars, key=lambda bar: bar.start_t, default=None)
+
+
+@contextlib.contextmanager
+def _following_progress(progress) -> Iterator[Callable[[str], None]]:
+    """Show the job's progress bar on the page while the block runs, and give what the job says before its
+    frames start (loading, the time to go) to the page too.
+
+    The bar is moved by the thread that writes the frames, where Gradio's own following of tqdm bars (which
+    reads the request from context variables) does not see it; so a thread of the request's context reads it.
+    """
+    stop = threading.Event()
+
+    def follow() -> None:
+        while not stop.wait(PROGRESS_SECONDS):
+            bar = _latest_bar()
+            if bar is not None and bar.total:
+                progress(min(1.0, bar.n / bar.total), desc=bar.desc)
+
+    follower = threading.Thread(target=contextvars.copy_context().run, args=(follow,), name="lumiere-web-progress",
+                                daemon=True)
+    follower.start()
+    try:
+        yield lambda line: progress(None, desc=line)
+    finally:
+        stop.set()
+        follower.join()
+
+
+def _in_words(exc: Exception) -> str:
+    """A job's failure as one line for the page, as the command line would say it."""
+    if isinstance(exc, LumiereError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory; try a smaller size"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}"
+    log.exception("the page's job failed")  # the traceback on the server's terminal, for a report
+    return f"internal error: {type(exc).__name__}: {exc} (the server's terminal shows where; please report it)"
+
+
 def app(workspace: Workspace):
     """The page."""
     import gradio as gr
 
-    def job_from(upload, typed, size, look, clean, repair, colorize, references, fps) -> WebJob:
-        if upload:
-            source = workspace.receive(upload)
-        elif typed and typed.strip():
-            source = workspace.check(typed.strip())
-        else:
-            raise gr.Error("Drop a film or a picture in, or type the path of one on this computer.")
-        kept = tuple(str(workspace.receive(reference)) for reference in references or ())
-        return WebJob(str(source), size, look, bool(clean), bool(repair), bool(colorize), kept, float(fps or 0))
+    # results and previews are served where they lie, not copied into Gradio's cache first
+    gr.set_static_paths([workspace.work / "results", workspace.work / "previews"])
 
-    def on_preview(*fields, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (how Gradio asks for progress)
+    def job_from(upload, typed, size, look, clean, repair, colorize, references, fps, codec) -> WebJob:
+        received: list[Path] = []
         try:
-            job = job_from(*fields)
-            progress(0, desc="preview: setting up")
-            before, after = preview(job, workspace)
-        except LumiereError as exc:
-            raise gr.Error(str(exc)) from None
-        return (before, after), f"Preview of **{Path(job.input).name}**: drag the line to compare."
+            if upload:
+                received.append(workspace.receive(upload))
+            elif typed and typed.strip():
+                received.append(workspace.check(typed.strip()))
+            else:
+                raise InputError("drop a film or a picture in, or type the path of one on this computer")
+            received += [workspace.receive(reference) for reference in references or ()]
+        except BaseException:
+            workspace.let_go(received)
+            raise
+        return WebJob(str(received[0]), size, look, bool(clean), bool(repair), bool(colorize),
+                      tuple(map(str, received[1:])), float(fps or 0), codec)
 
-    def on_run(*fields, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (how Gradio asks for progress)
+    @contextlib.contextmanager
+    def page_job(progress, job_of: Callable[[], WebJob]) -> Iterator[tuple[WebJob, Callable[[str], None]]]:
+        """A job from the page: its progress shown, its failure told in words, its uploads let go at the end."""
+        job = None
         try:
-            job = job_from(*fields)
-            progress(0, desc="starting")
-            output = run(job, workspace)
-        except LumiereError as exc:
-            raise gr.Error(str(exc)) from None
-        return str(_downloadable(output)), f"Done: **{output.name}**", gr.update(choices=list(workspace.unfinished()))
+            job = job_of()
+            with _following_progress(progress) as report:
+                yield job, report
+        except Exception as exc:
+            raise gr.Error(_in_words(exc), print_exception=False) from None
+        finally:
+            if job is not None:
+                workspace.let_go(job.uses())
 
-    def on_resume(choice, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (how Gradio asks for progress)
+    def on_preview(*fields, progress=gr.Progress()):  # noqa: B008 (how Gradio asks for progress)
+        with page_job(progress, lambda: job_from(*fields)) as (job, report):
+            before, after, video = preview(job, workspace, report)
+        return ((before, after), gr.update(value=video and str(video), visible=video is not None),
+                f"Preview of **{Path(job.input).name}**: drag the line to compare"
+                + (", and play the two seconds before | after." if video else "."))
+
+    def finished(output: Path):
+        return str(_downloadable(output)), f"Done: **{output.name}**", gr.update(
+            choices=list(workspace.unfinished()), value=None)
+
+    def on_run(*fields, progress=gr.Progress()):  # noqa: B008 (how Gradio asks for progress)
+        with page_job(progress, lambda: job_from(*fields)) as (job, report):
+            output = run(job, workspace, report)
+        return finished(output)
+
+    def chosen(choice) -> WebJob:
         job = workspace.unfinished().get(choice)
         if job is None:
-            raise gr.Error("Choose an unfinished job first.")
-        try:
-            output = run(job, workspace)
-        except LumiereError as exc:
-            raise gr.Error(str(exc)) from None
-        return str(_downloadable(output)), f"Done: **{output.name}**", gr.update(choices=list(workspace.unfinished()),
-                                                                                 value=None)
+            raise InputError("choose an unfinished job first")
+        return job
 
-    with gr.Blocks(title="lumiere") as page:
+    def on_resume(choice, progress=gr.Progress()):  # noqa: B008 (how Gradio asks for progress)
+        with page_job(progress, lambda: chosen(choice)) as (job, report):
+            output = run(job, workspace, report)
+        return finished(output)
+
+    with gr.Blocks(title="lumiere", delete_cache=(UPLOADS_KEPT_SECONDS // 6, UPLOADS_KEPT_SECONDS)) as page:
         gr.Markdown("# lumiere\nRestore old film and photographs: sharper, cleaned, coloured. Nothing leaves this "
                     "computer.")
         with gr.Row():
             with gr.Column():
-                upload = gr.File(label="Film or picture", elem_id="upload", type="filepath")
+                upload = gr.File(label=f"Film or picture (up to {MAX_UPLOAD.upper()}; a larger one: type its path "
+                                       "below)", elem_id="upload", type="filepath")
                 typed = gr.Textbox(label="…or a file or folder on this computer",
                                    placeholder=str(workspace.folders[0]), elem_id="typed")
                 size = gr.Radio(list(SIZES), value="x2", label="Size", elem_id="size")
@@ -269,10 +393,14 @@ def app(workspace: Workspace):
                                      file_count="multiple", type="filepath")
                 fps = gr.Number(label="Smooth motion to this many frames per second (0 keeps the film's)", value=0,
                                 minimum=0, maximum=120)
+                codec = gr.Radio([(label, name) for name, label in CODECS.items()], value=DEFAULT_CODEC,
+                                 label="A film is saved as", elem_id="codec")
                 with gr.Row():
                     preview_button = gr.Button("Preview", elem_id="preview")
                     run_button = gr.Button("Restore", variant="primary", elem_id="run")
             with gr.Column():
+                compared = gr.Video(label="Before | after, as it plays", elem_id="compare", visible=False,
+                                    autoplay=True, loop=True, interactive=False)
                 slider = gr.ImageSlider(label="Before | after", elem_id="slider", type="numpy")
                 status = gr.Markdown(elem_id="status")
                 result = gr.File(label="Result", elem_id="result")
@@ -280,12 +408,14 @@ def app(workspace: Workspace):
                     unfinished = gr.Dropdown(list(workspace.unfinished()), label="Stopped before the end",
                                              elem_id="unfinished")
                     resume_button = gr.Button("Resume", elem_id="resume")
-        fields = [upload, typed, size, look, clean, repair, colorize, references, fps]
-        preview_button.click(on_preview, fields, [slider, status])
-        run_button.click(on_run, fields, [result, status, unfinished])
-        resume_button.click(on_resume, [unfinished], [result, status, unfinished])
+        fields = [upload, typed, size, look, clean, repair, colorize, references, fps, codec]
+        # one job at a time for the whole page: each loads networks and takes every core
+        one_at_a_time = {"concurrency_limit": 1, "concurrency_id": "job"}
+        preview_button.click(on_preview, fields, [slider, compared, status], api_name="preview", **one_at_a_time)
+        run_button.click(on_run, fields, [result, status, unfinished], api_name="restore", **one_at_a_time)
+        resume_button.click(on_resume, [unfinished], [result, status, unfinished], api_name="resume",
+                            **one_at_a_time)
         page.load(lambda: gr.update(choices=list(workspace.unfinished())), None, [unfinished])
-    page.queue(default_concurrency_limit=1)  # one job at a time per server; the others wait their turn
     return page
 
 
@@ -296,16 +426,39 @@ def _downloadable(output: Path) -> Path:
     return Path(shutil.make_archive(str(output), "zip", output))
 
 
-def serve(folders: list[Path], host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Run the web app until stopped."""
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port the server could not listen on, before anything is printed or started."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: a closed one's is free
+            probe.bind(address)
+    except OSError as exc:
+        raise OptionError(f"port {port} on {host} cannot be listened on ({exc.strerror or exc}); stop what holds "
+                          "it or choose another $port") from None
+
+
+def launch(workspace: Workspace, host: str, port: int, **options):
+    """The page, served on `host`:`port` in threads of its own; `options` add to or replace Gradio's `launch`
+    settings."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network at run time
-    workspace = Workspace(folders)
-    page = app(workspace)
     import gradio as gr
 
+    page = app(workspace)
     # system fonts: the default theme would have the browser fetch its fonts from Google
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    settings = {"server_name": host, "server_port": port, "allowed_paths": [str(f) for f in workspace.folders],
+                "max_file_size": MAX_UPLOAD, "ssr_mode": False, "quiet": True, "footer_links": [], "theme": theme,
+                "prevent_thread_lock": True}
+    page.launch(**settings | options)
+    return page
+
+
+def serve(folders: list[Path], host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Run the web app until stopped."""
+    workspace = Workspace(folders)
+    _check_port(host, port)
+    page = launch(workspace, host, port)
     print(f"lumiere web: open http://{host}:{port} (Ctrl-C stops the server; unfinished films resume from the page)",
           flush=True)
-    page.launch(server_name=host, server_port=port, allowed_paths=[str(f) for f in workspace.folders],
-                ssr_mode=False, quiet=True, footer_links=[], theme=theme)
+    page.block_thread()

@@ -216,5 +216,6 @@ def open_source(path: Path, fps: Fraction | None = None) -> Source:
     if not path.is_file():  # a FIFO or a device would block or never end
         raise InputError(f"{path} is not a regular file (a pipe or a device); give a video file or a folder")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        raise InputError(f"{path} is a single image; use `lumiere upscale` for stills")
+        raise InputError(f"{path} is a single image; use `lumiere upscale` for stills (with $colorize to colour "
+                         "them too)")
     return VideoSource(path, fps)
