@@ -233,7 +233,7 @@ class TestHostileParam:
         body = "".join(f"ReLU relu{i} 1 1 b{i} b{i + 1}\n" for i in range(400_000))
         param.write_text(f"7767517\n400001 400001\nInput data 0 1 b0\n{body}")
         param.with_suffix(".bin").write_bytes(b"")
-        TestImportNcnn.assert_refused(param, ModelError, "declares 400001 layers; the import takes at most 10000")
+        TestImportNcnn.assert_refused(param, ModelError, "declares 400001 layers; the import takes at most 2000")
 
     def test_exception_more_layers_than_declared(self, tmp_path):
         param = tmp_path / "deep.param"

@@ -48,7 +48,7 @@ _KNOWN_WEIGHTS = {
 
 _INTERP_MODES = {1: "nearest", 2: "bilinear", 3: "bicubic"}
 
-MAX_LAYERS = 10_000
+MAX_LAYERS = 2_000  # twice the largest Real-ESRGAN network; building a Compact network costs the square of its depth
 MAX_SCALE = 8  # the most one layer, or the whole graph, may enlarge a picture
 _MAX_CHANNELS = 4096
 _MAX_KERNEL = 15
