@@ -608,3 +608,34 @@ def test_exception_upscale_colour_options_need_colorize(tmp_path):
     assert result.exit_code == 1 and result.stderr.strip() == \
         "lumiere: error: --reference guides colorization: add --colorize"
     assert not (tmp_path / "photo-lumiere.png").exists()
+
+
+def test_stills_are_refused_before_any_network_is_loaded(tmp_path, tiny_models, tiny_colorizer, monkeypatch):
+    import time
+
+    from lumiere.engine.runner import Runners
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a network was loaded before the checks")
+
+    photo = _gray_photo(tmp_path / "photo.png")
+    (tmp_path / "taken.png").write_bytes(photo.read_bytes())
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(photo.read_bytes())
+    (tmp_path / "photos-lumiere").mkdir()
+    (tmp_path / "photos-lumiere" / "a.png").write_bytes(photo.read_bytes())
+    monkeypatch.setattr(Runners, "get", no_network)
+    cases = {
+        "upscale onto a finished image": (["upscale", photo, "-o", tmp_path / "taken.png", "--colorize"], "exists"),
+        "colorize onto a finished image": (["colorize", photo, "-o", tmp_path / "taken.png"], "exists"),
+        "a finished folder": (["upscale", folder, "--model", tiny_models[2]], "1 of the images in"),
+        "output is the input": (["upscale", photo, "-o", photo], "the output is the input"),
+        "a video to upscale": (["upscale", tmp_path / "film.mp4"], "no such file"),
+        "output under a file": (["colorize", folder, "-o", photo / "out"], "is a file, not a folder"),
+    }
+    for name, (args, message) in cases.items():
+        started = time.perf_counter()
+        result = CliRunner().invoke(main, list(map(str, args)))
+        assert result.exit_code == 1 and message in result.stderr, (name, result.output)
+        assert time.perf_counter() - started < 1.0, name

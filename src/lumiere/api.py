@@ -155,7 +155,7 @@ def _raise_for_skipped(failed: list[tuple[Path, str]], total: int, report: Repor
             report(f"error: {path}: {reason}")
     names = ", ".join(path.name for path, _ in failed[:3]) + (" ..." if len(failed) > 3 else "")
     raise LumiereError(f"{len(failed)} of {total} images failed and were skipped ({names}); the others were "
-                       "written")
+                       "written, and the same command again does the rest")
 
 
 def colorize(picture: np.ndarray | str | Path, *, output: str | Path | None = None,

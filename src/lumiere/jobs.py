@@ -409,6 +409,4 @@ def process_stills(input_path: Path, output_path: Path, work: StillWork, show_pr
     notices = work.notices()
     if resumed:
         notices.insert(0, f"{len(resumed)} of {len(pairs)} images were finished by an earlier run of this job")
-    if failed:
-        notices.append(f"the finished images are named in {record.work}: the same command again does the rest")
     return written, failed, notices
