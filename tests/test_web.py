@@ -103,6 +103,9 @@ def test_upload_preview_restore_and_download(server, browser, tmp_path):
     page.click("#preview")
     page.locator("#status").get_by_text("drag the line to compare").wait_for(timeout=240_000)
     assert page.locator("#slider img").count() == 2
+    # the two seconds before | after play in the page (the clip: 24 frames at 12 fps)
+    page.wait_for_function("document.querySelector('#compare video')?.duration > 1.9", timeout=30_000)
+    assert page.evaluate("document.querySelector('#compare video').error") is None
     _shot(page, "preview")
     page.get_by_label("x4").check()
     page.click("#run")

@@ -285,13 +285,15 @@ def _following_progress(progress) -> Iterator[Callable[[str], None]]:
         while not stop.wait(PROGRESS_SECONDS):
             bar = _latest_bar()
             if bar is not None and bar.total:
-                progress(min(1.0, bar.n / bar.total), desc=bar.desc)
+                rate, left = bar.format_dict["rate"], max(0.0, bar.total - bar.n)
+                to_go = f", about {bar.format_interval(left / rate)} to go" if rate else ""
+                progress(min(1.0, bar.n / bar.total), desc=f"{bar.desc}{to_go}")
 
     follower = threading.Thread(target=contextvars.copy_context().run, args=(follow,), name="lumiere-web-progress",
                                 daemon=True)
     follower.start()
     try:
-        yield lambda line: progress(None, desc=line)
+        yield lambda line: progress(0.0, desc=line)  # Gradio shows a line only with a level beside it
     finally:
         stop.set()
         follower.join()
