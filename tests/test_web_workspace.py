@@ -30,11 +30,12 @@ def test_paths_outside_the_servers_folders_are_refused(tmp_path):
     assert (tmp_path / "films" / "lumiere-web" / "results").is_dir()
 
 
-@pytest.mark.parametrize("typed", ["films/reel\0.mp4", "\0", "films/" + "x" * 300 + ".mp4"])
-def test_exception_a_typed_path_no_file_can_have(tmp_path, typed):
+@pytest.mark.parametrize("typed", ["films/reel\0.mp4", "\0", "films/" + "x" * 300 + ".mp4", "films/loop.mp4"])
+def test_exception_a_typed_path_that_cannot_be_used(tmp_path, typed):
     (tmp_path / "films").mkdir()
+    (tmp_path / "films" / "loop.mp4").symlink_to("loop.mp4")
     workspace = Workspace([tmp_path / "films"])
-    with pytest.raises(InputError, match="no file can have"):
+    with pytest.raises(InputError, match="cannot use the path"):
         workspace.check(str(tmp_path / typed))
 
 

@@ -113,9 +113,9 @@ class Workspace:
         try:
             resolved = Path(path).expanduser().resolve()
             exists = resolved.exists()
-        except (ValueError, OSError, RuntimeError) as exc:  # a NUL byte, too long a name, an unknown ~user
+        except (ValueError, OSError, RuntimeError) as exc:  # a NUL byte, too long a name, a link loop, ~nobody
             reason = "it holds a NUL byte" if "null byte" in str(exc) else getattr(exc, "strerror", None) or exc
-            raise InputError(f"no file can have the path {str(path)[:120]!r}: {reason}") from None
+            raise InputError(f"cannot use the path {str(path)[:120]!r}: {reason}") from None
         if not any(resolved == folder or folder in resolved.parents for folder in self.folders):
             raise InputError(f"{path} is outside the folders this server was started with "
                              f"({', '.join(map(str, self.folders))})")
