@@ -354,14 +354,15 @@ def test_models_import_ncnn_then_use_by_name(tmp_path, monkeypatch, video_factor
     runner = CliRunner()
     result = runner.invoke(main, ["models", "import", str(param)])
     assert result.exit_code == 0, result.output
-    assert "RealESRGAN Compact x4" in result.output and "--model realesr-animevideov3-x4.safetensors" in result.output
+    assert "RealESRGAN Compact x4" in result.output
+    assert "use it with: --model realesr-animevideov3-x4\n" in result.output  # by name, as -n takes it
     listed = runner.invoke(main, ["models"])
     assert "realesr-animevideov3-x4.safetensors" in listed.output and "user model" in listed.output
     again = runner.invoke(main, ["models", "import", str(param)])
     assert again.exit_code == 1 and "exists" in again.output
     out = tmp_path / "out.mp4"
     used = runner.invoke(main, ["restore", str(video_factory(frames=2, size=(32, 24))), "-o", str(out), "--scale", "4",
-                                "--model", "realesr-animevideov3-x4.safetensors", "-q"])
+                                "--model", "realesr-animevideov3-x4", "-q"])
     assert used.exit_code == 0, used.output
     assert decode_all(out)[0].shape == (96, 128, 3)
 
