@@ -62,6 +62,13 @@ def test_the_same_film_job_names_the_same_result(tmp_path):
     assert workspace.unfinished() == {}
 
 
+def test_a_saved_job_file_that_is_not_one_is_passed_over(tmp_path):
+    workspace = Workspace([tmp_path])
+    (workspace.work / "results" / "cut-short.mp4.job.json").write_text('{"input": "reel.mp4", "si')
+    (workspace.work / "results" / "edited.mp4.job.json").write_text('{"film": "reel.mp4"}')
+    assert workspace.unfinished() == {}
+
+
 def test_a_film_preview_plays_before_and_after(tmp_path):
     film = write_video(tmp_path / "reel.mp4", frames=36, size=(64, 48), fps=12)
     before, after, video = preview(WebJob(str(film), size="x1"), Workspace([tmp_path]))

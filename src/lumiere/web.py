@@ -141,7 +141,7 @@ class Workspace:
 
     def let_go(self, paths: Iterable[Path]) -> None:
         """Remove the uploads among `paths` that no stopped job needs to resume."""
-        needed = {path for job in self._saved().values() for path in job.uses()}
+        needed = {path for job in self._saved() for path in job.uses()}
         for path in paths:
             if path.parent == self.work / "uploads" and path not in needed:
                 path.unlink(missing_ok=True)
@@ -157,21 +157,21 @@ class Workspace:
     def unfinished(self) -> dict[str, WebJob]:
         """Film jobs stopped before the end, by a description for the page."""
         jobs = {}
-        for job in self._saved().values():
+        for job in self._saved():
             output = self.result(job)
             kept = kept_work(output)
             if kept is not None and not is_finished(output):
                 jobs[f"{Path(job.input).name} ({job.size}): {kept.finished} of {kept.chunks} chunks done"] = job
         return jobs
 
-    def _saved(self) -> dict[Path, WebJob]:
+    def _saved(self) -> list[WebJob]:
         """The film jobs whose settings are saved: running, or stopped before the end. A file that is not one
         (edited by hand, cut short) is passed over."""
-        jobs = {}
+        jobs = []
         for saved in sorted((self.work / "results").glob("*.job.json")):
             try:
                 data = json.loads(saved.read_text())
-                jobs[saved] = WebJob(**{**data, "references": tuple(data.get("references", ()))})
+                jobs.append(WebJob(**{**data, "references": tuple(data.get("references", ()))}))
             except (OSError, ValueError, TypeError):
                 log.warning("%s is not a saved job; passed over", saved)
         return jobs
