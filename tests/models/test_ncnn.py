@@ -142,6 +142,14 @@ class TestImportNcnn:
         weights.write_bytes(INT8_TAG + weights.read_bytes()[4:])
         self.assert_refused(param, ModelError, "layer conv0 has int8-quantised weights")
 
+    def test_exception_unknown_storage_tag(self, tmp_path):
+        """ncnn reads any other tag as 8-bit table quantisation; a .bin from another model reads the same way."""
+        param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
+        weights = param.with_suffix(".bin")
+        weights.write_bytes(b"\x01\x02\x03\x04" + weights.read_bytes()[4:])
+        self.assert_refused(param, ModelError, r"layer conv0's weights begin with tag 0x04030201, ncnn's mark of "
+                                               r"8-bit table quantisation \(or the .bin is another model's\)")
+
     def test_exception_unknown_architecture(self, tmp_path):
         param = write_ncnn_compact(tmp_path, tiny_compact(False), False)
         lines = param.read_text().splitlines()

@@ -240,8 +240,8 @@ class _BlobReader:
         if tag == _INT8_TAG:
             raise ModelError(f"{self.path}: layer {layer.name} has int8-quantised weights, which cannot be "
                              "imported (convert the model from its float original)")
-        raise ModelError(f"{self.path}: layer {layer.name} uses ncnn's 8-bit table quantisation, which cannot be "
-                         "imported (convert the model from its float original)")
+        raise ModelError(f"{self.path}: layer {layer.name}'s weights begin with tag {tag:#010x}, ncnn's mark of "
+                         "8-bit table quantisation (or the .bin is another model's), which cannot be imported")
 
 
 def read_weights(layers: list[NcnnLayer], path: Path) -> dict[str, dict[str, np.ndarray]]:
