@@ -179,3 +179,12 @@ def test_a_folder_that_failed_midway_does_the_rest_when_run_again(tmp_path, tiny
     lumiere.upscale(scans, **job)
     assert rendered == ["2.png", "3.png", "4.png"]
     assert sorted(path.name for path in out.iterdir()) == [f"{i}.png" for i in range(5)]
+
+
+def test_a_folder_whose_every_image_fails_leaves_nothing_behind(tmp_path, tiny_models):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "a.png").write_bytes(b"not a picture")
+    with pytest.raises(LumiereError, match="1 of 1 images failed"):
+        lumiere.upscale(scans, scale=2, model=str(tiny_models[2]), output=tmp_path / "new" / "out", quiet=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["scans"]

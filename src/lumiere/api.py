@@ -25,7 +25,7 @@ import numpy as np
 
 from ._malloc import keep_freed_memory
 from .engine.runner import RunnerSettings
-from .errors import LumiereError, OptionError
+from .errors import LumiereError, OptionError, keyword, spelled
 from .io.images import Image, is_image_path
 from .io.reader import VIDEO_SUFFIXES
 from .models.descriptor import LoadedModel
@@ -139,10 +139,11 @@ def _stills(picture: np.ndarray | Path, output: Path | None, work, overwrite: bo
         done = work("the picture", image)
         _report_all(report, work.notices())
         return _as_array(done) if picture.ndim == 3 else done.rgb
-    written, failed, notices = process_stills(Path(picture), output, work, show_progress=not quiet,
-                                              overwrite=overwrite)
-    _report_all(report, notices)
-    _raise_for_skipped(failed, len(written) + len(failed), report)
+    with output_folder(output.parent):  # made for the job, and removed again if it fails with nothing written
+        written, failed, notices = process_stills(Path(picture), output, work, show_progress=not quiet,
+                                                  overwrite=overwrite)
+        _report_all(report, notices)
+        _raise_for_skipped(failed, len(written) + len(failed), report)
     return output
 
 
@@ -225,7 +226,7 @@ def options() -> dict[str, str]:
     >>> print(lumiere.options()["deflicker"])
     Take out brightness pumping, keep fades; optional strength 0-1 (default 1).
     """
-    return {name: option.help for name, option in stage_options().items()}
+    return {name: spelled(option.help, keyword) for name, option in stage_options().items()}
 
 
 def _check_options(given: Mapping[str, Any], known: Iterable) -> None:

@@ -30,7 +30,6 @@ from .output import (
     check_output_folder,
     check_paths,
     format_duration,
-    output_folder,
     plan_output,
     work_folder,
 )
@@ -325,14 +324,16 @@ class FolderRecord:
             raise OutputError(f"cannot write {self.work / IMAGES_RECORD}: {exc.strerror}") from None
 
     def place(self, complete: bool) -> None:
-        """The finished images into the output folder; with `complete`, the work folder is no longer needed."""
+        """The finished images into the output folder; the work folder goes once the job is `complete`, or where
+        this run made it and nothing was finished."""
         if not self.work.is_dir():
             return
-        self.target.mkdir(exist_ok=True)
-        for name in self.done:
-            if (self.work / name).is_file():
-                os.replace(self.work / name, self.target / name)
-        if complete:
+        waiting = [name for name in self.done if (self.work / name).is_file()]
+        if waiting:
+            self.target.mkdir(exist_ok=True)
+        for name in waiting:
+            os.replace(self.work / name, self.target / name)
+        if complete or (self._ready and not self.done):
             shutil.rmtree(self.work)
 
 
@@ -374,8 +375,9 @@ def _render(work: StillWork, source: Path, destination: Path) -> Image:
 
 def process_stills(input_path: Path, output_path: Path, work: StillWork, show_progress: bool = True,
                    overwrite: bool = False) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
-    """One image to one file, or a folder of images to a folder (same names); returns the files written, for a
-    folder the images skipped with the reason, and notices. Existing outputs are replaced only with `overwrite`;
+    """One image to one file, or a folder of images to a folder (same names), in an existing folder (the caller
+    makes it: `output.output_folder`); returns the files written, for a folder the images skipped with the reason,
+    and notices. Existing outputs are replaced only with `overwrite`;
     an interrupted folder goes on where it stopped (see `FolderRecord`). In a folder an image that cannot be read
     or written is skipped and reported (as a batch of films is): the others are still worth having."""
     from tqdm import tqdm
@@ -386,8 +388,7 @@ def process_stills(input_path: Path, output_path: Path, work: StillWork, show_pr
     if not input_path.is_dir():
         if output_path.exists() and not overwrite:
             raise OutputError(f"{output_path} exists; add $overwrite to replace it")
-        with output_folder(output_path.parent):
-            write_image(output_path, _render(work, input_path, output_path))
+        write_image(output_path, _render(work, input_path, output_path))
         return [output_path], [], work.notices()
     record = FolderRecord(output_path, work.fingerprint(), overwrite)
     resumed = [destination for source, destination in pairs if record.is_done(source, destination)]
@@ -396,16 +397,15 @@ def process_stills(input_path: Path, output_path: Path, work: StillWork, show_pr
         raise OutputError(f"{len(existing)} of the images in {output_path} exist ({_some(existing)}); add $overwrite "
                           "to replace them")
     written, failed = list(resumed), []
-    with output_folder(output_path.parent):
-        pending = [pair for pair in pairs if pair[1] not in resumed]
-        for source, destination in tqdm(pending, unit="image", desc=work.label, disable=not show_progress):
-            try:
-                record.keep(source, destination, _render(work, source, destination))
-            except (InputError, OutputError) as exc:
-                failed.append((source, str(exc)))
-                continue
-            written.append(destination)
-        record.place(complete=not failed)
+    pending = [pair for pair in pairs if pair[1] not in resumed]
+    for source, destination in tqdm(pending, unit="image", desc=work.label, disable=not show_progress):
+        try:
+            record.keep(source, destination, _render(work, source, destination))
+        except (InputError, OutputError) as exc:
+            failed.append((source, str(exc)))
+            continue
+        written.append(destination)
+    record.place(complete=not failed)
     notices = work.notices()
     if resumed:
         notices.insert(0, f"{len(resumed)} of {len(pairs)} images were finished by an earlier run of this job")
