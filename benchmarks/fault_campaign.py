@@ -17,7 +17,10 @@ Families: inputs, options, tools (degrade/compare/colorize/upscale), job (manife
 signals (SIGINT/SIGTERM/SIGKILL at random times, fixed seed, then a resume), disk (tmpfs of 1-20 MB filling
 while chunks, frames, previews or comparisons are written, then remounted bigger and rerun), concurrent,
 ncnn (`models import` of hostile ncnn files, malformed int8 calibrations, models by name), folders (folders of
-images SIGKILLed, filling a disk or replaced with --overwrite midway, then run again; a 30000x30000 PNG).
+images SIGKILLed, filling a disk or replaced with --overwrite midway, then run again; a 30000x30000 PNG), web
+(the page's handlers served in this process and driven through Gradio's client, as the browser drives them: two
+jobs at once, uploads over the limit or refused, hostile typed paths; a page error counts as exit 1 and its
+message as the error line, "internal error" as exit 2).
 Also flagged: hang (killed at the case's timeout), misleading? (an error that names none of the words the
 cause calls for), multi-line, exit-N. Mount cases need root (skipped otherwise). Scratch files go under
 /tmp/campaign/run. About 13 minutes on 2 cores (3 cases at a time: most of a case is start-up or waiting).
@@ -35,6 +38,7 @@ import random
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -1702,6 +1706,206 @@ def concurrent_cases(refs: dict, F: dict) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------------------------- web cases
+
+WEB_UPLOAD_LIMIT = 200_000  # bytes: the served page's upload limit, small here so that going over it is cheap
+
+
+class PageServer:
+    """`lumiere web`'s page served in this process (its own functions, as `serve` launches them, with a small
+    upload limit), driven as the browser drives it: through Gradio's client."""
+
+    def __init__(self, F: dict):
+        os.environ["GRADIO_TEMP_DIR"] = str(SCRATCH / "web" / "gradio-temp")  # Gradio's copies, to be checked
+        from gradio_client import Client
+
+        from lumiere.web import Workspace, launch
+
+        self.folder = family_folder("web", "served")
+        self.workspace = Workspace([self.folder, F["small"].parent])
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/"
+        self.page = launch(self.workspace, "127.0.0.1", port, max_file_size=WEB_UPLOAD_LIMIT)
+        self.client = Client(self.url, verbose=False)
+
+    @staticmethod
+    def form(upload=None, typed="", size="x2", codec="h264", colorize=False, fps=0) -> list:
+        """The page's form: upload, typed path, size, look, clean, repair, colorize, references, fps, codec."""
+        return [upload, typed, size, "faithful", False, False, colorize, [], fps, codec]
+
+    def submit(self, endpoint: str, args: list):
+        return self.client.submit(*args, api_name=endpoint), time.perf_counter()
+
+    @staticmethod
+    def outcome(submitted, started: float, timeout: float = 300) -> tuple[Ran, object]:
+        """What the page answered, as a command's exit would be: 0, or 1 and its message as one error line (2 for
+        an internal error; no line where the page showed an empty "Error")."""
+        from concurrent.futures import TimeoutError as Late
+
+        from gradio_client.exceptions import AppError
+
+        try:
+            value = submitted.result(timeout=timeout)
+            return Ran(0, "", "", time.perf_counter() - started), value
+        except Late:
+            return Ran(None, "", "", time.perf_counter() - started, timed_out=True), None
+        except AppError as exc:
+            message = " ".join(str(exc).split())
+        except Exception as exc:  # noqa: BLE001 (the client's own refusals: a file over the limit)
+            message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        internal = message.startswith("internal error") or "has not enabled verbose error reporting" in message
+        line = f"lumiere: {message}" if internal else f"lumiere: error: {message}" if message else ""
+        return Ran(2 if internal else 1, "", line, time.perf_counter() - started), None
+
+    def call(self, endpoint: str, args: list, timeout: float = 300) -> tuple[Ran, object]:
+        return self.outcome(*self.submit(endpoint, args), timeout)
+
+    def leftovers(self, failed: bool) -> list[str]:
+        """Uploads the page still keeps, settings of a failed film job, files written halfway."""
+        work = self.workspace.work
+        flags = [f"leftover:uploads/{name}" for name in sorted(listing(work / "uploads"))]
+        if failed:
+            flags += [f"leftover:results/{p.name}" for p in sorted((work / "results").glob("*.job.json"))]
+        partials = partial_files(work)
+        if partials:
+            flags.append("leftover:partial(" + ",".join(partials[:3]) + ")")
+        return flags
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def gradio_temp_files() -> set[str]:
+    found = set()
+    for top, _, files in os.walk(os.environ["GRADIO_TEMP_DIR"]):
+        found |= {os.path.join(top, name) for name in files}
+    return found
+
+
+def web_cases(F: dict) -> list[dict]:
+    """The web page's handlers: two jobs at once, uploads over the limit or refused, hostile typed paths."""
+    rows = []
+    fam = "web"
+    page = PageServer(F)
+    films = page.folder
+    for name in ("reel-a.mp4", "reel-b.mp4"):
+        shutil.copy(F["small"], films / name)
+    inputs = [F["small"], films / "reel-a.mp4", films / "reel-b.mp4", F["photo"], F["photos"]]
+    before = {p: digest(p) for p in inputs}
+
+    def command(endpoint: str, **shown) -> list:
+        return ["page", endpoint, *(f"{key}={value!r}" for key, value in shown.items())]
+
+    def record(name, expect, ran, shown, flags=(), note="", words=()):
+        flags = [*exit_flags(ran, expect, words=words), *flags, *page.leftovers(ran.rc != 0)]
+        rows.append(row(fam, name, expect, ran, flags, shown, note))
+
+    try:
+        # the issue's repro: Restore of one film, and Preview of another half a second later
+        outside_folder = family_folder("web", "typed")
+        restoring = page.submit("/restore", page.form(typed=str(films / "reel-a.mp4")))
+        time.sleep(0.5)
+        previewing = page.submit("/preview", page.form(typed=str(films / "reel-b.mp4")))
+        restored, value = page.outcome(*restoring, timeout=600)
+        previewed, preview_value = page.outcome(*previewing, timeout=600)
+        flags = [f"preview:{f}" for f in exit_flags(previewed, "success")]
+        if restored.rc == 0 and frame_count(Path(value[0])) != 24:
+            flags.append(f"corrupt-output({frame_count(Path(value[0]))} of 24 frames)")
+        if previewed.rc == 0 and "-compare.mp4" not in str(preview_value[1]):
+            flags.append("no-preview-video")
+        record("Restore, and Preview of another film 0.5 s later", "success", restored,
+               command("/restore + /preview", typed=["reel-a.mp4", "reel-b.mp4"]), flags,
+               f"preview: {outcome(previewed.rc)} ({stderr_excerpt(previewed.stderr) or 'ok'}), "
+               f"{previewed.seconds:.0f} s after its click (it waits its turn)")
+
+        # the same job twice at once: one renders, the other finds it finished
+        jobs = [page.submit("/restore", page.form(typed=str(films / "reel-a.mp4"), size="x1")) for _ in range(2)]
+        results = [page.outcome(*job, timeout=600) for job in jobs]
+        flags = [f"second:{f}" for f in exit_flags(results[1][0], "success")]
+        if all(ran.rc == 0 for ran, _ in results) and results[0][1][0] != results[1][1][0]:
+            flags.append("two-results")
+        record("the same Restore clicked twice at once", "success", results[0][0],
+               command("/restore", typed="reel-a.mp4", size="x1"), flags)
+
+        # uploads
+        from gradio_client import handle_file
+
+        listed = gradio_temp_files()
+        large = outside_folder / "large.mp4"
+        large.write_bytes(os.urandom(WEB_UPLOAD_LIMIT * 3))
+        started = time.perf_counter()
+        import httpx
+
+        with open(large, "rb") as handle:
+            answer = httpx.post(f"{page.url}gradio_api/upload", files={"files": (large.name, handle, "video/mp4")},
+                                timeout=120)
+        refused = answer.status_code == 413
+        ran = Ran(1 if refused else 0, "", f"lumiere: error: {' '.join(answer.text.split())[:200]}" if refused else "",
+                  time.perf_counter() - started)
+        temp_left = sorted(gradio_temp_files() - listed)
+        record("an upload over the page's limit (sent past the browser's own check)", "error", ran,
+               command("POST /gradio_api/upload", bytes=WEB_UPLOAD_LIMIT * 3),
+               [f"leftover:gradio-temp({len(temp_left)} files)"] if temp_left else [],
+               f"HTTP {answer.status_code}", words=("maximum",))
+        ran, _ = page.call("/restore", page.form(upload=handle_file(str(large))))
+        record("an upload over the limit through the page's client", "error", ran,
+               command("/restore", upload="large.mp4"), words=("maximum",))
+
+        junk = outside_folder / "holiday.mp4"
+        junk.write_bytes(os.urandom(WEB_UPLOAD_LIMIT // 2))
+        for name, path, words in (("an upload of random bytes named .mp4", junk, ("not a video", "cannot read")),
+                                  ("an empty upload", F["empty"], ("empty", "not a video", "cannot read")),
+                                  ("an upload of text named .png", F["text_png"], ("not a picture", "cannot read"))):
+            ran, _ = page.call("/restore", page.form(upload=handle_file(str(path))))
+            record(name, "error", ran, command("/restore", upload=path.name), words=words)
+        ran, value = page.call("/restore", page.form(upload=handle_file(str(F["photo"])), colorize=True))
+        record("an uploaded photo, x2 and coloured in one job", "success", ran,
+               command("/restore", upload=F["photo"].name, size="x2", colorize=True),
+               [] if ran.rc != 0 or Path(value[0]).suffix == ".png" else ["corrupt-output"])
+
+        # typed paths
+        (outside_folder / "escape.mp4").symlink_to(Path("/etc/hostname"))
+        link_inside = page.folder / "escape.mp4"
+        link_inside.symlink_to(Path("/etc/hostname"))
+        hostile = [
+            ("a typed path with a NUL byte", str(films / "reel-a\0.mp4"), ("NUL",)),
+            ("a typed path of only a NUL byte", "\0", ("NUL",)),
+            ("a typed path outside the folders", "/etc/hostname", ("outside",)),
+            ("a typed path that climbs out with ..", f"{page.folder}/../../../../etc/passwd", ("outside",)),
+            ("a link inside the folder to a file outside", str(link_inside), ("outside",)),
+            ("a typed name of 300 characters", str(page.folder / ("x" * 300 + ".mp4")), ("too long",)),
+            ("a typed path through a link loop", str(F["loop"]), ("loop",)),
+            ("a typed ~user that does not exist", "~nosuchuser/film.mp4", ("home", "outside")),
+            ("a typed path that does not exist", str(page.folder / "missing.mp4"), ("no such",)),
+            ("a typed folder named .mp4", str(F["dir_mp4"]), ("folder", "no frames", "no pictures")),
+            ("a typed folder without pictures", str(F["empty_dir"]), ("no pictures", "no images", "no frames")),
+            ("a typed FIFO named .mp4", str(F["fifo"]), ("not a regular file", "fifo", "not a video")),
+            ("nothing dropped or typed", "   ", ("drop a film",)),
+        ]
+        for name, typed, words in hostile:
+            ran, _ = page.call("/restore", page.form(typed=typed), timeout=120)
+            record(name, "error", ran, command("/restore", typed=typed[:80]), words=words)
+        for name, form, words in (("a size the page does not offer", page.form(typed=str(F["small"]), size="x3"),
+                                   ("size", "choices")),
+                                  ("a codec the page does not offer", page.form(typed=str(F["small"]), codec="mpeg2"),
+                                   ("codec", "choices")),
+                                  ("100000 frames a second", page.form(typed=str(F["small"]), fps=100000),
+                                   ("fps", "maximum", "120"))):
+            ran, _ = page.call("/restore", form, timeout=120)
+            record(name, "error", ran, command("/restore", typed=F["small"].name, form=form[2:]), words=words)
+        ran, _ = page.call("/resume", ["no such job"], timeout=60)
+        record("Resume of a job that is not listed", "error", ran, command("/resume", choice="no such job"),
+               words=("unfinished", "choices"))
+    finally:
+        page.close()
+    changed = [p.name for p, h in before.items() if digest(p) != h]
+    if changed:
+        rows[-1]["flags"] = ", ".join(filter(lambda f: f != "ok", [rows[-1]["flags"], f"input-changed({changed})"]))
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------- main
 
 def references(F: dict) -> dict:
@@ -1759,7 +1963,7 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="run the cases whose name holds this text")
     parser.add_argument("--family", default=None,
                         choices=["inputs", "options", "tools", "job", "signals", "disk", "concurrent", "ncnn",
-                                 "folders"])
+                                 "folders", "web"])
     parser.add_argument("--jobs", type=int, default=3,
                         help="cases run at once (most wait on start-up or on each other, so 3 suit 2 cores)")
     parser.add_argument("--save-as", default="fault_campaign", help="results/NAME.json (a full run only)")
@@ -1770,7 +1974,7 @@ def main() -> None:
     started = time.perf_counter()
     F = make_fixtures(SCRATCH / "fixtures")
     refs: dict = {}
-    if args.family not in ("inputs", "options", "tools", "ncnn", "folders"):
+    if args.family not in ("inputs", "options", "tools", "ncnn", "folders", "web"):
         refs = references(F)
         print(f"fixtures and reference runs: {time.perf_counter() - started:.0f} s "
               f"(the signal job takes {refs['signal_seconds']:.1f} s)", flush=True)
@@ -1805,13 +2009,15 @@ def main() -> None:
             jobs += [job for name, job in disk_cases(refs, F) if args.only is None or args.only in name]
         if args.family in (None, "folders"):
             jobs += [job for name, job in folder_cases(F) if args.only is None or args.only in name]
+        if args.family in (None, "web"):
+            jobs.append(lambda: web_cases(F))
         with ThreadPoolExecutor(args.jobs) as pool:
             for result in pool.map(lambda job: job(), jobs):
                 record(result)
     finally:
         unmount_all_below(SCRATCH)
     hardlink_check(rows)
-    order = ["inputs", "options", "tools", "job", "signals", "disk", "concurrent", "ncnn", "folders"]
+    order = ["inputs", "options", "tools", "job", "signals", "disk", "concurrent", "ncnn", "folders", "web"]
     rows.sort(key=lambda r: order.index(r["family"]))
     print()
     print_table(rows, COLUMNS)

@@ -1,5 +1,5 @@
-"""Screenshots of `lumiere web` on the real street film for docs/: the start page, a preview with its before/after
-slider, and a finished job. Needs the web and test extras and Debian's chromium.
+"""Screenshots of `lumiere web` on the real street film for docs/: the start page, a preview with its before | after
+video and slider, and a finished job. Needs the web and test extras and Debian's chromium.
 
     .venv/bin/python scripts/web_screenshots.py [--film ../shared/data/film/street-scene.mp4]
 """
@@ -48,6 +48,11 @@ def main() -> None:
                 page.screenshot(path=str(DOCS / "web-start.png"), full_page=True)
                 page.click("#preview")
                 page.locator("#status").get_by_text("drag the line to compare").wait_for(timeout=600_000)
+                # the two seconds before | after, held at their middle for the picture
+                page.wait_for_function("document.querySelector('#compare video')?.readyState >= 2", timeout=60_000)
+                page.evaluate("(video => { video.pause(); video.currentTime = video.duration / 2; })"
+                              "(document.querySelector('#compare video'))")
+                page.wait_for_timeout(500)
                 page.screenshot(path=str(DOCS / "web-preview.png"), full_page=True)
                 page.click("#run")
                 page.locator("#result a[download]").first.wait_for(timeout=1_800_000)
