@@ -611,7 +611,8 @@ def test_exception_upscale_colour_options_need_colorize(tmp_path):
     assert not (tmp_path / "photo-lumiere.png").exists()
 
 
-def test_stills_are_refused_before_any_network_is_loaded(tmp_path, tiny_models, tiny_colorizer, monkeypatch):
+def test_stills_are_refused_before_any_network_is_loaded(tmp_path, tiny_models, tiny_colorizer, monkeypatch,
+                                                        video_factory):
     import time
 
     from lumiere.engine.runner import Runners
@@ -632,7 +633,8 @@ def test_stills_are_refused_before_any_network_is_loaded(tmp_path, tiny_models, 
         "colorize onto a finished image": (["colorize", photo, "-o", tmp_path / "taken.png"], "exists"),
         "a finished folder": (["upscale", folder, "--model", tiny_models[2]], "1 of the images in"),
         "output is the input": (["upscale", photo, "-o", photo], "the output is the input"),
-        "a video to upscale": (["upscale", tmp_path / "film.mp4"], "no such file"),
+        "a video to upscale": (["upscale", video_factory("film.mp4", frames=2), "--colorize"],
+                               "not an image (.png, .tif, .tiff, .jpg, .jpeg, .bmp, .webp); use `lumiere restore`"),
         "output under a file": (["colorize", folder, "-o", photo / "out"], "is a file, not a folder"),
     }
     for name, (args, message) in cases.items():

@@ -337,7 +337,7 @@ class FolderRecord:
             shutil.rmtree(self.work)
 
 
-def _image_pairs(input_path: Path, output_path: Path, kind: str) -> list[tuple[Path, Path]]:
+def _image_pairs(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
     """(source, destination) for one image or a folder of them (same names out)."""
     if not input_path.exists():
         raise InputError(f"no such file or folder: {input_path}")
@@ -352,7 +352,7 @@ def _image_pairs(input_path: Path, output_path: Path, kind: str) -> list[tuple[P
         return pairs
     if not is_image_path(input_path):
         raise InputError(f"{input_path} is not an image ({', '.join(IMAGE_SUFFIXES)}); "
-                         f"use `lumiere {kind}` with a video file for video")
+                         "use `lumiere restore` with a video file for video")
     if output_path.resolve() == input_path.resolve():
         raise OutputError("the output is the input; it would be overwritten")
     if not is_image_path(output_path):
@@ -383,7 +383,7 @@ def process_stills(input_path: Path, output_path: Path, work: StillWork, show_pr
     from tqdm import tqdm
 
     input_path, output_path = Path(input_path), Path(output_path)
-    pairs = _image_pairs(input_path, output_path, work.label.split()[0])
+    pairs = _image_pairs(input_path, output_path)
     check_output_folder(output_path.parent)
     if not input_path.is_dir():
         if output_path.exists() and not overwrite:
