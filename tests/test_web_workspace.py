@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lumiere import web
-from lumiere.errors import InputError
+from lumiere.errors import InputError, OptionError
 from lumiere.web import WebJob, Workspace, preview, run
 
 from .conftest import write_video
@@ -124,6 +124,11 @@ def test_exception_the_port_is_in_use(tmp_path):
                              capture_output=True, text=True, timeout=120)
     assert ran.returncode == 1 and "open http" not in ran.stdout
     assert ran.stderr.count("\n") == 1 and ran.stderr.startswith(f"lumiere: error: port {port} ")
+
+
+def test_exception_the_host_names_no_address(tmp_path):
+    with pytest.raises(OptionError, match=r"no address to listen on is named no\.such\.host\.invalid .*another host$"):
+        web.serve([tmp_path], "no.such.host.invalid", _free_port())
 
 
 # ---------------------------------------------------------------------------------- the page, served here

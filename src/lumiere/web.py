@@ -432,6 +432,10 @@ def _check_port(host: str, port: int) -> None:
     """Refuse a port the server could not listen on, before anything is printed or started."""
     try:
         family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:
+        raise OptionError(f"no address to listen on is named {host} ({exc.strerror or exc}); give another $host") \
+            from None
+    try:
         with socket.socket(family, kind, protocol) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: a closed one's is free
             probe.bind(address)
