@@ -642,3 +642,20 @@ def test_stills_are_refused_before_any_network_is_loaded(tmp_path, tiny_models, 
         result = CliRunner().invoke(main, list(map(str, args)))
         assert result.exit_code == 1 and message in result.stderr, (name, result.output)
         assert time.perf_counter() - started < 1.0, name
+
+def test_exception_a_bad_colour_option_stops_a_folder_at_once(tmp_path, tiny_colorizer):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        _gray_photo(folder / name)
+    refusals = {("--saturation", "9"): "--saturation must be between 0 and 4, got 9",
+                ("--reference", str(tmp_path / "missing.png")): f"reference not found: {tmp_path / 'missing.png'}"}
+    for command in (["colorize"], ["upscale", "--scale", "1", "--colorize"]):
+        for option, message in refusals.items():
+            result = CliRunner().invoke(main, [*command, str(folder), "--color-model", str(tiny_colorizer),
+                                               *option, "-q"])
+            lines = result.stderr.strip().splitlines()
+            assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith(f"lumiere: error: {message}"), \
+                result.output
+            assert sorted(path.name for path in tmp_path.iterdir()) == ["photos"]
+

@@ -230,11 +230,20 @@ class StillWork:
         files = [] if self.colorize is None else self.colorize.files(None)
         if self.upscale is not None and self.upscale.model is not None:
             files.append(resolve_model_path(self.upscale.model)[1])
+        for reference in files:  # models resolve to files that exist; references are as given
+            if not Path(reference).is_file():
+                raise InputError(f"reference not found: {reference}")
         data = {"upscale": None if self.upscale is None else self.upscale.fingerprint(),
                 "colorize": None if self.colorize is None else self.colorize.fingerprint(),
                 "runner": {key: value for key, value in vars(self.runner).items() if key != "device"},
                 "files": files_record(files) if files else None}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def prepare(self) -> None:
+        """The colour stage made, with its option and reference checks: a refusal stops a folder at once, rather
+        than failing every image one by one (the upscalers depend on each image's size, so load as it comes)."""
+        if self.colorize is not None and self._colour_stage is None:
+            self._colour_stage = still_colour_stage(self.colorize, self.runners)
 
     def __call__(self, name: str, image: Image) -> Image:
         if self.upscale is not None:
@@ -242,8 +251,7 @@ class StillWork:
             if choice is not None:
                 self.chosen.setdefault(choice, []).append(name)
         if self.colorize is not None:
-            if self._colour_stage is None:
-                self._colour_stage = still_colour_stage(self.colorize, self.runners)
+            self.prepare()
             if not is_gray(image.rgb):
                 self.coloured_inputs.append(name)
             image = colorize_picture(image, self._colour_stage)
@@ -388,6 +396,7 @@ def process_stills(input_path: Path, output_path: Path, work: StillWork, show_pr
     if not input_path.is_dir():
         if output_path.exists() and not overwrite:
             raise OutputError(f"{output_path} exists; add $overwrite to replace it")
+        work.prepare()
         write_image(output_path, _render(work, input_path, output_path))
         return [output_path], [], work.notices()
     record = FolderRecord(output_path, work.fingerprint(), overwrite)
@@ -398,6 +407,7 @@ def process_stills(input_path: Path, output_path: Path, work: StillWork, show_pr
                           "to replace them")
     written, failed = list(resumed), []
     pending = [pair for pair in pairs if pair[1] not in resumed]
+    work.prepare()
     for source, destination in tqdm(pending, unit="image", desc=work.label, disable=not show_progress):
         try:
             record.keep(source, destination, _render(work, source, destination))
