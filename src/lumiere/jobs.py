@@ -212,7 +212,7 @@ def still_colour_stage(settings: ColorizeSettings, runners: Runners) -> Colorize
 
 class StillWork:
     """What is done to each still: enlarged, then coloured (as a film's stages run), either or both. Networks are
-    loaded on the first picture, after every check of the paths."""
+    loaded after every check of the paths: the colour network by `prepare`, the upscalers as each image needs."""
 
     def __init__(self, upscale: UpscaleSettings | None, colorize: ColorizeSettings | None, runner: RunnerSettings):
         self.upscale, self.colorize, self.runner = upscale, colorize, runner
@@ -286,7 +286,7 @@ class FolderRecord:
         if not self.work.exists():
             return
         record = self._read()
-        if record is not None and record["settings"] == fingerprint:
+        if record is not None and record.get("settings") == fingerprint:
             self.done = record["done"]
         elif overwrite:
             self._stale = True
@@ -385,9 +385,9 @@ def process_stills(input_path: Path, output_path: Path, work: StillWork, show_pr
                    overwrite: bool = False) -> tuple[list[Path], list[tuple[Path, str]], list[str]]:
     """One image to one file, or a folder of images to a folder (same names), in an existing folder (the caller
     makes it: `output.output_folder`); returns the files written, for a folder the images skipped with the reason,
-    and notices. Existing outputs are replaced only with `overwrite`;
-    an interrupted folder goes on where it stopped (see `FolderRecord`). In a folder an image that cannot be read
-    or written is skipped and reported (as a batch of films is): the others are still worth having."""
+    and notices. Existing outputs are replaced only with `overwrite`; an interrupted folder goes on where it
+    stopped (see `FolderRecord`). In a folder an image that cannot be read or written is skipped and reported (as
+    a batch of films is): the others are still worth having."""
     from tqdm import tqdm
 
     input_path, output_path = Path(input_path), Path(output_path)
