@@ -188,3 +188,17 @@ def test_a_folder_whose_every_image_fails_leaves_nothing_behind(tmp_path, tiny_m
     with pytest.raises(LumiereError, match="1 of 1 images failed"):
         lumiere.upscale(scans, scale=2, model=str(tiny_models[2]), output=tmp_path / "new" / "out", quiet=True)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["scans"]
+
+
+@pytest.mark.parametrize("record", [b"{not json", b'{"done": {}}', b'{"settings": "x", "done": []}'])
+def test_exception_a_damaged_folder_record_is_refused_and_overwrite_starts_over(tmp_path, tiny_models, record):
+    from lumiere.output import work_folder
+
+    scans, out = _scans(tmp_path / "scans", 2), tmp_path / "out"
+    work_folder(out).mkdir()
+    (work_folder(out) / "images.json").write_bytes(record)
+    job = {"scale": 2, "model": str(tiny_models[2]), "output": out, "quiet": True}
+    with pytest.raises(OutputError, match="holds an unfinished job with other settings"):
+        lumiere.upscale(scans, **job)
+    lumiere.upscale(scans, **job, overwrite=True)
+    assert sorted(path.name for path in out.iterdir()) == ["0.png", "1.png"] and not work_folder(out).exists()
