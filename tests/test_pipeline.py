@@ -41,19 +41,19 @@ def _film(first: int, last: int):
 def test_stages_get_only_the_frames_the_wanted_ones_need():
     window, after_it, written = CountingWindow(), CountingFrames(), []
     # frames 10..19 wanted: the window stage needs 7..22, and only 10..19 are worth passing to the next stage
-    run_pipeline(_film(7, 23), [window, after_it], written.append, total=10, show_progress=False, wanted=(10, 20))
+    run_pipeline(_film(7, 23), [window, after_it], written.append, wanted=(10, 20))
     assert [frame.index for frame in written] == list(range(10, 20))
     assert sum(after_it.seen) == 10
     first, second, written = CountingWindow(), CountingWindow(), []
     # two window stages: the film from 4 (3 + 3 frames of context); the second sees only what its windows need
-    run_pipeline(_film(4, 26), [first, second], written.append, total=10, show_progress=False, wanted=(10, 20))
+    run_pipeline(_film(4, 26), [first, second], written.append, wanted=(10, 20))
     assert first.seen == list(range(4, 26)) and second.seen == list(range(7, 23))
     assert [frame.index for frame in written] == list(range(10, 20))
 
 
 def test_without_wanted_every_frame_goes_through():
     stage, written = CountingFrames(), []
-    run_pipeline(_film(0, 6), [stage], written.append, total=6, show_progress=False)
+    run_pipeline(_film(0, 6), [stage], written.append)
     assert len(written) == 6 and sum(stage.seen) == 6
 
 

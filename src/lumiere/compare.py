@@ -1,6 +1,6 @@
 """Before/after comparisons: split-screen or side by side, the before scaled up to match."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -12,6 +12,7 @@ from .io.reader import Frame, open_source
 from .io.writer import EncodeSettings, video_file
 from .ops import eight_bit
 from .output import output_folder
+from .progress import Progress
 
 MODES = ("split", "side")
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
@@ -60,9 +61,9 @@ def _paired(before: Iterator[Frame], after: Iterator[Frame], before_step: float,
 
 
 def compare(before_path: Path, after_path: Path, output: Path, mode: str = "split", frame: int | None = None,
-            show_progress: bool = True) -> None:
-    from tqdm import tqdm
-
+            show_progress: bool = True, frame_done: Callable[[], None] | None = None) -> None:
+    """A before | after picture or video of two pictures or films; `frame_done()` hears of each frame of a video
+    written (a job's bar), else a bar of its own shows them."""
     if mode not in MODES:
         raise InputError(f"$mode must be one of {', '.join(MODES)}")
     output = Path(output)
@@ -90,15 +91,13 @@ def compare(before_path: Path, after_path: Path, output: Path, mode: str = "spli
         first_before, first_after = next(pairs)
         first = compose(first_before.rgb, first_after.rgb, mode)
         info = after.info
-        progress = tqdm(total=info.frame_count, unit="frame", desc="compare", disable=not show_progress)
-        try:
-            with video_file(output, settings, first.shape[1], first.shape[0], info.fps, info.time_base,
-                            info.color.for_output(first.shape[0], info.height), first_after.pts,
-                            info.path if info.kind == "video" else None) as writer:
-                writer.write(first, first_after.pts, first_after.duration)
-                progress.update(1)
-                for pair_before, pair_after in pairs:
-                    writer.write(compose(pair_before.rgb, pair_after.rgb, mode), pair_after.pts, pair_after.duration)
-                    progress.update(1)
-        finally:
-            progress.close()
+        with (Progress("compare", info.frame_count, show=show_progress and frame_done is None) as progress,
+              video_file(output, settings, first.shape[1], first.shape[0], info.fps, info.time_base,
+                         info.color.for_output(first.shape[0], info.height), first_after.pts,
+                         info.path if info.kind == "video" else None) as writer):
+            advance = frame_done or (lambda: progress.advance(1))
+            writer.write(first, first_after.pts, first_after.duration)
+            advance()
+            for pair_before, pair_after in pairs:
+                writer.write(compose(pair_before.rgb, pair_after.rgb, mode), pair_after.pts, pair_after.duration)
+                advance()

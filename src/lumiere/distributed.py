@@ -22,6 +22,7 @@ from pathlib import Path
 from .errors import LumiereError
 from .io.reader import open_source
 from .plan import StagePlan, build_stages
+from .progress import Progress
 from .render import FrameSink, RenderSettings, VideoChunks, VideoFormat, render_chunks
 
 PROGRESS_EVERY = 8  # frames between a worker's progress reports
@@ -48,32 +49,29 @@ class ChunkTask:
         return cls(chunk, str(job.source.info.path), play_fps, plan, job.render, job.video)
 
 
-class _Reporting:
-    """A sink that tells `progress(n)` of every PROGRESS_EVERY frames written, and of the rest at the end."""
+class _EveryFew:
+    """Passes the film frames done on to `report(n)` PROGRESS_EVERY or more at a time (each report is a message
+    to the cluster), the rest on `flush`."""
 
-    def __init__(self, sink: FrameSink, progress):
-        self.sink, self.progress, self.unreported = sink, progress, 0
+    def __init__(self, report):
+        self.report, self.unreported = report, 0
 
-    def write(self, frame) -> None:
-        self.sink.write(frame)
-        self.unreported += 1
+    def __call__(self, frames: int) -> None:
+        self.unreported += frames
         if self.unreported >= PROGRESS_EVERY:
-            self.progress(self.unreported)
-            self.unreported = 0
+            self.flush()
 
-    def finish(self) -> None:
-        self.sink.finish()
+    def flush(self) -> None:
         if self.unreported:
-            self.progress(self.unreported)
-
-    def abort(self) -> None:
-        self.sink.abort()
+            self.report(self.unreported)
+            self.unreported = 0
 
 
 def render_chunk(task: ChunkTask, input_file: str | None = None, progress=None) -> tuple[int, bytes]:
     """Render one chunk; returns the timestamp of its first frame and the encoded chunk file's bytes.
 
-    `input_file` replaces `task.input` (a copy of the film on this worker); `progress(n)` hears of frames done.
+    `input_file` replaces `task.input` (a copy of the film on this worker); `progress(n)` hears of the film's
+    frames done.
     """
     source = open_source(Path(input_file or task.input), task.play_fps)
     with tempfile.TemporaryDirectory(prefix="lumiere-chunk-") as folder:
@@ -81,8 +79,11 @@ def render_chunk(task: ChunkTask, input_file: str | None = None, progress=None) 
         first_pts: list[int] = []
         sink: FrameSink = VideoChunks(task.video, task.render, lambda chunk: path,
                                       lambda chunk, pts: first_pts.append(pts))
-        render_chunks(build_stages(task.plan), source, task.render.frame_range(task.chunk),
-                      _Reporting(sink, progress) if progress is not None else sink, task.render)
+        reporting = _EveryFew(progress) if progress is not None else None
+        render_chunks(build_stages(task.plan), source, task.render.frame_range(task.chunk), sink, task.render,
+                      film_frames_done=reporting)
+        if reporting is not None:
+            reporting.flush()
         if not first_pts:
             raise LumiereError(f"chunk {task.chunk} received no frames")
         return first_pts[0], path.read_bytes()
@@ -133,14 +134,13 @@ def connect(address: str):
 
 
 def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fps: Fraction | None,
-               task_function=_remote_render, show_progress: bool = True) -> dict[int, float]:
+               progress: Progress, task_function=_remote_render) -> dict[int, float]:
     """Render `chunks` of `job` as Ray tasks and record each in the job's manifest as it arrives.
 
     Returns each chunk's wall time on its worker (seconds), for scaling estimates. `task_function` is the
-    remote body (a test may wrap it to fail on purpose).
+    remote body (a test may wrap it to fail on purpose). `progress` hears of the film's frames as workers finish
+    them.
     """
-    from tqdm import tqdm
-
     ray = connect(address)
     info = job.source.info
     gpus = ray.cluster_resources().get("GPU", 0)
@@ -151,14 +151,11 @@ def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fp
     film = None  # the film in the object store, once a worker cannot see its path
     pending = {remote.remote(task, film, counter): chunk for chunk, task in tasks.items()}
     already = job.done_frames()
-    progress = tqdm(total=info.frame_count, initial=already, unit="frame", desc=f"{job.label} (ray)",
-                    disable=not show_progress, dynamic_ncols=True, smoothing=0.1)
     seconds: dict[int, float] = {}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-            progress.n = already + ray.get(counter.total.remote())
-            progress.refresh()
+            progress.reach(already + ray.get(counter.total.remote()))
             for ref in ready:
                 chunk = pending.pop(ref)
                 try:
@@ -176,7 +173,6 @@ def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fp
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
-        progress.close()
     return seconds
 
 

@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +29,12 @@ from .io.reader import Source, is_frame_pattern
 from .io.writer import Chunk, ImageSequenceWriter, join_chunks
 from .manifest import MANIFEST_VERSION, DamagedManifest, Manifest, files_record, write_atomically
 from .output import OutputSpec, format_bytes, frame_bytes, work_folder
-from .render import Discard, FrameSink, ImageFrames, RenderSettings, VideoChunks, VideoFormat, render_chunks
+from .progress import Progress
+from .render import FrameSink, ImageFrames, RenderSettings, VideoChunks, VideoFormat, render_chunks
 from .stages.base import Stage
 
 LOCK = "lock"
+SAMPLE_FRAMES = 4  # film frames timed for the time to go, after the one that pays the warm-up
 
 
 @dataclass(frozen=True)
@@ -71,22 +73,56 @@ def _runs(chunks: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def render_here(job: "Job", chunks: list[int]) -> None:
+def render_here(job: "Job", chunks: list[int], progress: Progress | None) -> None:
     """The local executor: each run of consecutive chunks in one pass through the job's stages."""
     for first, last in _runs(chunks):
         render_chunks(job.stages, job.source, (job.frame_range(first)[0], job.frame_range(last)[1]), job.sink(),
-                      job.render, done=job.done_frames(), show_progress=job.show_progress, label=job.label)
+                      job.render, film_frames_done=None if progress is None else progress.advance)
+
+
+class WorkLock:
+    """This process's hold on a job's work folder (made if need be): a second run at the same output is refused,
+    not interleaved. Taken before any slow work, so that two runs started together cannot both pass."""
+
+    def __init__(self, target: Path):
+        self.work = work_folder(target)
+        self.made = not self.work.exists()
+        self.work.mkdir(exist_ok=True)
+        handle = open(self.work / LOCK, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle = open(self.work / LOCK)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise OutputError(f"{holder} is already writing this output (its work folder {self.work} is locked); "
+                              "wait for it to finish or stop it first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"lumiere process {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        """Let go (the lock goes with the process too, should it die); a work folder this lock made and nothing
+        was kept in is removed."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            if self.made and self.work.is_dir() and all(entry.name == LOCK for entry in self.work.iterdir()):
+                shutil.rmtree(self.work, ignore_errors=True)
 
 
 class Job:
     def __init__(self, source: Source, stages: list[Stage], output: OutputSpec, *, chunk_frames: int,
-                 settings: str, batch: int = 1, restart: bool = False, show_progress: bool = True,
-                 color: ColorInfo | None = None, label: str = "restore"):
+                 settings: str, lock: "WorkLock", batch: int = 1, restart: bool = False,
+                 color: ColorInfo | None = None):
         self.source = source
         self.stages = stages
         self.output = output
-        self.show_progress = show_progress
-        self.label = label
         info = source.info
         width, height = info.width, info.height
         fps, time_base = info.fps, info.time_base
@@ -105,9 +141,8 @@ class Job:
         self.video = (VideoFormat(output.encode, self.size, fps, time_base,
                                   color or info.color.for_output(self.size[1], info.height))
                       if output.kind == "video" else None)
-        target = output.path if output.kind == "video" else output.folder
-        self.work = work_folder(target)
-        self._lock = self._take_lock()
+        self.work = work_folder(output.target)
+        self._lock = lock
         self.notices: list[str] = []
         try:
             self.manifest = self._open_manifest(settings, restart)
@@ -116,32 +151,9 @@ class Job:
             self.release()
             raise
 
-    def _take_lock(self):
-        """Hold the work folder for this process: a second run at the same output is refused, not interleaved."""
-        self.work.mkdir(exist_ok=True)
-        handle = open(self.work / LOCK, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                handle.close()
-                raise
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise OutputError(f"{holder} is already writing this output (its work folder {self.work} is locked); "
-                              "wait for it to finish or stop it first") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"lumiere process {os.getpid()}")
-        handle.flush()
-        return handle
-
     def release(self) -> None:
-        """Let go of the work folder (the lock goes with the process too, should it die)."""
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
+        """Let go of the work folder."""
+        self._lock.release()
 
     def _writes_high_depth(self) -> bool:
         if self.output.kind == "images":
@@ -243,20 +255,19 @@ class Job:
         """First and one-past-last frame index of a chunk."""
         return self.render.frame_range(chunk)
 
-    def run(self, executor=None, starting: Callable[[], None] | None = None) -> list[str]:
+    def run(self, executor=None, starting: Callable[[], Progress | None] | None = None) -> list[str]:
         """Render every pending chunk, then join; returns notices for the user.
 
-        `executor(job, chunks)` renders the chunks and marks each done as it is finished: `render_here` by
-        default, `distributed.run_on_ray` on a cluster. `starting()` is called once the job holds its output
-        and has room for it, before the first chunk.
+        `executor(job, chunks, progress)` renders the chunks and marks each done as it is finished: `render_here`
+        by default, `distributed.run_on_ray` on a cluster. `starting()` is called once the job holds its output
+        and has room for it, before the first chunk, and gives the bar the chunks advance (in film frames).
         """
         try:
             self.check_disk()
             pending = self.pending()
             if pending:
-                if starting is not None:
-                    starting()
-                (executor or render_here)(self, pending)
+                progress = starting() if starting is not None else None
+                (executor or render_here)(self, pending, progress)
             return self.notices + self._finish()
         except BaseException:
             if not self.manifest.done:  # stopped before any chunk was finished: nothing worth resuming
@@ -265,18 +276,31 @@ class Job:
         finally:
             self.release()
 
-    def seconds_per_frame(self) -> float:
-        """What a frame costs through the stages: the first pending frame, with the context and lookahead it
-        needs, rendered twice and timed the second time (the first pays for the networks' warm-up)."""
-        pending = self.pending()
-        if not pending:
-            return 0.0
-        first = self.frame_range(pending[0])[0]
-        decoded = min(self.render.frame_count, first + 1 + self.render.lookahead) - max(0, first - self.render.context)
-        render_chunks(self.stages, self.source, (first, first + 1), Discard(), self.render)
-        start = time.perf_counter()
-        render_chunks(self.stages, self.source, (first, first + 1), Discard(), self.render)
-        return (time.perf_counter() - start) / decoded
+    def time_frames(self, scratch: Path) -> float:
+        """Seconds a film frame costs through the stages and the encoder, with every frame the stages make of it
+        (in-between frames too): the first pending frames rendered as the job would into `scratch` (a file, or a
+        folder for images; left for the caller to time what follows on it, then remove). The first frame pays
+        the networks' warm-up and is not counted."""
+        first = self.frame_range(self.pending()[0])[0]
+        end = min(self.render.frame_count, first + 1 + SAMPLE_FRAMES)
+        one_chunk = replace(self.render, chunk_frames=self.render.frame_count)
+        if self.output.kind == "video":
+            sink: FrameSink = VideoChunks(self.video, one_chunk, lambda chunk: scratch, lambda chunk, pts: None)
+        else:
+            scratch.mkdir(exist_ok=True)
+            sink = ImageFrames(self._image_writer(scratch), one_chunk, lambda chunk, pts: None)
+        moments: list[tuple[int, float]] = []  # (film frames done, when)
+
+        def film_frames_done(count: int) -> None:
+            if count:
+                moments.append((count + (moments[-1][0] if moments else 0), time.perf_counter()))
+
+        started = time.perf_counter()
+        render_chunks(self.stages, self.source, (first, end), sink, self.render, film_frames_done=film_frames_done)
+        (warm, warmed_at), (done, finished_at) = moments[0], moments[-1]
+        if done == warm:  # one frame left: its warm-up is all there is to time
+            return (finished_at - started) / done
+        return (finished_at - warmed_at) / (done - warm)
 
     def frames_left(self) -> int:
         return self.source.info.frame_count - self.done_frames()
@@ -302,8 +326,8 @@ class Job:
         write_atomically(self.chunk_path(chunk), data)
         self.mark_done(chunk, first_pts)
 
-    def _image_writer(self) -> ImageSequenceWriter:
-        return ImageSequenceWriter(self.chunk_path(0), self.output.pattern + self.output.image_suffix,
+    def _image_writer(self, folder: Path | None = None) -> ImageSequenceWriter:
+        return ImageSequenceWriter(folder or self.chunk_path(0), self.output.pattern + self.output.image_suffix,
                                    self.output.image_suffix, self.source.info.frame_names)
 
     def _finish(self) -> list[str]:

@@ -2,7 +2,8 @@
 
 Memory stays flat however long the film: at most `QUEUE_FRAMES` decoded and
 `QUEUE_FRAMES` processed frames wait between the threads. The pipeline owns
-progress and stopping; any thread's failure stops the others and is re-raised.
+stopping: any thread's failure stops the others and is re-raised. Progress is the job's (`progress.py`), told
+of each frame as it is written.
 Frames processed on a GPU come back to the host on a copy stream of their own
 (`HostCopies`), so downloading and encoding one frame overlap the next one's
 inference.
@@ -14,7 +15,6 @@ from collections.abc import Callable, Container, Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .io.reader import Frame
 from .ops import array_to_tensor, quantize, tensor_to_array
@@ -96,11 +96,10 @@ def _within(items: Iterator, first: int, last: int) -> Iterator:
 
 
 def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[Frame], None], *,
-                 total: int, done: int = 0, batch: int = 1, out_dtype: np.dtype = np.uint8,
-                 show_progress: bool = True, description: str = "restore",
-                 wanted: tuple[int, int] | None = None, segments: Container[int] = NO_SEGMENTS) -> None:
+                 batch: int = 1, out_dtype: np.dtype = np.uint8, wanted: tuple[int, int] | None = None,
+                 segments: Container[int] = NO_SEGMENTS) -> None:
     """Pull frames through the stages' streams (in batches where a stage takes them) and hand each result to
-    `write`, in order.
+    `write`, in order, from a thread of its own.
 
     With `wanted` (first, one-past-last frame index), only those frames are written, and each stage passes on
     only the frames the stages after it need for them: context frames are not carried through stages that
@@ -125,10 +124,7 @@ def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[
                 return
             info, pixels = item
             write(Frame(info.index, info.pts, pixels(), info.duration))
-            progress.update(1)
 
-    progress = tqdm(total=total, initial=done, unit="frame", desc=description, disable=not show_progress,
-                    dynamic_ncols=True, smoothing=0.1)
     decoder = _Worker("lumiere-decode", decode, stop)
     encoder = _Worker("lumiere-encode", encode, stop)
     decoder.start()
@@ -159,7 +155,6 @@ def run_pipeline(frames: Iterator[Frame], stages: list[Stage], write: Callable[[
         stop.set()
         decoder.join()
         encoder.join()
-        progress.close()
     for worker in (decoder, encoder):
         if worker.error is not None:
             raise worker.error

@@ -16,6 +16,7 @@ from .io.color import ColorInfo
 from .io.reader import Frame, Source
 from .io.writer import ChunkWriter, EncodeSettings, ImageSequenceWriter
 from .pipeline import run_pipeline
+from .progress import FilmFrames
 from .stages.base import Stage
 
 
@@ -138,19 +139,25 @@ class Discard:
 
 
 def render_chunks(stages: list[Stage], source: Source, frames: tuple[int, int], sink: FrameSink,
-                  render: RenderSettings, *, done: int = 0, show_progress: bool = False,
-                  label: str = "restore") -> None:
-    """Frames [first, end) of the film through the stages into `sink` (`done`: frames of the film finished
-    before, and `label`, for the progress bar)."""
+                  render: RenderSettings, *, film_frames_done: Callable[[int], None] | None = None) -> None:
+    """Frames [first, end) of the film through the stages into `sink`; `film_frames_done(n)` hears of the
+    film's frames as the output gets through them (n of them since it last heard)."""
     first, end = frames
     decoded = takewhile(lambda frame: frame.index < end + render.lookahead,
                         source.frames(max(0, first - render.context)))
+    write = sink.write
+    if film_frames_done is not None:
+        counted = FilmFrames(first)
+
+        def write(frame: Frame) -> None:
+            sink.write(frame)
+            film_frames_done(counted.passed(frame.index))
     try:
-        run_pipeline(decoded, stages, sink.write, total=render.frame_count, done=done, batch=render.batch,
-                     out_dtype=np.dtype(render.out_dtype), show_progress=show_progress, description=label,
-                     wanted=(first, end),
-                     segments=render.segments)
+        run_pipeline(decoded, stages, write, batch=render.batch, out_dtype=np.dtype(render.out_dtype),
+                     wanted=(first, end), segments=render.segments)
         sink.finish()
     except BaseException:
         sink.abort()
         raise
+    if film_frames_done is not None:
+        film_frames_done(counted.passed(end - 1))
