@@ -271,8 +271,8 @@ def test_source_fps_retimes_a_silent_video(tmp_path, video_factory):
 
 @pytest.mark.parametrize("args,message", [
     (["--source-fps", "16"], "out of step"),
-    (["--fps", "0"], "--fps must be positive"),
-    (["--deflicker", "2"], "not in the range"),
+    (["--fps", "0"], "--fps must be between 1 and 240, got 0"),
+    (["--deflicker", "2"], "--deflicker must be between 0 and 1, got 2"),
     (["--repair-model", "film-repair"], "add --repair"),
     (["--repair", "--repair-model", "nowhere.safetensors"], "no such file"),
 ])
@@ -452,7 +452,7 @@ def test_one_line_says_what_the_job_will_do_before_it_starts(video_factory, tiny
     assert result.returncode == 0, result.stderr
     plan = next(line for line in result.stderr.splitlines() if line.startswith("lumiere: restore in.mp4:"))
     assert re.fullmatch(r"lumiere: restore in\.mp4: 6 frames 64x48 -> 128x96; upscale; tiny-x2 \(RealESRGAN Compact, "
-                        r"cpu fp32\); about \d+ s to go \(\d+\.\d\d s a frame, timed on the first\)", plan), plan
+                        r"cpu fp32\); about \d+ s to go \(timed on its first frames\)", plan), plan
     assert result.stderr.index("loading the networks") < result.stderr.index(plan)
 
 
@@ -643,6 +643,7 @@ def test_stills_are_refused_before_any_network_is_loaded(tmp_path, tiny_models, 
         assert result.exit_code == 1 and message in result.stderr, (name, result.output)
         assert time.perf_counter() - started < 1.0, name
 
+
 def test_exception_a_bad_colour_option_stops_a_folder_at_once(tmp_path, tiny_colorizer):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -659,3 +660,38 @@ def test_exception_a_bad_colour_option_stops_a_folder_at_once(tmp_path, tiny_col
                 result.output
             assert sorted(path.name for path in tmp_path.iterdir()) == ["photos"]
 
+
+def test_exception_a_held_output_is_refused_before_any_network_loads(video_factory, tiny_models, tmp_path):
+    from lumiere.job import WorkLock
+
+    src, out = video_factory("in.mp4", frames=4), tmp_path / "out.mp4"
+    lock = WorkLock(out)
+    try:
+        result = run_cli("restore", src, "-o", out, "--model", tiny_models[2])
+    finally:
+        lock.release()
+    assert result.returncode == 1 and "already writing this output" in result.stderr, result.stderr
+    assert "loading the networks" not in result.stderr and not out.exists()
+    assert not (tmp_path / ".out.mp4.lumiere").exists()  # the lock's folder is gone with the lock
+
+
+def test_the_plan_line_says_what_is_made_up_and_what_is_re_timed(video_factory, tiny_models, tmp_path):
+    src = video_factory("in.mp4", frames=6, fps=18)
+    result = run_cli("restore", src, "-o", tmp_path / "fps.mp4", "--model", tiny_models[2], "--scale", "4",
+                     "--fps", "60", "--fp32")
+    assert result.returncode == 0, result.stderr
+    plan = next(line for line in result.stderr.splitlines() if line.startswith("lumiere: restore in.mp4:"))
+    assert "at 60 fps (70% of the frames made up between the film's own); upscale, interpolate;" in plan, plan
+    result = run_cli("restore", src, "-o", tmp_path / "slow.mp4", "--scale", "1", "--source-fps", "16")
+    assert result.returncode == 0, result.stderr
+    assert "re-timed to play at 16 fps; no network" in result.stderr
+    import av
+    with av.open(str(tmp_path / "slow.mp4")) as container:
+        assert container.streams.video[0].average_rate == 16
+
+
+def test_exception_ivtc_on_a_film_without_pulldown(video_factory, tmp_path):
+    src = video_factory("in.mp4", frames=6, fps=18)
+    result = run_cli("restore", src, "-o", tmp_path / "out.mp4", "--scale", "1", "--deinterlace", "ivtc")
+    assert result.returncode == 1 and "plays at 18 fps, so there is no pulldown to undo" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.mp4").exists()

@@ -358,6 +358,29 @@ class TestFoundByTheFaultCampaign:
         _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=2, restart=True)
         assert len(decode_all(out)) == 4
 
+    def test_full_disk_mid_film_says_what_is_kept_and_how_to_resume(self, video_factory, tiny_models, tmp_path,
+                                                                   monkeypatch):
+        from click.testing import CliRunner
+
+        from lumiere.cli import main
+        from lumiere.io import writer as writer_module
+
+        src, out = video_factory(frames=9), tmp_path / "out.mkv"
+        real_commit, commits = writer_module.ChunkWriter.commit, []
+
+        def full_after_one(self):
+            if commits:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            commits.append(self)
+            return real_commit(self)
+
+        monkeypatch.setattr(writer_module.ChunkWriter, "commit", full_after_one)
+        result = CliRunner().invoke(main, ["restore", str(src), "-o", str(out), "--model", str(tiny_models[2]),
+                                           "--codec", "ffv1", "--chunk-frames", "3", "-q"])
+        assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+        assert "No space left on device; 1 of 3 chunks are finished and kept in" in result.output
+        assert "run the same command again to resume, or add --restart to start over" in result.output
+
     def test_full_disk_while_closing_a_chunk_leaves_no_partial_file(self, tmp_path, monkeypatch):
         from fractions import Fraction
 

@@ -26,3 +26,27 @@ def test_restore_street_scene(tmp_path):
     compare = tmp_path / "cmp.png"
     assert CliRunner().invoke(main, ["compare", str(film), str(out), "-o", str(compare), "-q"]).exit_code == 0
     assert compare.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_time_to_go_holds_on_a_real_job(tmp_path):
+    """The time to go said before the frames start is within 30% of the time the rest of the job takes, on a job
+    whose parts cost very different amounts a frame: a network, colour, in-between frames and the comparison."""
+    import re
+    import subprocess
+    import sys
+    import time
+
+    film = data_path("film", "street-scene.mp4")
+    command = [sys.executable, "-m", "lumiere", "restore", str(film), "-o", str(tmp_path / "out.mp4"), "--scale", "2",
+               "--colorize", "--fps", "30", "--preview", "1.5"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, bufsize=1)
+    said, announced = None, None
+    for line in process.stderr:
+        found = re.search(r"about (?:(\d+) min )?(\d+) s to go", line)
+        if found and said is None:
+            said = time.perf_counter()
+            announced = 60 * int(found.group(1) or 0) + int(found.group(2))
+    assert process.wait() == 0
+    took = time.perf_counter() - said
+    assert 0.7 * took <= announced <= 1.3 * took, (announced, took)

@@ -21,3 +21,8 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module 'lumiere' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public functions too, though they are imported on first use."""
+    return sorted({*globals(), *__all__})

@@ -25,7 +25,7 @@ import numpy as np
 
 from ._malloc import keep_freed_memory
 from .engine.runner import RunnerSettings
-from .errors import LumiereError, OptionError
+from .errors import LumiereError, OptionError, keyword, spelled
 from .io.images import Image, is_image_path
 from .io.reader import VIDEO_SUFFIXES
 from .models.descriptor import LoadedModel
@@ -226,7 +226,7 @@ def options() -> dict[str, str]:
     >>> print(lumiere.options()["deflicker"])
     Take out brightness pumping, keep fades; optional strength 0-1 (default 1).
     """
-    return {name: option.help for name, option in stage_options().items()}
+    return {name: spelled(option.help, keyword) for name, option in stage_options().items()}
 
 
 def _check_options(given: Mapping[str, Any], known: Iterable) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .errors import LumiereError
+from .errors import LumiereError, spelled
 
 
 def _interrupt_once(signum, frame):
@@ -56,7 +56,7 @@ class LumiereGroup(click.Group):
             click.echo(f"lumiere: interrupted{resume_hint(ctx)}", err=True)
             sys.exit(130)
         except MemoryError:
-            click.echo("lumiere: error: out of memory; try a smaller --tile", err=True)
+            click.echo(f"lumiere: error: out of memory; try a smaller --tile{resume_hint(ctx)}", err=True)
             sys.exit(1)
         except BrokenPipeError:  # the reader went away (`lumiere models | head`): nothing left to tell anyone
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -65,7 +65,7 @@ class LumiereGroup(click.Group):
             if os.environ.get("LUMIERE_DEBUG"):
                 raise
             where = f" ({exc.filename})" if exc.filename else ""
-            click.echo(f"lumiere: error: {exc.strerror or exc}{where}", err=True)
+            click.echo(f"lumiere: error: {exc.strerror or exc}{where}{resume_hint(ctx)}", err=True)
             sys.exit(1)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
@@ -160,15 +160,14 @@ def _click_option(option) -> click.Option:
         return click.Option(names, is_flag=True, help=option.help)
     if option.choices:
         value_type = Choice(option.choices, case_sensitive=False)
-    elif option.bounds is not None:
-        value_type = (click.IntRange if kind is int else click.FloatRange)(*option.bounds)
-    elif kind is Path:
+    elif kind is Path:  # bounds are the library's to check: it names every value out of bounds at once
         value_type = click.Path(path_type=Path)
     else:
         value_type = kind
     bare = {"is_flag": False, "flag_value": option.bare} if option.bare is not None else {}
     return click.Option(names, type=value_type, default=option.default, multiple=option.many,
-                        show_default=option.default is not None, metavar=option.metavar, help=option.help, **bare)
+                        show_default=option.default is not None, metavar=option.metavar,
+                        help=spelled(option.help, spell), **bare)
 
 
 class StageOptionsCommand(click.Command):
@@ -627,9 +626,8 @@ def demo(input_path, output_dir, scale):
             input_path = synthesize_film(output_dir / "synthetic-old-film.mp4")
     restored = output_dir / f"{input_path.stem}-x{scale:g}.mp4"
     click.echo(f"restoring {input_path} -> {restored}")
-    run_restore(input_path, restored, UpscaleSettings(scale=scale, kind="film"), restart=True, overwrite=True)
-    click.echo("writing before/after comparisons")
-    run_compare(input_path, restored, output_dir / "before-after.mp4", "split")
+    run_restore(input_path, restored, UpscaleSettings(scale=scale, kind="film"), restart=True, overwrite=True,
+                comparison=output_dir / "before-after.mp4", report=_say)
     run_compare(input_path, restored, output_dir / "before-after.png", "side")
     click.echo(f"done: open {restored}, {output_dir / 'before-after.mp4'} and {output_dir / 'before-after.png'}")
 

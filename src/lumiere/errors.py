@@ -2,13 +2,26 @@
 
 A message names the options it speaks of as `$name` (the option's setting name, as `stages/settings.py`
 declares it): the library names no command-line flags, and each front end spells the names its own way (the CLI
-as --flags, the Python API as keywords, which is what `str()` gives).
+as --flags, the Python API as keywords, which is what `str()` gives). Option help is written the same way.
 """
 
 import re
 from collections.abc import Callable
 
 _OPTION = re.compile(r"\$([a-z_]+)")
+# The Python API's switches, which a message asks for as `overwrite=True` (tests keep this in step with the
+# stages' switches and the API's keywords)
+SWITCHES = frozenset({"overwrite", "restart", "quiet", "colorize", "stabilize", "drop_duplicates"})
+
+
+def spelled(text: str, spell: Callable[[str], str]) -> str:
+    """`text` with each `$name` spelled by `spell`."""
+    return _OPTION.sub(lambda match: spell(match.group(1)), text)
+
+
+def keyword(name: str) -> str:
+    """An option as the Python API takes it: `overwrite=True` for a switch, else its keyword."""
+    return f"{name}=True" if name in SWITCHES else name
 
 
 class LumiereError(Exception):
@@ -16,10 +29,10 @@ class LumiereError(Exception):
 
     def spelled(self, spell: Callable[[str], str]) -> str:
         """The message with each `$name` spelled by `spell`."""
-        return _OPTION.sub(lambda match: spell(match.group(1)), str(self.args[0]) if self.args else "")
+        return spelled(str(self.args[0]) if self.args else "", spell)
 
     def __str__(self) -> str:
-        return self.spelled(lambda name: name)
+        return self.spelled(keyword)
 
 
 class InputError(LumiereError):

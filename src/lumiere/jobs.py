@@ -5,7 +5,8 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -14,13 +15,14 @@ import torch
 
 from .compare import compare
 from .degradations.functional import resize
+from .engine.precision import select_device
 from .engine.runner import Runners, RunnerSettings
 from .errors import InputError, OutputError
 from .io.color import ColorInfo
 from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_path, read_image, write_image
 from .io.reader import Source, open_source
 from .io.writer import plan_source_streams, remove_files_of_dead_processes, video_file
-from .job import Job
+from .job import LOCK, Job, WorkLock
 from .manifest import files_record, settings_hash, write_atomically
 from .models.loader import resolve_model_path
 from .ops import array_to_tensor, tensor_to_array
@@ -34,6 +36,7 @@ from .output import (
     work_folder,
 )
 from .plan import build_stages, plan_stages
+from .progress import Progress
 from .stages.colorize import ColorizeSettings, ColorizeStage, References, colorizer
 from .stages.settings import StageSettings
 from .stages.upscale import UpscaleSettings, UpscaleStage, input_kind, upscale_stage
@@ -48,10 +51,9 @@ def preview_frames(frame_count: int, fps: Fraction, seconds: float) -> range:
     return range(start, start + count)
 
 
-def _preview_clip(source: Source, seconds: float, folder: Path, show_progress: bool) -> Path:
-    """The middle `seconds` of a film as a lossless file in `folder` (hidden), timestamps from zero."""
-    from tqdm import tqdm
-
+def _preview_clip(source: Source, seconds: float, folder: Path) -> Path:
+    """The middle `seconds` of a film as a lossless file in `folder` (hidden), timestamps from zero: a copy of a
+    few seconds, too quick for a bar of its own beside the job's."""
     info = source.info
     frames = preview_frames(info.frame_count, info.fps, seconds)
     start, count = frames.start, len(frames)
@@ -59,71 +61,112 @@ def _preview_clip(source: Source, seconds: float, folder: Path, show_progress: b
     clip = folder / f"{PREVIEW_PREFIX}{os.getpid()}.mkv"
     encode = plan_output(clip, "ffv1", None, None, None, info.bit_depth).encode
     first_pts = None
-    with (video_file(clip, encode, info.width, info.height, info.fps, info.time_base, info.color) as writer,
-          tqdm(total=count, unit="frame", desc="preview clip", disable=not show_progress) as progress):
+    with video_file(clip, encode, info.width, info.height, info.fps, info.time_base, info.color) as writer:
         for frame in source.frames(start):
             if frame.index >= start + count:
                 break
             first_pts = frame.pts if first_pts is None else first_pts
             writer.write(frame.rgb, frame.pts - first_pts, frame.duration)
-            progress.update(1)
     return clip
 
 
-def _summary(label: str, title: str, info, job: Job, runners: Runners, seconds_per_frame: float) -> str:
-    """One line of what a job will do: input, frames, sizes, stages, networks and how they run, time left."""
+def _summary(label: str, title: str, source: Source, job: Job, runners: Runners, seconds_left: float) -> str:
+    """One line of what a job will do: input, frames, sizes, stages, networks and how they run, time to go."""
+    info = source.info
     frames = f"{info.frame_count} frames {info.width}x{info.height} -> {job.size[0]}x{job.size[1]}"
     if job.fps != info.fps:
-        frames += f" at {float(job.fps):g} fps"
-    stages = ", ".join(stage.name for stage in job.stages) or "no stage (a copy)"
+        made_up = 1 - float(info.fps / job.fps)
+        frames += f" at {float(job.fps):g} fps ({made_up:.0%} of the frames made up between the film's own)" \
+            if made_up > 0 else f" at {float(job.fps):g} fps"
+    stages = ", ".join(dict.fromkeys(stage.name for stage in job.stages))
+    if source.retimed:
+        stages = ", ".join(filter(None, [f"re-timed to play at {float(info.fps):g} fps", stages]))
     networks = "; ".join(runner.describe(max(info.width, info.height)) for runner in runners.loaded())
     left = job.frames_left()
     resumed = f"{info.frame_count - left} frames already done, " if left < info.frame_count else ""
-    estimate = (f"{resumed}about {format_duration(seconds_per_frame * left)} to go "
-                f"({seconds_per_frame:.2f} s a frame, timed on the first)")
-    return f"{label} {title}: {frames}; {stages}; {networks or 'no network'}; {estimate}"
+    estimate = f"{resumed}about {format_duration(seconds_left)} to go (timed on its first frames)"
+    return f"{label} {title}: {frames}; {stages or 'no stage (a copy)'}; {networks or 'no network'}; {estimate}"
+
+
+def _time_to_go(job: Job, comparison_of: Path | None) -> tuple[float, float]:
+    """Seconds a film frame costs, and a compared frame where a comparison with `comparison_of` follows: the job's
+    first frames rendered as the job will render them, then compared, and timed."""
+    scratch = job.work / f"time-to-go{job.output.encode.spec.chunk_suffix if job.output.kind == 'video' else ''}"
+    compared = job.work / "time-to-go-compare.mp4"
+    try:
+        per_frame = job.time_frames(scratch)
+        per_compared = 0.0
+        if comparison_of is not None:
+            started = time.perf_counter()
+            compare(comparison_of, scratch, compared, "split", show_progress=False)
+            per_compared = (time.perf_counter() - started) / max(1, open_source(scratch).info.frame_count)
+    finally:
+        for path in (scratch, compared):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return per_frame, per_compared
 
 
 def restore(input_path: Path, output_path: Path, *settings: StageSettings, runner: RunnerSettings = RunnerSettings(),
             preview: float | None = None, codec: str | None = None, crf: int | None = None,
             preset: str | None = None, bit_depth: int | None = None, source_fps: Fraction | None = None,
             chunk_frames: int | None = None, batch: int = 1, restart: bool = False, overwrite: bool = False,
-            ray: str | None = None, show_progress: bool = True, report: Callable[[str], None] | None = None,
-            label: str = "restore", title: str | None = None) -> tuple[Path, list[str]]:
+            ray: str | None = None, comparison: Path | None = None, show_progress: bool = True,
+            report: Callable[[str], None] | None = None, label: str = "restore") -> tuple[Path, list[str]]:
     """Restore a film through the stages of `settings` (in any order: they run in `plan.FILM_STAGES`'s); with
     `preview`, only that many seconds from its middle, plus a before/after video; with `ray` (a cluster address,
-    or "auto"), its chunks are rendered as Ray tasks. A finished output is replaced only with `overwrite`; an
-    unfinished job at the output resumes unless `restart`.
+    or "auto"), its chunks are rendered as Ray tasks; with `comparison`, a before | after video of the film and
+    the result is written there after it, as part of the job. A finished output is replaced only with
+    `overwrite`; an unfinished job at the output resumes unless `restart`.
 
     `report` hears what is happening before the frames start (loading, then one line of what the job will do,
-    with a time estimate from a first frame, which costs that frame twice); `label` names the progress bar and
-    `title` the film in what `report` hears (default: its file name)."""
+    with the time to go, timed on its first frames); `label` names the progress bar."""
     if preview is not None:
-        source = open_source(Path(input_path), source_fps)
-        output = plan_output(Path(output_path), codec, crf, preset, bit_depth, source.info.bit_depth)
-        check_paths(source.info.path, output, overwrite)
-        if output.kind != "video":
-            raise OutputError("$preview writes a video file; give $output a .mp4/.mkv/.mov name")
-        comparison = output.path.with_name(f"{output.path.stem}-compare.mp4")
-        if comparison.resolve() == source.info.path.resolve():
-            raise OutputError(f"the preview's before | after video {comparison} would overwrite the input; give "
-                              "$output another name")
-        if not overwrite:
-            check_not_finished(comparison)
-        clip = _preview_clip(source, preview, output.path.parent, show_progress)
-        try:
-            path, notices = restore(clip, output_path, *settings, runner=runner, codec=codec, crf=crf,
-                                    preset=preset, bit_depth=bit_depth, chunk_frames=chunk_frames, batch=batch,
-                                    restart=True, overwrite=True, show_progress=show_progress, report=report,
-                                    label=f"{label} preview",
-                                    title=f"{source.info.path.name} ({preview:g} s from the middle)")
-            compare(clip, path, comparison, "split", show_progress=show_progress)
-        finally:
-            clip.unlink(missing_ok=True)
-        return path, [*notices, f"preview of {preview:g} s from the middle (no sound); before | after: {comparison}"]
+        return _preview(Path(input_path), Path(output_path), settings, preview, runner=runner, codec=codec, crf=crf,
+                        preset=preset, bit_depth=bit_depth, source_fps=source_fps, chunk_frames=chunk_frames,
+                        batch=batch, overwrite=overwrite, show_progress=show_progress, report=report, label=label)
     source = open_source(Path(input_path), source_fps)
+    return _restore(source, Path(output_path), settings, runner=runner, codec=codec, crf=crf, preset=preset,
+                    bit_depth=bit_depth, chunk_frames=chunk_frames, batch=batch, restart=restart,
+                    overwrite=overwrite, ray=ray, source_fps=source_fps, show_progress=show_progress, report=report,
+                    label=label, comparison=comparison)
+
+
+def _preview(input_path: Path, output_path: Path, settings: Iterable[StageSettings], seconds: float, *,
+             runner: RunnerSettings, codec, crf, preset, bit_depth, source_fps, chunk_frames, batch, overwrite,
+             show_progress, report, label) -> tuple[Path, list[str]]:
+    """`seconds` from the middle of a film restored into `output_path`, and a before | after video of them
+    beside it (OUT-compare.mp4)."""
+    source = open_source(input_path, source_fps)
+    output = plan_output(output_path, codec, crf, preset, bit_depth, source.info.bit_depth)
+    check_paths(source.info.path, output, overwrite)
+    if output.kind != "video":
+        raise OutputError("$preview writes a video file; give $output a .mp4/.mkv/.mov name")
+    comparison = output.path.with_name(f"{output.path.stem}-compare.mp4")
+    if comparison.resolve() == source.info.path.resolve():
+        raise OutputError(f"the preview's before | after video {comparison} would overwrite the input; give "
+                          "$output another name")
+    if not overwrite:
+        check_not_finished(comparison)
+    clip = _preview_clip(source, seconds, output.path.parent)
+    try:
+        path, notices = _restore(open_source(clip), output_path, settings, runner=runner, codec=codec, crf=crf,
+                                 preset=preset, bit_depth=bit_depth, chunk_frames=chunk_frames, batch=batch,
+                                 restart=True, overwrite=True, ray=None, source_fps=None,
+                                 show_progress=show_progress, report=report,
+                                 label=f"{label} preview", title=f"{source.info.path.name} ({seconds:g} s from the "
+                                                                 "middle)", comparison=comparison)
+    finally:
+        clip.unlink(missing_ok=True)
+    return path, [*notices, f"preview of {seconds:g} s from the middle (no sound); before | after: {comparison}"]
+
+
+def _restore(source: Source, output_path: Path, settings: Iterable[StageSettings], *, runner: RunnerSettings, codec,
+             crf, preset, bit_depth, chunk_frames, batch, restart, overwrite, ray, source_fps, show_progress, report,
+             label, title: str | None = None, comparison: Path | None = None) -> tuple[Path, list[str]]:
+    """The film job: checked, planned once, then run; with `comparison`, a before | after video of the input and
+    the result is written there after it, on the same bar."""
     info = source.info
-    output = plan_output(Path(output_path), codec, crf, preset, bit_depth, info.bit_depth)
+    output = plan_output(output_path, codec, crf, preset, bit_depth, info.bit_depth)
     check_paths(info.path, output, overwrite)
     retiming = [s for s in settings if s.retimes]
     if retiming and output.kind != "video":
@@ -143,29 +186,65 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
                        f"{output.encode.codec} needs an even frame size (ffv1 keeps odd sizes)")
     if chunk_frames is None:
         chunk_frames = auto_chunk_frames(output, out_size)
-    runners = Runners(runner)  # measuring and the stages share the networks: each loaded once
-    if report is not None:
-        report(f"loading the networks and measuring {title or info.path.name}")
-    plan = plan_stages(source, settings, runner, even, runners)
-    planned = plan.get(UpscaleSettings)
-    if plan.film.out_size is not None and upscale.kind is None and planned.kind is not None:
-        choice = planned.choice(plan.film.size, plan.film.out_size, video=True)
-        notices.append(f"the film looks {'film-damaged' if planned.kind == 'film' else 'clean'}: enlarged by "
-                       f"{choice} (--model or --look to choose)")
-    colorize = plan.get(ColorizeSettings)
-    if colorize is not None and not is_gray(next(source.frames()).rgb):
-        notices.append("the film already has colour; its lightness alone was colorized")
-    job = Job(source, build_stages(plan, runners), output, chunk_frames=chunk_frames, batch=batch, restart=restart,
-              settings=settings_hash(source, output, plan.settings(), plan.files(), chunk_frames),
-              show_progress=show_progress, color=ColorInfo.bt709() if colorize is not None else None, label=label)
-    starting = None if report is None else lambda: report(
-        _summary(label, title or info.path.name, info, job, runners, job.seconds_per_frame()))
+    lock = WorkLock(output.target)  # before the slow part: a second run at this output is refused at once
+    try:
+        runners = Runners(runner)  # measuring and the stages share the networks: each loaded once
+        if report is not None:
+            if upscale.quality == "high" and select_device(runner.device).type == "cpu":
+                report("note: the high-quality network is RRDB-size, made for GPUs: on this CPU it runs about 25x "
+                       "slower than the standard one (the time to go follows its first frames)")
+            report(f"loading the networks and measuring {title or info.path.name}")
+        plan = plan_stages(source, settings, runner, even, runners)
+        planned = plan.get(UpscaleSettings)
+        if plan.film.out_size is not None and upscale.kind is None and planned.kind is not None:
+            choice = planned.choice(plan.film.size, plan.film.out_size, video=True)
+            notices.append(f"the film looks {'film-damaged' if planned.kind == 'film' else 'clean'}: enlarged by "
+                           f"{choice} (--model or --look to choose)")
+        colorize = plan.get(ColorizeSettings)
+        if colorize is not None and not is_gray(next(source.frames()).rgb):
+            notices.append("the film already has colour; its lightness alone was colorized")
+        job = Job(source, build_stages(plan, runners), output, chunk_frames=chunk_frames, batch=batch,
+                  restart=restart, lock=lock, settings=settings_hash(source, output, plan.settings(), plan.files(),
+                                                                     chunk_frames),
+                  color=ColorInfo.bt709() if colorize is not None else None)
+    except BaseException:
+        lock.release()
+        raise
+    compared_frames = round(info.frame_count * job.fps / info.fps) if comparison is not None else 0
+    bars: list[Progress] = []
+    frame_compared: list[Callable[[], None] | None] = [None]
+
+    def starting() -> Progress | None:
+        """The time to go said, and the job's bar: a compared frame weighs what it costs next to a film frame."""
+        if not show_progress and report is None:
+            return None
+        per_frame, per_compared = _time_to_go(job, info.path if comparison is not None else None)
+        if report is not None:
+            seconds = per_frame * job.frames_left() + per_compared * compared_frames
+            report(_summary(label, title or info.path.name, source, job, runners, seconds))
+        weight = per_compared / per_frame if per_frame > 0 else 0.0
+        progress = Progress(label, info.frame_count + weight * compared_frames, job.done_frames(), show_progress)
+        bars.append(progress)
+        if comparison is not None:
+            frame_compared[0] = lambda: progress.advance(weight)
+        return progress
+
     executor = None
     if ray is not None:
         from .distributed import run_on_ray
 
-        executor = partial(run_on_ray, address=ray, plan=plan, play_fps=source_fps, show_progress=show_progress)
-    return output.path, notices + job.run(executor, starting)
+        executor = partial(run_on_ray, address=ray, plan=plan, play_fps=source_fps)
+    try:
+        notices += job.run(executor, starting)
+        if comparison is not None:
+            compare(info.path, output.path, comparison, "split", show_progress=show_progress and not bars,
+                    frame_done=frame_compared[0])
+        for progress in bars:
+            progress.complete()
+    finally:
+        for progress in bars:
+            progress.close()
+    return output.path, notices
 
 
 def upscale_image(image: Image, stage: UpscaleStage) -> Image:
@@ -271,19 +350,19 @@ IMAGES_RECORD = "images.json"
 
 
 class FolderRecord:
-    """A folder of images in progress, kept in the work folder beside the output folder (`output.work_folder`):
-    the finished images wait there, named in a record with the settings' fingerprint and the input each came from,
-    and move into the output folder together once every image is done. So an interrupted job goes on where it
-    stopped when run again with the same settings, and an interrupted `overwrite` leaves the old images as they
-    were; the work folder goes once everything is in place."""
+    """A folder of images in progress, kept in the work folder beside the output folder (`output.work_folder`, held
+    by this process's `WorkLock`): the finished images wait there, named in a record with the settings' fingerprint
+    and the input each came from, and move into the output folder together once every image is done. So an
+    interrupted job goes on where it stopped when run again with the same settings, and an interrupted `overwrite`
+    leaves the old images as they were; the work folder goes once everything is in place."""
 
     def __init__(self, target: Path, fingerprint: str, overwrite: bool):
         self.target, self.fingerprint = target, fingerprint
         self.work = work_folder(target)
         self.done: dict[str, list[int]] = {}
         self._stale = False  # the work folder holds another job's state, to be discarded before the first write
-        self._ready = False  # the work folder is made and cleared of a killed run's unfinished images
-        if not self.work.exists():
+        self._ready = False  # the work folder is cleared of a killed run's unfinished images (or another job's)
+        if {entry.name for entry in self.work.iterdir()} <= {LOCK}:
             return
         record = self._read()
         if record is not None and record.get("settings") == fingerprint:
@@ -317,11 +396,13 @@ class FolderRecord:
     def keep(self, source: Path, destination: Path, image: Image) -> None:
         """A finished image into the work folder, then into the record."""
         if not self._ready:
-            if self._stale:
-                shutil.rmtree(self.work)
-            self.work.mkdir(exist_ok=True)
-            for unfinished in self.work.glob(".*.partial"):  # a killed run's image, cut off as it was written
-                unfinished.unlink()
+            for entry in self.work.iterdir():
+                if entry.name == LOCK:  # this process holds it
+                    continue
+                if self._stale and entry.is_dir():
+                    shutil.rmtree(entry)
+                elif self._stale or entry.name.endswith(".partial"):  # or an image a killed run was cutting off
+                    entry.unlink()
             self._ready = True
         write_image(self.work / destination.name, image)
         self.done[destination.name] = self._origin(source)
@@ -399,23 +480,29 @@ def process_stills(input_path: Path, output_path: Path, work: StillWork, show_pr
         work.prepare()
         write_image(output_path, _render(work, input_path, output_path))
         return [output_path], [], work.notices()
-    record = FolderRecord(output_path, work.fingerprint(), overwrite)
-    resumed = [destination for source, destination in pairs if record.is_done(source, destination)]
-    existing = [destination.name for _, destination in pairs if destination.exists() and destination not in resumed]
-    if existing and not overwrite:
-        raise OutputError(f"{len(existing)} of the images in {output_path} exist ({_some(existing)}); add $overwrite "
-                          "to replace them")
-    written, failed = list(resumed), []
-    pending = [pair for pair in pairs if pair[1] not in resumed]
-    work.prepare()
-    for source, destination in tqdm(pending, unit="image", desc=work.label, disable=not show_progress):
-        try:
-            record.keep(source, destination, _render(work, source, destination))
-        except (InputError, OutputError) as exc:
-            failed.append((source, str(exc)))
-            continue
-        written.append(destination)
-    record.place(complete=not failed)
+    fingerprint = work.fingerprint()
+    lock = WorkLock(output_path)  # a second run at this folder is refused, not interleaved
+    try:
+        record = FolderRecord(output_path, fingerprint, overwrite)
+        resumed = [destination for source, destination in pairs if record.is_done(source, destination)]
+        existing = [destination.name for _, destination in pairs
+                    if destination.exists() and destination not in resumed]
+        if existing and not overwrite:
+            raise OutputError(f"{len(existing)} of the images in {output_path} exist ({_some(existing)}); add "
+                              "$overwrite to replace them")
+        written, failed = list(resumed), []
+        pending = [pair for pair in pairs if pair[1] not in resumed]
+        work.prepare()
+        for source, destination in tqdm(pending, unit="image", desc=work.label, disable=not show_progress):
+            try:
+                record.keep(source, destination, _render(work, source, destination))
+            except (InputError, OutputError) as exc:
+                failed.append((source, str(exc)))
+                continue
+            written.append(destination)
+        record.place(complete=not failed)
+    finally:
+        lock.release()
     notices = work.notices()
     if resumed:
         notices.insert(0, f"{len(resumed)} of {len(pairs)} images were finished by an earlier run of this job")

@@ -32,6 +32,11 @@ class OutputSpec:
     def folder(self) -> Path:
         return self.path.parent if self.kind == "images" and is_frame_pattern(self.path.name) else self.path
 
+    @property
+    def target(self) -> Path:
+        """What the job writes in the end: the video file, or the frames' folder."""
+        return self.path if self.kind == "video" else self.folder
+
 
 def plan_output(path: Path, codec: str | None, crf: int | None, preset: str | None, bit_depth: int | None,
                 source_bit_depth: int) -> OutputSpec:
@@ -74,7 +79,7 @@ def plan_output(path: Path, codec: str | None, crf: int | None, preset: str | No
 def check_paths(input_path: Path, output: OutputSpec, overwrite: bool = False) -> None:
     """Refuse before any work: the output must not be the input, nor a finished output unless `overwrite`, and
     its folder must be writable."""
-    target = output.folder if output.kind == "images" else output.path
+    target = output.target
     if target.resolve() == Path(input_path).resolve() or (
             output.kind == "images" and Path(input_path).resolve() in (target.resolve(), *target.resolve().parents)):
         raise OutputError(f"the output {target} would overwrite the input")
@@ -164,9 +169,12 @@ def auto_chunk_frames(output: OutputSpec, size: tuple[int, int]) -> int:
 
 
 def format_duration(seconds: float) -> str:
-    """A duration as people say it: "40 s", "12 min", "2 h 05 min"."""
-    if seconds < 60:
-        return f"{max(1, round(seconds))} s"
+    """A duration as people say it: "40 s", "3 min 20 s", "12 min", "2 h 05 min"."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{max(1, whole)} s"
+    if whole < 600:
+        return f"{whole // 60} min {whole % 60:02d} s"
     minutes = round(seconds / 60)
     if minutes < 60:
         return f"{minutes} min"

@@ -22,7 +22,7 @@ from .stages.face_restore import FaceRestoreSettings
 from .stages.grain import DegrainSettings, RegrainSettings
 from .stages.interpolate import InterpolateSettings
 from .stages.repair import RepairSettings
-from .stages.settings import Film, FilmSample, Option, StageSettings
+from .stages.settings import Film, FilmSample, Option, StageSettings, check_values
 from .stages.stabilize import StabilizeSettings
 from .stages.upscale import UpscaleSettings
 
@@ -54,7 +54,9 @@ def stage_options() -> dict[str, Option]:
 
 
 def settings_from_options(values: Mapping[str, Any], preset: str | None = None) -> list[StageSettings]:
-    """The settings of the stages these option values turn on, in order; a preset fills what was not given."""
+    """The settings of the stages these option values turn on, in order; a preset fills what was not given. Every
+    value is checked against its option first: a bad one is refused with all the others, before any work."""
+    check_values(stage_options().values(), values)
     if preset is not None:
         if preset not in PRESETS:
             raise OptionError(f"unknown $preset {preset!r}; choose {' or '.join(PRESETS)}")

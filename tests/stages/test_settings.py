@@ -62,6 +62,39 @@ def test_exception_names_options_as_each_front_end_spells_them():
     assert LumiereError("give $output a name").spelled(spell) == "give -o a name"
 
 
+def test_exception_every_bad_value_at_once():
+    """Bounds and choices are checked where the options are declared, all of them before any work."""
+    from lumiere.cli import spell
+
+    with pytest.raises(OptionError) as raised:
+        settings_from_options({"deflicker": 5.0, "scale": 20.0, "saturation": float("nan"), "borders": "zoom",
+                               "colorize": True, "stabilize": True})
+    assert raised.value.spelled(spell) == ("--borders must be one of fill, crop, got 'zoom'; --deflicker must be "
+                                           "between 0 and 1, got 5; --scale must be between 1 and 8, got 20; "
+                                           "--saturation must be between 0 and 4, got nan")
+
+
+def test_exception_api_asks_for_switches_as_keywords():
+    import inspect
+
+    from lumiere.api import colorize, restore
+    from lumiere.errors import SWITCHES
+
+    assert str(OptionError("add $overwrite to replace it")) == "add overwrite=True to replace it"
+    keywords = {name for function in (restore, colorize)
+                for name, parameter in inspect.signature(function).parameters.items() if parameter.default is False}
+    stage_switches = {name for name, option in stage_options().items() if option.kind is bool}
+    assert SWITCHES == keywords | stage_switches
+
+
+def test_help_is_spelled_by_each_front_end():
+    import lumiere
+
+    assert "$" not in "".join(lumiere.options().values()) and "--" not in "".join(lumiere.options().values())
+    assert lumiere.options()["drop_duplicates"].endswith("pair with fps.")
+    assert {"restore", "upscale", "colorize", "options", "load_model"} <= set(dir(lumiere))
+
+
 @dataclass(frozen=True)
 class InvertSettings(StageSettings):
     """A stage added the way docs/architecture.md says: its settings, its stage, one line in FILM_STAGES."""

@@ -166,6 +166,8 @@ def _expand_pattern(pattern: Path) -> list[Path]:
 
 
 class ImageSequenceSource:
+    retimed = False  # a sequence has no rate of its own: `fps` is the one it plays at
+
     def __init__(self, path: Path, fps: Fraction | None):
         self.path = path
         if not path.is_dir() and is_frame_pattern(path.name):

@@ -71,9 +71,10 @@ class ColorizeSettings(StageSettings):
         Option("colorize", "Also colorize (after upscaling), steady from frame to frame.", kind=bool),
         Option("reference", "A coloured picture to follow: a hand-coloured frame of this film, or a period photo. "
                             "Repeat for several.", kind=Path, many=True),
-        Option("saturation", "Colour strength: 0 gray, below 1 quieter, above 1 bolder.", default=1.0),
+        Option("saturation", "Colour strength: 0 gray, below 1 quieter, above 1 bolder.", default=1.0,
+               bounds=(0, 4)),
         Option("render_size", "Shorter side of the picture the colour network sees; colour is carried up to the "
-                              "full frame from there.", kind=int, default=256),
+                              "full frame from there.", kind=int, default=256, bounds=(32, 2048)),
         Option("skin", "How far colour on faces moves towards a skin tone: 0 leaves faces to the network.",
                default=SKIN, bounds=(0, 1)),
         Option("color_model", "Colorization model: shipped name or a file made by `lumiere train colorize`.",

@@ -33,6 +33,7 @@ from .settings import Option, StageSettings, option_value
 MODES = ("auto", "on", "off", "ivtc")
 PARITIES = ("tff", "bff")
 RECENT = 8  # frames kept for fieldmatch's output to take fields from: it looks one frame each way
+TELECINE_RATES = (Fraction(30000, 1001), Fraction(30))  # what 3:2 pulldown makes of 24 fps film
 CYCLE = 5  # 3:2 pulldown: five video frames carry four film frames
 GRAPH_TIME_BASE = Fraction(1, 1000)  # the filters here do not look at timestamps; the buffer needs one
 
@@ -60,6 +61,10 @@ class DeinterlaceSettings(StageSettings):
         return None if mode == "off" else cls(mode)
 
     def measure(self, film, sample, runners):
+        fps = sample.source.info.fps
+        if self.mode == "ivtc" and not any(abs(fps / rate - 1) < 0.01 for rate in TELECINE_RATES):
+            raise OptionError(f"$deinterlace ivtc undoes 3:2 pulldown, which carries 24 fps film in 29.97 or 30 fps "
+                              f"video; this film plays at {float(fps):g} fps, so there is no pulldown to undo")
         return replace(self, field_order=sample.source.info.field_order)
 
     @property

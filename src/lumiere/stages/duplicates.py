@@ -28,7 +28,7 @@ class DropDuplicatesSettings(StageSettings):
     threshold: float = 1.0  # mean thumbnail difference (of 255) under which a frame repeats the one before
 
     options = (Option("drop_duplicates", "Drop frames that repeat the one before (telecine, doubled transfers); "
-                                         "pair with --fps.", kind=bool),)
+                                         "pair with $fps.", kind=bool),)
     retimes = True
 
     @classmethod

@@ -22,6 +22,7 @@ from ..ops import luma_u8, shrink
 from .base import NO_SEGMENTS, Stage
 from .settings import Option, StageSettings, check_rate, option_value
 
+MAX_FPS = 240
 FLOW_SIZE = 540  # longest side the flow is computed at; enough for motion, cheap at 4K
 
 
@@ -67,7 +68,7 @@ class InterpolateSettings(StageSettings):
     fps: Fraction
 
     options = (Option("fps", "Output frame rate (24, 30, 60 ...): in-between frames by motion-compensated "
-                             "interpolation."),)
+                             "interpolation.", bounds=(1, MAX_FPS)),)
     retimes = True
 
     @classmethod
@@ -88,8 +89,8 @@ class InterpolateStage(Stage):
     lookahead = 1  # the frames after the last of a chunk are made from it and the next
 
     def __init__(self, fps: Fraction, source_time_base: Fraction):
-        if not 1 <= fps <= 240:
-            raise OptionError(f"$fps must be between 1 and 240, got {float(fps):g}")
+        if not 1 <= fps <= MAX_FPS:
+            raise OptionError(f"$fps must be between 1 and {MAX_FPS}, got {float(fps):g}")
         self.fps = Fraction(fps)
         self.source_time_base = Fraction(source_time_base)
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)

@@ -70,7 +70,7 @@ class RepairSettings(StageSettings):
 
     options = (Option("repair", "Remove dust, dirt and line scratches that do not move with the scene; optional "
                                 "strength 0-1.", bounds=(0, 1), bare=1.0),
-               Option("repair_model", "What paints over the damage --repair finds: film-repair (default) or a "
+               Option("repair_model", "What paints over the damage $repair finds: film-repair (default) or a "
                                       "`lumiere train repair` result.", kind=str, metavar="NAME|PATH"))
 
     @classmethod

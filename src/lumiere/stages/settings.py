@@ -9,7 +9,7 @@ this process or on a Ray worker) and fingerprints the job by each settings' `fin
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -114,9 +114,36 @@ class OneValueSettings(StageSettings):
 
 
 def option_value(cls: type[StageSettings], values: Mapping[str, Any], name: str):
-    """The value given for one of `cls`'s options, or its default."""
+    """The value given for one of `cls`'s options, checked against its choices and bounds, or its default."""
     option = next(option for option in cls.options if option.name == name)
-    return values.get(name, option.default)
+    return checked(option, values.get(name, option.default))
+
+
+def checked(option: Option, value):
+    """`value`, refused unless it is one of `option`'s choices and within its bounds (None: not given)."""
+    if value is None or option.kind is bool:
+        return value
+    for one in (value if option.many else (value,)):
+        if option.choices and str(one).lower() not in option.choices:
+            raise OptionError(f"${option.name} must be one of {', '.join(option.choices)}, got {one!r}")
+        if option.bounds is not None:
+            low, high = option.bounds
+            if not (low <= one and (high is None or one <= high)):  # also refuses nan
+                within = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+                raise OptionError(f"${option.name} must be {within}, got {one:g}")
+    return value
+
+
+def check_values(options: Iterable[Option], values: Mapping[str, Any]) -> None:
+    """Every value given for these options checked at once, before any work: one error names every refusal."""
+    refusals = []
+    for option in options:
+        try:
+            checked(option, values.get(option.name))
+        except OptionError as refusal:
+            refusals.append(str(refusal.args[0]))
+    if refusals:
+        raise OptionError("; ".join(refusals))
 
 
 def check_rate(name: str, fps: float | None) -> Fraction | None:

@@ -231,7 +231,8 @@ class UpscaleSettings(StageSettings):
     quality: str = "standard"  # "high": the RRDB-size film network, for GPUs; "fast": a narrower one, for CPUs
 
     options = (
-        Option("scale", "Enlargement factor, 1 to 8 (fractions too: 2.5). 1 upscales nothing."),
+        Option("scale", "Enlargement factor, 1 to 8 (fractions too: 2.5). 1 upscales nothing.",
+               bounds=(1, MAX_FACTOR)),
         Option("height", "Output height in pixels; the width follows the aspect ratio.", kind=int, bounds=(1, None)),
         Option("to", "Fit inside this frame (4k: 3840x2160), aspect ratio kept.", kind=str,
                choices=tuple(RESOLUTION_PRESETS)),
@@ -243,7 +244,7 @@ class UpscaleSettings(StageSettings):
                           "slower than standard. fast: film-x4 narrowed (faithful look, one frame at a time), for "
                           "slow CPUs: about 1.5x as fast, a little softer.", kind=str, default="standard",
                choices=QUALITIES),
-        Option("model", "Shipped model name (see `lumiere models`) or a .pth/.safetensors file; wins over --look "
+        Option("model", "Shipped model name (see `lumiere models`) or a .pth/.safetensors file; wins over $look "
                         "and the choice lumiere makes from the input.", kind=str),
     )
 
