@@ -17,7 +17,8 @@ Families: inputs, options, tools (degrade/compare/colorize/upscale), job (manife
 signals (SIGINT/SIGTERM/SIGKILL at random times, fixed seed, then a resume), disk (tmpfs of 1-20 MB filling
 while chunks, frames, previews or comparisons are written, then remounted bigger and rerun), concurrent,
 ncnn (`models import` of hostile ncnn files, malformed int8 calibrations, models by name), folders (folders of
-images SIGKILLed, filling a disk or replaced with --overwrite midway, then run again; a 30000x30000 PNG), web
+images SIGKILLed, filling a disk or replaced with --overwrite midway, then run again; two runs at once; a
+30000x30000 PNG), web
 (the page's handlers served in this process and driven through Gradio's client, as the browser drives them: two
 jobs at once, uploads over the limit or refused, hostile typed paths; a page error counts as exit 1 and its
 message as the error line, "internal error" as exit 2).
@@ -1500,6 +1501,38 @@ def folder_cases(F: dict) -> list[tuple]:
         return row("folders", "upscale --overwrite killed midway, then again", "old images intact until the new are "
                    "complete; rerun completes", first, flags, command, note)
 
+    def two_at_once() -> dict:
+        """The same folder job started twice, half a second apart: whichever comes second to the folder is refused
+        at once; the other completes, equal to an uninterrupted run."""
+        case = family_folder("folders", "two_at_once")
+        out = case / "out"
+        command = lumiere("upscale", pictures, "-o", out, *upscale)
+        started = time.perf_counter()
+        processes = []
+        for _ in range(2):
+            processes.append(subprocess.Popen(command, cwd=case, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                              env=child_env()))
+            time.sleep(0.5)
+        ran = []
+        for process in processes:
+            o, e = process.communicate(timeout=300)
+            ran.append(Ran(process.returncode, o.decode(errors="replace"), e.decode(errors="replace"),
+                           time.perf_counter() - started))
+        refused = [r for r in ran if r.rc != 0]
+        done = [r for r in ran if r.rc == 0]
+        flags = [] if len(refused) == len(done) == 1 else [f"not-one-refused({[r.rc for r in ran]})"]
+        shown = refused[0] if refused else ran[1]
+        flags += exit_flags(shown, "error", words=("already writing",))
+        flags += [f"other:{f}" for r in done for f in exit_flags(r, "success")]
+        differ = folder_differences(out, d / "refs" / "upscale") if done else []
+        if differ:
+            flags.append(f"corrupt-output(differs from an uninterrupted run: {', '.join(differ[:3])})")
+        flags += [f"leftover:partial({p})" for p in partial_files(case)]
+        if work_folder(out).exists():
+            flags.append("leftover:work-folder")
+        return row("folders", "upscale folder twice at once", "one refused; the other completes", shown, flags,
+                   command, f"exits {[r.rc for r in ran]}")
+
     def huge(name: str, args: list, words: tuple, out_name: str) -> dict:
         """Refused before decoding: at once, in one line per picture, without the memory a decoder would take."""
         case = family_folder("folders", name.replace(" ", "_"))
@@ -1530,6 +1563,7 @@ def folder_cases(F: dict) -> list[tuple]:
                                          lambda: reference("colorize", lambda path: lumiere(
                                              "colorize", pictures, "-o", path, *colour)))),
         ("overwrite", overwrite_killed),
+        ("two at once", two_at_once),
         ("huge png", lambda: huge("upscale a PNG declaring 30000x30000", ["upscale", huge_png, "-o", "{out}",
                                                                              *upscale],
                                   ("megapixels", "LUMIERE_MAX_IMAGE_PIXELS"), "out.png")),

@@ -202,3 +202,19 @@ def test_exception_a_damaged_folder_record_is_refused_and_overwrite_starts_over(
         lumiere.upscale(scans, **job)
     lumiere.upscale(scans, **job, overwrite=True)
     assert sorted(path.name for path in out.iterdir()) == ["0.png", "1.png"] and not work_folder(out).exists()
+
+
+def test_exception_a_folder_another_run_is_writing_is_refused(tmp_path, tiny_models):
+    from lumiere.job import WorkLock
+    from lumiere.output import work_folder
+
+    scans, out = _scans(tmp_path / "scans", 2), tmp_path / "out"
+    held = WorkLock(out)
+    try:
+        with pytest.raises(OutputError, match="is already writing this output"):
+            lumiere.upscale(scans, scale=2, model=str(tiny_models[2]), output=out, quiet=True)
+    finally:
+        held.release()
+    assert not out.exists() and not work_folder(out).exists()
+    lumiere.upscale(scans, scale=2, model=str(tiny_models[2]), output=out, quiet=True)
+    assert sorted(path.name for path in out.iterdir()) == ["0.png", "1.png"] and not work_folder(out).exists()
