@@ -275,6 +275,7 @@ def test_source_fps_retimes_a_silent_video(tmp_path, video_factory):
     (["--deflicker", "2"], "--deflicker must be between 0 and 1, got 2"),
     (["--repair-model", "film-repair"], "add --repair"),
     (["--repair", "--repair-model", "nowhere.safetensors"], "no such file"),
+    (["--repair", "--repair-model", ""], "no model was named"),
 ])
 def test_film_options_bad_input(tmp_path, video_factory, args, message):
     src = video_factory(frames=4, audio="aac")
@@ -514,15 +515,22 @@ def test_an_unknown_value_names_the_option_it_belongs_to(video_factory):
     assert "'slow' is not one of film; did you mean `--encoder-preset slow`?" in result.stderr
 
 
-def test_every_long_step_has_its_own_progress_label(video_factory, tiny_colorizer, tiny_models, tmp_path):
+def test_a_job_has_one_bar_named_for_it_that_reaches_its_end_once(video_factory, tiny_colorizer, tiny_models,
+                                                                   tmp_path):
     src = video_factory(frames=8, size=(64, 48))
     colour = run_cli("colorize", src, "-o", tmp_path / "colour.mp4", "--color-model", tiny_colorizer, "--skin", "0")
     assert colour.returncode == 0, colour.stderr
     assert "colorize: 100%" in colour.stderr and "restore:" not in colour.stderr
-    preview = run_cli("restore", src, "-o", tmp_path / "preview.mp4", "--model", tiny_models[2], "--preview", "0.3")
+    # a preview at 3x the frame rate: in-between frames, then the before | after video, on the one bar
+    preview = run_cli("restore", src, "-o", tmp_path / "preview.mp4", "--model", tiny_models[2], "--preview", "0.5",
+                      "--fps", "36")
     assert preview.returncode == 0, preview.stderr
-    labels = [line.split(":")[0] for line in re.split(r"[\r\n]+", preview.stderr) if "%|" in line]
-    assert {"preview clip", "restore preview", "compare"} <= set(labels), labels
+    bars = [line for line in re.split(r"[\r\n]+", preview.stderr) if "%|" in line]
+    assert {line.split(":")[0] for line in bars} == {"restore preview"}, bars
+    levels = [int(re.search(r"(\d+)%\|", line).group(1)) for line in bars]
+    assert levels == sorted(levels) and levels[-1] == 100, levels
+    first_full = levels.index(100)
+    assert all("100%" in line for line in bars[first_full:]) and len(bars) - first_full <= 2, bars
 
 
 def test_each_command_says_its_default_scale():
@@ -694,4 +702,5 @@ def test_exception_ivtc_on_a_film_without_pulldown(video_factory, tmp_path):
     src = video_factory("in.mp4", frames=6, fps=18)
     result = run_cli("restore", src, "-o", tmp_path / "out.mp4", "--scale", "1", "--deinterlace", "ivtc")
     assert result.returncode == 1 and "plays at 18 fps, so there is no pulldown to undo" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.mp4").exists()
+    assert result.stderr.count("error") == 1 and result.stderr.strip().splitlines()[-1].startswith("lumiere: error:")
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / ".out.mp4.lumiere").exists()

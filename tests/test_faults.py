@@ -189,6 +189,21 @@ class TestRefusedBeforeWork:
         _restore(src, out, tiny_models[2])  # the lock went with its holder
         assert len(decode_all(out)) == 2
 
+    def test_an_output_finished_by_another_run_after_the_check_is_not_rendered_again(self, video_factory,
+                                                                                     tiny_models, tmp_path,
+                                                                                     monkeypatch):
+        """Two runs started together: the first finishes while the second waits between its path check and the
+        lock; the second, once it holds the lock, sees the finished output and refuses."""
+        from lumiere import jobs as jobs_module
+
+        src, out = video_factory(frames=2), tmp_path / "out.mp4"
+        _restore(src, out, tiny_models[2])
+        before = out.read_bytes()
+        monkeypatch.setattr(jobs_module, "check_paths", lambda *args: None)  # checked while the other still ran
+        with pytest.raises(OutputError, match="exists; add overwrite=True to replace it"):
+            _restore(src, out, tiny_models[2])
+        assert out.read_bytes() == before and not (tmp_path / ".out.mp4.lumiere").exists()
+
     @pytest.mark.parametrize("flag", ["--fps", "--source-fps"])
     @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "5000"])
     def test_frame_rates_must_be_finite(self, flag, value, tmp_path):

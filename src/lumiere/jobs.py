@@ -188,6 +188,8 @@ def _restore(source: Source, output_path: Path, settings: Iterable[StageSettings
         chunk_frames = auto_chunk_frames(output, out_size)
     lock = WorkLock(output.target)  # before the slow part: a second run at this output is refused at once
     try:
+        if not overwrite:  # a run that held the output while it was checked may have finished it since
+            check_not_finished(output.target, work_folder_is_new=lock.made)
         runners = Runners(runner)  # measuring and the stages share the networks: each loaded once
         if report is not None:
             if upscale.quality == "high" and select_device(runner.device).type == "cpu":

@@ -95,14 +95,16 @@ def work_folder(target: Path) -> Path:
     return target.parent / f".{target.name}.lumiere"
 
 
-def is_finished(target: Path) -> bool:
-    """A file, or a folder with files, that no unfinished job is writing."""
-    return not work_folder(target).exists() and (target.is_file() or (target.is_dir() and any(target.iterdir())))
+def is_finished(target: Path, work_folder_is_new: bool = False) -> bool:
+    """A file, or a folder with files, that no unfinished job is writing (`work_folder_is_new`: the work folder
+    beside it was made just now by this process, so it holds no unfinished job)."""
+    return (work_folder_is_new or not work_folder(target).exists()) and (
+        target.is_file() or (target.is_dir() and any(target.iterdir())))
 
 
-def check_not_finished(target: Path) -> None:
+def check_not_finished(target: Path, work_folder_is_new: bool = False) -> None:
     """A finished output is not replaced silently; an unfinished job's output resumes."""
-    if is_finished(target):
+    if is_finished(target, work_folder_is_new):
         raise OutputError(f"{target} exists; add $overwrite to replace it")
 
 

@@ -77,10 +77,10 @@ class RepairSettings(StageSettings):
     def from_options(cls, values):
         strength, model = option_value(cls, values, "repair"), option_value(cls, values, "repair_model")
         if strength is None:
-            if model:
+            if model is not None:
                 raise OptionError("$repair_model is what $repair paints with: add $repair")
             return None
-        return cls(strength=strength, model=model or DEFAULT_MODEL)
+        return cls(strength=strength, model=DEFAULT_MODEL if model is None else model)  # "" is refused as unnamed
 
     def build(self, film, runners):
         return [repair_stage(self, runners)]
