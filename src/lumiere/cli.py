@@ -94,18 +94,26 @@ def main():
     keep_freed_memory()
 
 
-JOB_OUTPUT = "lumiere.job_output"  # ctx.meta key: the output of the film job being rendered
+JOB_OUTPUT = "lumiere.job_output"  # ctx.meta key: the output of the film or folder job being made
 
 
 def resume_hint(ctx: click.Context) -> str:
-    """After a failed or interrupted film job, how to go on from the chunks it kept, or how to start over."""
+    """After a failed or interrupted film or folder job, how to go on from what it kept, or how to start over."""
     from .job import kept_work
+    from .jobs import kept_images
+    from .output import work_folder
 
     target = ctx.meta.get(JOB_OUTPUT)
-    kept = kept_work(target) if target is not None else None
-    if kept is None:
+    if target is None:
         return ""
-    return f"; {kept}: run the same command again to resume, or add --restart to start over"
+    kept = kept_work(target)
+    if kept is not None:
+        return f"; {kept}: run the same command again to resume, or add --restart to start over"
+    images = kept_images(target)
+    if images:
+        return (f"; {images} finished image(s) are kept in {work_folder(Path(target))}: run the same command again "
+                "to go on")
+    return ""
 
 
 def _say(line: str) -> None:
@@ -426,8 +434,7 @@ def colorize(inputs, input_options, output, overwrite, device, precision, codec,
 
     input_path, references = _input_and_references(_inputs(input_options, inputs), values.pop("reference"))
     target, photos = colorize_target(input_path, output, codec, source_fps)
-    if not photos:
-        click.get_current_context().meta[JOB_OUTPUT] = target
+    click.get_current_context().meta[JOB_OUTPUT] = target
     written = run_colorize(input_path, output=output, reference=references, device=device,
                            precision=_precision(precision), codec=codec, crf=crf, source_fps=source_fps,
                            chunk_frames=chunk_frames, restart=restart, overwrite=overwrite, quiet=quiet,
@@ -461,8 +468,11 @@ def upscale(inputs, input_options, output, overwrite, device, precision, tile, q
     folder goes on where it stopped when the same command is given again.
     """
     from .api import upscale as run_upscale
+    from .output import default_output
 
     input_path, references = _input_and_references(_inputs(input_options, inputs), values.pop("reference"))
+    if input_path.is_dir():
+        click.get_current_context().meta[JOB_OUTPUT] = output or default_output(input_path, "")
     written = run_upscale(input_path, output=output, reference=references, device=device,
                           precision=_precision(precision), tile=tile, overwrite=overwrite, quiet=quiet, report=_say,
                           **values)

@@ -351,6 +351,16 @@ class StillWork:
 IMAGES_RECORD = "images.json"
 
 
+def kept_images(target: Path) -> int:
+    """How many finished images an interrupted folder job left waiting for `target` (0: none)."""
+    record = work_folder(Path(target)) / IMAGES_RECORD
+    try:
+        done = json.loads(record.read_text()).get("done")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return len(done) if isinstance(done, dict) else 0
+
+
 class FolderRecord:
     """A folder of images in progress, kept in the work folder beside the output folder (`output.work_folder`, held
     by this process's `WorkLock`): the finished images wait there, named in a record with the settings' fingerprint
