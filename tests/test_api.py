@@ -150,8 +150,9 @@ def test_an_interrupted_folder_says_what_is_kept_and_how_to_go_on(tmp_path, tiny
     result = CliRunner().invoke(main, ["upscale", str(scans), "-o", str(out), "--scale", "2", "--model",
                                        str(tiny_models[2]), "-q"])
     assert result.exit_code == 130, result.output
-    assert result.output.strip() == (f"lumiere: interrupted; 2 finished image(s) are kept in {tmp_path / '.out.lumiere'}"
-                                     ": run the same command again to go on")
+    kept = tmp_path / ".out.lumiere"
+    assert result.output.strip() == (f"lumiere: interrupted; 2 finished image(s) are kept in {kept}: run the same "
+                                     "command again to go on")
 
 
 def test_an_interrupted_overwrite_leaves_the_old_images_until_the_new_ones_are_done(tmp_path, tiny_models,
