@@ -40,7 +40,7 @@ Report = Callable[[str], None]
 
 
 def _to_stderr(line: str) -> None:
-    print(f"lumiere: {line}", file=sys.stderr)
+    print(f"lumiere: {spelled(line, keyword)}", file=sys.stderr)
 
 
 def load_model(name_or_path: str) -> LoadedModel:

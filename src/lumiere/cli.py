@@ -117,7 +117,7 @@ def resume_hint(ctx: click.Context) -> str:
 
 
 def _say(line: str) -> None:
-    click.echo(f"lumiere: {line}", err=True)
+    click.echo(f"lumiere: {spelled(line, spell)}", err=True)
 
 
 def spell(option: str) -> str:

@@ -201,7 +201,7 @@ def _restore(source: Source, output_path: Path, settings: Iterable[StageSettings
         if plan.film.out_size is not None and upscale.kind is None and planned.kind is not None:
             choice = planned.choice(plan.film.size, plan.film.out_size, video=True)
             notices.append(f"the film looks {'film-damaged' if planned.kind == 'film' else 'clean'}: enlarged by "
-                           f"{choice} (--model or --look to choose)")
+                           f"{choice} ($model or $look to choose)")
         colorize = plan.get(ColorizeSettings)
         if colorize is not None and not is_gray(next(source.frames()).rgb):
             notices.append("the film already has colour; its lightness alone was colorized")
@@ -341,7 +341,7 @@ class StillWork:
     def notices(self) -> list[str]:
         notices = [f"enlarged by {network}: {_some(names)}" for network, names in self.chosen.items()]
         if notices:
-            notices.append("lumiere chose by how film-damaged each image looks; --model or --look to choose")
+            notices.append("lumiere chose by how film-damaged each image looks; $model or $look to choose")
         if self.coloured_inputs:
             notices.append(f"{len(self.coloured_inputs)} input(s) already had colour ({_some(self.coloured_inputs)}); "
                            "their lightness alone was colorized")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import api
-from .errors import InputError, LumiereError, OptionError
+from .errors import InputError, LumiereError, OptionError, keyword, spelled
 from .io.images import is_image_path, read_image
 from .io.reader import VIDEO_SUFFIXES, open_source
 from .job import kept_work
@@ -293,7 +293,7 @@ def _following_progress(progress) -> Iterator[Callable[[str], None]]:
                                 daemon=True)
     follower.start()
     try:
-        yield lambda line: progress(0.0, desc=line)  # Gradio shows a line only with a level beside it
+        yield lambda line: progress(0.0, desc=spelled(line, keyword))  # Gradio shows a line only with a level beside it
     finally:
         stop.set()
         follower.join()
