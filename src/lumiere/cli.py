@@ -166,15 +166,12 @@ def _click_option(option) -> click.Option:
     names = [spell(option.name), *([SHORT_NAMES[option.name]] if option.name in SHORT_NAMES else [])]
     if kind is bool:
         return click.Option(names, is_flag=True, help=option.help)
-    if option.choices:
-        value_type = Choice(option.choices, case_sensitive=False)
-    elif kind is Path:  # bounds are the library's to check: it names every value out of bounds at once
-        value_type = click.Path(path_type=Path)
-    else:
-        value_type = kind
+    # choices and bounds are the library's to check (`stages/settings.checked`): it names every bad value at once
+    value_type = click.Path(path_type=Path) if kind is Path else kind
+    metavar = option.metavar or ("[" + "|".join(option.choices) + "]" if option.choices else None)
     bare = {"is_flag": False, "flag_value": option.bare} if option.bare is not None else {}
     return click.Option(names, type=value_type, default=option.default, multiple=option.many,
-                        show_default=option.default is not None, metavar=option.metavar,
+                        show_default=option.default is not None, metavar=metavar,
                         help=spelled(option.help, spell), **bare)
 
 

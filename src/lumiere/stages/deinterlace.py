@@ -54,10 +54,7 @@ class DeinterlaceSettings(StageSettings):
 
     @classmethod
     def from_options(cls, values):
-        mode = option_value(cls, values, "deinterlace")
-        mode = "auto" if mode is None else str(mode).lower()
-        if mode not in MODES:
-            raise OptionError(f"$deinterlace must be {', '.join(MODES[:-1])} or {MODES[-1]}, got {mode!r}")
+        mode = option_value(cls, values, "deinterlace") or "auto"
         return None if mode == "off" else cls(mode)
 
     def measure(self, film, sample, runners):

@@ -120,12 +120,16 @@ def option_value(cls: type[StageSettings], values: Mapping[str, Any], name: str)
 
 
 def checked(option: Option, value):
-    """`value`, refused unless it is one of `option`'s choices and within its bounds (None: not given)."""
+    """`value`, refused unless it is one of `option`'s choices (in any case: the choice is given back as declared)
+    and within its bounds (None: not given)."""
     if value is None or option.kind is bool:
         return value
+    if option.choices:
+        chosen = next((choice for choice in option.choices if choice.lower() == str(value).lower()), None)
+        if chosen is None:
+            raise OptionError(f"${option.name} must be one of {', '.join(option.choices)}, got {value!r}")
+        return chosen
     for one in (value if option.many else (value,)):
-        if option.choices and str(one).lower() not in option.choices:
-            raise OptionError(f"${option.name} must be one of {', '.join(option.choices)}, got {one!r}")
         if option.bounds is not None:
             low, high = option.bounds
             if not (low <= one and (high is None or one <= high)):  # also refuses nan
