@@ -95,9 +95,8 @@ class WorkLock:
             handle.close()
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            handle = open(self.work / LOCK)
-            holder = handle.read().strip() or "another process"
-            handle.close()
+            with open(self.work / LOCK) as held:
+                holder = held.read().strip() or "another process"
             raise OutputError(f"{holder} is already writing this output (its work folder {self.work} is locked); "
                               "wait for it to finish or stop it first") from None
         handle.seek(0)
@@ -118,7 +117,7 @@ class WorkLock:
 
 class Job:
     def __init__(self, source: Source, stages: list[Stage], output: OutputSpec, *, chunk_frames: int,
-                 settings: str, lock: "WorkLock", batch: int = 1, restart: bool = False,
+                 settings: str, lock: WorkLock, batch: int = 1, restart: bool = False,
                  color: ColorInfo | None = None):
         self.source = source
         self.stages = stages
