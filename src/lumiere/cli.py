@@ -41,7 +41,9 @@ class LumiereGroup(click.Group):
             click.echo("lumiere: interrupted", err=True)
             sys.exit(130)
         finally:
-            if previous is not None:
+            # after a Ctrl-C the process is on its way out: a second one stays ignored until it is gone (restored,
+            # it would kill the exit midway)
+            if previous is not None and signal.getsignal(signal.SIGINT) is _interrupt_once:
                 signal.signal(signal.SIGINT, previous)
 
     def invoke(self, ctx):
