@@ -55,7 +55,7 @@ def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
     from lumiere.distributed import ChunkTask, render_chunk
     from lumiere.engine.runner import RunnerSettings
     from lumiere.io.reader import open_source
-    from lumiere.job import Job
+    from lumiere.job import Job, WorkLock
     from lumiere.output import plan_output
     from lumiere.plan import build_stages, plan_stages
     from lumiere.stages.deflicker import DeflickerSettings
@@ -68,7 +68,7 @@ def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
     plan = plan_stages(source, film, RunnerSettings(), even=True)
     whole = tmp_path / "whole.mkv"
     job = Job(source, build_stages(plan), plan_output(whole, "ffv1", None, None, None, 8), chunk_frames=8,
-              settings="s", show_progress=False)
+              settings="s", lock=WorkLock(whole))
     job.run()
     chunks = []
     for chunk in range(3):
@@ -111,7 +111,7 @@ def _ray_job(tmp_path, film, task_function, name="out.mkv"):
     from lumiere.distributed import run_on_ray
     from lumiere.engine.runner import RunnerSettings
     from lumiere.io.reader import open_source
-    from lumiere.job import Job
+    from lumiere.job import Job, WorkLock
     from lumiere.output import plan_output
     from lumiere.plan import build_stages, plan_stages
 
@@ -119,9 +119,9 @@ def _ray_job(tmp_path, film, task_function, name="out.mkv"):
     plan = plan_stages(source, [], RunnerSettings(), even=True)
     out = tmp_path / name
     job = Job(source, build_stages(plan), plan_output(out, "ffv1", None, None, None, 8), chunk_frames=4,
-              settings="s", show_progress=False)
-    job.run(lambda job, chunks: run_on_ray(job, chunks, address="auto", plan=plan, play_fps=None,
-                                           task_function=task_function, show_progress=False))
+              settings="s", lock=WorkLock(out))
+    job.run(lambda job, chunks, progress: run_on_ray(job, chunks, progress, address="auto", plan=plan,
+                                                     play_fps=None, task_function=task_function))
     return out
 
 

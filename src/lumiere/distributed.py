@@ -133,13 +133,13 @@ def connect(address: str):
     return ray
 
 
-def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fps: Fraction | None,
-               progress: Progress, task_function=_remote_render) -> dict[int, float]:
+def run_on_ray(job, chunks: list[int], progress: Progress | None, *, address: str, plan: StagePlan,
+               play_fps: Fraction | None, task_function=_remote_render) -> dict[int, float]:
     """Render `chunks` of `job` as Ray tasks and record each in the job's manifest as it arrives.
 
     Returns each chunk's wall time on its worker (seconds), for scaling estimates. `task_function` is the
-    remote body (a test may wrap it to fail on purpose). `progress` hears of the film's frames as workers finish
-    them.
+    remote body (a test may wrap it to fail on purpose). `progress` (if any) hears of the film's frames as
+    workers finish them.
     """
     ray = connect(address)
     info = job.source.info
@@ -155,7 +155,8 @@ def run_on_ray(job, chunks: list[int], *, address: str, plan: StagePlan, play_fp
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-            progress.reach(already + ray.get(counter.total.remote()))
+            if progress is not None:
+                progress.reach(already + ray.get(counter.total.remote()))
             for ref in ready:
                 chunk = pending.pop(ref)
                 try:
