@@ -100,7 +100,7 @@ def ray_part(folder: Path) -> tuple[list[dict], list[dict]]:
     import ray
 
     from lumiere.distributed import run_on_ray
-    from lumiere.job import Job
+    from lumiere.job import Job, WorkLock
     from lumiere.manifest import settings_hash
     from lumiere.output import plan_output
     from lumiere.plan import build_stages, plan_stages
@@ -118,11 +118,11 @@ def ray_part(folder: Path) -> tuple[list[dict], list[dict]]:
                            even=False)
         out = folder / "ray.mkv"
         output = plan_output(out, "ffv1", None, None, None, 8)
-        job = Job(source, build_stages(plan), output, chunk_frames=15, show_progress=False,
+        job = Job(source, build_stages(plan), output, chunk_frames=15, lock=WorkLock(out),
                   settings=settings_hash(source, output, plan.settings(), plan.files(), 15))
         chunk_seconds: dict[int, float] = {}
-        job.run(lambda job, chunks: chunk_seconds.update(run_on_ray(job, chunks, address="auto", plan=plan,
-                                                                    play_fps=None, show_progress=False)))
+        job.run(lambda job, chunks, progress: chunk_seconds.update(
+            run_on_ray(job, chunks, progress, address="auto", plan=plan, play_fps=None)))
         ray_seconds = time.perf_counter() - started
     finally:
         ray.shutdown()
