@@ -140,8 +140,8 @@ class Job:
         self.video = (VideoFormat(output.encode, self.size, fps, time_base,
                                   color or info.color.for_output(self.size[1], info.height))
                       if output.kind == "video" else None)
-        self.work = work_folder(output.target)
         self._lock = lock
+        self.work = lock.work  # the job's work folder is the one its lock holds
         self.notices: list[str] = []
         try:
             self.manifest = self._open_manifest(settings, restart)
