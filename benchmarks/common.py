@@ -99,10 +99,16 @@ def still_mask(before: np.ndarray, after: np.ndarray, max_flow: float) -> np.nda
 def upscaler(model: str | None = None, scale: int = 4, video: bool = False, precision: str = "auto", **options):
     """A function upscaling (B, 3, H, W) tensors by `scale` as restore does: with a model (shipped name or file),
     or as lumiere chooses from UpscaleSettings (`look`, `strength`, `kind`) without one, for the frames of a film
-    where `video` is set. A multi-frame network takes the batch as consecutive frames of one clip."""
+    where `video` is set. A multi-frame or recurrent network takes the batch as consecutive frames of one clip."""
     from lumiere.engine.runner import Runners, RunnerSettings
     from lumiere.io.reader import Frame
-    from lumiere.stages.upscale import UpscaleSettings, VideoUpscaleStage, input_kind, upscale_stage
+    from lumiere.stages.upscale import (
+        SequenceUpscaleStage,
+        UpscaleSettings,
+        VideoUpscaleStage,
+        input_kind,
+        upscale_stage,
+    )
 
     settings = UpscaleSettings(scale=scale, model=model, **options)
     runners = Runners(RunnerSettings(precision=precision, tile=0))
@@ -112,7 +118,7 @@ def upscaler(model: str | None = None, scale: int = 4, video: bool = False, prec
         size, out_size = (x.shape[-1], x.shape[-2]), (x.shape[-1] * scale, x.shape[-2] * scale)
         stage = upscale_stage(settings.choice(size, out_size, kind, video), runners, size, out_size)
         with torch.inference_mode():
-            if isinstance(stage, VideoUpscaleStage):
+            if isinstance(stage, VideoUpscaleStage | SequenceUpscaleStage):
                 items = ((Frame(index, index, None, 1), frame) for index, frame in enumerate(x))
                 return torch.stack([image for _, image in stage.stream(items)])
             return torch.cat([stage.process(frame[None]) for frame in x])  # a frame at a time: memory stays low

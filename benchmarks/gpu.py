@@ -38,7 +38,7 @@ from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.jobs import restore
 from lumiere.models.loader import load_model
 from lumiere.models.registry import SHIPPED
-from lumiere.stages.upscale import UpscaleSettings
+from lumiere.stages.upscale import SEQUENCE_WINDOW, UpscaleSettings
 from lumiere.train.config import TrainConfig
 from lumiere.train.loop import train
 
@@ -68,6 +68,11 @@ def jobs_of(name: str, quick: bool) -> list[tuple[str, int, int, int]]:
     descriptor = load_model(name).descriptor
     shrink = 8 if quick else 1
     small = (640 // shrink, 480 // shrink)
+    if descriptor.sequence:  # a batch is one shot's frames: restore's window of them, a few in a dry run
+        frames = 3 if quick else SEQUENCE_WINDOW
+        to_4k = (3840 // descriptor.scale // shrink, 2160 // descriptor.scale // shrink)
+        return [(f"{small[0]}x{small[1]} x{descriptor.scale}, {frames} frames at once", *small, frames),
+                (f"{to_4k[0]}x{to_4k[1]} x{descriptor.scale} (to 4K), {frames} frames at once", *to_4k, frames)]
     if descriptor.role in ("upscale", "video"):  # video: the network alone; its optical flow runs on the CPU
         to_4k = (3840 // descriptor.scale // shrink, 2160 // descriptor.scale // shrink)
         return [(f"{small[0]}x{small[1]} x{descriptor.scale}", *small, 1),

@@ -89,11 +89,15 @@ def film_part(video_models: list[Path], scale: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as folder:
         untrained = Path(folder) / f"{single}-multiframe-untrained.safetensors"
         save_weights(MultiFrameNet.from_compact(load_model(single).module), untrained, {})
-        videos = {**{name: upscaler(name, scale) for name in shipped_upscalers([f"video-x{scale}"], scale)},
+        recurrent = ["basicvsr-blurred-x4", "basicvsr-film-x4"] if scale == 4 else []
+        videos = {**{name: upscaler(name, scale) for name in shipped_upscalers([f"video-x{scale}", *recurrent],
+                                                                                scale)},
                   **{path.name: upscaler(str(path), scale) for path in video_models}}
+        if scale == 4:
+            videos["restore --quality high"] = upscaler(scale=scale, video=True, quality="high")
         # each frame alone, as at a cut every frame: what the network does with no neighbour to help
         alone = {f"{name}, every frame alone": (lambda x, run=run: torch.cat([run(frame[None]) for frame in x]))
-                 for name, run in videos.items()}
+                 for name, run in videos.items() if name not in recurrent and not name.startswith("restore")}
         methods = {"bicubic": lambda x: bicubic(x, scale), **shipped_upscalers([single], scale),
                    f"{single} as multi-frame, untrained": upscaler(str(untrained), scale), **videos, **alone}
         rows = scored(methods, lr, hr, single)
@@ -108,7 +112,8 @@ def clean_part(video_models: list[Path]) -> list[dict]:
     lr = Fd.quantize(Fd.resize(hr, (hr.shape[-2] // 4, hr.shape[-1] // 4), "bicubic").clamp(0, 1))
     methods = {"bicubic": bicubic, **shipped_upscalers(["sr-x4", "film-x4"]),
                "lumiere's choice for a film (faithful)": upscaler(video=True),
-               **{name: upscaler(name) for name in shipped_upscalers(["video-x4"])},
+               **{name: upscaler(name) for name in shipped_upscalers(["video-x4", "basicvsr-clean-x4",
+                                                                      "basicvsr-film-x4"])},
                **{path.name: upscaler(str(path)) for path in video_models}}
     rows = scored(methods, lr, hr, "sr-x4")
     print(f"Vid4 calendar, clean bicubic x4 (BI; {hr.shape[0]} frames); BasicVSR++ publishes 27.77 dB on all of Vid4")

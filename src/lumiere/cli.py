@@ -677,9 +677,10 @@ def _train_options(function):
                           "Real-ESRGAN's), for texture rather than the average of what could be there."),
         click.option("--gray", "gray_probability", type=click.FloatRange(0, 1), default=None,
                      help="Share of pairs made black and white, input and target (default 0.5 for film)."),
-        click.option("--arch", type=Choice(["compact", "span"]), default="compact", show_default=True,
+        click.option("--arch", type=Choice(["compact", "span", "basicvsr"]), default="compact", show_default=True,
                      help="Network for upscale and restore: Real-ESRGAN's Compact, or SPAN (slower to train, "
-                          "stronger; both load in spandrel)."),
+                          "stronger; both load in spandrel). video: compact (a frame and its neighbours laid onto "
+                          "it) or basicvsr (recurrent: a shot's frames at once; give --init basicvsr-blurred-x4)."),
         click.option("--num-feat", type=click.IntRange(4), default=None,
                      help="Width of the network (Compact, SPAN: 48; colorize: channels at full resolution, 32)."),
         click.option("--num-conv", type=click.IntRange(0), default=None,

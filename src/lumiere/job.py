@@ -279,9 +279,11 @@ class Job:
         """Seconds a film frame costs through the stages and the encoder, with every frame the stages make of it
         (in-between frames too): the first pending frames rendered as the job would into `scratch` (a file, or a
         folder for images; left for the caller to time what follows on it, then remove). The first frame pays
-        the networks' warm-up and is not counted."""
+        the networks' warm-up and is not counted, unless a stage makes its frames in bursts (a recurrent
+        network's window): then a whole burst is timed, warm-up and all."""
         first = self.frame_range(self.pending()[0])[0]
-        end = min(self.render.frame_count, first + 1 + SAMPLE_FRAMES)
+        burst = max((stage.frames_at_once for stage in self.stages), default=1)
+        end = min(self.render.frame_count, first + max(1 + SAMPLE_FRAMES, burst))
         one_chunk = replace(self.render, chunk_frames=self.render.frame_count)
         if self.output.kind == "video":
             sink: FrameSink = VideoChunks(self.video, one_chunk, lambda chunk: scratch, lambda chunk, pts: None)
@@ -297,7 +299,7 @@ class Job:
         started = time.perf_counter()
         render_chunks(self.stages, self.source, (first, end), sink, self.render, film_frames_done=film_frames_done)
         (warm, warmed_at), (done, finished_at) = moments[0], moments[-1]
-        if done == warm:  # one frame left: its warm-up is all there is to time
+        if done == warm or burst > 1:  # one frame left, or the first burst: its warm-up is part of it
             return (finished_at - started) / done
         return (finished_at - warmed_at) / (done - warm)
 

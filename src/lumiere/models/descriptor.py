@@ -10,7 +10,9 @@ ROLES = {"upscale": "an upscaler", "restore": "a same-size restoration network",
          "repair": "a dust-and-scratch repair network", "detect": "a film-damage detector",
          "faces": "a face-restoration network", "video": "a multi-frame video upscaler"}
 OWN_ROLES = {"lumiere.ColorNet": "colorize", "lumiere.RepairNet": "repair", "lumiere.DamageNet": "detect",
-             "lumiere.MultiFrameNet": "video"}
+             "lumiere.MultiFrameNet": "video", "lumiere.BasicVSR": "video"}
+# architectures whose batch is one shot's frames in order, each output made from all of them
+SEQUENCE_ARCHITECTURES = {"lumiere.BasicVSR"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class ModelDescriptor:
     tiling: str  # "supported", "discouraged" or "internal" (the model tiles itself)
     parameters: int
     source: Path | None
+    sequence: bool = False  # a batch is one shot's frames in order, each output made from all of them
 
     @classmethod
     def from_spandrel(cls, spandrel_model: ImageModelDescriptor, name: str,
@@ -61,6 +64,7 @@ class ModelDescriptor:
             tiling=tiling,
             parameters=sum(p.numel() for p in spandrel_model.model.parameters()),
             source=source,
+            sequence=architecture_id in SEQUENCE_ARCHITECTURES,
         )
 
     def supports(self, dtype: torch.dtype) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError, canonicalize_state_dict
 
 from ..errors import ModelError
 from .archs import REGISTRY
@@ -89,7 +89,7 @@ def load_model(name_or_path: str, roles: tuple[str, ...] = ()) -> LoadedModel:
     try:
         with warnings.catch_warnings():  # torch's loaders warn about their own deprecations, not about the file
             warnings.simplefilter("ignore")
-            spandrel_model = ModelLoader(device="cpu", registry=REGISTRY).load_from_file(path)
+            spandrel_model = _spandrel_model(path)
     except Exception as exc:  # spandrel and torch raise many types for a bad file; all mean the same here
         raise ModelError(_load_failure(path, exc)) from None
     if not isinstance(spandrel_model, ImageModelDescriptor):
@@ -100,6 +100,21 @@ def load_model(name_or_path: str, roles: tuple[str, ...] = ()) -> LoadedModel:
         raise ModelError(f"model {name} is {ROLES[descriptor.role]} ({descriptor.architecture}), not "
                          f"{' or '.join(ROLES[role] for role in roles)}")
     return LoadedModel(descriptor, spandrel_model.model, _stored_int8_ranges(path, spandrel_model.model))
+
+
+PICKLED_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+
+
+def _spandrel_model(path: Path):
+    """The file's network: a pickled file read as tensors and plain data only (`weights_only`: nothing in it can
+    run code), then recognised by its keys as every other file is."""
+    loader = ModelLoader(device="cpu", registry=REGISTRY)
+    if path.suffix.lower() not in PICKLED_SUFFIXES:
+        return loader.load_from_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise TypeError(f"it holds a {type(state).__name__}, not tensors by name")
+    return loader.load_from_state_dict(canonicalize_state_dict(state))
 
 
 def weights_metadata(path: Path) -> dict[str, str]:

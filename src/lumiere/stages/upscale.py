@@ -1,9 +1,12 @@
 """Upscaling: the network, applied as many times as fits the factor, then an exact resize. A film's frames in the
-faithful look go through a multi-frame network instead, once, each frame with its neighbours (`VideoUpscaleStage`)."""
+faithful look go through a multi-frame network instead, once, each frame with its neighbours (`VideoUpscaleStage`),
+or through a recurrent one that enlarges a shot's frames together (`SequenceUpscaleStage`)."""
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
 from .._checks import check_image_batch
@@ -15,8 +18,16 @@ from ..models.damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from ..models.damagenet import film_probability
 from ..models.loader import model_scale, resolve_model_path
 from ..models.multiframe import neighbours_of
-from ..models.registry import DETAILED_UPSCALERS, FAITHFUL_UPSCALERS, QUALITY_UPSCALERS, VIDEO_UPSCALERS
-from .base import FrameStage, WindowStage
+from ..models.registry import (
+    DETAILED_UPSCALERS,
+    FAITHFUL_UPSCALERS,
+    QUALITY_UPSCALERS,
+    SEQUENCE_UPSCALERS,
+    VIDEO_UPSCALERS,
+)
+from ..motion import is_cut
+from ..ops import luma_u8
+from .base import NO_SEGMENTS, FrameStage, Item, Stage, WindowStage
 from .settings import Option, StageSettings, option_value
 
 MAX_FACTOR = 8.0
@@ -115,7 +126,8 @@ def detail_share(look: str, strength: float | None) -> float:
 def choose_upscaler(factor: float, look: str = "faithful", strength: float | None = None, kind: str = "film",
                     quality: str = "standard", video: bool = False) -> UpscalerChoice:
     """lumiere's own upscaler for an enlargement `factor`, a look, the kind of input it was measured to be, and
-    the quality asked for; `video`: the frames of a film, where the faithful look sees each frame's neighbours.
+    the quality asked for; `video`: the frames of a film, where the faithful look sees each frame's neighbours
+    (clean films, and films at quality "high": every frame of the shot, through the recurrent network).
 
     `strength` (0..1) dials texture from the faithful network (0) to the detailed one (1) by network
     interpolation; without it the look decides (detailed: DETAILED_LOOK_STRENGTH). The input's kind matters to
@@ -131,6 +143,8 @@ def choose_upscaler(factor: float, look: str = "faithful", strength: float | Non
     if strength is not None and not 0 <= strength <= 1:
         raise OptionError(f"$strength must be between 0 and 1, got {strength:g}")
     share = detail_share(look, strength)
+    if video and share == 0 and (quality == "high" or (kind == "clean" and quality == "standard")):
+        return UpscalerChoice(SEQUENCE_UPSCALERS[kind])
     if quality in QUALITY_UPSCALERS:
         if share:
             raise OptionError(f"$quality {quality} has the faithful look only; leave out $look detailed and "
@@ -217,6 +231,113 @@ class VideoUpscaleStage(WindowStage):
         return frame[0].to(window[center])
 
 
+# The recurrent network sees a shot in windows of this many frames (aligned to the film's frame numbers, so a
+# resumed job cuts the same windows), with OVERLAP frames of the shot on each side feeding the propagation; a
+# window's frames are held at the input's size with the network's features for each (about 0.5 KB a pixel).
+SEQUENCE_WINDOW = 15
+SEQUENCE_OVERLAP = 5
+
+
+def sequence_window(index: int, window: int, overlap: int) -> tuple[range, range]:
+    """(the frames whose outputs come from frame `index`'s window, the frames that window reads), by number."""
+    start = index // window * window
+    return range(start, start + window), range(max(0, start - overlap), start + window + overlap)
+
+
+class SequenceUpscaleStage(Stage):
+    """Enlarges a film with a recurrent network (BasicVSR) that carries what each frame shows to every other
+    frame of its shot: the film is cut into windows at fixed frame numbers, each read with some frames of overlap
+    on each side and split where the shot changes, and every frame of a window comes out of one pass."""
+
+    name = "upscale"
+
+    def __init__(self, runner: ModelRunner, input_size: tuple[int, int], output_size: tuple[int, int],
+                 window: int = SEQUENCE_WINDOW, overlap: int = SEQUENCE_OVERLAP):
+        if not runner.descriptor.sequence:
+            raise ValueError(f"expected a recurrent video upscaler, got {runner.descriptor.name} "
+                             f"({runner.descriptor.architecture})")
+        if window < 1 or overlap < 0:
+            raise ValueError(f"expected a window of at least 1 frame and an overlap of at least 0, got {window}, "
+                             f"{overlap}")
+        self.runner, self.input_size, self.target = runner, input_size, output_size
+        self.window, self.overlap = window, overlap
+        # the first frame of a window depends on frames up to a window and an overlap after it, the last on as
+        # many before it
+        self.context_frames = self.lookahead = window - 1 + overlap
+        self.frames_at_once = window
+        factor = max(output_size[0] / input_size[0], output_size[1] / input_size[1])
+        if network_passes(factor, runner.descriptor.scale) > 1:
+            raise OptionError(f"model {runner.descriptor.name} enlarges x{runner.descriptor.scale} once, and this "
+                              f"asks for x{factor:g}")
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        if (width, height) != self.input_size:
+            raise ValueError(f"stage was planned for {self.input_size}, got {(width, height)}")
+        return self.target
+
+    def stream(self, items, batch=1, segments=NO_SEGMENTS):
+        held: dict[int, Item] = {}
+        cuts: dict[int, bool] = {}  # whether a shot ends after a frame, by its number
+        first = newest = -1
+        next_out = 0  # frames below it are put out (or were never asked for)
+
+        def windows(finished: bool) -> Iterator[Item]:
+            """The frames of each window whose frames have all arrived (all that are left, when `finished`)."""
+            nonlocal next_out
+            while pending := [k for k in held if k >= next_out]:
+                outputs, reads = sequence_window(min(pending), self.window, self.overlap)
+                if not finished and newest < reads[-1]:
+                    return
+                # a window that starts before the stream did lacks its first frames: in a job it is context no
+                # later stage needs (its frames lie before the context the stages after this one asked for)
+                if not (segments and reads[0] < first):
+                    yield from self._enlarge(held, cuts, outputs, reads)
+                next_out = outputs[-1] + 1
+                for k in [k for k in held if k < next_out - self.overlap]:
+                    del held[k]
+                    cuts.pop(k, None)
+
+        for item in items:
+            index = item[0].index
+            if index <= newest:
+                raise ValueError(f"{self.name}: frames must arrive in order, got {newest} then {index}")
+            first = index if first < 0 else first
+            newest = index
+            held[index] = item
+            yield from windows(finished=False)
+        yield from windows(finished=True)
+
+    def _enlarge(self, held: dict[int, Item], cuts: dict[int, bool], outputs: range,
+                 reads: range) -> Iterator[Item]:
+        """The frames of `outputs` held, enlarged from the held frames of `reads` of their own shot."""
+        indices = sorted(k for k in held if k in reads)
+        shots, shot = [], [indices[0]]
+        for earlier, later in zip(indices, indices[1:], strict=False):
+            if earlier not in cuts:
+                cuts[earlier] = is_cut(self._luma(held[earlier]), self._luma(held[later]))
+            if cuts[earlier]:
+                shots.append(shot)
+                shot = []
+            shot.append(later)
+        shots.append(shot)
+        for shot in shots:
+            wanted = [k for k in shot if k in outputs]
+            if not wanted:
+                continue
+            frames = torch.stack([held[k][1] for k in shot])
+            enlarged = self.runner(frames).clamp(0, 1)
+            out_w, out_h = self.target
+            for k in wanted:
+                frame = enlarged[shot.index(k)][None]
+                if frame.shape[-1] != out_w or frame.shape[-2] != out_h:
+                    frame = resize(frame, (out_h, out_w), "bicubic").clamp(0, 1)
+                yield held[k][0], frame[0].to(held[k][1])
+
+    @staticmethod
+    def _luma(item: Item) -> np.ndarray:
+        return luma_u8(item[1])
+
+
 @dataclass(frozen=True)
 class UpscaleSettings(StageSettings):
     """How far to enlarge (one of `scale`, `height`, `to`; none: not at all) and with which network."""
@@ -228,7 +349,8 @@ class UpscaleSettings(StageSettings):
     look: str = "faithful"  # or "detailed"
     strength: float | None = None  # texture from faithful (0) to detailed (1); None: the look's own
     kind: str | None = None  # the input is "film" or "clean"; None: measured on the input
-    quality: str = "standard"  # "high": the RRDB-size film network, for GPUs; "fast": a narrower one, for CPUs
+    quality: str = "standard"  # "high": the recurrent network (films), RRDB-size (stills), for GPUs; "fast": a
+    # narrower one, for CPUs
 
     options = (
         Option("scale", "Enlargement factor, 1 to 8 (fractions too: 2.5). 1 upscales nothing.",
@@ -240,8 +362,10 @@ class UpscaleSettings(StageSettings):
                        "edges drawn in by a network trained to (default: faithful).", kind=str, choices=LOOKS),
         Option("strength", "Texture from 0 (the faithful network) to 1 (the detailed one), blended in between.",
                bounds=(0, 1)),
-        Option("quality", "high: an RRDB-size film network (16.7M parameters; faithful look), for GPUs: about 25x "
-                          "slower than standard. fast: film-x4 narrowed (faithful look, one frame at a time), for "
+        Option("quality", "high (faithful look), for GPUs: films through a recurrent network (BasicVSR taught film "
+                          "damage) that enlarges each frame from every frame of its shot; stills through an "
+                          "RRDB-size network (16.7M parameters); both many times slower than standard. fast: "
+                          "film-x4 narrowed (faithful look, one frame at a time), for "
                           "slow CPUs: about 1.5x as fast, a little softer.", kind=str, default="standard",
                choices=QUALITIES),
         Option("model", "Shipped model name (see `lumiere models`) or a .pth/.safetensors file; wins over $look "
@@ -282,7 +406,7 @@ class UpscaleSettings(StageSettings):
     @property
     def needs_input_kind(self) -> bool:
         """Whether the network depends on what the input looks like, and the settings leave that to measurement."""
-        return (self.model is None and self.kind is None and self.quality == "standard"
+        return (self.model is None and self.kind is None and self.quality != "fast"
                 and detail_share(self.look, self.strength) == 0)
 
     def choice(self, size: tuple[int, int], out_size: tuple[int, int], kind: str | None = None,
@@ -327,9 +451,11 @@ def upscaler(choice: UpscalerChoice, runners: Runners) -> ModelRunner:
 
 
 def upscale_stage(choice: UpscalerChoice, runners: Runners, size: tuple[int, int],
-                  out_size: tuple[int, int]) -> UpscaleStage | VideoUpscaleStage:
+                  out_size: tuple[int, int]) -> UpscaleStage | VideoUpscaleStage | SequenceUpscaleStage:
     runner = upscaler(choice, runners)
     descriptor = runner.descriptor
+    if descriptor.sequence:
+        return SequenceUpscaleStage(runner, size, out_size)
     if descriptor.role == "video":
         return VideoUpscaleStage(runner, size, out_size)
     if descriptor.input_channels != 3 or descriptor.output_channels != 3:

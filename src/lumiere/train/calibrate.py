@@ -12,8 +12,6 @@ from ..errors import ModelError
 from ..models.loader import load_model, resolve_model_path, store_int8_ranges, weights_metadata
 from .tasks import make_task, training_config
 
-# The tasks whose networks map pictures to pictures through convolutions, the runner's int8 path.
-CALIBRATED_TASKS = ("upscale", "restore", "video")
 # Training batches measured, 128 crops at the default batch of 16: 32 batches widened some of film-x4's ranges
 # by up to 11% and moved its int8 Set5 x4 PSNR by 0.001 dB.
 CALIBRATION_BATCHES = 8

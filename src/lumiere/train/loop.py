@@ -13,7 +13,7 @@ from tqdm import tqdm
 from ..engine.precision import cpu_has_native_bf16, select_device
 from ..errors import LumiereError
 from ..models.loader import int8_metadata
-from .calibrate import CALIBRATED_TASKS, CALIBRATION_BATCHES, LEAST_AGREEMENT_DB, measure_calibration
+from .calibrate import CALIBRATION_BATCHES, LEAST_AGREEMENT_DB, measure_calibration
 from .config import TrainConfig
 from .tasks import Task, make_task
 
@@ -95,7 +95,7 @@ def _export(task: Task, pairs: torch.utils.data.Dataset | None, model: torch.nn.
             metadata: dict[str, str]) -> None:
     """Write the weights with their training record and, for picture-to-picture networks that int8 serves
     well, their int8 calibration, measured on `pairs` (the run's own, else made here)."""
-    if task.config.task in CALIBRATED_TASKS:
+    if task.int8_calibrated:
         pairs = task.pairs() if pairs is None else pairs
         device = next(model.parameters()).device
         ranges, agreement = measure_calibration(model, task.training_inputs(pairs, CALIBRATION_BATCHES, device))

@@ -17,6 +17,7 @@ from ..errors import LumiereError, OptionError
 from ..eval.metrics import ciede2000, colourfulness, psnr_y, ssim_y
 from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.archs import build_restoration_network
+from ..models.basicvsr import BasicVSR
 from ..models.colornet import OUTPUT_STRIDE, ColorNet, ColorNetConfig
 from ..models.damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from ..models.damagenet import DamageNet, DamageNetConfig, film_probability
@@ -30,7 +31,7 @@ from .data import CropSampler, DegradedPairs, FilmOrClean, degrade_batch, load_v
 from .losses import LOSSES, frequency
 from .narrow import narrowed_compact
 from .repair import MARGIN, DamagedClips, collate, damaged_clip, repair_loss
-from .video import NEIGHBOURS, FilmClips, film_clip, picture_side, without_neighbours
+from .video import NEIGHBOURS, FilmClips, FilmSequences, film_clip, film_sequence, picture_side, without_neighbours
 from .video import collate as collate_clips
 
 PRIOR_BATCHES = 100  # training batches whose colours estimate how common each colour is
@@ -44,6 +45,7 @@ class Task(ABC):
     default_num_feat = 48
     default_num_conv = 8
     trains_upscaler = False  # an upscale/restore network: --arch and the adversarial loss apply
+    int8_calibrated = False  # a picture-to-picture network int8 serves well: its calibration is stored with it
     # why the task's pairs are made whole on the CPU, for tasks that cannot degrade on the training device
     degrades_on_cpu_because = ""
 
@@ -136,6 +138,7 @@ class RestorationTask(Task):
 
     metric, metric_label = "psnr", "validation PSNR-Y (dB)"
     trains_upscaler = True
+    int8_calibrated = True
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
@@ -408,6 +411,7 @@ class VideoTask(Task):
     """
 
     metric, metric_label = "psnr", "validation PSNR-Y (dB)"
+    int8_calibrated = True
     default_num_feat, default_num_conv = 64, 16  # film-x4's size, so it can start from film-x4
     degrades_on_cpu_because = "its neighbours are aligned by OpenCV's optical flow on the degraded frames"
 
@@ -462,6 +466,71 @@ class VideoTask(Task):
         return figures
 
 
+class SequenceTask(Task):
+    """video --arch basicvsr: the recurrent BasicVSR fine-tuned on film damage, every frame of a clip a target.
+
+    `--init` names BasicVSR weights to start from (the published ones: basicvsr-blurred-x4, basicvsr-clean-x4,
+    basicvsr-reds-x4, or a file); the flow network stays as it was trained (its flow serves damaged film as it
+    served clean video, and leaving it still spares its gradients).
+    """
+
+    metric, metric_label = "psnr", "validation PSNR-Y (dB)"
+    degrades_on_cpu_because = "its clips are made whole, frame by frame, on the CPU"
+    clip_frames = 7  # frames of a training clip: enough for the recurrence to carry detail several frames
+
+    def __init__(self, config: TrainConfig):
+        super().__init__(config)
+        if config.recipe != "film":
+            raise LumiereError(f"video draws its own film damage per frame; $recipe {config.recipe} does not apply")
+        if config.scale != 4:
+            raise OptionError(f"BasicVSR enlarges x4; $scale {config.scale} does not apply")
+        if not config.init:
+            raise OptionError("$arch basicvsr fine-tunes published weights: give $init (basicvsr-blurred-x4, say)")
+        self.val_clips = None
+        if config.val:
+            side = picture_side(config.val_crop // config.scale, config.scale, self.clip_frames)
+            pictures = load_validation(config.val, config.val_images, side, config.scale)
+            side = pictures.shape[-1] - (pictures.shape[-1] - picture_side(0, config.scale, self.clip_frames)) \
+                % config.scale
+            generator = torch.Generator().manual_seed(config.seed)
+            self.val_clips = collate_clips([film_sequence(picture, config.scale, self.clip_frames, generator)
+                                            for picture in pictures[..., :side, :side]])
+
+    def build_model(self) -> torch.nn.Module:
+        loaded = load_model(self.config.init, roles=("video",))
+        if not isinstance(loaded.module, BasicVSR):
+            raise LumiereError(f"$init must be BasicVSR weights for $arch basicvsr, got {loaded.descriptor.name} "
+                               f"({loaded.descriptor.architecture})")
+        model = loaded.module.float().train()
+        model.spynet.requires_grad_(False)
+        return model
+
+    def pairs(self) -> torch.utils.data.Dataset:
+        config = self.config
+        sampler = self.crop_sampler(picture_side(config.patch, config.scale, self.clip_frames))
+        return FilmSequences(sampler, config.scale, self.clip_frames, config.batch, config.gray_probability,
+                             config.seed, config.steps)
+
+    def inputs_on(self, device, inputs, targets):
+        return inputs.to(device, non_blocking=True)
+
+    def loss(self, model, inputs, targets):
+        return LOSSES[self.config.loss](model.enlarge_clips(inputs).float().flatten(0, 1), targets.flatten(0, 1))
+
+    def export(self, model: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
+        # float16 halves the file (25 to 13 MB) and moves the output by well under a level of 255
+        save_weights(model, path, metadata, dtype=torch.float16)
+
+    @torch.no_grad()
+    def validate(self, model):
+        if self.val_clips is None:
+            return None
+        inputs, targets = self.val_clips
+        device = next(model.parameters()).device
+        sr = torch.cat([model(clip.to(device)).float().cpu() for clip in inputs])
+        return {"psnr": psnr_y(sr.clamp(0, 1), targets.flatten(0, 1), shave=self.config.scale).mean().item()}
+
+
 TASKS = {"upscale": RestorationTask, "restore": RestorationTask, "colorize": ColorizationTask, "repair": RepairTask,
          "detect": DetectionTask, "video": VideoTask}
 
@@ -489,11 +558,13 @@ def training_config(task: str, values: dict) -> TrainConfig:
             raise OptionError(f"$narrow_to is for upscale and restore, not {task}")
         if not values.get("init"):
             raise OptionError("$narrow_to narrows the network training starts from: give $init")
-    if not kind.trains_upscaler:
-        if values.get("arch", "compact") != "compact":
-            raise OptionError(f"$arch is for upscale and restore; {task} has its own network")
-        if values.get("gan_weight"):
-            raise OptionError(f"$gan_weight is for upscale and restore, not {task}")
+    if task == "video":
+        if values.get("arch", "compact") not in VIDEO_ARCHITECTURES:
+            raise OptionError(f"$arch for video is one of {', '.join(VIDEO_ARCHITECTURES)}, got {values['arch']!r}")
+    elif not kind.trains_upscaler and values.get("arch", "compact") != "compact":
+        raise OptionError(f"$arch is for upscale and restore; {task} has its own network")
+    if not kind.trains_upscaler and values.get("gan_weight"):
+        raise OptionError(f"$gan_weight is for upscale and restore, not {task}")
     if not values.get("data"):
         raise OptionError("give $data (or a $config that names it)")
     if not values.get("output"):
@@ -502,5 +573,11 @@ def training_config(task: str, values: dict) -> TrainConfig:
     return TrainConfig(**values)
 
 
+# video --arch: compact is the window network (MultiFrameNet, Compact's trunk), basicvsr the recurrent one
+VIDEO_ARCHITECTURES = ("compact", "basicvsr")
+
+
 def make_task(config: TrainConfig) -> Task:
+    if config.task == "video" and config.arch == "basicvsr":
+        return SequenceTask(config)
     return TASKS[config.task](config)

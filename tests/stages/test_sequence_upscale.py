@@ -1,0 +1,101 @@
+"""The recurrent upscaler's stage: windows at fixed frame numbers, shots kept apart, a chunked job equal to one pass."""
+
+import numpy as np
+import pytest
+import torch
+
+from lumiere.engine.runner import ModelRunner, RunnerSettings
+from lumiere.io.reader import Frame
+from lumiere.jobs import restore
+from lumiere.models.basicvsr import BasicVSR, BasicVSRConfig
+from lumiere.models.loader import load_model, save_weights
+from lumiere.plan import settings_from_options
+from lumiere.stages.upscale import SequenceUpscaleStage, sequence_window
+
+from .test_video_upscale import _decoded, _panning_clip, _write
+
+
+@pytest.fixture(scope="module")
+def tiny_sequence_model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("models") / "tiny-basicvsr.safetensors"
+    save_weights(BasicVSR(BasicVSRConfig(num_feat=8, num_block=1)).eval(), path, {})
+    return path
+
+
+def _stage(path, window=4, overlap=2, out_size=(128, 128)):
+    runner = ModelRunner(load_model(str(path)), RunnerSettings("cpu", precision="fp32", tile=0))
+    return SequenceUpscaleStage(runner, (32, 32), out_size, window=window, overlap=overlap)
+
+
+def _stream(stage, clip, first=0, segments=()):
+    items = ((Frame(i, i, None, 1), clip[i]) for i in range(first, len(clip)))
+    return {frame.index: image for frame, image in stage.stream(items, segments=segments)}
+
+
+def test_smoke(tiny_sequence_model):
+    stage = _stage(tiny_sequence_model)
+    assert (stage.context_frames, stage.lookahead) == (5, 5)
+    out = _stream(stage, _panning_clip(6))
+    assert sorted(out) == list(range(6)) and out[3].shape == (3, 128, 128)
+
+
+@pytest.mark.parametrize(("frames", "out_size", "shape"), [(1, (128, 128), (3, 128, 128)),
+                                                          (9, (64, 64), (3, 64, 64)),
+                                                          (7, (200, 160), (3, 160, 200))])
+def test_cardinality(tiny_sequence_model, frames, out_size, shape):
+    out = _stream(_stage(tiny_sequence_model, out_size=out_size), _panning_clip(frames))
+    assert sorted(out) == list(range(frames)) and all(image.shape == shape for image in out.values())
+
+
+def test_exception(tiny_sequence_model, tiny_models):
+    runner = ModelRunner(load_model(str(tiny_models[4])), RunnerSettings("cpu", precision="fp32", tile=0))
+    with pytest.raises(ValueError, match="expected a recurrent video upscaler, got tiny-x4"):
+        SequenceUpscaleStage(runner, (32, 32), (128, 128))
+    with pytest.raises(ValueError, match="frames must arrive in order, got 2 then 1"):
+        items = [(Frame(i, i, None, 1), torch.rand(3, 32, 32)) for i in (0, 2, 1)]
+        list(_stage(tiny_sequence_model).stream(iter(items)))
+
+
+def test_windows_lie_at_fixed_frame_numbers():
+    assert sequence_window(0, 15, 5) == (range(0, 15), range(0, 20))
+    assert sequence_window(29, 15, 5) == (range(15, 30), range(10, 35))
+
+
+def test_every_frame_of_a_window_sees_the_whole_window(tiny_sequence_model):
+    clip = _panning_clip(4)
+    whole = _stream(_stage(tiny_sequence_model, overlap=0), clip)
+    alone = _stream(_stage(tiny_sequence_model, overlap=0), clip[:1])
+    assert (whole[0] - alone[0]).abs().mean() > 1e-4  # the frames after it changed the first frame
+
+
+def test_frames_across_a_cut_are_not_used(tiny_sequence_model):
+    pan, other = _panning_clip(6), 1 - _panning_clip(3, seed=1).flip(-1)
+    stage = _stage(tiny_sequence_model, window=8)
+    out = _stream(stage, torch.cat([pan[:3], other]))
+    first_shot, second_shot = _stream(stage, pan[:3]), _stream(stage, other)
+    for k in range(3):
+        torch.testing.assert_close(out[k], first_shot[k])
+        torch.testing.assert_close(out[3 + k], second_shot[k])
+    assert (out[2] - _stream(stage, pan)[2]).abs().mean() > 1e-4  # the pan's next frames would have been used
+
+
+@pytest.mark.parametrize("start", [3, 4, 6, 9])
+def test_resumed_stream_equals_uninterrupted(tiny_sequence_model, start):
+    stage = _stage(tiny_sequence_model)
+    clip = _panning_clip(12)
+    whole = _stream(stage, clip)
+    resumed = _stream(stage, clip, max(0, start - stage.context_frames), segments=(0, start))
+    assert all(torch.equal(whole[i], resumed[i]) for i in range(start, 12))
+
+
+def test_a_job_in_chunks_equals_one_in_one_chunk(tmp_path, tiny_sequence_model):
+    src = _write(tmp_path / "in.mkv", _panning_clip(10))
+    outputs = []
+    for chunk_frames in (3, 100):
+        out = tmp_path / f"out-{chunk_frames}.mkv"
+        restore(src, out, *settings_from_options({"scale": 4, "model": str(tiny_sequence_model)}), codec="ffv1",
+                chunk_frames=chunk_frames, show_progress=False)
+        outputs.append(_decoded(out))
+    assert outputs[0].shape == (10, 128, 128, 3)
+    np.testing.assert_array_equal(outputs[0], outputs[1])
