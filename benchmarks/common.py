@@ -103,6 +103,7 @@ def upscaler(model: str | None = None, scale: int = 4, video: bool = False, prec
     from lumiere.engine.runner import Runners, RunnerSettings
     from lumiere.io.reader import Frame
     from lumiere.stages.upscale import (
+        FILM_CLEAN_BELOW,
         SequenceUpscaleStage,
         UpscaleSettings,
         VideoUpscaleStage,
@@ -114,7 +115,7 @@ def upscaler(model: str | None = None, scale: int = 4, video: bool = False, prec
     runners = Runners(RunnerSettings(precision=precision, tile=0))
 
     def run(x):
-        kind = input_kind(x[:1], runners)[0] if settings.needs_input_kind else None
+        kind = input_kind(x[:1], runners, FILM_CLEAN_BELOW if video else 0.5)[0] if settings.needs_input_kind else None
         size, out_size = (x.shape[-1], x.shape[-2]), (x.shape[-1] * scale, x.shape[-2] * scale)
         stage = upscale_stage(settings.choice(size, out_size, kind, video), runners, size, out_size)
         with torch.inference_mode():
@@ -202,10 +203,10 @@ def peer_tensor_upscalers() -> dict:
     return methods
 
 
-def looped_film(source: Path, path: Path, frames: int) -> Path:
-    """A 320x240, 18 fps film of `frames` frames: `source` shrunk and looped."""
-    pictures = [cv2.resize(f.rgb, (320, 240), interpolation=cv2.INTER_AREA) for f in open_source(source).frames()]
-    with video_file(path, EncodeSettings("h264", preset="veryfast"), 320, 240, Fraction(18), Fraction(1, 18),
+def looped_film(source: Path, path: Path, frames: int, size: tuple[int, int] = (320, 240)) -> Path:
+    """A film of `frames` frames at 18 fps, 320x240 unless `size` says: `source` shrunk and looped."""
+    pictures = [cv2.resize(f.rgb, size, interpolation=cv2.INTER_AREA) for f in open_source(source).frames()]
+    with video_file(path, EncodeSettings("h264", preset="veryfast"), *size, Fraction(18), Fraction(1, 18),
                     ColorInfo.bt601()) as writer:
         for index in range(frames):
             writer.write(pictures[index % len(pictures)], index, 1)

@@ -1,11 +1,12 @@
-"""Crops of film frames upscaled x4 by bicubic, Real-ESRGAN's two ncnn models, the single-frame film-x4 and the
-multi-frame video-x4 (what `restore` enlarges a film with in the faithful look), for people to look at side by
-side (issue 17's picture check).
+"""Crops of film frames upscaled x4 by bicubic, Real-ESRGAN's two ncnn models, the single-frame film-x4, the
+multi-frame video-x4 (what `restore` enlarges a film with in the faithful look) and the recurrent
+basicvsr-film-x4 (`restore --quality high`), for people to look at side by side (issues 17 and 30).
 
 Rows: regions of street-scene.mp4 (the shutters' slats, the walking man, a bare tree and a street lamp) and of
 film-degraded Vid4 calendar (`film_quality.py`'s degradation), whose last column is the truth (in gray, as the
 input is). Each method gets the frame
-with MARGIN source pixels around the crop; video-x4 also gets the two frames on each side, as in a film.
+with MARGIN source pixels around the crop; video-x4 also gets the two frames on each side, as in a film, and
+the recurrent network the seven on each side (a window of 15, as restore's).
 Writes docs/video-crops.png.
 
     .venv/bin/python benchmarks/video_crops.py [--model CANDIDATE.safetensors ...] [--out docs/video-crops.png]
@@ -25,7 +26,8 @@ from lumiere.ops import array_to_tensor, tensor_to_array
 
 CROP = (96, 72)  # width, height in source pixels: 384x288 once upscaled
 MARGIN = 16
-NEIGHBOURS = 2
+NEIGHBOURS = 7  # frames on each side of the crop's frame that are read: the recurrent network sees them all
+WINDOW_NEIGHBOURS = 2  # what the window network (video-x4) sees
 # frame, left, top in source pixels
 FILM_REGIONS = {"street-scene f60 shutters": (60, 150, 20), "street-scene f60 walking man": (60, 250, 250),
                 "street-scene f120 tree and lamp": (120, 20, 150)}
@@ -58,7 +60,8 @@ def rows_of_footage() -> list[tuple[str, torch.Tensor, torch.Tensor | None]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", type=Path, action="append", default=[], help="also show this multi-frame x4 file")
+    parser.add_argument("--model", type=Path, action="append", default=[],
+                        help="also show this x4 file, given the frames a recurrent network gets")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "video-crops.png")
     parser.add_argument("--precision", action="append", default=[],
                         help="show film-x4 and video-x4 computed in this precision (repeat; default: restore's)")
@@ -71,19 +74,22 @@ def main() -> None:
     else:
         single.update(shipped_upscalers(["film-x4"]))
         clips = {"video-x4 (restore)": upscaler("video-x4")}
-    clips.update({path.stem: upscaler(str(path)) for path in args.model})
+    sequences = {"basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4")} if not args.precision else {}
+    sequences.update({path.stem: upscaler(str(path)) for path in args.model})
     width, height = CROP
     inner = (slice(None), slice(MARGIN * 4, (MARGIN + height) * 4), slice(MARGIN * 4, (MARGIN + width) * 4))
     rows = []
     for label, clip, truth in rows_of_footage():
         outputs = {name: method(clip[NEIGHBOURS:NEIGHBOURS + 1])[0][inner] for name, method in single.items()}
-        outputs.update({name: method(clip)[NEIGHBOURS][inner] for name, method in clips.items()})
+        window = clip[NEIGHBOURS - WINDOW_NEIGHBOURS:NEIGHBOURS + WINDOW_NEIGHBOURS + 1]
+        outputs.update({name: method(window)[WINDOW_NEIGHBOURS][inner] for name, method in clips.items()})
+        outputs.update({name: method(clip)[NEIGHBOURS][inner] for name, method in sequences.items()})
         if truth is not None:
             outputs["truth (gray)"] = truth
         rows.append((label, {name: tensor_to_array(image) for name, image in outputs.items()}))
         print(f"{label}: done", flush=True)
     crop_sheet(rows, args.out)
-    print(f"wrote {args.out} ({', '.join([*single, *clips])})")
+    print(f"wrote {args.out} ({', '.join([*single, *clips, *sequences])})")
 
 
 if __name__ == "__main__":

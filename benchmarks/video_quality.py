@@ -16,7 +16,7 @@ included, in frames per second. Memory: peak resident memory of `lumiere restore
 video-x4) in a fresh process, a 150- and a 1,500-frame film (street-scene shrunk to 320x240 and looped).
 
     .venv/bin/python benchmarks/video_quality.py [--video-model runs/video-x4.safetensors] [--speed-frames 4]
-        [--part film|film-x2|film-x1|clean|speed|memory] (repeatable; default all)
+        [--part film|film-x2|film-x1|clean|speed|memory|recurrent] (repeatable; default all)
 """
 
 import argparse
@@ -46,7 +46,13 @@ from lumiere.models.multiframe import MultiFrameNet
 from lumiere.ops import array_to_tensor
 
 STREET_SCENE = DATA / "film" / "street-scene.mp4"
-PARTS = ["film", "film-x2", "film-x1", "clean", "speed", "memory"]
+PARTS = ["film", "film-x2", "film-x1", "clean", "speed", "memory", "recurrent"]
+# The recurrent network costs about 8.8 GFLOP an input pixel: its speed is timed on one 640x480 window of
+# RECURRENT_FRAMES in fp32, and its precisions against each other on a smaller one; its memory against film length
+# on a tiny film (what is held does not depend on the picture's size only: windows, not the film, are held).
+RECURRENT_FRAMES = 4
+RECURRENT_SMALL = (160, 120)
+RECURRENT_FILM = (32, 24)
 
 
 def cpu_name() -> str:
@@ -153,6 +159,44 @@ def memory_part() -> list[dict]:
     return rows
 
 
+def recurrent_part() -> dict:
+    """basicvsr-film-x4 (restore --quality high on films): frames a second through SequenceUpscaleStage, the
+    windows' overlap and the cut checks included, at 640x480 (fp32) and per precision at 160x120; peak memory
+    of `lumiere restore --quality high --scale 4` on a 150- and a 1,500-frame film."""
+    from lumiere.engine.precision import cpu_has_native_bf16
+
+    pictures = load_frames(require(STREET_SCENE))[:RECURRENT_FRAMES]
+    clip = torch.stack([array_to_tensor(np.ascontiguousarray(picture)) for picture in pictures])
+    small = Fd.resize(clip, RECURRENT_SMALL[::-1], "area")
+    speed = []
+    for size, frames, precisions in ((tuple(clip.shape[-1:-3:-1]), clip, ["fp32"]),
+                                     (RECURRENT_SMALL, small, ["fp32", "bf16", "int8"])):
+        for precision in precisions:
+            row = {"input": f"{size[0]}x{size[1]}", "precision": precision}
+            try:
+                row["fps"] = round(frames_per_second(upscaler("basicvsr-film-x4", precision=precision), frames), 4)
+            except Exception as exc:  # a precision the network cannot run in is a finding
+                row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            speed.append(row)
+            print(row, flush=True)
+    print(f"basicvsr-film-x4, {RECURRENT_FRAMES} frames a window, on {cpu_name()} ({torch.get_num_threads()} "
+          f"threads; native bf16: {cpu_has_native_bf16()})")
+    print_table(speed, ["input", "precision", "fps", "error"])
+    memory = []
+    with tempfile.TemporaryDirectory() as folder:
+        for frames in (150, 1500):
+            film = looped_film(require(STREET_SCENE), Path(folder) / f"film{frames}.mp4", frames, RECURRENT_FILM)
+            megabytes, seconds = restore_peak_memory(film, Path(folder) / f"out{frames}.mp4", "--scale", "4",
+                                                     "--quality", "high")
+            memory.append({"frames": frames, "peak_rss_mb": round(megabytes, 1), "seconds": round(seconds, 1)})
+            print(memory[-1], flush=True)
+    memory[1]["vs_150_frames"] = f"{100 * (memory[1]['peak_rss_mb'] / memory[0]['peak_rss_mb'] - 1):+.1f}%"
+    print(f"memory: lumiere restore --quality high --scale 4, {RECURRENT_FILM[0]}x{RECURRENT_FILM[1]} street-scene "
+          "looped")
+    print_table(memory, ["frames", "peak_rss_mb", "seconds", "vs_150_frames"])
+    return {"speed": speed, "memory": memory}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--video-model", type=Path, action="append", default=[],
@@ -175,6 +219,8 @@ def main() -> None:
         results["speed"] = speed_part(args.video_model, args.speed_frames)
     if "memory" in parts:
         results["memory"] = memory_part()
+    if "recurrent" in parts:
+        results["recurrent"] = recurrent_part()
     save("video_quality" if parts == PARTS else "video_quality_" + "_".join(parts), results)
 
 

@@ -257,9 +257,9 @@ def restore(input: str | Path, output: str | Path | None = None, *, preset: str 
     from .jobs import restore as run_restore
 
     _check_options(options, stage_options().values())
-    # a film is film: the damage detector reads smooth, compressed scans of real old film as clean pictures
+    # the detector tells a clean transfer from film damage on the first frame (stages/upscale.FILM_CLEAN_BELOW)
     settings = [s.or_scale(FILM_SCALE) if isinstance(s, UpscaleSettings) else s
-                for s in settings_from_options({**options, "kind": "film"}, preset)]
+                for s in settings_from_options(options, preset)]
     target = film_target(input, output, codec)
     with output_folder(target.parent):
         written, notices = run_restore(Path(input), target, *settings, runner=_runner(device, precision, tile),

@@ -140,3 +140,18 @@ def test_two_threads_load_the_same_int8_network(tiny_models, tmp_path, monkeypat
     assert errors == [] and overlapped == [False, False]
     x = smooth_pictures(1, 32)
     assert all(runner.int8 for runner in runners) and torch.equal(runners[0](x), runners[1](x))
+
+
+def test_a_recurrent_network_is_tiled_smaller_the_longer_its_sequence(tmp_path, monkeypatch):
+    """Its memory grows with the frames it is given at once: the automatic tile shrinks to fit."""
+    from lumiere.engine import runner as runner_module
+    from lumiere.models.basicvsr import BasicVSR, BasicVSRConfig
+    from lumiere.models.loader import save_weights
+
+    path = tmp_path / "tiny-basicvsr.safetensors"
+    save_weights(BasicVSR(BasicVSRConfig(num_feat=4, num_block=1)), path, {})
+    monkeypatch.setattr(runner_module, "available_memory", lambda device: 2 * 64 * 64 * 40_000)
+    runner = ModelRunner(load_model(str(path)), RunnerSettings("cpu"))
+    alone = runner.tile
+    out = runner(torch.rand(8, 3, 40, 40))
+    assert out.shape == (8, 3, 160, 160) and runner.tile < alone

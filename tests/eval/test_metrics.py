@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lumiere.eval.metrics import psnr_y, rgb_to_y, ssim_y
+from lumiere.eval.metrics import lattice_peak_db, psnr_y, rgb_to_y, ssim_y
 
 
 def test_rgb_to_y_matlab_range():
@@ -92,3 +92,31 @@ class TestDetailRatio:
 
         with pytest.raises(ValueError, match="equal shapes"):
             detail_ratio(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))
+
+
+def _smooth_picture(side: int = 128, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.interpolate(torch.rand(1, 3, 16, 16, generator=generator), size=(side, side),
+                                           mode="bicubic").clamp(0, 1)
+
+
+def test_lattice_peak_smoke():
+    score = lattice_peak_db(_smooth_picture())
+    assert score.shape == (1,) and 0 < score.item() < 10
+
+
+def test_lattice_peak_cardinality():
+    pictures = torch.cat([_smooth_picture(seed=0), _smooth_picture(seed=1)])
+    assert lattice_peak_db(pictures).shape == (2,) and lattice_peak_db(pictures[:, :1]).shape == (2,)
+
+
+def test_lattice_peak_finds_a_dotted_lattice():
+    picture = _smooth_picture()
+    dotted = picture.clone()
+    dotted[..., ::4, ::4] += 0.02  # two levels of 255 every fourth pixel: hard to see, plain in the spectrum
+    assert lattice_peak_db(dotted.clamp(0, 1)).item() > lattice_peak_db(picture).item() + 15
+
+
+def test_lattice_peak_exception():
+    with pytest.raises(ValueError, match=r"at least 32 px a side for a 4 px lattice, got \(1, 3, 20, 20\)"):
+        lattice_peak_db(torch.rand(1, 3, 20, 20))

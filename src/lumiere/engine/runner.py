@@ -42,11 +42,19 @@ def available_memory(device: torch.device) -> int:
     return 4 * 1024**3
 
 
-def auto_tile(loaded: LoadedModel, device: torch.device, dtype: torch.dtype) -> int:
-    """The largest square tile whose working memory fits in half the free memory."""
+# A recurrent network keeps, for every frame of the sequence, its features of one direction and its output until
+# the sequence is done; one frame's enlargement at a time is transient, counted above.
+_SEQUENCE_BYTES_PER_PIXEL_FRAME = 4 * (_FEATURE_GUESS + 3 * 16 + 4)
+
+
+def auto_tile(loaded: LoadedModel, device: torch.device, dtype: torch.dtype, frames: int = 1) -> int:
+    """The largest square tile whose working memory fits in half the free memory; for a recurrent network, with a
+    sequence of `frames` frames."""
     descriptor = loaded.descriptor
     per_pixel = _BYTES_PER_PIXEL_CHANNEL * _FEATURE_GUESS * torch.finfo(dtype).bits // 32
     per_pixel += 4 * descriptor.output_channels * descriptor.scale**2 * 2
+    if descriptor.sequence:
+        per_pixel += frames * _SEQUENCE_BYTES_PER_PIXEL_FRAME
     side = int((available_memory(device) // 2 // per_pixel) ** 0.5)
     return max(MIN_TILE, min(side, 4096))
 
@@ -112,6 +120,7 @@ class ModelRunner:
             tensor.dim() != 5 for tensor in (*self.module.parameters(), *self.module.buffers()))
         if self.channels_last:
             self.module = self.module.to(memory_format=torch.channels_last)
+        self.automatic_tile = settings.tile is None
         if settings.tile is None:
             tile = auto_tile(loaded, self.device, self.dtype)
         elif settings.tile == 0:
@@ -142,6 +151,9 @@ class ModelRunner:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, channels=self.descriptor.input_channels)
+        if self.descriptor.sequence and self.automatic_tile:  # its memory grows with the sequence's length
+            self.tile = min(self.tile, auto_tile(LoadedModel(self.descriptor, self.module), self.device,
+                                                 self.dtype, len(x)))
         return self._finite(lambda: self._tiled(x))
 
     def run(self, forward: Callable[..., Outputs], *inputs: torch.Tensor) -> Outputs:

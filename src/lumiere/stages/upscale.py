@@ -105,8 +105,15 @@ class UpscalerChoice:
         return f"{self.name} and {self.towards} blended {1 - self.share:.2f}:{self.share:.2f}"
 
 
-def measure_input_kind(detector: ModelRunner, picture: torch.Tensor) -> tuple[str, float]:
-    """("film" or "clean", the probability of film damage) for a picture (1, 3, H, W) in [0, 1]."""
+# A film's frame is called clean only where the detector is sure: scans of real old film read as fairly clean
+# pictures (street-scene's frames 0.36-0.44, the a-bomb footage's 0.28-0.51), a clean transfer well below them
+# (calendar shrunk by bicubic: 0.15), and a damaged film sent to the clean network would keep its grain.
+FILM_CLEAN_BELOW = 0.2
+
+
+def measure_input_kind(detector: ModelRunner, picture: torch.Tensor, clean_below: float = 0.5) -> tuple[str, float]:
+    """("film" or "clean", the probability of film damage) for a picture (1, 3, H, W) in [0, 1]: clean where that
+    probability is below `clean_below`."""
     check_image_batch(picture, channels=3)
     height, width = (min(side, DETECTED_SIDE) // DAMAGE_SIZE_MULTIPLE * DAMAGE_SIZE_MULTIPLE
                      for side in picture.shape[-2:])
@@ -115,7 +122,7 @@ def measure_input_kind(detector: ModelRunner, picture: torch.Tensor) -> tuple[st
     top, left = (picture.shape[-2] - height) // 2, (picture.shape[-1] - width) // 2
     logits = detector.run(lambda network, x: network(x), picture[..., top:top + height, left:left + width])
     probability = float(film_probability(logits)[0])
-    return ("film" if probability > 0.5 else "clean"), probability
+    return ("clean" if probability < clean_below else "film"), probability
 
 
 def detail_share(look: str, strength: float | None) -> float:
@@ -424,7 +431,7 @@ class UpscaleSettings(StageSettings):
     def measure(self, film, sample, runners):
         if film.out_size is None or not self.needs_input_kind:
             return self
-        return replace(self, kind=input_kind(sample.frame()[None], runners)[0])
+        return replace(self, kind=input_kind(sample.frame()[None], runners, FILM_CLEAN_BELOW)[0])
 
     def build(self, film, runners):
         if film.out_size is None:
@@ -437,10 +444,10 @@ class UpscaleSettings(StageSettings):
         return [resolve_model_path(name)[1] for name in self.choice(film.size, film.out_size, video=True).names]
 
 
-def input_kind(picture: torch.Tensor, runners: Runners) -> tuple[str, float]:
+def input_kind(picture: torch.Tensor, runners: Runners, clean_below: float = 0.5) -> tuple[str, float]:
     """What a picture (1, 3, H, W) is, "film" or "clean", and the probability of film damage, by the shipped
-    detector."""
-    return measure_input_kind(runners.get(DETECTOR, ("detect",)), picture)
+    detector (clean below `clean_below`: FILM_CLEAN_BELOW for a film's frame)."""
+    return measure_input_kind(runners.get(DETECTOR, ("detect",)), picture, clean_below)
 
 
 def upscaler(choice: UpscalerChoice, runners: Runners) -> ModelRunner:
