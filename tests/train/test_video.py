@@ -1,12 +1,14 @@
 import pytest
 import torch
 
-from lumiere.errors import LumiereError
-from lumiere.models.loader import load_model
+from lumiere.errors import LumiereError, OptionError
+from lumiere.models.basicvsr import BasicVSR, BasicVSRConfig
+from lumiere.models.loader import load_model, save_weights
 from lumiere.models.multiframe import input_channels
 from lumiere.train.config import TrainConfig
 from lumiere.train.loop import export_checkpoint, train
-from lumiere.train.video import NEIGHBOURS, film_clip, picture_side, without_neighbours
+from lumiere.train.tasks import training_config
+from lumiere.train.video import NEIGHBOURS, film_clip, film_sequence, picture_side, without_neighbours
 
 from ..conftest import smooth_images
 
@@ -59,3 +61,39 @@ def test_exception(tmp_path, image_folder, tiny_models):
         train(_config(tmp_path, image_folder, init=str(tiny_models[4])), show_progress=False)
     with pytest.raises(LumiereError, match="video draws its own film damage per frame; recipe bicubic"):
         train(_config(tmp_path / "b", image_folder, recipe="bicubic"), show_progress=False)
+
+
+def test_film_sequence_is_a_damaged_clip_and_its_clean_frames():
+    picture = torch.rand(3, picture_side(8, 4, 5), picture_side(8, 4, 5))
+    degraded, clean = film_sequence(picture, 4, 5, torch.Generator().manual_seed(0))
+    again, _ = film_sequence(picture, 4, 5, torch.Generator().manual_seed(0))
+    assert degraded.shape == (5, 3, 8, 8) and clean.shape == (5, 3, 32, 32)
+    assert torch.equal(degraded, again) and 0 <= degraded.min() and degraded.max() <= 1
+    assert not torch.equal(clean[0], clean[-1])  # the camera moved
+
+
+def test_basicvsr_fine_tunes_with_its_flow_network_still_and_exports(tmp_path):
+    image_folder = smooth_images(tmp_path / "images", count=2, side=128, detail=16)  # seven-frame clips need room
+    init = tmp_path / "tiny-basicvsr.safetensors"
+    torch.manual_seed(0)
+    save_weights(BasicVSR(BasicVSRConfig(num_feat=8, num_block=1)), init, {})
+    config = _config(tmp_path, image_folder, scale=4, arch="basicvsr", init=str(init), steps=2, val_every=2,
+                     checkpoint_every=2, val_crop=64, batch=1)
+    result = train(config, show_progress=False)
+    assert result["steps"] == 2 and "psnr" in result
+    trained = load_model(str(tmp_path / "out.safetensors")).module
+    before = load_model(str(init)).module
+    assert isinstance(trained, BasicVSR) and (tmp_path / "out.safetensors").stat().st_size < init.stat().st_size
+    spynet = [torch.equal(a.half().float(), b) for a, b in zip(before.spynet.parameters(),
+                                                               trained.spynet.parameters(), strict=True)]
+    assert all(spynet) and not torch.equal(before.fusion.weight.half().float(), trained.fusion.weight)
+
+
+def test_basicvsr_exception(tmp_path, image_folder, tiny_models):
+    with pytest.raises(OptionError, match="arch basicvsr fine-tunes published weights: give init"):
+        train(_config(tmp_path, image_folder, scale=4, arch="basicvsr"), show_progress=False)
+    with pytest.raises(LumiereError, match="model tiny-x4 is an upscaler .*, not a multi-frame video upscaler"):
+        train(_config(tmp_path / "b", image_folder, scale=4, arch="basicvsr", init=str(tiny_models[4])),
+              show_progress=False)
+    with pytest.raises(OptionError, match="arch for video is one of compact, basicvsr, got 'span'"):
+        training_config("video", {"arch": "span", "data": ["x"], "output": "o.safetensors"})
