@@ -170,7 +170,8 @@ class BasicVSRArch(Architecture[BasicVSR]):
         blocks = len({key.split(".")[3] for key in state_dict if key.startswith("forward_trunk.main.2.")})
         return ImageModelDescriptor(
             BasicVSR(BasicVSRConfig(num_feat=width, num_block=blocks)), state_dict, architecture=self,
-            purpose="SR", tags=[f"{width}nf", f"{blocks}nb"], supports_half=True, supports_bfloat16=True,
+            # fp32 only: in bf16 its outputs came out non-finite on a CPU (session 15), fp16 is unchecked
+            purpose="SR", tags=[f"{width}nf", f"{blocks}nb"], supports_half=False, supports_bfloat16=False,
             scale=BASICVSR_SCALE, input_channels=3, output_channels=3,
             # a batch is one shot's frames in order; tiles see less of the scene than the flow may reach across,
             # so tiling is for pictures too large to hold (a margin of context keeps the seams out of sight)
