@@ -1,6 +1,6 @@
 """Crops of film frames upscaled x4 by bicubic, Real-ESRGAN's two ncnn models, the single-frame film-x4, the
 multi-frame video-x4 (what `restore` enlarges a film with in the faithful look) and the recurrent
-basicvsr-film-x4 (`restore --quality high`), for people to look at side by side (issues 17 and 30).
+basicvsr-clean-x4 (what it enlarges a clean film with), for people to look at side by side (issues 17 and 30).
 
 Rows: regions of street-scene.mp4 (the shutters' slats, the walking man, a bare tree and a street lamp) and of
 film-degraded Vid4 calendar (`film_quality.py`'s degradation), whose last column is the truth (in gray, as the
@@ -74,7 +74,7 @@ def main() -> None:
     else:
         single.update(shipped_upscalers(["film-x4"]))
         clips = {"video-x4 (restore)": upscaler("video-x4")}
-    sequences = {"basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4")} if not args.precision else {}
+    sequences = {"basicvsr-clean-x4 (clean films)": upscaler("basicvsr-clean-x4")} if not args.precision else {}
     sequences.update({path.stem: upscaler(str(path)) for path in args.model})
     width, height = CROP
     inner = (slice(None), slice(MARGIN * 4, (MARGIN + height) * 4), slice(MARGIN * 4, (MARGIN + width) * 4))

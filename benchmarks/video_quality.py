@@ -95,12 +95,10 @@ def film_part(video_models: list[Path], scale: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as folder:
         untrained = Path(folder) / f"{single}-multiframe-untrained.safetensors"
         save_weights(MultiFrameNet.from_compact(load_model(single).module), untrained, {})
-        recurrent = ["basicvsr-blurred-x4", "basicvsr-film-x4"] if scale == 4 else []
+        recurrent = ["basicvsr-blurred-x4", "basicvsr-clean-x4"] if scale == 4 else []
         videos = {**{name: upscaler(name, scale) for name in shipped_upscalers([f"video-x{scale}", *recurrent],
                                                                                 scale)},
                   **{path.name: upscaler(str(path), scale) for path in video_models}}
-        if scale == 4:
-            videos["restore --quality high"] = upscaler(scale=scale, video=True, quality="high")
         # each frame alone, as at a cut every frame: what the network does with no neighbour to help
         alone = {f"{name}, every frame alone": (lambda x, run=run: torch.cat([run(frame[None]) for frame in x]))
                  for name, run in videos.items() if name not in recurrent and not name.startswith("restore")}
@@ -127,8 +125,7 @@ def clean_part(video_models: list[Path]) -> list[dict]:
     lr = Fd.quantize(Fd.resize(hr, (hr.shape[-2] // 4, hr.shape[-1] // 4), "bicubic").clamp(0, 1))
     methods = {"bicubic": bicubic, **shipped_upscalers(["sr-x4", "film-x4"]),
                "lumiere's choice for a film (faithful)": upscaler(video=True),
-               **{name: upscaler(name) for name in shipped_upscalers(["video-x4", "basicvsr-clean-x4",
-                                                                      "basicvsr-film-x4"])},
+               **{name: upscaler(name) for name in shipped_upscalers(["video-x4", "basicvsr-clean-x4"])},
                **{path.name: upscaler(str(path)) for path in video_models}}
     methods["basicvsr-clean-x4, the whole clip in one pass"] = whole_clip("basicvsr-clean-x4")
     rows = scored(methods, lr, hr, "sr-x4")
@@ -170,9 +167,9 @@ def memory_part() -> list[dict]:
 
 
 def recurrent_part() -> dict:
-    """basicvsr-film-x4 (restore --quality high on films): frames a second through SequenceUpscaleStage, the
+    """The recurrent BasicVSR (basicvsr-clean-x4: what restore enlarges clean films with): frames a second through SequenceUpscaleStage, the
     windows' overlap and the cut checks included, at 640x480 (fp32) and per precision at 160x120; peak memory
-    of `lumiere restore --quality high --scale 4` on a 150- and a 1,500-frame film."""
+    of `lumiere restore --model basicvsr-clean-x4` on a 150- and a 1,500-frame film."""
     from lumiere.engine.precision import cpu_has_native_bf16
 
     pictures = load_frames(require(STREET_SCENE))[:RECURRENT_FRAMES]
@@ -184,24 +181,24 @@ def recurrent_part() -> dict:
         for precision in precisions:
             row = {"input": f"{size[0]}x{size[1]}", "precision": precision}
             try:
-                row["fps"] = round(frames_per_second(upscaler("basicvsr-film-x4", precision=precision), frames), 4)
+                row["fps"] = round(frames_per_second(upscaler("basicvsr-clean-x4", precision=precision), frames), 4)
             except Exception as exc:  # a precision the network cannot run in is a finding
                 row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
             speed.append(row)
             print(row, flush=True)
-    print(f"basicvsr-film-x4, {RECURRENT_FRAMES} frames a window, on {cpu_name()} ({torch.get_num_threads()} "
+    print(f"basicvsr-clean-x4, {RECURRENT_FRAMES} frames a window, on {cpu_name()} ({torch.get_num_threads()} "
           f"threads; native bf16: {cpu_has_native_bf16()})")
     print_table(speed, ["input", "precision", "fps", "error"])
     memory = []
     with tempfile.TemporaryDirectory() as folder:
         for frames in (150, 1500):
             film = looped_film(require(STREET_SCENE), Path(folder) / f"film{frames}.mp4", frames, RECURRENT_FILM)
-            megabytes, seconds = restore_peak_memory(film, Path(folder) / f"out{frames}.mp4", "--scale", "4",
-                                                     "--quality", "high")
+            megabytes, seconds = restore_peak_memory(film, Path(folder) / f"out{frames}.mp4", "--model",
+                                                     "basicvsr-clean-x4")
             memory.append({"frames": frames, "peak_rss_mb": round(megabytes, 1), "seconds": round(seconds, 1)})
             print(memory[-1], flush=True)
     memory[1]["vs_150_frames"] = f"{100 * (memory[1]['peak_rss_mb'] / memory[0]['peak_rss_mb'] - 1):+.1f}%"
-    print(f"memory: lumiere restore --quality high --scale 4, {RECURRENT_FILM[0]}x{RECURRENT_FILM[1]} street-scene "
+    print(f"memory: lumiere restore --model basicvsr-clean-x4, {RECURRENT_FILM[0]}x{RECURRENT_FILM[1]} street-scene "
           "looped")
     print_table(memory, ["frames", "peak_rss_mb", "seconds", "vs_150_frames"])
     return {"speed": speed, "memory": memory}

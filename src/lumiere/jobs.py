@@ -193,8 +193,8 @@ def _restore(source: Source, output_path: Path, settings: Iterable[StageSettings
         runners = Runners(runner)  # measuring and the stages share the networks: each loaded once
         if report is not None:
             if upscale.quality == "high" and select_device(runner.device).type == "cpu":
-                report("note: the high-quality networks are made for GPUs: on this CPU they run many times slower "
-                       "than the standard ones (the time to go follows the first frames)")
+                report("note: the high-quality network is RRDB-size, made for GPUs: on this CPU it runs about 25x "
+                       "slower than the standard one (the time to go follows its first frames)")
             report(f"loading the networks and measuring {title or info.path.name}")
         plan = plan_stages(source, settings, runner, even, runners)
         planned = plan.get(UpscaleSettings)

@@ -104,21 +104,20 @@ def test_a_job_in_chunks_equals_one_in_one_chunk(tmp_path, tiny_sequence_model):
     np.testing.assert_array_equal(outputs[0], outputs[1])
 
 
-def test_clean_films_and_quality_high_get_the_recurrent_network():
+def test_clean_films_get_the_recurrent_network():
     assert UpscaleSettings(scale=4, kind="clean").choice((64, 48), (256, 192), video=True).name == \
         "basicvsr-clean-x4"
     assert UpscaleSettings(scale=2, kind="clean").choice((64, 48), (128, 96), video=True).name == \
         "basicvsr-clean-x4"
-    assert UpscaleSettings(scale=4, kind="film", quality="high").choice((64, 48), (256, 192), video=True).name == \
-        "basicvsr-film-x4"
+    assert UpscaleSettings(scale=4, kind="clean", quality="high").choice((64, 48), (256, 192),
+                                                                         video=True).name == "basicvsr-clean-x4"
     assert UpscaleSettings(scale=4, kind="film").choice((64, 48), (256, 192), video=True).name == "video-x4"
 
 
-def test_cli_quality_high_enlarges_a_film_with_the_recurrent_network(tmp_path):
+def test_cli_a_clean_film_is_enlarged_by_the_recurrent_network_and_says_so(tmp_path):
     src = _write(tmp_path / "in.mkv", _panning_clip(5, side=40))
     out = tmp_path / "out.mkv"
     result = subprocess.run([sys.executable, "-m", "lumiere", "restore", str(src), "-o", str(out), "--scale", "2",
-                             "--quality", "high"], capture_output=True, text=True, timeout=600)
+                             "--model", "basicvsr-clean-x4"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    # the detector decides between the film weights and the clean ones; either is the recurrent network
-    assert "x4 (BasicVSR, cpu fp32)" in result.stderr and _decoded(out).shape == (5, 80, 80, 3)
+    assert "basicvsr-clean-x4 (BasicVSR, cpu fp32)" in result.stderr and _decoded(out).shape == (5, 80, 80, 3)

