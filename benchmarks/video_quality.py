@@ -169,7 +169,8 @@ def memory_part() -> list[dict]:
 def recurrent_part() -> dict:
     """The recurrent BasicVSR (basicvsr-clean-x4: what restore enlarges clean films with): frames a second
     through SequenceUpscaleStage, the windows' overlap and the cut checks included, at 640x480 (fp32) and per
-    precision at 160x120; peak memory of `lumiere restore --model basicvsr-clean-x4` on a 150- and a 1,500-frame film."""
+    precision at 160x120; peak memory of `lumiere restore --model basicvsr-clean-x4` on a 150- and a
+    1,500-frame film."""
     from lumiere.engine.precision import cpu_has_native_bf16
 
     pictures = load_frames(require(STREET_SCENE))[:RECURRENT_FRAMES]
