@@ -6,6 +6,7 @@ The loop (`loop.py`) owns everything the tasks share: optimizer, schedule, EMA, 
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -31,7 +32,7 @@ from .data import CropSampler, DegradedPairs, FilmOrClean, degrade_batch, load_v
 from .losses import LOSSES, frequency
 from .narrow import narrowed_compact
 from .repair import MARGIN, DamagedClips, collate, damaged_clip, repair_loss
-from .video import NEIGHBOURS, FilmClips, FilmSequences, film_clip, film_sequence, picture_side, without_neighbours
+from .video import NEIGHBOURS, FilmClips, film_clip, film_sequence, picture_side, without_neighbours
 from .video import collate as collate_clips
 
 PRIOR_BATCHES = 100  # training batches whose colours estimate how common each colour is
@@ -447,7 +448,8 @@ class VideoTask(Task):
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
         sampler = self.crop_sampler(picture_side(config.patch, config.scale))
-        return FilmClips(sampler, config.scale, config.batch, config.gray_probability, config.seed, config.steps)
+        return FilmClips(sampler, partial(film_clip, scale=config.scale), config.batch, config.gray_probability,
+                         config.seed, config.steps)
 
     def loss(self, model, inputs, targets):
         return LOSSES[self.config.loss](model(inputs).float(), targets)
@@ -508,8 +510,8 @@ class SequenceTask(Task):
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
         sampler = self.crop_sampler(picture_side(config.patch, config.scale, self.clip_frames))
-        return FilmSequences(sampler, config.scale, self.clip_frames, config.batch, config.gray_probability,
-                             config.seed, config.steps)
+        return FilmClips(sampler, partial(film_sequence, scale=config.scale, frames=self.clip_frames), config.batch,
+                         config.gray_probability, config.seed, config.steps)
 
     def inputs_on(self, device, inputs, targets):
         return inputs.to(device, non_blocking=True)

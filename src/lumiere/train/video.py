@@ -16,6 +16,8 @@ For the recurrent network (BasicVSR): longer clips cut the same way, whose every
 harder compression.
 """
 
+from collections.abc import Callable
+
 import torch
 import torch.utils.data
 
@@ -189,12 +191,13 @@ def collate(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tenso
 
 
 class FilmClips(torch.utils.data.Dataset):
-    """Item `step`: (inputs (B, 3 FRAMES + 2 NEIGHBOURS, p, p), clean middle frames (B, 3, scale p, scale p)),
-    from (seed, step) alone, so a resumed run sees the same batches."""
+    """Item `step`: `make(picture, generator=...)` of each picture of a batch, collated: (inputs, targets) from
+    (seed, step) alone, so a resumed run sees the same batches. `make` is `film_clip` (the window network's
+    aligned input and clean middle frame) or `film_sequence` (a damaged clip and its clean frames), scale bound."""
 
-    def __init__(self, sampler: CropSampler, scale: int, batch: int, gray_probability: float, seed: int,
-                 steps: int):
-        self.sampler, self.scale, self.batch = sampler, scale, batch
+    def __init__(self, sampler: CropSampler, make: Callable[..., tuple[torch.Tensor, torch.Tensor]], batch: int,
+                 gray_probability: float, seed: int, steps: int):
+        self.sampler, self.make, self.batch = sampler, make, batch
         self.gray_probability, self.seed, self.steps = gray_probability, seed, steps
 
     def __len__(self) -> int:
@@ -203,22 +206,4 @@ class FilmClips(torch.utils.data.Dataset):
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         generator = step_generator(self.seed, step)
         pictures = to_gray(self.sampler.sample(self.batch, generator), self.gray_probability, generator)
-        return collate([film_clip(picture, self.scale, generator) for picture in pictures])
-
-
-class FilmSequences(torch.utils.data.Dataset):
-    """Item `step`: (degraded clips (B, T, 3, p, p), clean clips (B, T, 3, scale p, scale p)), from (seed, step)
-    alone, so a resumed run sees the same batches."""
-
-    def __init__(self, sampler: CropSampler, scale: int, frames: int, batch: int, gray_probability: float,
-                 seed: int, steps: int):
-        self.sampler, self.scale, self.frames, self.batch = sampler, scale, frames, batch
-        self.gray_probability, self.seed, self.steps = gray_probability, seed, steps
-
-    def __len__(self) -> int:
-        return self.steps
-
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        generator = step_generator(self.seed, step)
-        pictures = to_gray(self.sampler.sample(self.batch, generator), self.gray_probability, generator)
-        return collate([film_sequence(picture, self.scale, self.frames, generator) for picture in pictures])
+        return collate([self.make(picture, generator=generator) for picture in pictures])
