@@ -93,6 +93,14 @@ def test_a_films_name_before_the_codec_choice_stays(tmp_path):
     """A job saved before the page offered codecs keeps its result's name, so that it still resumes."""
     assert WebJob("reel.mp4", size="x4").name() == "reel-9324c591"
     assert WebJob("reel.mp4", size="x4", codec="ffv1").name() != "reel-9324c591"
+    assert WebJob("reel.mp4", size="x4", slowmo=2).name() != "reel-9324c591"
+
+
+def test_slow_motion_and_the_interpolator_reach_restore():
+    assert WebJob("reel.mp4", fps=60).options() == {**WebJob("reel.mp4").options(), "fps": 60.0,
+                                                      "interpolate": "rife"}
+    assert WebJob("reel.mp4", slowmo=4, interpolate="flow").options()["slowmo"] == 4.0
+    assert "interpolate" not in WebJob("reel.mp4").options()
 
 
 def test_exception_a_failed_film_job_leaves_nothing_to_resume(tmp_path, monkeypatch):
@@ -142,8 +150,8 @@ class Served:
 
     def fields(self, upload=None, typed="", codec="h264") -> list:
         """What the page's form sends: upload, typed path, size, look, clean, repair, colorize, references, fps,
-        codec."""
-        return [upload, typed, "x2", "faithful", False, False, False, [], 0, codec]
+        codec, slow motion, how in-between frames are drawn."""
+        return [upload, typed, "x2", "faithful", False, False, False, [], 0, codec, 1, "rife"]
 
 
 @pytest.fixture(scope="module")

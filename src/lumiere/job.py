@@ -14,6 +14,7 @@ in one pass through the stages) or `distributed.run_on_ray`.
 
 import errno
 import fcntl
+import math
 import os
 import shutil
 import time
@@ -130,6 +131,7 @@ class Job:
             fps, time_base = stage.output_timing(fps, time_base)
         self.size = (width, height)
         self.fps, self.time_base = fps, time_base  # of the output: a frame-rate change re-times every frame
+        self.time_stretch = math.prod(stage.time_stretch for stage in stages)
         if output.kind == "video":
             output.encode.check_size(width, height)
         self.out_dtype = np.uint16 if self._writes_high_depth() else np.uint8
@@ -355,6 +357,12 @@ class Job:
     def _join(self) -> list[str]:
         """Join the chunks into the output; a join that fails (a full disk) keeps every chunk for a rerun."""
         source_media = self.source.info.path if self.source.info.kind == "video" else None
+        notices = []
+        if self.time_stretch != 1 and source_media is not None:
+            source_media = None
+            if self.source.info.has_audio:
+                notices.append(f"the sound is left out: slow motion plays the picture {self.time_stretch:g} times "
+                               "as long")
         chunks = [Chunk(self.chunk_path(k), self.manifest.done[str(k)]["pts"], self.time_base)
                   for k in range(self.chunk_count)]
         needed = self.done_bytes()
@@ -365,7 +373,7 @@ class Job:
                               f"{format_bytes(needed)} at {self.output.path.parent}, {format_bytes(free)} are free; "
                               f"{kept}; free some space and run the same command again")
         try:
-            return join_chunks(chunks, self.output.path, source_media)
+            return notices + join_chunks(chunks, self.output.path, source_media)
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise

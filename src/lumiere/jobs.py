@@ -74,10 +74,12 @@ def _summary(label: str, title: str, source: Source, job: Job, runners: Runners,
     """One line of what a job will do: input, frames, sizes, stages, networks and how they run, time to go."""
     info = source.info
     frames = f"{info.frame_count} frames {info.width}x{info.height} -> {job.size[0]}x{job.size[1]}"
-    if job.fps != info.fps:
-        made_up = 1 - float(info.fps / job.fps)
-        frames += f" at {float(job.fps):g} fps ({made_up:.0%} of the frames made up between the film's own)" \
-            if made_up > 0 else f" at {float(job.fps):g} fps"
+    if job.fps != info.fps or job.time_stretch != 1:
+        made_up = 1 - float(info.fps) / (float(job.fps) * job.time_stretch)
+        slow = f", {job.time_stretch:g}x slow motion" if job.time_stretch != 1 else ""
+        frames += f" at {float(job.fps):g} fps{slow}"
+        if made_up > 0:
+            frames += f" ({made_up:.0%} of the frames made up between the film's own)"
     stages = ", ".join(dict.fromkeys(stage.name for stage in job.stages))
     if source.retimed:
         stages = ", ".join(filter(None, [f"re-timed to play at {float(info.fps):g} fps", stages]))

@@ -101,7 +101,7 @@ def plan_stages(source: Source, settings: Iterable[StageSettings], runner: Runne
     stages = _in_order(settings)
     upscale = next((s for s in stages if isinstance(s, UpscaleSettings)), None)
     out_size = upscale.wants_upscale(size, even) if upscale is not None else None
-    film = Film(size, out_size, info.time_base, runner)
+    film = Film(size, out_size, info.time_base, runner, info.fps)
     sample, runners = FilmSample(source), runners or Runners(runner)
     return StagePlan(film, tuple(s.measure(film, sample, runners) for s in stages))
 

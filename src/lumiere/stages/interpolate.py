@@ -1,10 +1,14 @@
 """Frame-rate conversion by motion-compensated interpolation: new frames between the film's own.
 
-Between two frames, optical flow both ways (DIS) gives each pixel's motion; an in-between frame at time t is
-assembled from both neighbours, each warped to time t along the flow (the flow from t approximated from the
-two flows, as Super SloMo does), and blended by closeness in time and by how well each neighbour's flow
-survives its round trip (a pixel hidden in one neighbour is taken from the other). Across a scene cut nothing
-is blended: the nearer frame is repeated.
+Two ways to draw a frame at time t between two frames:
+- rife (the default): RIFE's flow network (`models/rife.py`) estimates the flow from the new frame to each
+  neighbour and a mask of which neighbour shows each pixel, and draws the frame from the warped neighbours; a
+  moving figure is taken whole from one side or the other, not blended from both.
+- flow: optical flow both ways (DIS) gives each pixel's motion; the frame is assembled from both neighbours, each
+  warped to time t along the flow (the flow from t approximated from the two flows, as Super SloMo does), and
+  blended by closeness in time and by how well each neighbour's flow survives its round trip (a pixel hidden in
+  one neighbour is taken from the other). Faster, but where the flow misses, both copies show (a ghost).
+Across a scene cut nothing is drawn: the nearer frame is repeated.
 """
 
 import math
@@ -15,15 +19,35 @@ import cv2
 import numpy as np
 import torch
 
+from ..engine.runner import ModelRunner
 from ..errors import OptionError
 from ..io.reader import FrameInfo
+from ..models.loader import resolve_model_path
+from ..models.registry import INTERPOLATORS
+from ..models.rife import FLOW_SCALES
 from ..motion import flow_consistency, is_cut, warp
 from ..ops import luma_u8, shrink
 from .base import NO_SEGMENTS, Stage
-from .settings import Option, StageSettings, check_rate, option_value
+from .settings import Film, Option, StageSettings, check_rate, option_value
 
 MAX_FPS = 240
+MAX_SLOWMO = 16
 FLOW_SIZE = 540  # longest side the flow is computed at; enough for motion, cheap at 4K
+# RIFE's blocks see the frames at most this large on the longer side, and never finer than the film was before
+# it was enlarged: an enlargement adds no motion to find (RIFE's users set 0.5 for 4K by hand)
+NETWORK_FLOW_SIDE = 2048
+NETWORK_BATCH = 4  # in-between frames of one pair drawn at once: bounds memory at 4K and high frame rates
+
+
+def network_flow_scale(frame_side: int, source_side: int) -> float:
+    """The largest of RIFE's flow scales (at most 1) that runs its blocks on no more than the smaller of
+    `source_side` and NETWORK_FLOW_SIDE px on the longer side of frames `frame_side` px long."""
+    most = min(source_side, NETWORK_FLOW_SIDE)
+    return max((scale for scale in FLOW_SCALES if scale <= 1 and frame_side * scale <= most), default=min(FLOW_SCALES))
+
+
+def pair_is_cut(first: torch.Tensor, second: torch.Tensor) -> bool:
+    return is_cut(shrink(luma_u8(first), FLOW_SIZE)[0], shrink(luma_u8(second), FLOW_SIZE)[0])
 
 
 class FlowPair:
@@ -32,7 +56,6 @@ class FlowPair:
 
     def __init__(self, dis, first: torch.Tensor, second: torch.Tensor):
         a, b = shrink(luma_u8(first), FLOW_SIZE)[0], shrink(luma_u8(second), FLOW_SIZE)[0]
-        self.cut = is_cut(a, b)
         self.forward = dis.calc(a, b, None)  # b(p + forward) ~ a(p)
         self.backward = dis.calc(b, a, None)
         self.forward_ok = flow_consistency(self.forward, self.backward)
@@ -63,44 +86,104 @@ def interpolate(first: torch.Tensor, second: torch.Tensor, t: float, flows: Flow
     return torch.from_numpy(blended).permute(2, 0, 1).to(first)
 
 
+class FlowInbetweens:
+    """In-between frames by DIS optical flow and a blend (`interpolate`)."""
+
+    def __init__(self):
+        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def __call__(self, first: torch.Tensor, second: torch.Tensor, times: list[float]) -> list[torch.Tensor]:
+        flows = FlowPair(self.dis, first, second)
+        return [interpolate(first, second, t, flows) for t in times]
+
+
+class NetworkInbetweens:
+    """In-between frames drawn by a frame-interpolation network (RIFE), several times of one pair at once."""
+
+    def __init__(self, runner: ModelRunner, flow_scale: float):
+        self.runner, self.flow_scale = runner, flow_scale
+
+    def __call__(self, first: torch.Tensor, second: torch.Tensor, times: list[float]) -> list[torch.Tensor]:
+        frames = []
+        for start in range(0, len(times), NETWORK_BATCH):
+            batch = torch.stack([torch.cat((first, second, torch.full_like(first[:1], t)))
+                                 for t in times[start:start + NETWORK_BATCH]])
+            drawn = self.runner.run(lambda network, x: network(x, self.flow_scale), batch)
+            frames += list(drawn.clamp(0, 1).to(first.device))
+        return frames
+
+
 @dataclass(frozen=True)
 class InterpolateSettings(StageSettings):
-    fps: Fraction
+    fps: Fraction | None  # None: the film's own
+    method: str = "rife"
+    slowmo: float = 1.0
+    flow_scale: float | None = None  # None: `network_flow_scale`
 
     options = (Option("fps", "Output frame rate (24, 30, 60 ...): in-between frames by motion-compensated "
-                             "interpolation.", bounds=(1, MAX_FPS)),)
+                             "interpolation.", bounds=(1, MAX_FPS)),
+               Option("slowmo", "Slow motion: every moment lasts this many times as long (2, 4, 8 ...), the "
+                                "frames between drawn as for $fps; plays at the film's frame rate or $fps. The "
+                                "sound is left out.", bounds=(1, MAX_SLOWMO)),
+               Option("interpolate", "How $fps and $slowmo draw in-between frames: rife (a neural network: "
+                                     "moving figures stay solid) or flow (optical flow and a blend: faster, ghosts "
+                                     "where the flow misses).", kind=str, choices=("rife", "flow"), default="rife"),
+               Option("flow_scale", "The size RIFE looks for motion at, against the frame's (RIFE's 'scale': "
+                                    "0.5 for 4K, 2 for fine detail moving slowly); default: the film's size before "
+                                    "enlargement, at most 2048 px.", bounds=(min(FLOW_SCALES), max(FLOW_SCALES))))
     retimes = True
 
     @classmethod
     def from_options(cls, values):
         fps = check_rate("fps", option_value(cls, values, "fps"))
-        return None if fps is None else cls(fps)
+        slowmo = option_value(cls, values, "slowmo") or 1.0
+        if fps is None and slowmo == 1:
+            return None
+        flow_scale = option_value(cls, values, "flow_scale")
+        if flow_scale is not None and flow_scale not in FLOW_SCALES:
+            raise OptionError(f"$flow_scale must be one of {', '.join(f'{s:g}' for s in FLOW_SCALES)}, got "
+                              f"{flow_scale:g}")
+        return cls(fps, option_value(cls, values, "interpolate"), float(slowmo), flow_scale)
 
     def build(self, film, runners):
-        return [InterpolateStage(self.fps, film.time_base)]
+        fps = self.fps or film.fps
+        if self.method == "flow":
+            return [InterpolateStage(fps, film.time_base, slowmo=self.slowmo)]
+        flow_scale = self.flow_scale or network_flow_scale(max(film.out_size or film.size), max(film.size))
+        runner = runners.get(INTERPOLATORS[self.method], ("interpolate",))
+        return [InterpolateStage(fps, film.time_base, NetworkInbetweens(runner, flow_scale), self.slowmo)]
+
+    def files(self, film: Film):
+        return [] if self.method == "flow" else [resolve_model_path(INTERPOLATORS[self.method])[1]]
 
 
 class InterpolateStage(Stage):
     """Re-times the film to `fps`: output frames on an even grid of 1/fps, each made from the source frames
-    around its time. Frames keep the index of the source frame they follow, so chunks stay whole."""
+    around its time; with `slowmo` k, output frame n shows the film's moment n / (k fps) and the film plays k
+    times as long. Frames keep the index of the source frame they follow, so chunks stay whole. In-between
+    frames come from `inbetweens` (default: flow)."""
 
     name = "interpolate"
     context_frames = 1
     lookahead = 1  # the frames after the last of a chunk are made from it and the next
 
-    def __init__(self, fps: Fraction, source_time_base: Fraction):
+    def __init__(self, fps: Fraction, source_time_base: Fraction, inbetweens=None, slowmo: float = 1.0):
         if not 1 <= fps <= MAX_FPS:
             raise OptionError(f"$fps must be between 1 and {MAX_FPS}, got {float(fps):g}")
+        if not 1 <= slowmo <= MAX_SLOWMO:
+            raise OptionError(f"$slowmo must be between 1 and {MAX_SLOWMO}, got {slowmo:g}")
         self.fps = Fraction(fps)
         self.source_time_base = Fraction(source_time_base)
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.inbetweens = inbetweens or FlowInbetweens()
+        self.time_stretch = slowmo
+        self.rate = self.fps * Fraction(slowmo).limit_denominator(1000)  # output frames a second of the film
 
     def output_timing(self, fps: Fraction, time_base: Fraction) -> tuple[Fraction, Fraction]:
         return self.fps, 1 / self.fps
 
     def _ticks(self, start: Fraction, end: Fraction) -> range:
-        """Output frame numbers whose time falls in [start, end)."""
-        return range(math.ceil(start * self.fps), math.ceil(end * self.fps))
+        """Output frame numbers whose film time falls in [start, end)."""
+        return range(math.ceil(start * self.rate), math.ceil(end * self.rate))
 
     def stream(self, items, batch=1, segments=NO_SEGMENTS):
         previous: tuple[FrameInfo, torch.Tensor] | None = None
@@ -117,12 +200,15 @@ class InterpolateStage(Stage):
     def _between(self, first: tuple[FrameInfo, torch.Tensor], second: tuple[FrameInfo, torch.Tensor]):
         (frame_a, image_a), (frame_b, image_b) = first, second
         start, end = frame_a.pts * self.source_time_base, frame_b.pts * self.source_time_base
-        flows = None
-        for tick in self._ticks(start, end):
-            t = float((tick / self.fps - start) / (end - start))
-            if t < 1e-3:
-                image = image_a
-            else:
-                flows = flows or FlowPair(self.dis, image_a, image_b)
-                image = (image_a if t < 0.5 else image_b) if flows.cut else interpolate(image_a, image_b, t, flows)
+        ticks = list(self._ticks(start, end))
+        times = [float((tick / self.rate - start) / (end - start)) for tick in ticks]
+        drawn = [t for t in times if t >= 1e-3]
+        if not drawn:
+            images = [image_a] * len(times)
+        elif pair_is_cut(image_a, image_b):
+            images = [image_a if t < 0.5 else image_b for t in times]
+        else:
+            made = iter(self.inbetweens(image_a, image_b, drawn))
+            images = [image_a if t < 1e-3 else next(made) for t in times]
+        for tick, image in zip(ticks, images, strict=True):
             yield replace(frame_a, pts=tick, duration=1), image

@@ -44,13 +44,14 @@ class Option:
 
 @dataclass(frozen=True)
 class Film:
-    """What every stage of a job is planned for: the film's frame size and time base, the size it is enlarged
-    to (None: not enlarged), and how the job's networks run."""
+    """What every stage of a job is planned for: the film's frame size, time base and frame rate, the size it is
+    enlarged to (None: not enlarged), and how the job's networks run."""
 
     size: tuple[int, int]
     out_size: tuple[int, int] | None
     time_base: Fraction
     runner: RunnerSettings
+    fps: Fraction = Fraction(24)
 
     @property
     def enlargement(self) -> float:
