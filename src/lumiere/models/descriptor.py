@@ -9,12 +9,12 @@ from spandrel import ImageModelDescriptor, ModelTiling
 ROLES = {"upscale": "an upscaler", "restore": "a same-size restoration network", "colorize": "a colorizer",
          "repair": "a dust-and-scratch repair network", "detect": "a film-damage detector",
          "faces": "a face-restoration network", "video": "a multi-frame video upscaler",
-         "interpolate": "a frame interpolator"}
+         "interpolate": "a frame interpolator", "shots": "a shot-cut detector"}
 OWN_ROLES = {"lumiere.ColorNet": "colorize", "lumiere.RepairNet": "repair", "lumiere.DamageNet": "detect",
              "lumiere.MultiFrameNet": "video", "lumiere.BasicVSR": "video",
-             "lumiere.IFNet": "interpolate"}
+             "lumiere.IFNet": "interpolate", "lumiere.TransNetV2": "shots"}
 # architectures whose batch is one shot's frames in order, each output made from all of them
-SEQUENCE_ARCHITECTURES = {"lumiere.BasicVSR"}
+SEQUENCE_ARCHITECTURES = {"lumiere.BasicVSR", "lumiere.TransNetV2"}
 
 
 @dataclass(frozen=True)

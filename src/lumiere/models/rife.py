@@ -17,7 +17,8 @@ Two generations of published weights load here, told apart by their keys:
 
 A batch is (B, 7, H, W): the first frame, the second frame, and t as a constant plane, so that a batch may hold
 several times between one pair. `flow_scale` below 1 runs the blocks at a fraction of the frames' size (RIFE's
-"scale": 0.5 for 4K) while the warp and blend stay at full size. The state-dict keys are the published ones;
+"scale": 0.5 for 4K) while the warp and blend stay at full size. `motion` gives the flow and mask alone, so that
+they can be found on smaller frames and drawn with (`draw`) at full size. The state-dict keys are the published ones;
 the training-only parts of those files (the teacher block, the 4.0 refinement U-Net it never runs at inference,
 the 4.2x time encoder) are left out.
 """
@@ -134,16 +135,23 @@ class IFNet(nn.Module):
 
     def forward(self, x: torch.Tensor, flow_scale: float = 1.0) -> torch.Tensor:
         """(B, 7, H, W): two frames and the time plane in; (B, 3, H, W) the frame at that time out."""
+        flow, mask = self.motion(x, flow_scale)
+        return draw(x[:, :3], x[:, 3:6], flow, mask)
+
+    def motion(self, x: torch.Tensor, flow_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 7, H, W) as `forward` takes it in; out, the flow from the frame at that time to each frame
+        (B, 4, H, W: x and y to the first, then to the second, in px) and the mask's logit (B, 1, H, W: the first
+        frame's share where positive), which `draw` makes the frame from."""
         check_image_batch(x, channels=INPUT_CHANNELS)
         if flow_scale not in FLOW_SCALES:
             raise ValueError(f"expected a flow scale of {', '.join(f'{s:g}' for s in FLOW_SCALES)}, got {flow_scale}")
         height, width = x.shape[-2:]
         multiple = int(SIZE_MULTIPLE / min(flow_scale, 1.0))
         x = F.pad(x, (0, -width % multiple, 0, -height % multiple), mode="replicate")
-        first, second, time = x[:, :3], x[:, 3:6], x[:, 6:7]
-        return self._frame_between(first, second, time, flow_scale)[..., :height, :width]
+        flow, mask = self._motion(x[:, :3], x[:, 3:6], x[:, 6:7], flow_scale)
+        return flow[..., :height, :width], mask[..., :height, :width]
 
-    def _frame_between(self, first, second, time, flow_scale: float) -> torch.Tensor:
+    def _motion(self, first, second, time, flow_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
         blocks = self.blocks
         scales = [2 ** (len(blocks) - 1 - index) / flow_scale for index in range(len(blocks))]
         if self.config.feature_head:
@@ -178,5 +186,11 @@ class IFNet(nn.Module):
                 mask = mask_now if self.config.feature_head else mask + mask_now
             warped_first, warped_second = warp(first, flow[:, :2], "border"), warp(second, flow[:, 2:4], "border")
             index += 1
-        weight = torch.sigmoid(mask)
-        return warped_first * weight + warped_second * (1 - weight)
+        return flow, mask
+
+
+def draw(first: torch.Tensor, second: torch.Tensor, flow: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The in-between frame (B, 3, H, W): both frames (B, 3, H, W) warped along `flow` and blended by the
+    sigmoid of `mask`, as `IFNet.motion` gives them."""
+    weight = torch.sigmoid(mask)
+    return warp(first, flow[:, :2], "border") * weight + warp(second, flow[:, 2:4], "border") * (1 - weight)

@@ -18,13 +18,14 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..engine.runner import ModelRunner
 from ..errors import OptionError
 from ..io.reader import FrameInfo
 from ..models.loader import resolve_model_path
 from ..models.registry import INTERPOLATORS
-from ..models.rife import FLOW_SCALES
+from ..models.rife import FLOW_SCALES, draw
 from ..motion import flow_consistency, is_cut, warp
 from ..ops import luma_u8, shrink
 from .base import NO_SEGMENTS, Stage
@@ -33,17 +34,16 @@ from .settings import Film, Option, StageSettings, check_rate, option_value
 MAX_FPS = 240
 MAX_SLOWMO = 16
 FLOW_SIZE = 540  # longest side the flow is computed at; enough for motion, cheap at 4K
-# RIFE's blocks see the frames at most this large on the longer side, and never finer than the film was before
-# it was enlarged: an enlargement adds no motion to find (RIFE's users set 0.5 for 4K by hand)
-NETWORK_FLOW_SIDE = 2048
+# RIFE looks for motion on the frames shrunk to at most this long a side, and never finer than the film was
+# before it was enlarged (an enlargement adds no motion to find); the frame is drawn at full size from that motion
+NETWORK_WORK_SIDE = 2048
 NETWORK_BATCH = 4  # in-between frames of one pair drawn at once: bounds memory at 4K and high frame rates
 
 
-def network_flow_scale(frame_side: int, source_side: int) -> float:
-    """The largest of RIFE's flow scales (at most 1) that runs its blocks on no more than the smaller of
-    `source_side` and NETWORK_FLOW_SIDE px on the longer side of frames `frame_side` px long."""
-    most = min(source_side, NETWORK_FLOW_SIDE)
-    return max((scale for scale in FLOW_SCALES if scale <= 1 and frame_side * scale <= most), default=min(FLOW_SCALES))
+def network_work_side(frame_side: int, source_side: int) -> int:
+    """The longer side RIFE looks for motion at, for frames `frame_side` px long of a film `source_side` px long
+    before enlargement."""
+    return min(frame_side, source_side, NETWORK_WORK_SIDE)
 
 
 def pair_is_cut(first: torch.Tensor, second: torch.Tensor) -> bool:
@@ -98,18 +98,33 @@ class FlowInbetweens:
 
 
 class NetworkInbetweens:
-    """In-between frames drawn by a frame-interpolation network (RIFE), several times of one pair at once."""
+    """In-between frames drawn by a frame-interpolation network (RIFE), several times of one pair at once: the
+    motion found on the frames shrunk to `work_side` on the longer side (RIFE at `flow_scale` there), each frame
+    drawn from it at full size."""
 
-    def __init__(self, runner: ModelRunner, flow_scale: float):
-        self.runner, self.flow_scale = runner, flow_scale
+    def __init__(self, runner: ModelRunner, flow_scale: float = 1.0, work_side: int | None = None):
+        self.runner, self.flow_scale, self.work_side = runner, flow_scale, work_side
 
     def __call__(self, first: torch.Tensor, second: torch.Tensor, times: list[float]) -> list[torch.Tensor]:
+        height, width = first.shape[-2:]
+        pair = torch.stack((first, second))
+        if self.work_side is not None and max(height, width) > self.work_side:
+            factor = self.work_side / max(height, width)
+            pair = F.interpolate(pair, size=(max(1, round(height * factor)), max(1, round(width * factor))),
+                                 mode="area")
         frames = []
         for start in range(0, len(times), NETWORK_BATCH):
-            batch = torch.stack([torch.cat((first, second, torch.full_like(first[:1], t)))
+            batch = torch.stack([torch.cat((pair[0], pair[1], torch.full_like(pair[0, :1], t)))
                                  for t in times[start:start + NETWORK_BATCH]])
-            drawn = self.runner.run(lambda network, x: network(x, self.flow_scale), batch)
-            frames += list(drawn.clamp(0, 1).to(first.device))
+            flow, mask = self.runner.run(lambda network, x: network.motion(x, self.flow_scale), batch)
+            flow, mask = flow.to(first.device), mask.to(first.device)
+            if flow.shape[-2:] != (height, width):
+                gain = torch.tensor([width / flow.shape[-1], height / flow.shape[-2]] * 2).view(1, 4, 1, 1)
+                flow = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False) * gain
+                mask = F.interpolate(mask, size=(height, width), mode="bilinear", align_corners=False)
+            count = flow.shape[0]
+            drawn = draw(first.expand(count, -1, -1, -1), second.expand(count, -1, -1, -1), flow, mask)
+            frames += list(drawn.clamp(0, 1))
         return frames
 
 
@@ -118,7 +133,7 @@ class InterpolateSettings(StageSettings):
     fps: Fraction | None  # None: the film's own
     method: str = "rife"
     slowmo: float = 1.0
-    flow_scale: float | None = None  # None: `network_flow_scale`
+    flow_scale: float | None = None  # RIFE's 'scale' at the size it works at; None: 1
 
     options = (Option("fps", "Output frame rate (24, 30, 60 ...): in-between frames by motion-compensated "
                              "interpolation.", bounds=(1, MAX_FPS)),
@@ -128,9 +143,10 @@ class InterpolateSettings(StageSettings):
                Option("interpolate", "How $fps and $slowmo draw in-between frames: rife (a neural network: "
                                      "moving figures stay solid) or flow (optical flow and a blend: faster, ghosts "
                                      "where the flow misses).", kind=str, choices=("rife", "flow"), default="rife"),
-               Option("flow_scale", "The size RIFE looks for motion at, against the frame's (RIFE's 'scale': "
-                                    "0.5 for 4K, 2 for fine detail moving slowly); default: the film's size before "
-                                    "enlargement, at most 2048 px.", bounds=(min(FLOW_SCALES), max(FLOW_SCALES))))
+               Option("flow_scale", "RIFE's 'scale': the size its levels look for motion at, against the size it "
+                                    "works at (the film's before enlargement, at most 2048 px): 0.5 for large "
+                                    "motion, 2 for fine detail moving slowly (default 1).",
+                      bounds=(min(FLOW_SCALES), max(FLOW_SCALES))))
     retimes = True
 
     @classmethod
@@ -149,9 +165,10 @@ class InterpolateSettings(StageSettings):
         fps = self.fps or film.fps
         if self.method == "flow":
             return [InterpolateStage(fps, film.time_base, slowmo=self.slowmo)]
-        flow_scale = self.flow_scale or network_flow_scale(max(film.out_size or film.size), max(film.size))
         runner = runners.get(INTERPOLATORS[self.method], ("interpolate",))
-        return [InterpolateStage(fps, film.time_base, NetworkInbetweens(runner, flow_scale), self.slowmo)]
+        inbetweens = NetworkInbetweens(runner, self.flow_scale or 1.0,
+                                       network_work_side(max(film.out_size or film.size), max(film.size)))
+        return [InterpolateStage(fps, film.time_base, inbetweens, self.slowmo)]
 
     def files(self, film: Film):
         return [] if self.method == "flow" else [resolve_model_path(INTERPOLATORS[self.method])[1]]
