@@ -101,7 +101,7 @@ def upscaler(model: str | None = None, scale: int = 4, video: bool = False, prec
     or as lumiere chooses from UpscaleSettings (`look`, `strength`, `kind`) without one, for the frames of a film
     where `video` is set. A multi-frame or recurrent network takes the batch as consecutive frames of one clip."""
     from lumiere.engine.runner import Runners, RunnerSettings
-    from lumiere.io.reader import Frame
+    from lumiere.io.reader import FrameInfo
     from lumiere.stages.upscale import (
         FILM_CLEAN_BELOW,
         SequenceUpscaleStage,
@@ -120,7 +120,7 @@ def upscaler(model: str | None = None, scale: int = 4, video: bool = False, prec
         stage = upscale_stage(settings.choice(size, out_size, kind, video), runners, size, out_size)
         with torch.inference_mode():
             if isinstance(stage, VideoUpscaleStage | SequenceUpscaleStage):
-                items = ((Frame(index, index, None, 1), frame) for index, frame in enumerate(x))
+                items = ((FrameInfo(index, index, 1), frame) for index, frame in enumerate(x))
                 return torch.stack([image for _, image in stage.stream(items)])
             return torch.cat([stage.process(frame[None]) for frame in x])  # a frame at a time: memory stays low
     return run

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from common import DATA, ROOT, print_table, require, save
-from lumiere.io.reader import Frame, open_source
+from lumiere.io.reader import FrameInfo, open_source
 from lumiere.ops import BT601, array_to_tensor, tensor_to_array
 from lumiere.stages.deinterlace import DeinterlaceStage
 
@@ -59,7 +59,7 @@ def line_doubled(frame: np.ndarray) -> np.ndarray:
 
 
 def deinterlaced(woven: list[np.ndarray]) -> list[np.ndarray]:
-    items = ((Frame(k, k, None, 1), array_to_tensor(frame)) for k, frame in enumerate(woven))
+    items = ((FrameInfo(k, k, 1), array_to_tensor(frame)) for k, frame in enumerate(woven))
     return [tensor_to_array(image) for _, image in DeinterlaceStage("tff").stream(items)]
 
 

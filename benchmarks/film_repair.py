@@ -33,7 +33,7 @@ from lumiere.degradations.transforms import Dust, Flicker, LineScratches
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import psnr_y
 from lumiere.io.images import read_image
-from lumiere.io.reader import Frame, open_source
+from lumiere.io.reader import FrameInfo, open_source
 from lumiere.ops import array_to_tensor, luma
 from lumiere.stages.deflicker import DeflickerStage
 from lumiere.stages.interpolate import FlowPair, InterpolateStage, interpolate
@@ -49,7 +49,7 @@ def load_calendar() -> torch.Tensor:
 
 
 def run_stage(stage, clip: torch.Tensor) -> torch.Tensor:
-    items = ((Frame(i, i, None, 1), clip[i]) for i in range(clip.shape[0]))
+    items = ((FrameInfo(i, i, 1), clip[i]) for i in range(clip.shape[0]))
     with torch.inference_mode():
         return torch.stack([image for _, image in stage.stream(items)])
 
@@ -123,7 +123,7 @@ def interpolate_part(clean: torch.Tensor) -> list[dict]:
 
 def offsets(clip: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
     """(N, 2) shift of each frame's picture from the reference frame's, by phase correlation."""
-    return np.stack([shift_between(reference[i], clip[i])[0] for i in range(clip.shape[0])])
+    return np.stack([shift_between(reference[i], clip[i]) for i in range(clip.shape[0])])
 
 
 def jitter(offset: np.ndarray) -> float:
@@ -161,7 +161,7 @@ def speed_part(clean: torch.Tensor) -> list[dict]:
     rows = []
     for name, stage, clip in [*((name, stage, clip) for name, stage in stages.items()),
                               ("repair, clean frames (calendar at 640x480)", stages["repair"], clean_640)]:
-        items = ((Frame(i, i, None, 1), clip[i]) for i in range(clip.shape[0]))
+        items = ((FrameInfo(i, i, 1), clip[i]) for i in range(clip.shape[0]))
         started = time.perf_counter()
         with torch.inference_mode():
             produced = sum(1 for _ in stage.stream(items))

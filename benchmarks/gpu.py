@@ -38,6 +38,9 @@ from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.jobs import restore
 from lumiere.models.loader import load_model
 from lumiere.models.registry import SHIPPED
+from lumiere.models.transnet import HEIGHT as TRANSNET_HEIGHT
+from lumiere.models.transnet import WIDTH as TRANSNET_WIDTH
+from lumiere.models.transnet import WINDOW as TRANSNET_WINDOW
 from lumiere.stages.upscale import SEQUENCE_WINDOW, UpscaleSettings
 from lumiere.train.config import TrainConfig
 from lumiere.train.loop import train
@@ -68,6 +71,12 @@ def jobs_of(name: str, quick: bool) -> list[tuple[str, int, int, int]]:
     descriptor = load_model(name).descriptor
     shrink = 8 if quick else 1
     small = (640 // shrink, 480 // shrink)
+    if descriptor.role == "shots":  # a pass over 100 frames at 48x27, answering for 50
+        return [(f"{TRANSNET_WINDOW} frames at {TRANSNET_WIDTH}x{TRANSNET_HEIGHT}", TRANSNET_WIDTH, TRANSNET_HEIGHT,
+                 TRANSNET_WINDOW)]
+    if descriptor.role == "interpolate":  # one in-between frame from two
+        return [(f"{small[0]}x{small[1]} in-between", *small, 1),
+                (f"{1920 // shrink}x{1080 // shrink} in-between", 1920 // shrink, 1080 // shrink, 1)]
     if descriptor.sequence:  # a batch is one shot's frames: restore's window of them, a few in a dry run
         frames = 3 if quick else SEQUENCE_WINDOW
         to_4k = (3840 // descriptor.scale // shrink, 2160 // descriptor.scale // shrink)
@@ -95,7 +104,12 @@ def time_network(name: str, job: tuple[str, int, int, int], precision: str, devi
     if descriptor.role in ("upscale", "restore", "video"):
         def run():
             return runner(x)
-    else:  # colorize, repair, detect: their own forward on a whole picture
+    elif descriptor.role == "shots":  # a batch is the frames of one pass
+        x = x.clamp(0, 1)
+
+        def run():
+            return runner.run(lambda network, frames: network(frames), x)
+    else:  # colorize, repair, detect, interpolate: their own forward on a whole picture
         def run():
             return runner.run(lambda network, picture: network(picture), x)
     fps = frames_per_second(run, batch, device, repeats)

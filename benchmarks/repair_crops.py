@@ -14,7 +14,7 @@ from common import DATA, ROOT, print_table, require, save
 from lumiere.compare import _label
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.io.images import Image, write_image
-from lumiere.io.reader import Frame, open_source
+from lumiere.io.reader import FrameInfo, open_source
 from lumiere.ops import array_to_tensor, tensor_to_array
 from lumiere.stages.repair import RepairSettings, repair_stage
 
@@ -27,7 +27,7 @@ def main() -> None:
     first, last = min(FRAMES) - 2, max(FRAMES) + 2
     frames = {f.index: f.rgb for f in open_source(film).frames() if first <= f.index <= last}
     stage = repair_stage(RepairSettings(), Runners(RunnerSettings("cpu")))
-    items = ((Frame(i, i, None, 1), array_to_tensor(frames[i])) for i in range(first, last + 1))
+    items = ((FrameInfo(i, i, 1), array_to_tensor(frames[i])) for i in range(first, last + 1))
     with torch.inference_mode():
         repaired = {frame.index: tensor_to_array(image) for frame, image in stage.stream(items)}
     rows, tiles = [], []

@@ -23,7 +23,7 @@ from common import DATA, looped_film, print_table, require, restore_peak_memory,
 from lumiere._malloc import keep_freed_memory
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.io.color import ColorInfo
-from lumiere.io.reader import Frame, open_source
+from lumiere.io.reader import FrameInfo, open_source
 from lumiere.io.writer import EncodeSettings, video_file
 from lumiere.jobs import restore
 from lumiere.ops import array_to_tensor
@@ -38,7 +38,7 @@ def bare_model_fps(model: str, scale: int, precision: str) -> float:
     size = (frames[0].shape[-1], frames[0].shape[-2])
     stage = upscale_stage(UpscalerChoice(model), Runners(RunnerSettings("cpu", precision)), size,
                           (size[0] * scale, size[1] * scale))
-    items = [(Frame(index, index, None, 1), frame) for index, frame in enumerate(frames)]
+    items = [(FrameInfo(index, index, 1), frame) for index, frame in enumerate(frames)]
     with torch.inference_mode():
         for _ in stage.stream(iter(items[:3])):  # the first frames set oneDNN's kernels up
             pass

@@ -1,5 +1,6 @@
 """Shot cuts (issue 31): TransNetV2 (lumiere's port, the published weights) against today's detector
-(`motion.is_cut`: thumbnails of consecutive frames less alike than 0.5), on a reel built by joining footage.
+(before issue 31: thumbnails of consecutive frames correlating below 0.5, `motion.correlation`), on a reel built by
+joining footage.
 
 The reel (320x240, gray as old film, light grain on every frame): eight shots, each 40 frames: five pans over
 wikimedia photos (2 px a frame, some shake; one whips along at 24 px a frame for 12 frames), calendar frames
@@ -28,7 +29,7 @@ from lumiere.io.images import read_image  # noqa: E402
 from lumiere.io.reader import open_source  # noqa: E402
 from lumiere.models.loader import load_model  # noqa: E402
 from lumiere.models.transnet import HEIGHT, WIDTH, cut_probabilities  # noqa: E402
-from lumiere.motion import is_cut  # noqa: E402
+from lumiere.motion import correlation  # noqa: E402
 from lumiere.ops import array_to_tensor, luma_u8  # noqa: E402
 
 SIZE = (240, 320)
@@ -143,10 +144,15 @@ def build_reel() -> tuple[torch.Tensor, list[tuple[str, int, int]], list[tuple[s
     return frames, transitions, placed
 
 
+OLD_CUT_CORRELATION = 0.5
+
+
 def old_detector(frames: torch.Tensor) -> list[int]:
-    """Boundaries (i: a new shot starts at frame i) by today's test on consecutive frames."""
+    """Boundaries (i: a new shot starts at frame i) by the test the stages used before TransNetV2: 32x24
+    thumbnails of consecutive frames correlating below 0.5."""
     lumas = [luma_u8(frame) for frame in frames]
-    return [index for index in range(1, len(lumas)) if is_cut(lumas[index - 1], lumas[index])]
+    return [index for index in range(1, len(lumas))
+            if correlation(lumas[index - 1], lumas[index]) < OLD_CUT_CORRELATION]
 
 
 def transnet_detector(frames: torch.Tensor) -> list[int]:
@@ -182,7 +188,7 @@ def main() -> None:
     frames, transitions, not_cuts = build_reel()
     print(f"reel: {len(frames)} frames, {len(transitions)} transitions, {len(not_cuts)} things that are not cuts")
     rows = []
-    detectors = {"today's detector (is_cut)": old_detector, "TransNetV2 (lumiere's port)": transnet_detector}
+    detectors = {"thumbnail correlation (before)": old_detector, "TransNetV2 (lumiere's port)": transnet_detector}
     for name, detect in detectors.items():
         boundaries = detect(frames)
         result = score(boundaries, transitions, not_cuts)

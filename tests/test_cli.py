@@ -689,7 +689,7 @@ def test_the_plan_line_says_what_is_made_up_and_what_is_re_timed(video_factory, 
                      "--fps", "60", "--fp32")
     assert result.returncode == 0, result.stderr
     plan = next(line for line in result.stderr.splitlines() if line.startswith("lumiere: restore in.mp4:"))
-    assert "at 60 fps (70% of the frames made up between the film's own); upscale, interpolate;" in plan, plan
+    assert "at 60 fps (70% of the frames made up between the film's own); shots, upscale, interpolate;" in plan, plan
     result = run_cli("restore", src, "-o", tmp_path / "slow.mp4", "--scale", "1", "--source-fps", "16")
     assert result.returncode == 0, result.stderr
     assert "re-timed to play at 16 fps; no network" in result.stderr

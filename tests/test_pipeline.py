@@ -17,7 +17,7 @@ class CountingWindow(WindowStage):
     def output_size(self, width, height):
         return width, height
 
-    def process_window(self, window, center, indices, memo):
+    def process_window(self, window, center, indices, memo, starts):
         self.seen.append(indices[center])
         return torch.stack(window).mean(0)
 

@@ -1,4 +1,4 @@
-"""Motion between frames: DIS optical flow (OpenCV), warping along it, how far it can be trusted, and cuts.
+"""Motion between frames: DIS optical flow (OpenCV), warping along it, how far it can be trusted, and shots.
 
 Pictures here are uint8 lightness or luma planes (H, W); flows are (H, W, 2) float32 in pixels, OpenCV's
 convention: for `flow = dis.calc(a, b)`, b(p + flow(p)) matches a(p).
@@ -9,7 +9,6 @@ import numpy as np
 
 FLOW_TOLERANCE = 1.0  # px of forward-backward disagreement (plus 5% of the motion) at which trust falls to 1/e
 LUMA_TOLERANCE = 12.0  # mean difference (of 255) over 5x5 pixels at which trust falls to 1/e
-CUT_CORRELATION = 0.5  # thumbnails of consecutive frames less alike than this: a new shot
 ROUND_TRIP_TOLERANCE = 0.5  # px at the flow's size (plus 5% of the motion): a flow is trusted within this
 
 
@@ -21,11 +20,6 @@ def _thumbnail(luma: np.ndarray) -> np.ndarray:
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Normalised correlation of two lightness pictures' 32x24 thumbnails: 1 alike, about 0 unrelated."""
     return float((_thumbnail(a) * _thumbnail(b)).mean())
-
-
-def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
-    """Whether `current` starts a new shot after `previous`."""
-    return correlation(previous, current) < CUT_CORRELATION
 
 
 def shot_around(center: int, count: int, cut_after) -> tuple[int, int]:

@@ -23,6 +23,7 @@ from .stages.grain import DegrainSettings, RegrainSettings
 from .stages.interpolate import InterpolateSettings
 from .stages.repair import RepairSettings
 from .stages.settings import Film, FilmSample, Option, StageSettings, check_values
+from .stages.shots import ShotsSettings
 from .stages.stabilize import StabilizeSettings
 from .stages.upscale import UpscaleSettings
 
@@ -31,6 +32,7 @@ from .stages.upscale import UpscaleSettings
 FILM_STAGES: tuple[type[StageSettings], ...] = (
     DeinterlaceSettings,
     DropDuplicatesSettings,
+    ShotsSettings,
     StabilizeSettings,
     DeflickerSettings,
     RepairSettings,
@@ -103,7 +105,10 @@ def plan_stages(source: Source, settings: Iterable[StageSettings], runner: Runne
     out_size = upscale.wants_upscale(size, even) if upscale is not None else None
     film = Film(size, out_size, info.time_base, runner, info.fps)
     sample, runners = FilmSample(source), runners or Runners(runner)
-    return StagePlan(film, tuple(s.measure(film, sample, runners) for s in stages))
+    measured = [s.measure(film, sample, runners) for s in stages]
+    if not any(isinstance(s, ShotsSettings) for s in measured) and any(s.needs_shots(film, runners) for s in measured):
+        measured.append(ShotsSettings())  # one shot finder for every stage that reads shots
+    return StagePlan(film, _in_order(measured))
 
 
 def build_stages(plan: StagePlan, runners: Runners | None = None) -> list[Stage]:

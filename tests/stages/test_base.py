@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lumiere.io.reader import Frame
+from lumiere.io.reader import FrameInfo
 from lumiere.stages.base import WindowStage
 
 
@@ -14,13 +14,13 @@ class WindowSum(WindowStage):
     def output_size(self, width, height):
         return width, height
 
-    def process_window(self, window, center, indices, memo):
+    def process_window(self, window, center, indices, memo, starts):
         assert indices == sorted(indices)
         return torch.stack(window).sum(dim=0) + 1000 * center
 
 
 def _items(indices):
-    return ((Frame(i, i, None, 1), torch.full((1, 1, 1), float(2**i))) for i in indices)
+    return ((FrameInfo(i, i, 1), torch.full((1, 1, 1), float(2**i))) for i in indices)
 
 
 def test_cardinality_and_windows():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lumiere.errors import InputError, OptionError
-from lumiere.io.reader import Frame, open_source
+from lumiere.io.reader import FrameInfo, open_source
 from lumiere.jobs import restore
 from lumiere.ops import array_to_tensor
 from lumiere.plan import settings_from_options
@@ -51,7 +51,7 @@ def _telecined(film: torch.Tensor) -> torch.Tensor:
 
 
 def _run(stage, clip: torch.Tensor, start: int = 0, segments=()) -> list:
-    items = ((Frame(i, i, None, 1), clip[i]) for i in range(start, clip.shape[0]))
+    items = ((FrameInfo(i, i, 1), clip[i]) for i in range(start, clip.shape[0]))
     with torch.inference_mode():
         return list(stage.stream(items, segments=segments))
 
@@ -126,7 +126,7 @@ def test_exception():
     with pytest.raises(OptionError, match="^deinterlace must be one of auto, on, off, ivtc, got 'maybe'"):
         DeinterlaceSettings.from_options({"deinterlace": "maybe"})
     clip = _panning(3)
-    items = iter([(Frame(1, 1, None, 1), clip[1]), (Frame(0, 0, None, 1), clip[0])])
+    items = iter([(FrameInfo(1, 1, 1), clip[1]), (FrameInfo(0, 0, 1), clip[0])])
     with pytest.raises(ValueError, match="in order"):
         list(DeinterlaceStage().stream(items))
 

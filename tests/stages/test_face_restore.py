@@ -16,7 +16,7 @@ from spandrel.architectures.RestoreFormer import RestoreFormer
 from lumiere.engine.runner import ModelRunner, Runners, RunnerSettings
 from lumiere.errors import ModelError, OptionError
 from lumiere.faces import Face, find_faces
-from lumiere.io.reader import Frame
+from lumiere.io.reader import FrameInfo
 from lumiere.models.archs import REGISTRY
 from lumiere.models.descriptor import LoadedModel, ModelDescriptor
 from lumiere.models.loader import load_model, save_weights
@@ -67,7 +67,7 @@ def portrait() -> np.ndarray:
 
 
 def run(stage, clip: torch.Tensor, first: int = 0) -> list[torch.Tensor]:
-    items = ((Frame(first + i, first + i, None, 1), clip[i]) for i in range(clip.shape[0]))
+    items = ((FrameInfo(first + i, first + i, 1), clip[i]) for i in range(clip.shape[0]))
     with torch.inference_mode():
         return [image for _, image in stage.stream(items)]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lumiere.engine.runner import ModelRunner, RunnerSettings
-from lumiere.io.reader import Frame
+from lumiere.io.reader import FrameInfo
 from lumiere.jobs import restore
 from lumiere.models.basicvsr import BasicVSR, BasicVSRConfig
 from lumiere.models.loader import load_model, save_weights
@@ -31,8 +31,8 @@ def _stage(path, window=4, overlap=2, out_size=(128, 128)):
     return SequenceUpscaleStage(runner, (32, 32), out_size, window=window, overlap=overlap)
 
 
-def _stream(stage, clip, first=0, segments=()):
-    items = ((Frame(i, i, None, 1), clip[i]) for i in range(first, len(clip)))
+def _stream(stage, clip, first=0, segments=(), starts=()):
+    items = ((FrameInfo(i, i, 1, shot_start=i in starts), clip[i]) for i in range(first, len(clip)))
     return {frame.index: image for frame, image in stage.stream(items, segments=segments)}
 
 
@@ -56,7 +56,7 @@ def test_exception(tiny_sequence_model, tiny_models):
     with pytest.raises(ValueError, match="expected a recurrent video upscaler, got tiny-x4"):
         SequenceUpscaleStage(runner, (32, 32), (128, 128))
     with pytest.raises(ValueError, match="frames must arrive in order, got 2 then 1"):
-        items = [(Frame(i, i, None, 1), torch.rand(3, 32, 32)) for i in (0, 2, 1)]
+        items = [(FrameInfo(i, i, 1), torch.rand(3, 32, 32)) for i in (0, 2, 1)]
         list(_stage(tiny_sequence_model).stream(iter(items)))
 
 
@@ -75,7 +75,7 @@ def test_every_frame_of_a_window_sees_the_whole_window(tiny_sequence_model):
 def test_frames_across_a_cut_are_not_used(tiny_sequence_model):
     pan, other = _panning_clip(6), 1 - _panning_clip(3, seed=1).flip(-1)
     stage = _stage(tiny_sequence_model, window=8)
-    out = _stream(stage, torch.cat([pan[:3], other]))
+    out = _stream(stage, torch.cat([pan[:3], other]), starts={3})
     first_shot, second_shot = _stream(stage, pan[:3]), _stream(stage, other)
     for k in range(3):
         torch.testing.assert_close(out[k], first_shot[k])

@@ -11,7 +11,7 @@ import torch
 
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.errors import OptionError
-from lumiere.io.reader import Frame
+from lumiere.io.reader import FrameInfo
 from lumiere.jobs import restore
 from lumiere.models.loader import load_model, save_weights
 from lumiere.models.multiframe import MultiFrameConfig, MultiFrameNet
@@ -41,8 +41,8 @@ def _panning_clip(frames: int, shift: int = 1, side: int = 32, seed: int = 0) ->
     return torch.stack([picture[:, :, shift * t:shift * t + side] for t in range(frames)])
 
 
-def _stream(stage, clip, first=0):
-    items = ((Frame(i, i, None, 1), clip[i]) for i in range(first, len(clip)))
+def _stream(stage, clip, first=0, starts=()):
+    items = ((FrameInfo(i, i, 1, shot_start=i in starts), clip[i]) for i in range(first, len(clip)))
     return {frame.index: image for frame, image in stage.stream(items)}
 
 
@@ -69,7 +69,7 @@ def test_exception(tiny_models, tiny_video_model):
 def test_neighbours_across_a_cut_are_not_used(tiny_video_model):
     stage = VideoUpscaleStage(_runner(tiny_video_model), (32, 32), (64, 64))
     pan, other = _panning_clip(6), 1 - _panning_clip(3, seed=1).flip(-1)
-    out = _stream(stage, torch.cat([pan[:3], other]))
+    out = _stream(stage, torch.cat([pan[:3], other]), starts={3})
     first_shot, second_shot = _stream(stage, pan[:3]), _stream(stage, other)
     for k in range(3):
         torch.testing.assert_close(out[k], first_shot[k])

@@ -165,7 +165,7 @@ def test_export_checkpoint_matches_final_weights(tmp_path, image_folder):
 def test_repair_training_gives_a_model_the_repair_stage_takes(tmp_path, image_folder):
     from lumiere.degradations.functional import paint_specks
     from lumiere.engine.runner import Runners, RunnerSettings
-    from lumiere.io.reader import Frame
+    from lumiere.io.reader import FrameInfo
     from lumiere.stages.repair import RepairSettings, repair_stage
 
     config = _config(tmp_path, image_folder, task="repair", scale=1, num_feat=4, patch=16, batch=2, steps=4,
@@ -174,7 +174,7 @@ def test_repair_training_gives_a_model_the_repair_stage_takes(tmp_path, image_fo
     assert result["steps"] == 4 and "psnr" in result
     stage = repair_stage(RepairSettings(model=config.output), Runners(RunnerSettings()))
     clip = paint_specks(torch.rand(5, 3, 32, 32), torch.tensor([[2, 0.5, 0.5, 2.0, 0.0, 1.0]]))
-    out = list(stage.stream((Frame(i, i, None, 1), clip[i]) for i in range(5)))
+    out = list(stage.stream((FrameInfo(i, i, 1), clip[i]) for i in range(5)))
     assert len(out) == 5 and out[2][1].shape == (3, 32, 32)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .._checks import check_image_batch
-from ..motion import WindowFlows, flow_consistency, is_cut, shot_around, warp
+from ..motion import WindowFlows, flow_consistency, shot_around, warp
 from ..ops import luma_u8
 
 
@@ -57,7 +57,6 @@ class WindowMemo:
     def __init__(self):
         self.flows = WindowFlows()
         self._lumas: dict[int, np.ndarray] = {}
-        self._cut_after: dict[int, bool] = {}
 
     def lumas(self, frames: list[torch.Tensor], indices: list[int]) -> list[np.ndarray]:
         for frame, index in zip(frames, indices, strict=True):
@@ -65,23 +64,17 @@ class WindowMemo:
                 self._lumas[index] = luma_u8(frame)
         return [self._lumas[index] for index in indices]
 
-    def cut_after(self, lumas: list[np.ndarray], indices: list[int], k: int) -> bool:
-        """Whether a scene cut lies between window positions k and k + 1."""
-        if indices[k] not in self._cut_after:
-            self._cut_after[indices[k]] = is_cut(lumas[k], lumas[k + 1])
-        return self._cut_after[indices[k]]
-
     def forget_before(self, index: int) -> None:
         self.flows.forget_before(index)
         self._lumas = {k: luma for k, luma in self._lumas.items() if k >= index}
-        self._cut_after = {k: cut for k, cut in self._cut_after.items() if k >= index}
 
 
 def window_input(frames: list[torch.Tensor], center: int, indices: list[int], neighbours: int,
-                 memo: WindowMemo) -> torch.Tensor:
+                 memo: WindowMemo, starts: list[bool]) -> torch.Tensor:
     """The network's input (3 (2N + 1) + 2N, h, w) for `frames[center]` from consecutive frames (3, h, w) around
-    it (`indices`: their numbers in the film), using the neighbours of its own shot only."""
+    it (`indices`: their numbers in the film; `starts`: which begin a new shot), using the neighbours of its own
+    shot only."""
     memo.forget_before(indices[0])
     lumas = memo.lumas(frames, indices)
-    shot = shot_around(center, len(frames), lambda k: memo.cut_after(lumas, indices, k))
+    shot = shot_around(center, len(frames), lambda k: starts[k + 1])
     return aligned_input(torch.stack(frames), lumas, center, neighbours, memo.flows, indices, shot)

@@ -60,11 +60,14 @@ class Frame:
 
 @dataclass(frozen=True)
 class FrameInfo:
-    """Where a frame stands in the film, apart from its pixels: what travels with each picture through the stages."""
+    """Where a frame stands in the film, apart from its pixels: what travels with each picture through the stages.
+    `shot_start`: a new shot (or a step of a gradual transition) begins at this frame, as the job's shot finder
+    (`stages/shots.py`) marks it for every stage after it; False where no shot finder ran."""
 
     index: int
     pts: int
     duration: int = 0
+    shot_start: bool = False
 
 
 class VideoSource:

@@ -73,17 +73,18 @@ class TemporalStage(Stage):
 
     @abstractmethod
     def process(self, frames: torch.Tensor, indices: list[int], state=None,
-                segments: Container[int] = NO_SEGMENTS) -> torch.Tensor:
+                segments: Container[int] = NO_SEGMENTS, starts: list[bool] | None = None) -> torch.Tensor:
         """Map a batch of consecutive frames (their indices in the film given) to output frames, carrying `state`
-        from the batch before (None: a stream of its own)."""
+        from the batch before (None: a stream of its own); `starts`: which frames begin a new shot (None: none
+        is known to)."""
 
     def stream(self, items, batch=1, segments=NO_SEGMENTS):
         state = self.start()
         for chunk in batched(items, batch):
             frames = [frame for frame, _ in chunk]
             images = torch.stack([image for _, image in chunk])
-            yield from zip(frames, self.process(images, [frame.index for frame in frames], state, segments),
-                           strict=True)
+            yield from zip(frames, self.process(images, [frame.index for frame in frames], state, segments,
+                                                [frame.shot_start for frame in frames]), strict=True)
 
 
 class WindowStage(Stage):
@@ -108,9 +109,11 @@ class WindowStage(Stage):
         return None
 
     @abstractmethod
-    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int], memo) -> torch.Tensor:
+    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int], memo,
+                       starts: list[bool]) -> torch.Tensor:
         """The output for `window[center]`, given the frames around it (consecutive, oldest first), their
-        indices in the film, and the stream's memo of what was computed per frame or pair of frames."""
+        indices in the film, the stream's memo of what was computed per frame or pair of frames, and which of
+        them begin a new shot (`FrameInfo.shot_start`)."""
 
     def stream(self, items, batch=1, segments=NO_SEGMENTS):
         window: deque[Item] = deque()
@@ -133,4 +136,5 @@ class WindowStage(Stage):
 
     def _emit(self, window: deque[Item], center: int, memo) -> Item:
         images = [image for _, image in window]
-        return window[center][0], self.process_window(images, center, [frame.index for frame, _ in window], memo)
+        return window[center][0], self.process_window(images, center, [frame.index for frame, _ in window], memo,
+                                                      [frame.shot_start for frame, _ in window])

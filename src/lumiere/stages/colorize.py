@@ -27,7 +27,7 @@ from ..io.images import read_image
 from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.colornet import CALIBRATION, OUTPUT_STRIDE, SIZE_MULTIPLE, TEMPERATURE
 from ..models.loader import resolve_model_path
-from ..motion import FlowAligner, correlation, is_cut
+from ..motion import FlowAligner, correlation
 from ..ops import array_to_tensor, to_u8
 from .base import NO_SEGMENTS, TemporalStage
 from .settings import Option, StageSettings, option_value
@@ -99,6 +99,9 @@ class ColorizeSettings(StageSettings):
         work = work_size(*film.size, self.render_size)
         return replace(self, located=references.locate(
             (frame.index, work_lightness(frame.rgb, work)) for frame in sample.source.frames()))
+
+    def needs_shots(self, film, runners):
+        return True
 
     def build(self, film, runners):
         colours = colorizer(self, runners)
@@ -404,7 +407,7 @@ class _ColourState:
     segment's restart."""
 
     def __init__(self, context_frames: int):
-        self.history: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=context_frames)
+        self.history: deque[tuple[int, bool, np.ndarray, np.ndarray]] = deque(maxlen=context_frames)
         self.carried: _Carried | None = None
 
 
@@ -421,11 +424,11 @@ class ColorizeStage(TemporalStage):
     def start(self) -> _ColourState:
         return _ColourState(self.context_frames)
 
-    def _step(self, state: _ColourState, index: int, luma: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+    def _step(self, state: _ColourState, index: int, shot_start: bool, luma: np.ndarray,
+              fresh: np.ndarray) -> np.ndarray:
         carried = state.carried
         persistence = self.colorizer.settings.persistence
-        if (not self.temporal or carried is None or carried.index != index - 1
-                or is_cut(carried.luma, luma)):
+        if not self.temporal or carried is None or carried.index != index - 1 or shot_start:
             ab = fresh
         else:
             warped, confidence = self.aligner.align(luma, carried.luma, carried.ab)
@@ -441,13 +444,13 @@ class ColorizeStage(TemporalStage):
     def _restart_segment(self, state: _ColourState, index: int) -> None:
         """Rebuild the carried colour from the kept frames alone, as a job resumed at `index` would."""
         state.carried = None
-        for kept_index, luma, fresh in list(state.history):
+        for kept_index, shot_start, luma, fresh in list(state.history):
             if kept_index >= index - self.context_frames:
-                self._step(state, kept_index, luma, fresh)
+                self._step(state, kept_index, shot_start, luma, fresh)
 
     @torch.inference_mode()
     def process(self, frames: torch.Tensor, indices: list[int], state: _ColourState | None = None,
-                segments=NO_SEGMENTS) -> torch.Tensor:
+                segments=NO_SEGMENTS, starts: list[bool] | None = None) -> torch.Tensor:
         check_image_batch(frames, channels=3)
         state = state or self.start()
         height, width = frames.shape[-2:]
@@ -464,12 +467,13 @@ class ColorizeStage(TemporalStage):
             fresh = self.references.follow(fresh, features)
         fresh_np = fresh.permute(0, 2, 3, 1).cpu().numpy()
         outputs = []
+        starts = starts or [False] * len(indices)
         for i, index in enumerate(indices):
             luma_u8 = _lightness_u8(luma_small[i, 0])
             if index in segments:
                 self._restart_segment(state, index)
-            outputs.append(self._step(state, index, luma_u8, fresh_np[i]))
-            state.history.append((index, luma_u8, fresh_np[i]))
+            outputs.append(self._step(state, index, starts[i], luma_u8, fresh_np[i]))
+            state.history.append((index, starts[i], luma_u8, fresh_np[i]))
         ab = torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2).to(device)
         ab = guided_upsample(ab * self.colorizer.settings.saturation, luma_small, luma_full)
         return with_chroma(luma_full, ab)

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError, OptionError
-from ..motion import is_cut, shot_around
-from ..ops import luma, to_u8
+from ..motion import shot_around
+from ..ops import luma
 from .base import WindowStage
 from .settings import OneValueSettings, Option
 
@@ -31,6 +31,9 @@ class DeflickerSettings(OneValueSettings):
 
     options = (Option("deflicker", "Take out brightness pumping, keep fades; optional strength 0-1 (default 1).",
                       bounds=(0, 1), bare=1.0),)
+
+    def needs_shots(self, film, runners):
+        return True
 
     def build(self, film, runners):
         return [DeflickerStage(self)]
@@ -81,13 +84,12 @@ class DeflickerStage(WindowStage):
         self.settings = settings
         self.before = self.after = settings.radius
 
-    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int], memo) -> torch.Tensor:
+    def process_window(self, window: list[torch.Tensor], center: int, indices: list[int], memo,
+                       starts: list[bool]) -> torch.Tensor:
         frames = torch.stack(window)
         y = luma(frames)
-        small = F.interpolate(y, scale_factor=0.25, mode="area") if min(y.shape[-2:]) >= 64 else y
-        thumbs = [to_u8(plane) for plane in small[:, 0].float().cpu().numpy()]
         # the centre's shot only: exposure on the far side of a cut is another scene's
-        first, last = shot_around(center, len(window), lambda k: is_cut(thumbs[k], thumbs[k + 1]))
+        first, last = shot_around(center, len(window), lambda k: starts[k + 1])
         height, width = y.shape[-2:]
         rows = max(1, round(self.settings.grid * height / min(height, width)))
         columns = max(1, round(self.settings.grid * width / min(height, width)))

@@ -215,7 +215,7 @@ class FaceRestoreStage(WindowStage):
     def start(self):
         return {}  # frame index -> the faces found in it: each frame is searched once
 
-    def process_window(self, window, center, indices, memo):
+    def process_window(self, window, center, indices, memo, starts):
         for image, index in zip(window, indices):
             if index not in memo:
                 memo[index] = detect_faces(luma_u8(image))

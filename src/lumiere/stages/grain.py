@@ -66,7 +66,7 @@ class DegrainStage(WindowStage):
         return WindowFlows()
 
     def process_window(self, window: list[torch.Tensor], center: int, indices: list[int],
-                       memo: WindowFlows) -> torch.Tensor:
+                       memo: WindowFlows, starts: list[bool]) -> torch.Tensor:
         if len(window) < 2:
             return window[center]
         frames = [frame.permute(1, 2, 0).float().cpu().numpy() for frame in window]

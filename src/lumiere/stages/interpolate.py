@@ -26,7 +26,7 @@ from ..io.reader import FrameInfo
 from ..models.loader import resolve_model_path
 from ..models.registry import INTERPOLATORS
 from ..models.rife import FLOW_SCALES, draw
-from ..motion import flow_consistency, is_cut, warp
+from ..motion import flow_consistency, warp
 from ..ops import luma_u8, shrink
 from .base import NO_SEGMENTS, Stage
 from .settings import Film, Option, StageSettings, check_rate, option_value
@@ -44,10 +44,6 @@ def network_work_side(frame_side: int, source_side: int) -> int:
     """The longer side RIFE looks for motion at, for frames `frame_side` px long of a film `source_side` px long
     before enlargement."""
     return min(frame_side, source_side, NETWORK_WORK_SIDE)
-
-
-def pair_is_cut(first: torch.Tensor, second: torch.Tensor) -> bool:
-    return is_cut(shrink(luma_u8(first), FLOW_SIZE)[0], shrink(luma_u8(second), FLOW_SIZE)[0])
 
 
 class FlowPair:
@@ -161,6 +157,9 @@ class InterpolateSettings(StageSettings):
                               f"{flow_scale:g}")
         return cls(fps, option_value(cls, values, "interpolate"), float(slowmo), flow_scale)
 
+    def needs_shots(self, film, runners):
+        return True
+
     def build(self, film, runners):
         fps = self.fps or film.fps
         if self.method == "flow":
@@ -222,7 +221,7 @@ class InterpolateStage(Stage):
         drawn = [t for t in times if t >= 1e-3]
         if not drawn:
             images = [image_a] * len(times)
-        elif pair_is_cut(image_a, image_b):
+        elif frame_b.shot_start:
             images = [image_a if t < 0.5 else image_b for t in times]
         else:
             made = iter(self.inbetweens(image_a, image_b, drawn))

@@ -345,7 +345,7 @@ class RepairStage(WindowStage):
 
     @torch.inference_mode()
     def process_window(self, window: list[torch.Tensor], center: int, indices: list[int],
-                       memo: WindowFlows) -> torch.Tensor:
+                       memo: WindowFlows, starts: list[bool]) -> torch.Tensor:
         if len(window) < 3:
             return window[center]
         frames = torch.stack(window).float().cpu()

@@ -98,6 +98,11 @@ class StageSettings(ABC):
         """Model and reference files the result depends on, by content."""
         return []
 
+    def needs_shots(self, film: Film, runners: Runners) -> bool:
+        """Whether its stages read where shots begin (`FrameInfo.shot_start`): the plan then runs the shot finder
+        before them."""
+        return False
+
     def fingerprint(self) -> dict:
         """The settings as JSON-able data, for the job's fingerprint."""
         return asdict(self)

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError, OptionError
-from ..motion import is_cut, shot_around
-from ..ops import luma_plane, shrink, to_u8
+from ..motion import shot_around
+from ..ops import luma_plane, shrink
 from .base import WindowStage
 from .settings import Option, StageSettings, option_value
 
@@ -39,18 +39,20 @@ class StabilizeSettings(StageSettings):
             return None
         return cls(borders=option_value(cls, values, "borders"))
 
+    def needs_shots(self, film, runners):
+        return True
+
     def build(self, film, runners):
         return [StabilizeStage(self)]
 
 
-def shift_between(first: torch.Tensor, second: torch.Tensor) -> tuple[np.ndarray, bool]:
-    """How far the picture moved from `first` to `second` (dx, dy in pixels), and whether a cut lies between."""
+def shift_between(first: torch.Tensor, second: torch.Tensor) -> np.ndarray:
+    """How far the picture moved from `first` to `second` (dx, dy in pixels)."""
     a, scale = shrink(luma_plane(first), MEASURE_SIZE)
     b, _ = shrink(luma_plane(second), MEASURE_SIZE)
     window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
-    cut = is_cut(to_u8(a), to_u8(b))
-    return np.array([dx, dy]) / scale, cut
+    return np.array([dx, dy]) / scale
 
 
 def smooth_correction(path: np.ndarray, center: int, radius: int) -> np.ndarray:
@@ -78,18 +80,18 @@ class StabilizeStage(WindowStage):
         self.settings = settings
         self.before = self.after = settings.radius
 
-    def start(self) -> dict[int, tuple[np.ndarray, bool]]:
-        return {}  # frame index -> its move to the next frame, and whether a cut lies between
+    def start(self) -> dict[int, np.ndarray]:
+        return {}  # frame index -> its move to the next frame
 
     def process_window(self, window: list[torch.Tensor], center: int, indices: list[int],
-                       memo: dict[int, tuple[np.ndarray, bool]]) -> torch.Tensor:
+                       memo: dict[int, np.ndarray], starts: list[bool]) -> torch.Tensor:
         for k in range(len(window) - 1):
             if indices[k] not in memo:
                 memo[indices[k]] = shift_between(window[k], window[k + 1])
         for index in [i for i in memo if i < indices[0]]:
             del memo[index]
-        first, last = shot_around(center, len(window), lambda k: memo[indices[k]][1])  # the centre's shot only
-        steps = [memo[indices[k]][0] for k in range(first, last)]
+        first, last = shot_around(center, len(window), lambda k: starts[k + 1])  # the centre's shot only
+        steps = [memo[indices[k]] for k in range(first, last)]
         path = np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)]) if steps else np.zeros((1, 2))
         height, width = window[center].shape[-2:]
         limit = self.settings.max_shift * min(height, width)

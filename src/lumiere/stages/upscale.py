@@ -6,7 +6,6 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 
 from .._checks import check_image_batch
@@ -25,8 +24,6 @@ from ..models.registry import (
     SEQUENCE_UPSCALERS,
     VIDEO_UPSCALERS,
 )
-from ..motion import is_cut
-from ..ops import luma_u8
 from .base import NO_SEGMENTS, FrameStage, Item, Stage, WindowStage
 from .settings import Option, StageSettings, option_value
 
@@ -229,8 +226,8 @@ class VideoUpscaleStage(WindowStage):
         return WindowMemo()
 
     @torch.inference_mode()
-    def process_window(self, window, center, indices, memo):
-        x = window_input(window, center, indices, self.neighbours, memo)
+    def process_window(self, window, center, indices, memo, starts):
+        x = window_input(window, center, indices, self.neighbours, memo, starts)
         frame = self.runner(x[None]).clamp(0, 1)
         out_w, out_h = self.target
         if frame.shape[-1] != out_w or frame.shape[-2] != out_h:
@@ -284,7 +281,6 @@ class SequenceUpscaleStage(Stage):
 
     def stream(self, items, batch=1, segments=NO_SEGMENTS):
         held: dict[int, Item] = {}
-        cuts: dict[int, bool] = {}  # whether a shot ends after a frame, by its number
         first = newest = -1
         next_out = 0  # frames below it are put out (or were never asked for)
 
@@ -298,11 +294,10 @@ class SequenceUpscaleStage(Stage):
                 # a window that starts before the stream did lacks its first frames: in a job it is context no
                 # later stage needs (its frames lie before the context the stages after this one asked for)
                 if not (segments and reads[0] < first):
-                    yield from self._enlarge(held, cuts, outputs, reads)
+                    yield from self._enlarge(held, outputs, reads)
                 next_out = outputs[-1] + 1
                 for k in [k for k in held if k < next_out - self.overlap]:
                     del held[k]
-                    cuts.pop(k, None)
 
         for item in items:
             index = item[0].index
@@ -314,15 +309,12 @@ class SequenceUpscaleStage(Stage):
             yield from windows(finished=False)
         yield from windows(finished=True)
 
-    def _enlarge(self, held: dict[int, Item], cuts: dict[int, bool], outputs: range,
-                 reads: range) -> Iterator[Item]:
+    def _enlarge(self, held: dict[int, Item], outputs: range, reads: range) -> Iterator[Item]:
         """The frames of `outputs` held, enlarged from the held frames of `reads` of their own shot."""
         indices = sorted(k for k in held if k in reads)
         shots, shot = [], [indices[0]]
-        for earlier, later in zip(indices, indices[1:], strict=False):
-            if earlier not in cuts:
-                cuts[earlier] = is_cut(self._luma(held[earlier]), self._luma(held[later]))
-            if cuts[earlier]:
+        for later in indices[1:]:
+            if held[later][0].shot_start:
                 shots.append(shot)
                 shot = []
             shot.append(later)
@@ -339,10 +331,6 @@ class SequenceUpscaleStage(Stage):
                 if frame.shape[-1] != out_w or frame.shape[-2] != out_h:
                     frame = resize(frame, (out_h, out_w), "bicubic").clamp(0, 1)
                 yield held[k][0], frame[0].to(held[k][1])
-
-    @staticmethod
-    def _luma(item: Item) -> np.ndarray:
-        return luma_u8(item[1])
 
 
 @dataclass(frozen=True)
@@ -429,6 +417,11 @@ class UpscaleSettings(StageSettings):
         if film.out_size is None or not self.needs_input_kind:
             return self
         return replace(self, kind=input_kind(sample.frame()[None], runners, FILM_CLEAN_BELOW)[0])
+
+    def needs_shots(self, film, runners):
+        """A film enlarged by a network that reads its neighbours (the usual case) must keep to the frame's shot."""
+        return film.out_size is not None and upscaler(self.choice(film.size, film.out_size, video=True),
+                                                      runners).descriptor.role == "video"
 
     def build(self, film, runners):
         if film.out_size is None:
