@@ -1,11 +1,24 @@
 import pytest
 import torch
 
-from lumiere.engine.runner import ModelRunner, RunnerSettings
+from lumiere.engine.runner import ModelRunner, Runners, RunnerSettings
 from lumiere.errors import LumiereError
+from lumiere.eval.metrics import lattice_peak_db
+from lumiere.io.images import read_image
 from lumiere.models.damagenet import DamageNet, DamageNetConfig
 from lumiere.models.loader import load_model, save_weights
-from lumiere.stages.upscale import UpscaleStage, choose_upscaler, measure_input_kind, network_passes, target_size
+from lumiere.ops import array_to_tensor
+from lumiere.stages.upscale import (
+    UpscalerChoice,
+    UpscaleStage,
+    choose_upscaler,
+    measure_input_kind,
+    network_passes,
+    target_size,
+    upscale_stage,
+    upscaler,
+)
+from tests.conftest import data_path
 
 
 @pytest.mark.parametrize("kwargs,expected", [
@@ -91,3 +104,23 @@ def test_measure_input_kind(tmp_path):
         kind, probability = measure_input_kind(detector, torch.rand(size))
         assert kind == ("film" if probability > 0.5 else "clean") and 0 <= probability <= 1
     assert measure_input_kind(detector, torch.rand(1, 3, 5, 5)) == ("film", 1.0)  # too small to judge
+
+
+@pytest.mark.parametrize("choice, period", [
+    (UpscalerChoice("film-x4"), 0), (UpscalerChoice("film-x4-detailed"), 4), (UpscalerChoice("sr-x2"), 0),
+    (UpscalerChoice("film-x2", "film-x2-detailed", 0.7), 2), (UpscalerChoice("film-x4", "film-x4-detailed", 0.0), 0),
+])
+def test_lattice_period(choice, period):
+    assert choice.lattice_period == period
+
+
+def test_detailed_look_without_lattice():
+    """The detailed look's dotted lattice (issue 30) is gone from what the stage writes, on a real old photo."""
+    photos = data_path("color", "bw-photos")
+    picture = array_to_tensor(read_image(sorted(photos.iterdir())[0]).rgb)[None, :, :96, :128]
+    runners = Runners(RunnerSettings(tile=0))
+    choice = choose_upscaler(4, "detailed")
+    enlarged = upscale_stage(choice, runners, (128, 96), (512, 384)).process(picture)
+    raw = upscaler(choice, runners)(picture).clamp(0, 1)
+    assert lattice_peak_db(raw, 4, shave=8) > 12
+    assert lattice_peak_db(enlarged, 4, shave=8) < 8

@@ -24,6 +24,7 @@ from ..models.registry import (
     SEQUENCE_UPSCALERS,
     VIDEO_UPSCALERS,
 )
+from ..ops import remove_lattice
 from .base import NO_SEGMENTS, FrameStage, Item, Stage, WindowStage
 from .settings import Option, StageSettings, option_value
 
@@ -95,6 +96,14 @@ class UpscalerChoice:
     @property
     def names(self) -> list[str]:
         return [self.name] if self.towards is None else [self.name, self.towards]
+
+    @property
+    def lattice_period(self) -> int:
+        """The period of the dotted lattice its output is cleaned of (0: none). The detailed networks end in a
+        pixel shuffle from features at the input's size, and the texture they draw carries that shuffle's period
+        as a visible lattice; the faithful ones carry it too faintly to see (docs/benchmarks.md)."""
+        detailed = {name: scale for scale, name in DETAILED_UPSCALERS.items()}
+        return detailed.get(self.towards if self.share else self.name, 0)
 
     def __str__(self) -> str:
         if self.towards is None:
@@ -175,10 +184,12 @@ def network_passes(factor: float, model_scale: int) -> int:
 class UpscaleStage(FrameStage):
     name = "upscale"
 
-    def __init__(self, runner: ModelRunner, input_size: tuple[int, int], output_size: tuple[int, int]):
+    def __init__(self, runner: ModelRunner, input_size: tuple[int, int], output_size: tuple[int, int],
+                 lattice_period: int = 0):
         self.runner = runner
         self.input_size = input_size
         self.target = output_size
+        self.lattice_period = lattice_period
         factor = max(output_size[0] / input_size[0], output_size[1] / input_size[1])
         self.passes = network_passes(factor, runner.descriptor.scale)
 
@@ -190,7 +201,10 @@ class UpscaleStage(FrameStage):
     def process(self, frames: torch.Tensor) -> torch.Tensor:
         check_image_batch(frames, channels=3)
         for _ in range(self.passes):
-            frames = self.runner(frames).clamp(0, 1)
+            frames = self.runner(frames)
+            if self.lattice_period:
+                frames = remove_lattice(frames, self.lattice_period)
+            frames = frames.clamp(0, 1)
         out_w, out_h = self.target
         if frames.shape[-1] != out_w or frames.shape[-2] != out_h:
             frames = resize(frames, (out_h, out_w), "bicubic").clamp(0, 1)
@@ -458,4 +472,4 @@ def upscale_stage(choice: UpscalerChoice, runners: Runners, size: tuple[int, int
     if descriptor.input_channels != 3 or descriptor.output_channels != 3:
         raise InputError(f"model {descriptor.name} maps {descriptor.input_channels} to "
                          f"{descriptor.output_channels} channels; lumiere upscales RGB")
-    return UpscaleStage(runner, size, out_size)
+    return UpscaleStage(runner, size, out_size, choice.lattice_period)
