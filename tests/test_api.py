@@ -220,11 +220,11 @@ def test_exception_a_damaged_folder_record_is_refused_and_overwrite_starts_over(
 
 
 def test_exception_a_folder_another_run_is_writing_is_refused(tmp_path, tiny_models):
-    from lumiere.job import WorkLock
     from lumiere.output import work_folder
+    from lumiere.workfolder import WorkFolder
 
     scans, out = _scans(tmp_path / "scans", 2), tmp_path / "out"
-    held = WorkLock(out)
+    held = WorkFolder(out)
     try:
         with pytest.raises(OutputError, match="is already writing this output"):
             lumiere.upscale(scans, scale=2, model=str(tiny_models[2]), output=out, quiet=True)

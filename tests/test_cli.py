@@ -670,10 +670,10 @@ def test_exception_a_bad_colour_option_stops_a_folder_at_once(tmp_path, tiny_col
 
 
 def test_exception_a_held_output_is_refused_before_any_network_loads(video_factory, tiny_models, tmp_path):
-    from lumiere.job import WorkLock
+    from lumiere.workfolder import WorkFolder
 
     src, out = video_factory("in.mp4", frames=4), tmp_path / "out.mp4"
-    lock = WorkLock(out)
+    lock = WorkFolder(out)
     try:
         result = run_cli("restore", src, "-o", out, "--model", tiny_models[2])
     finally:

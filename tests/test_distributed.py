@@ -55,12 +55,13 @@ def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
     from lumiere.distributed import ChunkTask, render_chunk
     from lumiere.engine.runner import RunnerSettings
     from lumiere.io.reader import open_source
-    from lumiere.job import Job, WorkLock
+    from lumiere.job import Job
     from lumiere.output import plan_output
     from lumiere.plan import build_stages, plan_stages
     from lumiere.stages.deflicker import DeflickerSettings
     from lumiere.stages.interpolate import InterpolateSettings
     from lumiere.stages.stabilize import StabilizeSettings
+    from lumiere.workfolder import WorkFolder
 
     src = video_factory(frames=20, size=(96, 64), fps=12)
     source = open_source(src)
@@ -68,7 +69,7 @@ def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
     plan = plan_stages(source, film, RunnerSettings(), even=True)
     whole = tmp_path / "whole.mkv"
     job = Job(source, build_stages(plan), plan_output(whole, "ffv1", None, None, None, 8), chunk_frames=8,
-              settings="s", lock=WorkLock(whole))
+              settings="s", work=WorkFolder(whole))
     job.run()
     chunks = []
     for chunk in range(3):
@@ -111,15 +112,16 @@ def _ray_job(tmp_path, film, task_function, name="out.mkv"):
     from lumiere.distributed import run_on_ray
     from lumiere.engine.runner import RunnerSettings
     from lumiere.io.reader import open_source
-    from lumiere.job import Job, WorkLock
+    from lumiere.job import Job
     from lumiere.output import plan_output
     from lumiere.plan import build_stages, plan_stages
+    from lumiere.workfolder import WorkFolder
 
     source = open_source(film)
     plan = plan_stages(source, [], RunnerSettings(), even=True)
     out = tmp_path / name
     job = Job(source, build_stages(plan), plan_output(out, "ffv1", None, None, None, 8), chunk_frames=4,
-              settings="s", lock=WorkLock(out))
+              settings="s", work=WorkFolder(out))
     job.run(lambda job, chunks, progress: run_on_ray(job, chunks, progress, address="auto", plan=plan,
                                                      play_fps=None, task_function=task_function))
     return out

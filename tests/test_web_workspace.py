@@ -103,6 +103,16 @@ def test_slow_motion_and_the_interpolator_reach_restore():
     assert "interpolate" not in WebJob("reel.mp4").options()
 
 
+def test_the_pages_choices_are_the_stages_declarations():
+    from lumiere import web
+    from lumiere.stages.interpolate import InterpolateSettings
+    from lumiere.stages.upscale import LOOKS
+
+    assert web.OPTIONS["look"].choices == LOOKS
+    declared = next(option for option in InterpolateSettings.options if option.name == "interpolate")
+    assert tuple(web.INTERPOLATION_LABELS) == declared.choices
+
+
 def test_exception_a_failed_film_job_leaves_nothing_to_resume(tmp_path, monkeypatch):
     film = write_video(tmp_path / "reel.mp4", frames=2, size=(32, 24))
     workspace = Workspace([tmp_path])

@@ -33,7 +33,7 @@ from .models.loader import load_model as _load_model
 from .output import default_output, film_suffix, output_folder
 from .plan import settings_from_options, stage_options
 from .stages.colorize import ColorizeSettings
-from .stages.settings import check_rate
+from .stages.settings import Option, check_rate
 from .stages.upscale import FILM_SCALE, IMAGE_SCALE, UpscaleSettings
 
 Report = Callable[[str], None]
@@ -234,6 +234,12 @@ def _check_options(given: Mapping[str, Any], known: Iterable) -> None:
     unknown = sorted(set(given) - names)
     if unknown:
         raise OptionError(f"unknown option {unknown[0]!r}; the options are {', '.join(sorted(names))}")
+
+
+def film_options() -> dict[str, Option]:
+    """Every option `restore` takes for its stages, by name, as the stages declare them (help, kind, default,
+    choices, bounds): what a form or another front end builds its fields from."""
+    return stage_options()
 
 
 def restore(input: str | Path, output: str | Path | None = None, *, preset: str | None = None,

@@ -101,9 +101,9 @@ JOB_OUTPUT = "lumiere.job_output"  # ctx.meta key: the output of the film or fol
 
 def resume_hint(ctx: click.Context) -> str:
     """After a failed or interrupted film or folder job, how to go on from what it kept, or how to start over."""
-    from .job import kept_work
     from .jobs import kept_images
     from .output import work_folder
+    from .workfolder import kept_work
 
     target = ctx.meta.get(JOB_OUTPUT)
     if target is None:

@@ -169,7 +169,7 @@ def run_on_ray(job, chunks: list[int], progress: Progress | None, *, address: st
                         pending[remote.remote(tasks[chunk], film, counter)] = chunk
                         continue
                     raise LumiereError(f"chunk {chunk} failed after {RETRIES} retries: {cause}") from None
-                job.accept_chunk(chunk, first_pts, data)
+                job.work.accept(chunk, first_pts, data)
                 seconds[chunk] = spent
     finally:
         for ref in pending:

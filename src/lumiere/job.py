@@ -1,66 +1,34 @@
-"""A restoration job: the film cut into frame-range chunks, recorded in a manifest beside the output.
+"""A restoration job: the film cut into frame-range chunks, rendered into the job's work folder
+(`workfolder.WorkFolder`, which keeps the resume contract), then joined with the source's audio into a
+temporary file that is renamed onto the output.
 
-Each chunk is encoded into its own file in a work folder (`.OUT.lumiere/`) and
-marked done in the manifest once complete, with its size and SHA-256; at the end
-the chunks are joined, with the source's audio, into a temporary file that is
-renamed onto the output. Re-running the same job skips the chunks already done,
-once their checksums match: a damaged or missing chunk is rendered again alone.
-Finished chunks are never deleted on an error, only by `restart` or a finished
-join. One process at a time holds a job: a lock file in the work folder.
-
-Chunks are rendered by an executor, `executor(job, chunks)`: `render_here` (runs of consecutive chunks, each
-in one pass through the stages) or `distributed.run_on_ray`.
+Chunks are rendered by an executor, `executor(job, chunks, progress)`: `render_here` (runs of consecutive
+chunks, each in one pass through the stages) or `distributed.run_on_ray`; both hand finished chunks to the work
+folder.
 """
 
 import errno
-import fcntl
 import math
 import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from .errors import LumiereError, OutputError
 from .io.color import ColorInfo
-from .io.reader import Source, is_frame_pattern
-from .io.writer import Chunk, ImageSequenceWriter, join_chunks
-from .manifest import MANIFEST_VERSION, DamagedManifest, Manifest, files_record, write_atomically
-from .output import OutputSpec, format_bytes, frame_bytes, work_folder
+from .io.reader import Source
+from .io.writer import Chunk, join_chunks
+from .output import OutputSpec, format_bytes, frame_bytes
 from .progress import Progress
 from .render import FrameSink, ImageFrames, RenderSettings, VideoChunks, VideoFormat, render_chunks
 from .stages.base import Stage
+from .workfolder import ChunkFiles, WorkFolder
 
-LOCK = "lock"
 SAMPLE_FRAMES = 4  # film frames timed for the time to go, after the one that pays the warm-up
-
-
-@dataclass(frozen=True)
-class KeptWork:
-    """What an unfinished job left at an output for a rerun to resume."""
-
-    finished: int  # chunks
-    chunks: int
-    work: Path
-
-    def __str__(self) -> str:
-        return f"{self.finished} of {self.chunks} chunks are finished and kept in {self.work}"
-
-
-def kept_work(target: Path) -> KeptWork | None:
-    """The finished chunks an unfinished job left at an output (a video, a frame folder or pattern), or None."""
-    target = Path(target)
-    work = work_folder(target.parent if is_frame_pattern(target.name) else target)
-    try:
-        manifest = Manifest.load(work)
-    except DamagedManifest:
-        return None
-    if manifest is None or not manifest.done:
-        return None
-    return KeptWork(len(manifest.done), -(-manifest.frame_count // manifest.chunk_frames), work)
 
 
 def _runs(chunks: list[int]) -> list[tuple[int, int]]:
@@ -81,44 +49,12 @@ def render_here(job: "Job", chunks: list[int], progress: Progress | None) -> Non
                       job.render, film_frames_done=None if progress is None else progress.advance)
 
 
-class WorkLock:
-    """This process's hold on a job's work folder (made if need be): a second run at the same output is refused,
-    not interleaved. Taken before any slow work, so that two runs started together cannot both pass."""
-
-    def __init__(self, target: Path):
-        self.work = work_folder(target)
-        self.made = not self.work.exists()
-        self.work.mkdir(exist_ok=True)
-        handle = open(self.work / LOCK, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.close()
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            with open(self.work / LOCK) as held:
-                holder = held.read().strip() or "another process"
-            raise OutputError(f"{holder} is already writing this output (its work folder {self.work} is locked); "
-                              "wait for it to finish or stop it first") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"lumiere process {os.getpid()}")
-        handle.flush()
-        self._handle = handle
-
-    def release(self) -> None:
-        """Let go (the lock goes with the process too, should it die); a work folder this lock made and nothing
-        was kept in is removed."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-            if self.made and self.work.is_dir() and all(entry.name == LOCK for entry in self.work.iterdir()):
-                shutil.rmtree(self.work, ignore_errors=True)
-
-
 class Job:
+    """A planned run: the stages, what they make of the source (size, rate), how chunks are rendered, and the
+    work folder they are rendered into."""
+
     def __init__(self, source: Source, stages: list[Stage], output: OutputSpec, *, chunk_frames: int,
-                 settings: str, lock: WorkLock, batch: int = 1, restart: bool = False,
+                 settings: str, work: WorkFolder, batch: int = 1, restart: bool = False,
                  color: ColorInfo | None = None):
         self.source = source
         self.stages = stages
@@ -142,115 +78,37 @@ class Job:
         self.video = (VideoFormat(output.encode, self.size, fps, time_base,
                                   color or info.color.for_output(self.size[1], info.height))
                       if output.kind == "video" else None)
-        self._lock = lock
-        self.work = lock.work  # the job's work folder is the one its lock holds
-        self.notices: list[str] = []
+        self.work = work
+        self.chunks = ChunkFiles(work.path, output, self.render, info.frame_names)
         try:
-            self.manifest = self._open_manifest(settings, restart)
-            self._drop_damaged_chunks()
+            self.notices = work.open(settings, self.chunks, restart)
         except BaseException:
-            self.release()
+            work.release()
             raise
-
-    def release(self) -> None:
-        """Let go of the work folder."""
-        self._lock.release()
 
     def _writes_high_depth(self) -> bool:
         if self.output.kind == "images":
             return self.source.info.bit_depth == 16 and self.output.image_suffix in (".png", ".tif", ".tiff")
         return self.output.encode.bit_depth > 8
 
-    def _open_manifest(self, settings: str, restart: bool) -> Manifest:
-        try:
-            existing = Manifest.load(self.work)
-        except DamagedManifest:
-            if not restart:
-                raise
-            existing = None
-        if existing is not None and not restart:
-            if existing.version != MANIFEST_VERSION:
-                raise LumiereError(f"{self.work} holds an unfinished job of an older lumiere; pass $restart to "
-                                   "discard it")
-            if existing.settings != settings:
-                raise LumiereError(f"{self.work} holds an unfinished job with other settings, input or model; "
-                                   "pass $restart to discard it")
-            for stale in self.work.glob("*.partial"):  # a killed run's unfinished chunk: this process holds the lock
-                stale.unlink()
-            return existing
-        self._clear_work()
-        manifest = Manifest(settings, self.render.chunk_frames, self.source.info.frame_count, {})
-        manifest.save(self.work)
-        return manifest
-
-    def _clear_work(self) -> None:
-        """Empty the work folder, keeping the lock this process holds on it."""
-        for entry in self.work.iterdir():
-            if entry.name == LOCK:
-                continue
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-
-    def chunk_files(self, chunk: int) -> list[Path]:
-        """The files a finished chunk consists of: its video file, or its frames in the frames folder."""
-        if self.output.kind == "video":
-            return [self.chunk_path(chunk)]
-        writer = self._image_writer()
-        return [self.chunk_path(chunk) / writer.name_for(index) for index in range(*self.frame_range(chunk))]
-
-    def _chunk_intact(self, chunk: int) -> bool:
-        record = self.manifest.done[str(chunk)]
-        files = self.chunk_files(chunk)
-        if not all(path.is_file() for path in files):
-            return False
-        if sum(path.stat().st_size for path in files) != record["size"]:
-            return False
-        return files_record(files) == {"size": record["size"], "sha256": record["sha256"]}
-
-    def _drop_damaged_chunks(self) -> list[int]:
-        """Forget finished chunks whose files are missing or changed, so that they are rendered again alone."""
-        damaged = [int(k) for k in sorted(self.manifest.done, key=int) if not self._chunk_intact(int(k))]
-        if damaged:
-            for chunk in damaged:
-                del self.manifest.done[str(chunk)]
-            self.manifest.save(self.work)
-            listed = ", ".join(map(str, damaged[:8])) + (" ..." if len(damaged) > 8 else "")
-            self.notices.append(f"{len(damaged)} finished chunk(s) were missing or damaged on disk ({listed}); "
-                                "they were rendered again")
-        return damaged
-
     @property
     def chunk_count(self) -> int:
         return self.render.chunk_count
-
-    def chunk_path(self, index: int) -> Path:
-        if self.output.kind == "images":
-            return self.work / "frames"
-        return self.work / f"chunk_{index:05d}{self.output.encode.spec.chunk_suffix}"
 
     def estimated_bytes(self) -> int:
         """A generous estimate of the output's size."""
         frames = self.source.info.frame_count * float(self.fps / self.source.info.fps)
         return int(frames * frame_bytes(self.output, self.size, self.out_dtype == np.uint16))
 
-    def done_bytes(self) -> int:
-        return sum(record["size"] for record in self.manifest.done.values())
-
     def check_disk(self) -> None:
         """Refuse to start when the disk cannot hold what is left: the chunks, then the joined copy of them."""
-        left = self.estimated_bytes() * len(self.pending()) / max(1, self.chunk_count)
-        joined = left + self.done_bytes() if self.output.kind == "video" else 0
+        left = self.estimated_bytes() * len(self.work.pending()) / max(1, self.chunk_count)
+        joined = left + self.work.done_bytes() if self.output.kind == "video" else 0
         needed = left + joined
-        free = shutil.disk_usage(self.work).free
+        free = shutil.disk_usage(self.work.path).free
         if free < needed:
-            raise OutputError(f"not enough disk space at {self.work.parent}: this job needs about "
+            raise OutputError(f"not enough disk space at {self.work.path.parent}: this job needs about "
                               f"{format_bytes(needed)}, {format_bytes(free)} are free")
-
-    def pending(self) -> list[int]:
-        """Chunks not yet recorded as done, in order."""
-        return [k for k in range(self.chunk_count) if str(k) not in self.manifest.done]
 
     def frame_range(self, chunk: int) -> tuple[int, int]:
         """First and one-past-last frame index of a chunk."""
@@ -265,17 +123,17 @@ class Job:
         """
         try:
             self.check_disk()
-            pending = self.pending()
+            pending = self.work.pending()
             if pending:
                 progress = starting() if starting is not None else None
                 (executor or render_here)(self, pending, progress)
             return self.notices + self._finish()
         except BaseException:
-            if not self.manifest.done:  # stopped before any chunk was finished: nothing worth resuming
-                shutil.rmtree(self.work, ignore_errors=True)
+            if not self.work.manifest.done:  # stopped before any chunk was finished: nothing worth resuming
+                self.work.remove()
             raise
         finally:
-            self.release()
+            self.work.release()
 
     def time_frames(self, scratch: Path) -> float:
         """Seconds a film frame costs through the stages and the encoder, with every frame the stages make of it
@@ -283,7 +141,7 @@ class Job:
         folder for images; left for the caller to time what follows on it, then remove). The first frame pays
         the networks' warm-up and is not counted, unless a stage makes its frames in bursts (a recurrent
         network's window): then a whole burst is timed, warm-up and all."""
-        first = self.frame_range(self.pending()[0])[0]
+        first = self.frame_range(self.work.pending()[0])[0]
         burst = max((stage.frames_at_once for stage in self.stages), default=1)
         end = min(self.render.frame_count, first + max(1 + SAMPLE_FRAMES, burst))
         one_chunk = replace(self.render, chunk_frames=self.render.frame_count)
@@ -291,7 +149,7 @@ class Job:
             sink: FrameSink = VideoChunks(self.video, one_chunk, lambda chunk: scratch, lambda chunk, pts: None)
         else:
             scratch.mkdir(exist_ok=True)
-            sink = ImageFrames(self._image_writer(scratch), one_chunk, lambda chunk, pts: None)
+            sink = ImageFrames(self.chunks.image_writer(scratch), one_chunk, lambda chunk, pts: None)
         moments: list[tuple[int, float]] = []  # (film frames done, when)
 
         def film_frames_done(count: int) -> None:
@@ -310,34 +168,20 @@ class Job:
 
     def done_frames(self) -> int:
         return self.source.info.frame_count - sum(self.frame_range(k)[1] - self.frame_range(k)[0]
-                                                  for k in self.pending())
+                                                  for k in self.work.pending())
 
     def sink(self) -> FrameSink:
         """Where this job's frames go: chunk files in the work folder, each marked done once complete."""
         if self.output.kind == "video":
-            return VideoChunks(self.video, self.render, self.chunk_path, self.mark_done)
-        self.chunk_path(0).mkdir(exist_ok=True)
-        return ImageFrames(self._image_writer(), self.render, self.mark_done)
-
-    def mark_done(self, chunk: int, first_pts: int = 0) -> None:
-        """Record a chunk as finished, once its files are complete on disk."""
-        self.manifest.done[str(chunk)] = {"pts": first_pts, **files_record(self.chunk_files(chunk))}
-        self.manifest.save(self.work)
-
-    def accept_chunk(self, chunk: int, first_pts: int, data: bytes) -> None:
-        """A chunk rendered elsewhere, as its encoded file's bytes: written into place and marked done."""
-        write_atomically(self.chunk_path(chunk), data)
-        self.mark_done(chunk, first_pts)
-
-    def _image_writer(self, folder: Path | None = None) -> ImageSequenceWriter:
-        return ImageSequenceWriter(folder or self.chunk_path(0), self.output.pattern + self.output.image_suffix,
-                                   self.output.image_suffix, self.source.info.frame_names)
+            return VideoChunks(self.video, self.render, self.chunks.path, self.work.mark_done)
+        self.chunks.path(0).mkdir(exist_ok=True)
+        return ImageFrames(self.chunks.image_writer(), self.render, self.work.mark_done)
 
     def _finish(self) -> list[str]:
-        missing = self.pending()
+        missing = self.work.pending()
         if missing:
             raise LumiereError(f"chunks {missing[:5]} did not complete; run the same command again to resume")
-        damaged = self._drop_damaged_chunks()
+        damaged = self.work.drop_damaged()
         if damaged:
             raise LumiereError(f"finished chunk(s) {damaged[:5]} changed on disk before the join; run the same "
                                "command again to render them anew")
@@ -347,11 +191,11 @@ class Job:
         else:
             target = self.output.folder
             target.mkdir(exist_ok=True)
-            for frame_file in sorted(self.chunk_path(0).iterdir()):
+            for frame_file in sorted(self.chunks.path(0).iterdir()):
                 os.replace(frame_file, target / frame_file.name)
             if self.source.info.has_audio:
                 notices.append("the source's audio is not written into an image sequence")
-        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.remove()
         return notices
 
     def _join(self) -> list[str]:
@@ -363,11 +207,11 @@ class Job:
             if self.source.info.has_audio:
                 notices.append(f"the sound is left out: slow motion plays the picture {self.time_stretch:g} times "
                                "as long")
-        chunks = [Chunk(self.chunk_path(k), self.manifest.done[str(k)]["pts"], self.time_base)
+        chunks = [Chunk(self.chunks.path(k), self.work.first_pts(k), self.time_base)
                   for k in range(self.chunk_count)]
-        needed = self.done_bytes()
-        kept = f"the {self.chunk_count} finished chunk(s) are kept in {self.work}"
-        free = shutil.disk_usage(self.work).free
+        needed = self.work.done_bytes()
+        kept = f"the {self.chunk_count} finished chunk(s) are kept in {self.work.path}"
+        free = shutil.disk_usage(self.work.path).free
         if free < needed:
             raise OutputError(f"not enough disk space to join the output: the join needs about "
                               f"{format_bytes(needed)} at {self.output.path.parent}, {format_bytes(free)} are free; "

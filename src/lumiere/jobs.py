@@ -22,7 +22,7 @@ from .io.color import ColorInfo
 from .io.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, Image, is_gray, is_image_path, read_image, write_image
 from .io.reader import Source, open_source
 from .io.writer import plan_source_streams, remove_files_of_dead_processes, video_file
-from .job import LOCK, Job, WorkLock
+from .job import Job
 from .manifest import files_record, settings_hash, write_atomically
 from .models.loader import resolve_model_path
 from .ops import array_to_tensor, tensor_to_array
@@ -40,6 +40,7 @@ from .progress import Progress
 from .stages.colorize import ColorizeSettings, ColorizeStage, References, colorizer
 from .stages.settings import StageSettings
 from .stages.upscale import UpscaleSettings, UpscaleStage, input_kind, upscale_stage
+from .workfolder import LOCK, WorkFolder
 
 PREVIEW_PREFIX = ".lumiere-preview-"
 
@@ -93,8 +94,8 @@ def _summary(label: str, title: str, source: Source, job: Job, runners: Runners,
 def _time_to_go(job: Job, comparison_of: Path | None) -> tuple[float, float]:
     """Seconds a film frame costs, and a compared frame where a comparison with `comparison_of` follows: the job's
     first frames rendered as the job will render them, then compared, and timed."""
-    scratch = job.work / f"time-to-go{job.output.encode.spec.chunk_suffix if job.output.kind == 'video' else ''}"
-    compared = job.work / "time-to-go-compare.mp4"
+    scratch = job.work.path / f"time-to-go{job.output.encode.spec.chunk_suffix if job.output.kind == 'video' else ''}"
+    compared = job.work.path / "time-to-go-compare.mp4"
     try:
         per_frame = job.time_frames(scratch)
         per_compared = 0.0
@@ -188,10 +189,10 @@ def _restore(source: Source, output_path: Path, settings: Iterable[StageSettings
                        f"{output.encode.codec} needs an even frame size (ffv1 keeps odd sizes)")
     if chunk_frames is None:
         chunk_frames = auto_chunk_frames(output, out_size)
-    lock = WorkLock(output.target)  # before the slow part: a second run at this output is refused at once
+    work = WorkFolder(output.target)  # before the slow part: a second run at this output is refused at once
     try:
         if not overwrite:  # a run that held the output while it was checked may have finished it since
-            check_not_finished(output.target, work_folder_is_new=lock.made)
+            check_not_finished(output.target, work_folder_is_new=work.made)
         runners = Runners(runner)  # measuring and the stages share the networks: each loaded once
         if report is not None:
             if upscale.quality == "high" and select_device(runner.device).type == "cpu":
@@ -208,11 +209,11 @@ def _restore(source: Source, output_path: Path, settings: Iterable[StageSettings
         if colorize is not None and not is_gray(next(source.frames()).rgb):
             notices.append("the film already has colour; its lightness alone was colorized")
         job = Job(source, build_stages(plan, runners), output, chunk_frames=chunk_frames, batch=batch,
-                  restart=restart, lock=lock, settings=settings_hash(source, output, plan.settings(), plan.files(),
+                  restart=restart, work=work, settings=settings_hash(source, output, plan.settings(), plan.files(),
                                                                      chunk_frames),
                   color=ColorInfo.bt709() if colorize is not None else None)
     except BaseException:
-        lock.release()
+        work.release()
         raise
     compared_frames = round(info.frame_count * job.fps / info.fps) if comparison is not None else 0
     bars: list[Progress] = []
@@ -364,9 +365,9 @@ def kept_images(target: Path) -> int:
 
 
 class FolderRecord:
-    """A folder of images in progress, kept in the work folder beside the output folder (`output.work_folder`, held
-    by this process's `WorkLock`): the finished images wait there, named in a record with the settings' fingerprint
-    and the input each came from, and move into the output folder together once every image is done. So an
+    """A folder of images in progress, kept in the work folder beside the output folder (`output.work_folder`,
+    locked by this process's `WorkFolder`): the finished images wait there, named in a record with the settings'
+    fingerprint and the input each came from, and move into the output folder together once every image is done. So an
     interrupted job goes on where it stopped when run again with the same settings, and an interrupted `overwrite`
     leaves the old images as they were; the work folder goes once everything is in place."""
 
@@ -495,7 +496,7 @@ def process_stills(input_path: Path, output_path: Path, work: StillWork, show_pr
         write_image(output_path, _render(work, input_path, output_path))
         return [output_path], [], work.notices()
     fingerprint = work.fingerprint()
-    lock = WorkLock(output_path)  # a second run at this folder is refused, not interleaved
+    work_folder_lock = WorkFolder(output_path)  # a second run at this folder is refused, not interleaved
     try:
         record = FolderRecord(output_path, fingerprint, overwrite)
         resumed = [destination for source, destination in pairs if record.is_done(source, destination)]
@@ -516,7 +517,7 @@ def process_stills(input_path: Path, output_path: Path, work: StillWork, show_pr
             written.append(destination)
         record.place(complete=not failed)
     finally:
-        lock.release()
+        work_folder_lock.release()
     notices = work.notices()
     if resumed:
         notices.insert(0, f"{len(resumed)} of {len(pairs)} images were finished by an earlier run of this job")

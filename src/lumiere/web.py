@@ -31,9 +31,9 @@ from . import api
 from .errors import InputError, LumiereError, OptionError, keyword, spelled
 from .io.images import is_image_path, read_image
 from .io.reader import VIDEO_SUFFIXES, open_source
-from .job import kept_work
 from .jobs import preview_frames
 from .output import film_suffix, is_finished
+from .workfolder import kept_work
 
 log = logging.getLogger(__name__)
 Report = Callable[[str], None] | None  # hears what a job says before its frames start
@@ -42,7 +42,9 @@ WORK = "lumiere-web"
 PREVIEW_SECONDS = 2.0
 CHUNK_SECONDS = 10  # of film a chunk: what a killed server can lose at most
 SIZES = {"x1": {"scale": 1.0}, "x2": {"scale": 2.0}, "x4": {"scale": 4.0}, "4K": {"to": "4k"}}
-LOOKS = ("faithful", "detailed")
+OPTIONS = api.film_options()
+INTERPOLATION_LABELS = {"rife": "RIFE network: moving figures stay solid",
+                        "flow": "Optical flow: faster, ghosts where it misses"}
 CODECS = {"h264": "h264: plays everywhere", "h265": "h265: about half the size, for newer players",
           "ffv1": "ffv1: lossless, for further editing (large)"}
 DEFAULT_CODEC = "h264"
@@ -397,7 +399,7 @@ def app(workspace: Workspace):
                 typed = gr.Textbox(label="…or a file or folder on this computer",
                                    placeholder=str(workspace.folders[0]), elem_id="typed")
                 size = gr.Radio(list(SIZES), value="x2", label="Size", elem_id="size")
-                look = gr.Radio(list(LOOKS), value="faithful", label="Look: faithful invents nothing, detailed draws "
+                look = gr.Radio(list(OPTIONS["look"].choices), value="faithful", label="Look: faithful invents nothing, detailed draws "
                                                                      "texture")
                 clean = gr.Checkbox(label="Clean the film: steady, no flicker, dust and scratches repaired, grain "
                                           "kept", elem_id="clean")
@@ -406,11 +408,12 @@ def app(workspace: Workspace):
                 references = gr.File(label="Colour references (optional): coloured frames or photos of the scenes",
                                      file_count="multiple", type="filepath")
                 fps = gr.Number(label="Smooth motion to this many frames per second (0 keeps the film's)", value=0,
-                                minimum=0, maximum=120)
+                                minimum=0, maximum=OPTIONS["fps"].bounds[1])
                 slowmo = gr.Number(label="Slow motion: each moment this many times as long (1: none; the sound is "
-                                         "left out)", value=1, minimum=1, maximum=16, elem_id="slowmo")
-                interpolate = gr.Radio([("RIFE network: moving figures stay solid", "rife"),
-                                        ("Optical flow: faster, ghosts where it misses", "flow")], value="rife",
+                                         "left out)", value=1, minimum=1, maximum=OPTIONS["slowmo"].bounds[1],
+                                    elem_id="slowmo")
+                interpolate = gr.Radio([(INTERPOLATION_LABELS[choice], choice)
+                                        for choice in OPTIONS["interpolate"].choices], value="rife",
                                        label="In-between frames drawn by", elem_id="interpolate")
                 codec = gr.Radio([(label, name) for name, label in CODECS.items()], value=DEFAULT_CODEC,
                                  label="A film is saved as", elem_id="codec")

@@ -193,13 +193,18 @@ def test_interpolate_repeats_across_a_cut():
 
 
 def test_exception():
-    with pytest.raises(InputError, match="deflicker strength"):
-        DeflickerStage(DeflickerSettings(strength=2))
-    with pytest.raises(InputError, match="fps must be between"):
-        InterpolateStage(Fraction(1000), Fraction(1, 24))
+    """Settings made by a caller of the Python API are held to their options' bounds and choices when made."""
+    from lumiere.stages.interpolate import InterpolateSettings
     from lumiere.stages.stabilize import StabilizeSettings
-    with pytest.raises(InputError, match="borders"):
-        StabilizeStage(StabilizeSettings(borders="zoom"))
+
+    with pytest.raises(InputError, match="deflicker must be between 0 and 1, got 2"):
+        DeflickerSettings(strength=2)
+    with pytest.raises(InputError, match="fps must be between 1 and 240"):
+        InterpolateSettings(fps=Fraction(1000))
+    with pytest.raises(InputError, match="borders must be one of fill, crop, got 'zoom'"):
+        StabilizeSettings(borders="zoom")
+    with pytest.raises(InputError, match="flow_scale must be one of"):
+        InterpolateSettings(fps=Fraction(24), flow_scale=3.0)
 
 
 def test_grain_level_measures_noise():

@@ -71,7 +71,7 @@ def test_cardinality(slowmo, frames):
 
 def test_exception():
     with pytest.raises(OptionError, match="slowmo must be between 1 and 16, got 20"):
-        InterpolateStage(Fraction(24), Fraction(1, 24), slowmo=20)
+        InterpolateSettings(None, slowmo=20)
     with pytest.raises(OptionError, match="flow_scale must be one of 0.25, 0.5, 1, 2, 4, got 3"):
         InterpolateSettings.from_options({"fps": 24, "flow_scale": 3})
     with pytest.raises(OptionError, match="interpolate must be one of rife, flow"):

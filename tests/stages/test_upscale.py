@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lumiere.engine.runner import ModelRunner, Runners, RunnerSettings
-from lumiere.errors import LumiereError
+from lumiere.errors import LumiereError, OptionError
 from lumiere.eval.metrics import lattice_peak_db
 from lumiere.io.images import read_image
 from lumiere.models.damagenet import DamageNet, DamageNetConfig
@@ -10,6 +10,7 @@ from lumiere.models.loader import load_model, save_weights
 from lumiere.ops import array_to_tensor
 from lumiere.stages.upscale import (
     UpscalerChoice,
+    UpscaleSettings,
     UpscaleStage,
     choose_upscaler,
     measure_input_kind,
@@ -39,13 +40,24 @@ def test_target_size_even():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"scale": 0}, "between 1 and 8"), ({"scale": -1}, "between 1 and 8"), ({"scale": 100}, "between 1 and 8"),
-    ({"target_height": 100}, "does not shrink"), ({"fit": "16k"}, "to must be one of"),
-    ({"scale": 2, "target_height": 960}, "only one of"), ({"target_height": 480 * 9}, "the most lumiere upscales"),
+    ({"target_height": 100}, "does not shrink"), ({"scale": 2, "target_height": 960}, "only one of"),
+    ({"target_height": 480 * 9}, "the most lumiere upscales"),
 ])
 def test_exception(kwargs, message):
     with pytest.raises(LumiereError, match=message):
         target_size(640, 480, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"scale": 0}, "scale must be between 1 and 8"), ({"scale": -1}, "between 1 and 8"),
+    ({"scale": 100}, "between 1 and 8"), ({"scale": float("nan")}, "between 1 and 8"),
+    ({"to": "16k"}, "to must be one of"), ({"look": "vivid"}, "look must be one of faithful, detailed"),
+    ({"strength": 1.5}, "strength must be between 0 and 1, got 1.5"), ({"quality": "best"}, "quality must be one"),
+])
+def test_exception_settings(kwargs, message):
+    """The settings refuse what their options do not allow when they are made, before any film is measured."""
+    with pytest.raises(OptionError, match=message):
+        UpscaleSettings(**kwargs)
 
 
 @pytest.mark.parametrize("factor,model_scale,passes", [(4, 4, 1), (6, 4, 1), (2.5, 4, 1), (8, 2, 3), (16, 4, 2),
@@ -88,11 +100,6 @@ def test_choose_upscaler_by_quality(quality, network):
         choose_upscaler(4, "detailed", quality=quality)
 
 
-def test_choose_upscaler_exception():
-    with pytest.raises(LumiereError, match="unknown look 'vivid'"):
-        choose_upscaler(4, "vivid")
-    with pytest.raises(LumiereError, match="strength must be between 0 and 1, got 1.5"):
-        choose_upscaler(4, strength=1.5)
 
 
 def test_measure_input_kind(tmp_path):

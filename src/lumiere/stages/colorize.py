@@ -138,10 +138,6 @@ class Colorizer:
     """The colorization network on a device: lightness in, a*b* (and matching features) out."""
 
     def __init__(self, settings: ColorizeSettings, runner: ModelRunner):
-        if not 32 <= settings.render_size <= 2048:
-            raise OptionError(f"$render_size must be between 32 and 2048, got {settings.render_size}")
-        if not 0 <= settings.saturation <= 4:
-            raise OptionError(f"$saturation must be between 0 and 4, got {settings.saturation}")
         self.settings = settings
         self.runner = runner
         self.device = runner.device

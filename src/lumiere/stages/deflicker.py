@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError, OptionError
+from ..errors import InputError
 from ..motion import shot_around
 from ..ops import luma
 from .base import WindowStage
@@ -30,7 +30,7 @@ class DeflickerSettings(OneValueSettings):
     grid: int = 6  # blocks along the shorter side: flicker is corrected this locally
 
     options = (Option("deflicker", "Take out brightness pumping, keep fades; optional strength 0-1 (default 1).",
-                      bounds=(0, 1), bare=1.0),)
+                      bounds=(0, 1), bare=1.0, field="strength"),)
 
     def needs_shots(self, film, runners):
         return True
@@ -77,8 +77,6 @@ class DeflickerStage(WindowStage):
     name = "deflicker"
 
     def __init__(self, settings: DeflickerSettings = DeflickerSettings()):
-        if not 0 <= settings.strength <= 1:
-            raise OptionError(f"$deflicker strength must be between 0 and 1, got {settings.strength:g}")
         if not 1 <= settings.radius <= 50:
             raise InputError(f"deflicker radius must be between 1 and 50 frames, got {settings.radius}")
         self.settings = settings

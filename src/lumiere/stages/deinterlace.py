@@ -46,7 +46,7 @@ class DeinterlaceSettings(StageSettings):
     options = (Option("deinterlace", "Interlaced video transfers: auto follows the field order the stream "
                                      "declares, on deinterlaces (bwdif; top field first if the stream does not "
                                      "say), ivtc undoes 3:2 pulldown (29.97 to 23.976 fps).", kind=str,
-                      default="auto", choices=MODES),)
+                      default="auto", choices=MODES, field="mode"),)
 
     @property
     def retimes(self) -> bool:

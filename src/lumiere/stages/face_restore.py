@@ -67,7 +67,7 @@ class FaceRestoreSettings(StageSettings):
         Option("faces", "Restore faces with a face network file you give (GFPGAN or RestoreFormer, as spandrel "
                         "loads them; lumiere ships none). Runs after upscaling.", kind=str, metavar="MODEL"),
         Option("faces_strength", f"How much of the restored face to blend in, 0-1 (default {DEFAULT_STRENGTH:g}): "
-                                 "lower keeps more of the film's own face.", bounds=(0, 1)),
+                                 "lower keeps more of the film's own face.", bounds=(0, 1), field="strength"),
     )
 
     @classmethod
@@ -199,8 +199,6 @@ class FaceRestoreStage(WindowStage):
     name = "faces"
 
     def __init__(self, runner: ModelRunner, settings: FaceRestoreSettings):
-        if not 0 <= settings.strength <= 1:
-            raise OptionError(f"$faces_strength must be between 0 and 1, got {settings.strength:g}")
         if not 0 <= settings.radius <= 25:
             raise InputError(f"face box smoothing radius must be between 0 and 25 frames, got {settings.radius}")
         architecture = runner.descriptor.architecture

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..degradations.functional import film_grain
-from ..errors import InputError, OptionError
+from ..errors import InputError
 from ..models.loader import resolve_model_path
 from ..motion import WindowFlows, neighbour_flows, warp
 from ..ops import BT601, luma_plane, to_u8
@@ -44,7 +44,7 @@ class DegrainSettings(OneValueSettings):
     similarity: float = 2.5  # differences up to this many grain deviations are treated as grain
 
     options = (Option("degrain", "Take out grain before upscaling (motion-compensated, then the film-clean "
-                                 "network); optional strength 0-1.", bounds=(0, 1), bare=1.0),)
+                                 "network); optional strength 0-1.", bounds=(0, 1), bare=1.0, field="strength"),)
 
     def build(self, film, runners):
         return [DegrainStage(self), UpscaleStage(runners.get(CLEANER, ("restore",)), film.size, film.size)]
@@ -58,8 +58,6 @@ class DegrainStage(WindowStage):
     before = after = 2
 
     def __init__(self, settings: DegrainSettings = DegrainSettings()):
-        if not 0 <= settings.strength <= 1:
-            raise OptionError(f"$degrain strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
 
     def start(self) -> WindowFlows:
@@ -93,7 +91,7 @@ class RegrainSettings(OneValueSettings):
     level: float = 0.0  # the source's grain (standard deviation), measured on the film
 
     options = (Option("regrain", "Put fresh grain back at the output size, as a share of the source's (default 0.5).",
-                      bounds=(0, 2), bare=0.5),)
+                      bounds=(0, 2), bare=0.5, field="share"),)
     value_field = "share"
 
     def measure(self, film, sample, runners):

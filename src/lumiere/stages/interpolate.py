@@ -138,7 +138,8 @@ class InterpolateSettings(StageSettings):
                                 "sound is left out.", bounds=(1, MAX_SLOWMO)),
                Option("interpolate", "How $fps and $slowmo draw in-between frames: rife (a neural network: "
                                      "moving figures stay solid) or flow (optical flow and a blend: faster, ghosts "
-                                     "where the flow misses).", kind=str, choices=("rife", "flow"), default="rife"),
+                                     "where the flow misses).", kind=str, choices=("rife", "flow"), default="rife",
+                      field="method"),
                Option("flow_scale", "RIFE's 'scale': the size its levels look for motion at, against the size it "
                                     "works at (the film's before enlargement, at most 2048 px): 0.5 for large "
                                     "motion, 2 for fine detail moving slowly (default 1).",
@@ -151,11 +152,13 @@ class InterpolateSettings(StageSettings):
         slowmo = option_value(cls, values, "slowmo") or 1.0
         if fps is None and slowmo == 1:
             return None
-        flow_scale = option_value(cls, values, "flow_scale")
-        if flow_scale is not None and flow_scale not in FLOW_SCALES:
+        return cls(fps, option_value(cls, values, "interpolate"), float(slowmo), option_value(cls, values, "flow_scale"))
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.flow_scale is not None and self.flow_scale not in FLOW_SCALES:
             raise OptionError(f"$flow_scale must be one of {', '.join(f'{s:g}' for s in FLOW_SCALES)}, got "
-                              f"{flow_scale:g}")
-        return cls(fps, option_value(cls, values, "interpolate"), float(slowmo), flow_scale)
+                              f"{self.flow_scale:g}")
 
     def needs_shots(self, film, runners):
         return True
@@ -184,10 +187,6 @@ class InterpolateStage(Stage):
     lookahead = 1  # the frames after the last of a chunk are made from it and the next
 
     def __init__(self, fps: Fraction, source_time_base: Fraction, inbetweens=None, slowmo: float = 1.0):
-        if not 1 <= fps <= MAX_FPS:
-            raise OptionError(f"$fps must be between 1 and {MAX_FPS}, got {float(fps):g}")
-        if not 1 <= slowmo <= MAX_SLOWMO:
-            raise OptionError(f"$slowmo must be between 1 and {MAX_SLOWMO}, got {slowmo:g}")
         self.fps = Fraction(fps)
         self.source_time_base = Fraction(source_time_base)
         self.inbetweens = inbetweens or FlowInbetweens()

@@ -69,7 +69,7 @@ class RepairSettings(StageSettings):
     model: str = DEFAULT_MODEL  # what paints over the damage: a shipped name, or a `lumiere train repair` result
 
     options = (Option("repair", "Remove dust, dirt and line scratches that do not move with the scene; optional "
-                                "strength 0-1.", bounds=(0, 1), bare=1.0),
+                                "strength 0-1.", bounds=(0, 1), bare=1.0, field="strength"),
                Option("repair_model", "What paints over the damage $repair finds: film-repair (default) or a "
                                       "`lumiere train repair` result.", kind=str, metavar="NAME|PATH"))
 
@@ -271,8 +271,6 @@ class RepairStage(WindowStage):
     before = after = 2
 
     def __init__(self, settings: RepairSettings, runner: ModelRunner):
-        if not 0 <= settings.strength <= 1:
-            raise OptionError(f"$repair strength must be between 0 and 1, got {settings.strength:g}")
         self.settings = settings
         self.runner = runner
 

@@ -40,6 +40,7 @@ class Option:
     bare: Any = None  # the value when the option is given without one (`--deflicker` alone: 1.0)
     many: bool = False  # may be given several times: a tuple of values
     metavar: str | None = None
+    field: str | None = None  # the settings' field it sets, where that is not `name`
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,13 @@ class StageSettings(ABC):
 
     options: ClassVar[tuple[Option, ...]] = ()
     retimes: ClassVar[bool] = False  # changes which frames there are or when they show: needs a video output
+
+    def __post_init__(self):
+        """Each field an option sets is held to that option's bounds and choices, however the settings were made
+        (from option values, or by a caller of the Python API): the one place they are checked."""
+        for option in self.options:
+            if option.bounds is not None or option.choices:
+                checked(option, getattr(self, option.field or option.name))
 
     @classmethod
     @abstractmethod
@@ -140,7 +148,7 @@ def checked(option: Option, value):
             low, high = option.bounds
             if not (low <= one and (high is None or one <= high)):  # also refuses nan
                 within = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
-                raise OptionError(f"${option.name} must be {within}, got {one:g}")
+                raise OptionError(f"${option.name} must be {within}, got {float(one):g}")
     return value
 
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..errors import InputError, OptionError
+from ..errors import InputError
 from ..motion import shot_around
 from ..ops import luma_plane, shrink
 from .base import WindowStage
@@ -73,8 +73,6 @@ class StabilizeStage(WindowStage):
     name = "stabilize"
 
     def __init__(self, settings: StabilizeSettings = StabilizeSettings()):
-        if settings.borders not in ("fill", "crop"):
-            raise OptionError(f"$borders must be fill or crop, got {settings.borders!r}")
         if not 2 <= settings.radius <= 100:
             raise InputError(f"stabilize radius must be between 2 and 100 frames, got {settings.radius}")
         self.settings = settings
