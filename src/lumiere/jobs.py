@@ -109,7 +109,7 @@ def _time_to_go(job: Job, comparison_of: Path | None) -> tuple[float, float]:
     return per_frame, per_compared
 
 
-def restore(input_path: Path, output_path: Path, *settings: StageSettings, runner: RunnerSettings = RunnerSettings(),
+def restore(input_path: Path, output_path: Path, *settings: StageSettings, runner: RunnerSettings | None = None,
             preview: float | None = None, codec: str | None = None, crf: int | None = None,
             preset: str | None = None, bit_depth: int | None = None, source_fps: Fraction | None = None,
             chunk_frames: int | None = None, batch: int = 1, restart: bool = False, overwrite: bool = False,
@@ -123,6 +123,7 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
 
     `report` hears what is happening before the frames start (loading, then one line of what the job will do,
     with the time to go, timed on its first frames); `label` names the progress bar."""
+    runner = runner or RunnerSettings()
     if preview is not None:
         return _preview(Path(input_path), Path(output_path), settings, preview, runner=runner, codec=codec, crf=crf,
                         preset=preset, bit_depth=bit_depth, source_fps=source_fps, chunk_frames=chunk_frames,
@@ -182,13 +183,6 @@ def _restore(source: Source, output_path: Path, settings: Iterable[StageSettings
         plan_source_streams(info.path, output.path.suffix)  # refuse an audio it cannot write before any work
     even = output.kind == "video" and not output.encode.is_rgb
     upscale = next((s for s in settings if isinstance(s, UpscaleSettings)), UpscaleSettings())
-    out_size = upscale.wants_upscale((info.width, info.height), even) or (info.width, info.height)
-    exact_size = upscale.wants_upscale((info.width, info.height), False) or (info.width, info.height)
-    if out_size != exact_size:
-        notices.append(f"the output is {out_size[0]}x{out_size[1]}, rounded up from {exact_size[0]}x{exact_size[1]}: "
-                       f"{output.encode.codec} needs an even frame size (ffv1 keeps odd sizes)")
-    if chunk_frames is None:
-        chunk_frames = auto_chunk_frames(output, out_size)
     work = WorkFolder(output.target)  # before the slow part: a second run at this output is refused at once
     try:
         if not overwrite:  # a run that held the output while it was checked may have finished it since
@@ -200,6 +194,12 @@ def _restore(source: Source, output_path: Path, settings: Iterable[StageSettings
                        "slower than the standard one (the time to go follows its first frames)")
             report(f"loading the networks and measuring {title or info.path.name}")
         plan = plan_stages(source, settings, runner, even, runners)
+        out_size = plan.film.out_size or plan.film.size
+        exact_size = upscale.wants_upscale(plan.film.size, even=False) or plan.film.size
+        if out_size != exact_size:
+            notices.append(f"the output is {out_size[0]}x{out_size[1]}, rounded up from {exact_size[0]}x"
+                           f"{exact_size[1]}: {output.encode.codec} needs an even frame size (ffv1 keeps odd sizes)")
+        chunk_frames = chunk_frames or auto_chunk_frames(output, out_size)
         planned = plan.get(UpscaleSettings)
         if plan.film.out_size is not None and upscale.kind is None and planned.kind is not None:
             choice = planned.choice(plan.film.size, plan.film.out_size, video=True)

@@ -399,8 +399,8 @@ def app(workspace: Workspace):
                 typed = gr.Textbox(label="…or a file or folder on this computer",
                                    placeholder=str(workspace.folders[0]), elem_id="typed")
                 size = gr.Radio(list(SIZES), value="x2", label="Size", elem_id="size")
-                look = gr.Radio(list(OPTIONS["look"].choices), value="faithful", label="Look: faithful invents nothing, detailed draws "
-                                                                     "texture")
+                look = gr.Radio(list(OPTIONS["look"].choices), value="faithful",
+                                label="Look: faithful invents nothing, detailed draws texture")
                 clean = gr.Checkbox(label="Clean the film: steady, no flicker, dust and scratches repaired, grain "
                                           "kept", elem_id="clean")
                 repair = gr.Checkbox(label="Repair dust and scratches only", elem_id="repair")

@@ -152,7 +152,8 @@ class InterpolateSettings(StageSettings):
         slowmo = option_value(cls, values, "slowmo") or 1.0
         if fps is None and slowmo == 1:
             return None
-        return cls(fps, option_value(cls, values, "interpolate"), float(slowmo), option_value(cls, values, "flow_scale"))
+        return cls(fps, option_value(cls, values, "interpolate"), float(slowmo),
+                   option_value(cls, values, "flow_scale"))
 
     def __post_init__(self):
         super().__post_init__()
