@@ -19,10 +19,10 @@ import argparse
 import torch
 
 from common import DATA, print_table, require, save
+from lumiere.cielab import lightness, rgb_to_lab, with_chroma
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000, colourfulness
 from lumiere.io.images import read_image
-from lumiere.lab import lightness, rgb_to_lab, with_chroma
 from lumiere.ops import array_to_tensor
 from lumiere.stages.colorize import ColorizeSettings, ColorizeStage, colorizer, skin_weights
 from lumiere.train.data import split_media

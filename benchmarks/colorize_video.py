@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 
 from common import DATA, load_frames, luma_u8, print_table, require, save, still_mask
+from lumiere.cielab import rgb_to_lab
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000
 from lumiere.io.images import read_image
 from lumiere.io.reader import FrameInfo
-from lumiere.lab import rgb_to_lab
 from lumiere.ops import array_to_tensor, tensor_to_array
 from lumiere.stages.colorize import (
     ColorizeSettings,

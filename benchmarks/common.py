@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 import torch
 
+from lumiere.cielab import lightness
 from lumiere.io.color import ColorInfo
 from lumiere.io.reader import open_source
 from lumiere.io.writer import EncodeSettings, video_file
-from lumiere.lab import lightness
 from lumiere.ops import array_to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +128,7 @@ def upscaler(model: str | None = None, scale: int = 4, video: bool = False, prec
 
 def shipped_upscalers(names: list[str], scale: int = 4) -> dict:
     """Functions upscaling (B, 3, H, W) tensors by `scale` with each shipped model present in this checkout."""
-    from lumiere.models.registry import SHIPPED
+    from lumiere.models.shipped import SHIPPED
 
     out = {}
     for name in names:

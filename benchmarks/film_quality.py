@@ -22,7 +22,7 @@ from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.eval.metrics import detail_ratio, psnr_y, ssim_y
 from lumiere.io.images import Image, read_image, write_image
 from lumiere.models.loader import load_model
-from lumiere.models.registry import SHIPPED
+from lumiere.models.shipped import SHIPPED
 from lumiere.ops import array_to_tensor
 
 SEED = 1895

@@ -37,7 +37,7 @@ from common import DATA, print_table, save
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.jobs import restore
 from lumiere.models.loader import load_model
-from lumiere.models.registry import SHIPPED
+from lumiere.models.shipped import SHIPPED
 from lumiere.models.transnet import HEIGHT as TRANSNET_HEIGHT
 from lumiere.models.transnet import WIDTH as TRANSNET_WIDTH
 from lumiere.models.transnet import WINDOW as TRANSNET_WINDOW

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from lumiere.cielab import lightness
 from lumiere.faces import Face, face_mask, find_faces
 from lumiere.io.images import read_image
-from lumiere.lab import lightness
 from lumiere.ops import array_to_tensor
 
 from .conftest import data_path

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lumiere.models.registry import SHIPPED
+from lumiere.models.shipped import SHIPPED
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

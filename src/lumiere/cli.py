@@ -588,7 +588,7 @@ def import_model(param_file, name):
 
 def _list_models() -> None:
     from .models.loader import load_model, user_model_dir, user_models
-    from .models.registry import SHIPPED
+    from .models.shipped import SHIPPED
 
     def describe(name: str) -> tuple[str, str, str]:
         d = load_model(name).descriptor

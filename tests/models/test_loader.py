@@ -5,8 +5,8 @@ from lumiere.errors import ModelError
 from lumiere.models.archs import build_compact
 from lumiere.models.colornet import ColorNet, ColorNetConfig
 from lumiere.models.loader import interpolate_models, load_model, save_weights
-from lumiere.models.registry import SHIPPED, ModelRegistry, ShippedModel
 from lumiere.models.repairnet import RepairNet, RepairNetConfig
+from lumiere.models.shipped import SHIPPED, ModelRegistry, ShippedModel
 
 
 def test_smoke_user_file(tiny_models):

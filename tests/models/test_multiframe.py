@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lumiere.engine.multiframe import aligned_input
+from lumiere.engine.aligned_neighbours import aligned_input
 from lumiere.errors import ModelError
 from lumiere.models.loader import load_model, save_weights
 from lumiere.models.multiframe import MultiFrameConfig, MultiFrameNet, input_channels, neighbours_of

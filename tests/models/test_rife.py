@@ -149,7 +149,7 @@ def test_the_same_frame_twice_comes_back():
 
 
 def test_exception_without_the_package_says_how_to_install_it(monkeypatch):
-    from lumiere.models.registry import SHIPPED, ShippedModel
+    from lumiere.models.shipped import SHIPPED, ShippedModel
 
     monkeypatch.setitem(SHIPPED._models, "rife-elsewhere",
                         ShippedModel("rife-elsewhere", "elsewhere/flownet.pkl", "", package="no-such-package"))

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
+from lumiere.cielab import lightness, rgb_to_lab
 from lumiere.degradations.functional import resize
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000
 from lumiere.io.images import read_image
 from lumiere.io.reader import FrameInfo
-from lumiere.lab import lightness, rgb_to_lab
 from lumiere.ops import array_to_tensor
 from lumiere.stages.colorize import (
     SKIN_AB,
@@ -144,7 +144,7 @@ def test_reference_frame_of_the_film_is_laid_onto_it(colorizer, tmp_path):
 
 
 def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
-    from lumiere.lab import with_chroma
+    from lumiere.cielab import with_chroma
 
     luma = lightness(rgb)
     return with_chroma(luma, torch.zeros(1, 2, *luma.shape[-2:]))

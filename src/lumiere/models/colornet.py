@@ -33,7 +33,7 @@ CALIBRATION = 1.0
 @lru_cache(maxsize=1)
 def ab_gamut_bins() -> torch.Tensor:
     """Centres (Q, 2) of the 10x10 a*b* cells that some sRGB colour falls in, in a fixed order."""
-    from ..lab import rgb_to_lab
+    from ..cielab import rgb_to_lab
 
     levels = torch.linspace(0, 1, 48, dtype=torch.float64)
     cube = torch.stack(torch.meshgrid(levels, levels, levels, indexing="ij")).reshape(1, 3, 1, -1)

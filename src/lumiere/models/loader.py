@@ -18,7 +18,7 @@ from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError, c
 from ..errors import ModelError
 from .archs import REGISTRY
 from .descriptor import ROLES, LoadedModel, ModelDescriptor
-from .registry import SHIPPED
+from .shipped import SHIPPED
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin", ".pkl")
 INT8_RANGES_KEY = "lumiere.int8_input_ranges"  # safetensors metadata: each convolution's input range, as JSON

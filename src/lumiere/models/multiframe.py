@@ -2,7 +2,7 @@
 frame enlarged out.
 
 Each frame of a film shows the scene through new grain and dust and on a slightly shifted sampling grid; the
-neighbours, warped onto the frame (DIS flow, `engine/multiframe.py`), show what the grain hides and the detail
+neighbours, warped onto the frame (DIS flow, `engine/aligned_neighbours.py`), show what the grain hides and the detail
 between the frame's pixels. The network is Real-ESRGAN's Compact (all convolutions at the input's size, pixel
 shuffle, the nearest-enlarged centre frame added) whose first convolution fuses the centre frame with each
 neighbour's difference from it, weighted by how far that neighbour's flow can be trusted (its confidence plane,

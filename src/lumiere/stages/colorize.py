@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import check_image_batch
+from ..cielab import lightness, rgb_to_lab, with_chroma
 from ..degradations.functional import resize
 from ..engine.runner import ModelRunner, Runners
 from ..errors import InputError, OptionError
 from ..faces import face_mask, find_faces
 from ..io.images import read_image
-from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.colornet import CALIBRATION, OUTPUT_STRIDE, SIZE_MULTIPLE, TEMPERATURE
 from ..models.loader import resolve_model_path
 from ..motion import FlowAligner, correlation

@@ -24,8 +24,8 @@ from ..engine.runner import ModelRunner
 from ..errors import OptionError
 from ..io.reader import FrameInfo
 from ..models.loader import resolve_model_path
-from ..models.registry import INTERPOLATORS
 from ..models.rife import FLOW_SCALES, draw
+from ..models.shipped import INTERPOLATORS
 from ..motion import flow_consistency, warp
 from ..ops import luma_u8, shrink
 from .base import NO_SEGMENTS, Stage

@@ -10,14 +10,14 @@ import torch
 
 from .._checks import check_image_batch
 from ..degradations.functional import resize
-from ..engine.multiframe import WindowMemo, window_input
+from ..engine.aligned_neighbours import WindowMemo, window_input
 from ..engine.runner import ModelRunner, Runners
 from ..errors import InputError, LumiereError, OptionError
 from ..models.damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from ..models.damagenet import film_probability
 from ..models.loader import model_scale, resolve_model_path
 from ..models.multiframe import neighbours_of
-from ..models.registry import (
+from ..models.shipped import (
     DETAILED_UPSCALERS,
     FAITHFUL_UPSCALERS,
     QUALITY_UPSCALERS,

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 import torch.utils.data
 
+from ..cielab import lightness, rgb_to_lab
 from ..degradations.batched import apply_batch_params, draw_batch_params
-from ..lab import lightness, rgb_to_lab
 from ..models.colornet import OUTPUT_STRIDE
 from .data import CropSampler, degrade_batch, step_generator
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..cielab import lightness, rgb_to_lab, with_chroma
 from ..degradations.batched import apply_batch_params, unbatched_degradations
 from ..degradations.recipes import build_recipe
 from ..errors import LumiereError, OptionError
 from ..eval.metrics import ciede2000, colourfulness, psnr_y, ssim_y
-from ..lab import lightness, rgb_to_lab, with_chroma
 from ..models.archs import build_restoration_network
 from ..models.basicvsr import BasicVSR
 from ..models.colornet import OUTPUT_STRIDE, ColorNet, ColorNetConfig

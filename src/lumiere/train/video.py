@@ -1,7 +1,7 @@
 """Multi-frame upscaling pairs. For the window network (MultiFrameNet): five-frame clips cut from still pictures
 along a random camera path, each frame degraded as film is (the blur, the lost resolution, grain and dust new in
 every frame, compression), the neighbours laid onto the middle frame by the same DIS alignment a film gets
-(`engine/multiframe.aligned_input`, on the degraded low-resolution frames); the target is the middle frame,
+(`engine/aligned_neighbours.aligned_input`, on the degraded low-resolution frames); the target is the middle frame,
 clean, at full resolution.
 
 The camera moves by whole pixels of the full-resolution picture, so the low-resolution frames sample the scene
@@ -36,7 +36,7 @@ from ..degradations.transforms import (
     Quantize,
     RandomApply,
 )
-from ..engine.multiframe import aligned_input
+from ..engine.aligned_neighbours import aligned_input
 from ..motion import WindowFlows
 from ..ops import luma_u8
 from .data import CropSampler, step_generator, to_gray

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from lumiere.lab import lab_to_rgb, lightness, rgb_to_lab, with_chroma
+from lumiere.cielab import lab_to_rgb, lightness, rgb_to_lab, with_chroma
 
 
 @pytest.fixture
