@@ -647,61 +647,30 @@ def train():
 
 
 def _train_options(function):
-    options = [
-        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     default=None, help="YAML training config (as written to RUN_DIR/config.yaml); flags given "
-                                        "on the command line override it."),
-        click.option("--data", "data", multiple=True, type=click.Path(),
-                     help="Folder, image or video of clean, sharp material; repeat for several."),
-        click.option("--hold-out", type=click.IntRange(0), default=0, show_default=True, metavar="N",
-                     help="Leave every Nth file of each --data folder out of training (the 1st, the N+1st ...), "
-                          "for a check on pictures the network never saw."),
-        click.option("--val", "val", multiple=True, type=click.Path(),
-                     help="Held-out folder (images or videos) for validation PSNR/SSIM."),
-        click.option("-o", "--output", type=click.Path(), default=None,
-                     help="Where to write the .safetensors weights."),
-        click.option("--run-dir", type=click.Path(), default=None,
-                     help="Checkpoints, log and curve (default: runs/<output stem>)."),
-        click.option("--steps", type=click.IntRange(1), default=20000, show_default=True),
-        click.option("--batch", type=click.IntRange(1), default=16, show_default=True),
-        click.option("--patch", type=click.IntRange(8), default=32, show_default=True,
-                     help="Side of the network's input crop, in input pixels."),
-        click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (cosine decay)."),
-        click.option("--recipe", type=Choice(["bicubic", "film", "film-look", "film-luma"]), default=None,
-                     help="How inputs are degraded (default: film; bicubic is the classic SR protocol)."),
-        click.option("--loss", type=Choice(["l1", "charbonnier"]), default="l1", show_default=True),
-        click.option("--frequency-weight", type=float, default=0.0, show_default=True,
-                     help="Weight of an added spectral (FFT magnitude) loss that favours fine detail."),
-        click.option("--gan-weight", type=click.FloatRange(0), default=0.0, show_default=True,
-                     help="upscale/restore: weight of an adversarial loss from a U-Net discriminator (0.1 is "
-                          "Real-ESRGAN's), for texture rather than the average of what could be there."),
-        click.option("--gray", "gray_probability", type=click.FloatRange(0, 1), default=None,
-                     help="Share of pairs made black and white, input and target (default 0.5 for film)."),
-        click.option("--arch", type=Choice(["compact", "span", "basicvsr"]), default="compact", show_default=True,
-                     help="Network for upscale and restore: Real-ESRGAN's Compact, or SPAN (slower to train, "
-                          "stronger; both load in spandrel). video: compact (a frame and its neighbours laid onto "
-                          "it) or basicvsr (recurrent: a shot's frames at once; give --init basicvsr-blurred-x4)."),
-        click.option("--num-feat", type=click.IntRange(4), default=None,
-                     help="Width of the network (Compact, SPAN: 48; colorize: channels at full resolution, 32)."),
-        click.option("--num-conv", type=click.IntRange(0), default=None,
-                     help="Depth: the Compact network's convolutions (8); colorize: context blocks at 1/16 (0), "
-                          "added to an --init network that has fewer."),
-        click.option("--init", default=None, help="Fine-tune from this model (shipped name or file)."),
-        click.option("--narrow-to", type=click.IntRange(1), default=None,
-                     help="upscale and restore: narrow the --init Compact network to this many features per layer "
-                          "(those carrying the most on the training pictures) before fine-tuning: a faster "
-                          "network that starts from what the wide one learned."),
-        click.option("--val-every", type=click.IntRange(1), default=1000, show_default=True),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--device", default="auto", show_default=True),
-        click.option("--threads", type=click.IntRange(0), default=0, help="CPU threads (0: PyTorch's default)."),
-        click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
-                     help="Processes that make training pairs in parallel (worth it beside a GPU)."),
-        click.option("--degrade-on", type=Choice(["auto", "cpu", "device"]), default="auto", show_default=True,
-                     help="upscale, restore, detect, colorize: where training inputs are degraded (auto: on the "
-                          "GPU when training on one; the CPU then only cuts crops and draws the damage)."),
-        click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint."),
-    ]
+    """The flags every `lumiere train` command takes: the training settings `train.config.TrainConfig` declares
+    for the command line, then --config and --resume."""
+    from .train.config import command_line_settings
+
+    options = [click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                            default=None, help="YAML training config (as written to RUN_DIR/config.yaml); flags "
+                                               "given on the command line override it.")]
+    for name, kind, cli in command_line_settings():
+        if cli["choices"]:
+            value_type = Choice(list(cli["choices"]))
+        elif cli["path"]:
+            value_type = click.Path()
+        elif kind is int:
+            value_type = click.IntRange(cli["low"], cli["high"])
+        elif kind is float and (cli["low"] is not None or cli["high"] is not None):
+            value_type = click.FloatRange(cli["low"], cli["high"])
+        else:
+            value_type = kind
+        flags = [cli["short"]] if cli["short"] else []
+        flags.append("--" + (cli["name"] or name).replace("_", "-"))
+        options.append(click.option(*flags, name, type=value_type, default=cli["given"], multiple=cli["many"],
+                                    show_default=cli["given"] not in (None, ()), help=cli["help"] or None))
+    options.append(click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last "
+                                                               "checkpoint."))
     for option in reversed(options):
         function = option(function)
     return function

@@ -1,48 +1,78 @@
 """Typed training configuration; written beside every run so it can be repeated exactly."""
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import yaml
+
+
+def flag(default: Any = MISSING, help: str = "", *, name: str | None = None, given: Any = MISSING,
+         choices: tuple[str, ...] = (), low: float | None = None, high: float | None = None,
+         many: bool = False, path: bool = False, short: str | None = None):
+    """A training setting that `lumiere train` also takes on its command line, as --NAME (the field's name with
+    dashes, or `name`; also `short`, as -o). `given`: the command line's default where it differs from the
+    setting's (None: the task decides, `tasks.training_config`); `low`/`high` bound a number, `choices` a word;
+    `many` may be repeated; `path` is a file or folder."""
+    cli = {"help": help, "name": name, "given": default if given is MISSING else given, "choices": choices,
+           "low": low, "high": high, "many": many, "path": path, "short": short}
+    if many:
+        return field(default_factory=list, metadata={"cli": {**cli, "given": ()}})
+    return field(default=default, metadata={"cli": cli})
 
 
 @dataclass
 class TrainConfig:
     task: str = "upscale"
-    scale: int = 4
-    data: list[str] = field(default_factory=list)
-    hold_out: int = 0  # every Nth file of each data folder is left out of training (0: none)
-    val: list[str] = field(default_factory=list)
+    scale: int = 4  # each `lumiere train` command has its own --scale
+    data: list[str] = flag(help="Folder, image or video of clean, sharp material; repeat for several.", many=True,
+                           path=True)
+    hold_out: int = flag(0, "Leave every Nth file of each --data folder out of training (the 1st, the N+1st ...), "
+                            "for a check on pictures the network never saw.", low=0)
+    val: list[str] = flag(help="Held-out folder (images or videos) for validation PSNR/SSIM.", many=True, path=True)
     val_images: int = 10
     val_crop: int = 256
-    output: str = "model.safetensors"
-    run_dir: str = "runs/upscale"
-    init: str | None = None
-    narrow_to: int = 0  # upscale and restore: features per layer the --init Compact is narrowed to (0: its own)
-    recipe: str = "bicubic"
-    arch: str = "compact"  # upscale and restore: compact or span
-    num_feat: int = 48
-    num_conv: int = 8  # Compact's convolutions; colorize: context blocks
-    steps: int = 20000
-    batch: int = 16
-    patch: int = 32  # low-resolution side of a training crop
-    lr: float = 5e-4
+    output: str = flag("model.safetensors", "Where to write the .safetensors weights.", given=None, path=True,
+                       short="-o")
+    run_dir: str = flag("runs/upscale", "Checkpoints, log and curve (default: runs/<output stem>).", given=None,
+                        path=True)
+    init: str | None = flag(None, "Fine-tune from this model (shipped name or file).")
+    narrow_to: int = flag(0, "upscale and restore: narrow the --init Compact network to this many features per "
+                             "layer (those carrying the most on the training pictures) before fine-tuning: a "
+                             "faster network that starts from what the wide one learned.", given=None, low=1)
+    recipe: str = flag("bicubic", "How inputs are degraded (default: film; bicubic is the classic SR protocol).",
+                       given=None, choices=("bicubic", "film", "film-look", "film-luma"))
+    arch: str = flag("compact", "Network for upscale and restore: Real-ESRGAN's Compact, or SPAN (slower to train, "
+                                "stronger; both load in spandrel). video: compact (a frame and its neighbours laid "
+                                "onto it) or basicvsr (recurrent: a shot's frames at once; give --init "
+                                "basicvsr-blurred-x4).", choices=("compact", "span", "basicvsr"))
+    num_feat: int = flag(48, "Width of the network (Compact, SPAN: 48; colorize: channels at full resolution, 32).",
+                         given=None, low=4)
+    num_conv: int = flag(8, "Depth: the Compact network's convolutions (8); colorize: context blocks at 1/16 (0), "
+                            "added to an --init network that has fewer.", given=None, low=0)
+    steps: int = flag(20000, low=1)
+    batch: int = flag(16, low=1)
+    patch: int = flag(32, "Side of the network's input crop, in input pixels.", low=8)
+    lr: float = flag(5e-4, "Peak learning rate (cosine decay).")
     min_lr: float = 1e-6
-    loss: str = "l1"
-    frequency_weight: float = 0.0  # weight of the spectral loss added to `loss`
-    gan_weight: float = 0.0  # upscale and restore: weight of the adversarial loss (0: no discriminator)
+    loss: str = flag("l1", choices=("l1", "charbonnier"))
+    frequency_weight: float = flag(0.0, "Weight of an added spectral (FFT magnitude) loss that favours fine detail.")
+    gan_weight: float = flag(0.0, "upscale/restore: weight of an adversarial loss from a U-Net discriminator (0.1 is "
+                                  "Real-ESRGAN's), for texture rather than the average of what could be there.",
+                             low=0)
     disc_width: int = 64  # channels of the discriminator's first layer
-    gray_probability: float = 0.0  # share of pairs made black and white (input and target alike)
+    gray_probability: float = flag(0.0, "Share of pairs made black and white, input and target (default 0.5 for "
+                                        "film).", name="gray", given=None, low=0, high=1)
     ema_decay: float = 0.999
-    val_every: int = 1000
+    val_every: int = flag(1000, low=1)
     checkpoint_every: int = 500
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
-    workers: int = 0  # processes degrading training pairs beside the training one (0: in the training process)
-    # upscale and restore: where the degradations are computed. auto: on the training device when it is a GPU
-    # (the CPU only draws their parameters); cpu; device
-    degrade_on: str = "auto"
+    seed: int = flag(0)
+    device: str = flag("auto")
+    threads: int = flag(0, "CPU threads (0: PyTorch's default).", low=0)
+    workers: int = flag(0, "Processes that make training pairs in parallel (worth it beside a GPU).", low=0)
+    degrade_on: str = flag("auto", "upscale, restore, detect, colorize: where training inputs are degraded (auto: on "
+                                   "the GPU when training on one; the CPU then only cuts crops and draws the "
+                                   "damage).", choices=("auto", "cpu", "device"))
 
     def save(self, path: Path) -> None:
         path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
@@ -55,3 +85,14 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config keys in {path}: {', '.join(sorted(unknown))}")
         return cls(**values)
+
+
+def command_line_settings() -> list[tuple[str, type, dict]]:
+    """The settings `lumiere train` takes as flags: (field name, the type of its value, what `flag` recorded), in
+    order; a setting without a default (a list, or None) takes words."""
+    settings = []
+    for setting in fields(TrainConfig):
+        if "cli" in setting.metadata:
+            kind = str if setting.default in (MISSING, None) else type(setting.default)
+            settings.append((setting.name, kind, setting.metadata["cli"]))
+    return settings
