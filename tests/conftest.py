@@ -1,6 +1,8 @@
 """Shared fixtures: devices and dtypes to run over, tiny models, synthetic films, the shared data."""
 
+import contextlib
 import os
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -142,3 +144,15 @@ def decode_all(path: Path) -> list[np.ndarray]:
     from lumiere.io.reader import open_source
 
     return [frame.rgb for frame in open_source(path).frames()]
+
+
+def run_cli(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The command line run in this process, as a shell would meet it: exit status, stdout and stderr apart.
+    (A process of its own costs seconds of imports; `test_cli.run_process` is kept for what needs one.)"""
+    from click.testing import CliRunner
+
+    from lumiere.cli import main
+
+    with contextlib.chdir(cwd or Path.cwd()):
+        result = CliRunner().invoke(main, [str(arg) for arg in args], prog_name="lumiere")
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)

@@ -14,6 +14,7 @@ from lumiere.errors import LumiereError, OptionError, OutputError
 from .conftest import decode_all, write_video
 
 
+@pytest.mark.slow
 def test_docstring_examples_run(tmp_path, monkeypatch):
     write_video(tmp_path / "film.mp4", frames=6, size=(64, 48))
     cv2.imwrite(str(tmp_path / "photo.png"), np.full((24, 32, 3), 120, np.uint8))
@@ -53,6 +54,7 @@ def test_cardinality(tmp_path, tiny_models):
     assert any(line.startswith("error: ") and "c.png" in line for line in heard)
 
 
+@pytest.mark.slow
 def test_the_command_line_and_the_api_give_the_same_film(video_factory, tiny_models, tmp_path):
     from click.testing import CliRunner
 
@@ -76,6 +78,7 @@ def test_exception_empty_picture(shape):
             job(picture, quiet=True)
 
 
+@pytest.mark.slow
 def test_quiet_prints_nothing_and_a_report_of_ones_own_still_hears_the_notes(tmp_path, capfd):
     picture = np.full((32, 32, 3), 120, np.uint8)
     lumiere.upscale(picture, scale=2, quiet=True)

@@ -1,4 +1,5 @@
-"""The command line as a user meets it: real subprocesses, exit codes, one-line errors."""
+"""The command line as a user meets it: exit codes, one-line errors (in this process; in real subprocesses where
+the process itself is what is tested)."""
 
 import hashlib
 import re
@@ -13,12 +14,12 @@ from click.testing import CliRunner
 
 from lumiere.cli import main
 
-from .conftest import decode_all
+from .conftest import decode_all, run_cli
 
 
-def run_cli(*args, cwd=None):
+def run_process(*args):
     return subprocess.run([sys.executable, "-m", "lumiere", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+                          timeout=300)
 
 
 def digest(path):
@@ -78,6 +79,7 @@ def test_compare_video_and_image(video_factory, tiny_models, tmp_path):
     assert cv2.imread(str(tmp_path / "cmp.png")).shape == (96, 256, 3)
 
 
+@pytest.mark.slow
 def test_models_lists_shipped_and_user(tmp_path, tiny_models, monkeypatch):
     (tmp_path / "mine.safetensors").write_bytes(tiny_models[2].read_bytes())
     monkeypatch.setenv("LUMIERE_MODELS", str(tmp_path))
@@ -142,12 +144,13 @@ def test_exception_bad_inputs(video_factory, tiny_models, tmp_path):
     assert not [p for p in tmp_path.rglob(".*") if p.name.endswith((".partial", ".lumiere"))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["text named mp4", "truncated video", "scale 100"])
 def test_exception_real_process(video_factory, tiny_models, tmp_path, case):
     """In a real process: exit status 1, one line on stderr, no traceback."""
     video = video_factory("good.mp4", frames=30, size=(96, 64))
     args, message = _bad_inputs(tmp_path, video, tiny_models)[case]
-    result = run_cli(*args, "-q")
+    result = run_process(*args, "-q")
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and message in result.stderr
     assert "Traceback" not in result.stderr
@@ -199,6 +202,7 @@ def test_colorize_image_and_folder(tmp_path, tiny_colorizer):
     assert "already had colour (b.jpg)" in result.output
 
 
+@pytest.mark.slow
 def test_colorize_film_with_references(tmp_path, video_factory, tiny_colorizer):
     src = video_factory(frames=6, size=(96, 64))
     reference = tmp_path / "ref.png"
@@ -214,6 +218,7 @@ def test_colorize_film_with_references(tmp_path, video_factory, tiny_colorizer):
         assert container.streams.video[0].codec_context.color_primaries == 1  # colour made in BT.709 primaries
 
 
+@pytest.mark.slow
 def test_restore_colorize(tmp_path, video_factory, tiny_colorizer, tiny_models):
     src = video_factory(frames=4, size=(64, 48))
     out = tmp_path / "out.mp4"
@@ -224,6 +229,7 @@ def test_restore_colorize(tmp_path, video_factory, tiny_colorizer, tiny_models):
     assert decode_all(out)[0].shape == (96, 128, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,message", [
     (["--render-size", "8"], "--render-size must be between"),
     (["--saturation", "-1"], "--saturation must be between"),
@@ -245,6 +251,7 @@ def test_restore_reference_needs_colorize(tmp_path, video_factory):
     assert result.exit_code == 1 and "add --colorize" in result.output
 
 
+@pytest.mark.slow
 def test_restore_film_preset_and_frame_rate(tmp_path, video_factory):
     src = video_factory(frames=12, size=(96, 64), fps=12)
     out = tmp_path / "film.mp4"
@@ -290,6 +297,7 @@ def test_fps_needs_a_video_output(tmp_path, video_factory):
     assert result.exit_code == 1 and "--fps writes a video file" in result.output
 
 
+@pytest.mark.slow
 def test_preview_renders_the_middle_and_a_comparison(tmp_path, video_factory):
     src = video_factory(frames=24, size=(96, 64), fps=12)
     out = tmp_path / "preview.mp4"
@@ -347,6 +355,7 @@ def test_batch_reports_a_bad_film_and_goes_on(tmp_path, video_factory):
     assert (out / "good.mp4").exists() and not (out / "bad.mp4").exists()
 
 
+@pytest.mark.slow
 def test_models_import_ncnn_then_use_by_name(tmp_path, monkeypatch, video_factory):
     from .models.test_ncnn import shipped_ncnn_models
 
@@ -368,6 +377,7 @@ def test_models_import_ncnn_then_use_by_name(tmp_path, monkeypatch, video_factor
     assert decode_all(out)[0].shape == (96, 128, 3)
 
 
+@pytest.mark.slow
 def test_models_import_refuses_what_is_not_ncnn(tmp_path, monkeypatch):
     monkeypatch.setenv("LUMIERE_MODELS", str(tmp_path / "models"))
     (tmp_path / "x.param").write_text("hello\n")
@@ -376,6 +386,7 @@ def test_models_import_refuses_what_is_not_ncnn(tmp_path, monkeypatch):
     assert not (tmp_path / "models" / "x.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_upscale_chooses_the_network_for_the_input(tmp_path):
     """The command says which network it chose (which one is right is tested on real pictures in test_quality)."""
     clean = tmp_path / "clean.png"
@@ -391,6 +402,7 @@ def test_upscale_chooses_the_network_for_the_input(tmp_path):
     assert result.exit_code == 0 and "enlarged by" not in result.output
 
 
+@pytest.mark.slow
 def test_strength_is_for_lumieres_own_networks(tmp_path, tiny_models):
     image = tmp_path / "in.png"
     cv2.imwrite(str(image), np.full((16, 16, 3), 128, np.uint8))
@@ -400,6 +412,7 @@ def test_strength_is_for_lumieres_own_networks(tmp_path, tiny_models):
         "lumiere: error: --look, --strength and --quality choose among lumiere's own networks; --model names one"]
 
 
+@pytest.mark.slow
 def test_degrain_with_the_detailed_look(tmp_path, video_factory):
     """The film cleaner is its own network: the upscaler's look and quality options do not apply to it."""
     src = video_factory(frames=4)
@@ -410,6 +423,7 @@ def test_degrain_with_the_detailed_look(tmp_path, video_factory):
     assert decode_all(out)[0].shape[:2] == (96, 128)
 
 
+@pytest.mark.slow
 def test_finished_outputs_are_not_replaced_silently(video_factory, tiny_models, tmp_path):
     src = video_factory(frames=2, size=(64, 48))
     model = str(tiny_models[2])
@@ -427,6 +441,7 @@ def test_finished_outputs_are_not_replaced_silently(video_factory, tiny_models, 
     assert decode_all(out)[0].shape == (144, 192, 3)
 
 
+@pytest.mark.slow
 def test_images_get_a_name_beside_the_input_and_are_not_replaced(tmp_path, tiny_models):
     cv2.imwrite(str(tmp_path / "photo.jpg"), np.full((8, 10, 3), 90, np.uint8))
     args = ["upscale", tmp_path / "photo.jpg", "--scale", "2", "--model", tiny_models[2], "-q"]
@@ -447,6 +462,7 @@ def test_images_get_a_name_beside_the_input_and_are_not_replaced(tmp_path, tiny_
     assert again.returncode == 1 and "1 of the images in" in again.stderr and "a.png" in again.stderr
 
 
+@pytest.mark.slow
 def test_one_line_says_what_the_job_will_do_before_it_starts(video_factory, tiny_models, tmp_path):
     src = video_factory("in.mp4", frames=6, size=(64, 48))
     result = run_cli("restore", src, "-o", tmp_path / "out.mp4", "--model", tiny_models[2], "--fp32")
@@ -457,6 +473,7 @@ def test_one_line_says_what_the_job_will_do_before_it_starts(video_factory, tiny
     assert result.stderr.index("loading the networks") < result.stderr.index(plan)
 
 
+@pytest.mark.slow
 def test_ctrl_c_says_how_to_resume_and_how_to_start_over(tmp_path):
     import signal
     import time
@@ -483,6 +500,7 @@ def test_ctrl_c_says_how_to_resume_and_how_to_start_over(tmp_path):
     assert len(decode_all(tmp_path / "out.mkv")) == 80
 
 
+@pytest.mark.slow
 def test_a_1x_model_runs_and_a_larger_one_asks_for_its_scale(video_factory, tiny_models, tmp_path):
     src = video_factory(frames=2, size=(64, 48))
     for args in (["--scale", "1"], []):  # without a size, a model's own scale
@@ -498,6 +516,7 @@ def test_a_1x_model_runs_and_a_larger_one_asks_for_its_scale(video_factory, tiny
                                      "enlargement; give --scale 4 (or leave it out), or a 1x model"
 
 
+@pytest.mark.slow
 def test_familiar_spellings(tmp_path, tiny_models):
     cv2.imwrite(str(tmp_path / "photo.png"), np.full((8, 10, 3), 90, np.uint8))
     result = run_cli("upscale", "-i", tmp_path / "photo.png", "-o", tmp_path / "big.png", "-s", "2",
@@ -509,12 +528,14 @@ def test_familiar_spellings(tmp_path, tiny_models):
     assert "give an input: IN, or -i IN" in run_cli("restore").stderr
 
 
+@pytest.mark.slow
 def test_an_unknown_value_names_the_option_it_belongs_to(video_factory):
     result = run_cli("restore", video_factory(frames=1), "--preset", "slow")
     assert result.returncode == 1
     assert "'slow' is not one of film; did you mean `--encoder-preset slow`?" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_job_has_one_bar_named_for_it_that_reaches_its_end_once(video_factory, tiny_colorizer, tiny_models,
                                                                    tmp_path):
     src = video_factory(frames=8, size=(64, 48))
@@ -533,11 +554,13 @@ def test_a_job_has_one_bar_named_for_it_that_reaches_its_end_once(video_factory,
     assert all("100%" in line for line in bars[first_full:]) and len(bars) - first_full <= 2, bars
 
 
+@pytest.mark.slow
 def test_each_command_says_its_default_scale():
     assert "enlarged x2" in " ".join(run_cli("restore", "--help").stdout.split())
     assert "enlarged x4" in " ".join(run_cli("upscale", "--help").stdout.split())
 
 
+@pytest.mark.slow
 def test_demo_restores_a_film_and_writes_its_comparisons_each_time(tmp_path):
     """The README's first command, on a small film (the real one takes minutes)."""
     from .conftest import write_video
@@ -587,6 +610,7 @@ def test_output_into_folders_not_made_yet(tmp_path, video_factory, tiny_models, 
     assert result.exit_code == 1 and f"{blocked} is a file, not a folder" in result.stderr
 
 
+@pytest.mark.slow
 def test_upscale_and_colorize_a_photo_in_one_command(tmp_path, tiny_models, tiny_colorizer):
     import lumiere
 
@@ -669,6 +693,7 @@ def test_exception_a_bad_colour_option_stops_a_folder_at_once(tmp_path, tiny_col
             assert sorted(path.name for path in tmp_path.iterdir()) == ["photos"]
 
 
+@pytest.mark.slow
 def test_exception_a_held_output_is_refused_before_any_network_loads(video_factory, tiny_models, tmp_path):
     from lumiere.workfolder import WorkFolder
 
@@ -683,6 +708,7 @@ def test_exception_a_held_output_is_refused_before_any_network_loads(video_facto
     assert not (tmp_path / ".out.mp4.lumiere").exists()  # the lock's folder is gone with the lock
 
 
+@pytest.mark.slow
 def test_the_plan_line_says_what_is_made_up_and_what_is_re_timed(video_factory, tiny_models, tmp_path):
     src = video_factory("in.mp4", frames=6, fps=18)
     result = run_cli("restore", src, "-o", tmp_path / "fps.mp4", "--model", tiny_models[2], "--scale", "4",
@@ -698,6 +724,7 @@ def test_the_plan_line_says_what_is_made_up_and_what_is_re_timed(video_factory, 
         assert container.streams.video[0].average_rate == 16
 
 
+@pytest.mark.slow
 def test_exception_ivtc_on_a_film_without_pulldown(video_factory, tmp_path):
     src = video_factory("in.mp4", frames=6, fps=18)
     result = run_cli("restore", src, "-o", tmp_path / "out.mp4", "--scale", "1", "--deinterlace", "ivtc")

@@ -33,6 +33,7 @@ def _restore_command(src, out, *extra):
             "--stabilize", "--deflicker", "--chunk-frames", "4", "-q", *extra]
 
 
+@pytest.mark.slow
 def test_killed_five_times_then_resumed_equals_an_uninterrupted_run(tmp_path, video_factory):
     src = video_factory(frames=40, size=(160, 120), fps=24)
     reference = tmp_path / "reference.mkv"
@@ -51,6 +52,7 @@ def test_killed_five_times_then_resumed_equals_an_uninterrupted_run(tmp_path, vi
     assert not (tmp_path / ".out.mkv.lumiere").exists()
 
 
+@pytest.mark.slow
 def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
     from lumiere.distributed import ChunkTask, render_chunk
     from lumiere.engine.runner import RunnerSettings
@@ -93,6 +95,7 @@ def local_cluster():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_run_equals_a_plain_run(tmp_path, video_factory, local_cluster):
     from click.testing import CliRunner
 
@@ -127,6 +130,7 @@ def _ray_job(tmp_path, film, task_function, name="out.mkv"):
     return out
 
 
+@pytest.mark.slow
 def test_a_failing_worker_is_retried(tmp_path, video_factory, local_cluster):
     from lumiere.distributed import _remote_render
 
@@ -142,6 +146,7 @@ def test_a_failing_worker_is_retried(tmp_path, video_factory, local_cluster):
     assert marker.exists() and len(decode_all(out)) == 12
 
 
+@pytest.mark.slow
 def test_a_worker_that_cannot_see_the_film_gets_it_from_the_object_store(tmp_path, video_factory, local_cluster):
     from dataclasses import replace
 
@@ -157,6 +162,7 @@ def test_a_worker_that_cannot_see_the_film_gets_it_from_the_object_store(tmp_pat
     assert _same_video(moved, seen) and len(decode_all(moved)) == 12
 
 
+@pytest.mark.slow
 def test_ray_is_not_imported_without_ray(tmp_path, video_factory):
     code = ("import sys; from click.testing import CliRunner; from lumiere.cli import main; "
             f"r = CliRunner().invoke(main, ['restore', {str(video_factory(frames=2))!r}, '-o', "

@@ -16,17 +16,12 @@ from lumiere.errors import ModelError, OutputError
 from lumiere.jobs import restore
 from lumiere.stages.upscale import UpscaleSettings
 
-from .conftest import decode_all
+from .conftest import decode_all, run_cli
 
 
 def _restore(src, out, model, **kwargs):
     kwargs.setdefault("show_progress", False)
     return restore(src, out, UpscaleSettings(scale=2, model=str(model)), **kwargs)
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "lumiere", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
 
 
 def _count_writes(monkeypatch):
@@ -87,6 +82,7 @@ class TestFinishedWorkIsKept:
                 _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=3)
         assert len(list(work.glob("chunk_*"))) == 2
 
+    @pytest.mark.slow
     @pytest.mark.skipif(sys.platform != "linux", reason="needs a Linux tmpfs mount")
     def test_real_full_disk_during_the_join(self, tiny_models, tmp_path):
         """The case as found: 12 frames of noise need more FFV1 bits than the up-front estimate allows."""
@@ -224,6 +220,7 @@ class TestRefusedBeforeWork:
             assert sum(1 for packet in container.demux(audio=0) if packet.size) > 10
         assert any("re-encoded as Opus" in notice for notice in notices)
 
+    @pytest.mark.slow
     def test_second_video_stream_and_even_rounding_are_said(self, tiny_models, tmp_path):
         src = tmp_path / "two.mkv"
         with av.open(str(src), "w") as container:
@@ -297,6 +294,7 @@ class TestModels:
 
 
 class TestCommandLine:
+    @pytest.mark.slow
     def test_usage_errors_are_one_line_and_status_1(self):
         for args in (["restore", "x.mp4", "--bogus"], ["restore"], ["nope"], ["restore", "x", "--scale", "abc"]):
             result = run_cli(*args)
@@ -304,6 +302,7 @@ class TestCommandLine:
             assert result.stderr.startswith("lumiere: error: ") and result.stderr.count("\n") == 1, result.stderr
         assert run_cli("--help").returncode == 0 and run_cli().returncode == 0
 
+    @pytest.mark.slow
     def test_upscale_folder_skips_a_bad_image_and_says_so(self, tiny_models, tmp_path):
         import cv2
 
@@ -317,6 +316,7 @@ class TestCommandLine:
         assert "d.png" in result.stderr and "1 of 5 images failed" in result.stderr
         assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "c.png", "e.png"]
 
+    @pytest.mark.slow
     def test_output_help_lists_only_containers_it_writes(self):
         from lumiere.io.writer import CONTAINERS
 
@@ -324,6 +324,7 @@ class TestCommandLine:
         assert ".avi" not in help_text.split("-o, --output")[1].split("--")[0]
         assert ".webm" in help_text and ".webm" in CONTAINERS
 
+    @pytest.mark.slow
     def test_av1_banner_is_not_printed(self, video_factory, tmp_path):
         result = run_cli("restore", video_factory(frames=2), "-o", tmp_path / "o.mkv", "--codec", "av1",
                          "--scale", "1", "-q")
@@ -449,6 +450,7 @@ class TestFoundByTheFaultCampaign:
         with pytest.raises(OutputError, match="is a file, not a folder"):
             _restore(video_factory(frames=2), tmp_path / "file" / "out.mp4", tiny_models[2])
 
+    @pytest.mark.slow
     def test_batch_with_colliding_names_leaves_no_folder(self, video_factory, tmp_path):
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
@@ -472,6 +474,7 @@ class TestFoundByTheFaultCampaign:
             _restore(src, tmp_path / "film.mp4", tiny_models[2], preview=0.2)
         assert src.read_bytes() == before
 
+    @pytest.mark.slow
     def test_batch_into_its_own_folder_is_refused(self, video_factory, tmp_path):
         films = tmp_path / "films"
         films.mkdir()
@@ -517,6 +520,7 @@ class TestFoundByTheFaultCampaign:
             writer.write(np.zeros((16, 16, 3), np.uint8), 0)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp.mp4"]
 
+    @pytest.mark.slow
     def test_second_ctrl_c_does_not_break_the_first_ones_clean_up(self, tmp_path):
         import signal
         import time

@@ -6,12 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lumiere.models.shipped import SHIPPED
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 
 
+@pytest.mark.slow
 def test_dry_run_on_the_cpu_covers_every_part(tmp_path):
     output = tmp_path / "gpu.json"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick",

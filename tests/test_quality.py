@@ -13,6 +13,7 @@ from lumiere.stages.upscale import UpscaleSettings, upscale_stage
 from .conftest import data_path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale,floor", [(4, 30.7), (2, 36.9)])
 def test_set5_psnr(scale, floor):
     folder = data_path("bench", "sr", "Set5", f"x{scale}")

@@ -94,6 +94,7 @@ def _download(page, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_upload_preview_restore_and_download(server, browser, tmp_path):
     clip = write_video(tmp_path / "street.mp4", frames=24, size=(64, 48))
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
@@ -115,6 +116,7 @@ def test_upload_preview_restore_and_download(server, browser, tmp_path):
     assert len(frames) == 24 and frames[0].shape == (192, 256, 3)
 
 
+@pytest.mark.slow
 def test_a_path_outside_the_servers_folders_is_refused(server, browser):
     page = browser.new_page()
     page.goto(server.url)
@@ -123,6 +125,7 @@ def test_a_path_outside_the_servers_folders_is_refused(server, browser):
     page.get_by_text("is outside the folders this server was started with").first.wait_for(timeout=60_000)
 
 
+@pytest.mark.slow
 def test_a_film_stopped_by_a_killed_server_resumes_from_the_page(server, browser, tmp_path):
     clip = write_video(server.folder / "reel.mp4", frames=40, size=(96, 72), fps=2)  # 10 s chunks: 20 frames
     page = browser.new_page(accept_downloads=True)

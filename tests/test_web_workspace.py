@@ -39,6 +39,7 @@ def test_exception_a_typed_path_that_cannot_be_used(tmp_path, typed):
         workspace.check(str(tmp_path / typed))
 
 
+@pytest.mark.slow
 def test_a_folder_of_pictures_previews_its_first_and_runs_them_all(tmp_path):
     folder = tmp_path / "scans"
     folder.mkdir()
@@ -51,6 +52,7 @@ def test_a_folder_of_pictures_previews_its_first_and_runs_them_all(tmp_path):
     assert sorted(p.name for p in result.iterdir()) == ["a.png", "b.png"]
 
 
+@pytest.mark.slow
 def test_the_same_film_job_names_the_same_result(tmp_path):
     film = write_video(tmp_path / "reel.mp4", frames=2, size=(32, 24))
     workspace = Workspace([tmp_path])
@@ -132,6 +134,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_exception_the_port_is_in_use(tmp_path):
     pytest.importorskip("gradio", reason="the web extra (gradio) is not installed")
     with socket.socket() as taken:
@@ -186,6 +189,7 @@ def _sleeper(kind: str, spans: list):
     return job
 
 
+@pytest.mark.slow
 def test_two_jobs_from_the_page_run_one_after_the_other(served, monkeypatch, tmp_path):
     film = write_video(served.workspace.folders[0] / "two.mp4", frames=2, size=(32, 24))
     spans: list = []

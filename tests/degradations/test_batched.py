@@ -110,6 +110,7 @@ def test_parameters_are_the_cpu_paths(device):
     assert (out != expected).float().mean() < 0.001
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pictures", ["smooth", "photos"])
 @pytest.mark.parametrize(("recipe", "scale", "side"), [(film, 4, 128), (film, 1, 64), (bicubic, 4, 128)],
                          ids=["film-x4", "film-x1", "bicubic-x4"])
@@ -165,6 +166,7 @@ def test_quantization_tables_scale_as_libjpeg():
     assert quantization_tables(1)[0].max() == 255  # baseline tables stop at 255
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crf", [18, 23, 28])
 def test_h264_stand_in_psnr_matches_x264(crf):
     """On photos only: the mapping was measured on them, and random colour noise, which x264 and JPEG treat

@@ -83,6 +83,7 @@ def test_flicker_is_per_frame_and_weave_shifts():
     assert (woven[:, :, :, 10:-10] - ramp[:, :, :, 10:-10]).abs().amax(dim=(1, 2, 3)).max() > 0.02
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RECIPES))
 @pytest.mark.parametrize("scale", [1, 2, 4])
 def test_cardinality(name, scale):
@@ -95,6 +96,7 @@ def test_cardinality(name, scale):
     assert out.min() >= 0 and out.max() <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["film", "film-look"])
 def test_window_by_window_equals_whole_clip(name):
     recipe = build_recipe(name, 2)

@@ -87,6 +87,7 @@ def test_fake_quantized_leaves_the_network_alone(compact):
         assert psnr(quantized(x), compact(x)) > 35
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_smoke(compact):
     network = Int8Network(compact, conv_input_ranges(compact, [smooth_pictures(4, 32)]), 3)
@@ -98,6 +99,7 @@ def test_smoke(compact):
     assert psnr(out.clamp(0, 1), reference.clamp(0, 1)) > 35
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_cardinality_any_picture_size(compact):
     network = Int8Network(compact, conv_input_ranges(compact, [smooth_pictures(1, 32)]), 3)
@@ -105,6 +107,7 @@ def test_cardinality_any_picture_size(compact):
         assert network(torch.rand(1, 3, height, width)).shape == (1, 3, 2 * height, 2 * width)
 
 
+@pytest.mark.slow
 @needs_openvino
 @pytest.mark.parametrize("scale", [2, 4])
 def test_pixel_shuffle_as_depth_to_space_is_the_same_permutation(scale):
@@ -164,6 +167,7 @@ def test_exception_malformed_int8_ranges(tmp_path, tiny_models, stored, what):
         load_model(str(path))
     assert str(caught.value).startswith(f"{path}'s int8 calibration") and "\n" not in str(caught.value)
 
+@pytest.mark.slow
 @needs_openvino
 def test_auto_runs_a_calibrated_network_in_int8_on_cpu(calibrated_file, tiny_models):
     runner = ModelRunner(load_model(calibrated_file), RunnerSettings("cpu"))
@@ -175,6 +179,7 @@ def test_auto_runs_a_calibrated_network_in_int8_on_cpu(calibrated_file, tiny_mod
     assert psnr(runner(x).clamp(0, 1), reference.clamp(0, 1)) > 35
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_int8_is_deterministic_and_tiles_like_the_whole(calibrated_file):
     x = smooth_pictures(1, 64)[..., :50, :]
@@ -211,6 +216,7 @@ def test_int8_is_not_chosen_without_openvino(calibrated_file, monkeypatch):
         select_int8(torch.device("cpu"), loaded, "int8")
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_int8_that_overflows_falls_back_to_fp32(calibrated_file):
     runner = ModelRunner(load_model(calibrated_file), RunnerSettings("cpu", "int8", tile=0))
@@ -221,6 +227,7 @@ def test_int8_that_overflows_falls_back_to_fp32(calibrated_file):
     assert torch.equal(out, reference) and not runner.int8 and "fp32" in runner.describe(100)
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_cli_upscale_in_int8_keeps_the_detector_in_float(tmp_path):
     from click.testing import CliRunner

@@ -19,6 +19,7 @@ def test_smoke(tiny_models, device):
     assert out.shape == (2, 3, 40, 60) and out.dtype == torch.float32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision,tolerance", [("fp32", 1e-5), ("bf16", 2e-2)])
 def test_tiled_runner_matches_untiled(tiny_models, precision, tolerance):
     x = torch.rand(1, 3, 50, 70)
@@ -103,6 +104,7 @@ def test_select_device():
             select_device("cuda")
 
 
+@pytest.mark.slow
 def test_two_threads_load_the_same_int8_network(tiny_models, tmp_path, monkeypatch):
     """Two jobs of one process (the web page's, the Python API's from threads) converting a network to int8 at
     once: the converter traces with torch.jit, which breaks when two traces run together."""
@@ -142,6 +144,7 @@ def test_two_threads_load_the_same_int8_network(tiny_models, tmp_path, monkeypat
     assert all(runner.int8 for runner in runners) and torch.equal(runners[0](x), runners[1](x))
 
 
+@pytest.mark.slow
 def test_a_recurrent_network_is_tiled_smaller_the_longer_its_sequence(tmp_path, monkeypatch):
     """Its memory grows with the frames it is given at once: the automatic tile shrinks to fit."""
     from lumiere.engine import runner as runner_module

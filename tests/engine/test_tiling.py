@@ -12,6 +12,7 @@ def test_plan_spans_cover_exactly():
     assert all(s.read_start == max(0, s.core_start - 8) and s.read_end == min(100, s.core_end + 8) for s in spans)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [1, 2, 4])
 def test_tiled_matches_untiled(scale, device):
     torch.manual_seed(0)

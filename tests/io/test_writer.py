@@ -24,6 +24,7 @@ def _write_chunks(tmp_path, settings, frames, chunk=4, fps=Fraction(12)):
     return paths
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("codec,suffix,depth", [("h264", ".mp4", 8), ("h265", ".mkv", 10), ("av1", ".mp4", 8),
                                                 ("ffv1", ".mkv", 8), ("prores", ".mov", 10)])
 def test_cardinality_every_codec(tmp_path, codec, suffix, depth):

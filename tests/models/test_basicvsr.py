@@ -53,6 +53,7 @@ def test_smoke(dtype):
     assert out.shape == (3, 3, 80, 96) and out.dtype == dtype
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("frames", [1, 2, 5])
 def test_cardinality(frames):
     model = BasicVSR(BasicVSRConfig(num_feat=8, num_block=1)).eval()
@@ -92,6 +93,7 @@ def test_the_published_checkpoints_load_as_tensors(name):
     assert loaded.module.config == BasicVSRConfig(64, 30)
 
 
+@pytest.mark.slow
 def test_the_port_computes_what_the_package_does():
     """The package's network puts out the middle frame of the frames it is given; ours puts out all of them, and
     its middle one must be the package's (at least 50 dB; in fact the same to float rounding)."""

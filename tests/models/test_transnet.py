@@ -32,6 +32,7 @@ def small():
     return TransNetV2(TransNetConfig(filters=4, dense=32)).eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("frames", [1, 37, 100])
 def test_cardinality(small, frames):
     with torch.inference_mode():
@@ -39,6 +40,7 @@ def test_cardinality(small, frames):
     assert out.shape == (frames, 2) and ((out >= 0) & (out <= 1)).all()
 
 
+@pytest.mark.slow
 def test_smoke(small):
     with torch.inference_mode():
         probabilities = cut_probabilities(small, _shot(130, 0))
@@ -50,6 +52,7 @@ def test_exception(small):
         small(torch.rand(4, 3, 32, 32))
 
 
+@pytest.mark.slow
 def test_the_port_finds_what_the_package_does():
     """The package's own class (its file imported alone) and ours, the same weights, the same 130 frames of two
     shots: the same probabilities, and the one cut after frame 69."""

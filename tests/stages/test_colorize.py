@@ -29,6 +29,7 @@ def colorizer(tiny_colorizer):
     return make_colorizer(ColorizeSettings(model=str(tiny_colorizer), render_size=64), Runners(RunnerSettings("cpu")))
 
 
+@pytest.mark.slow
 def test_faces_get_a_skin_tone(tiny_colorizer):
     from ..conftest import data_path
 
@@ -113,6 +114,7 @@ def test_scene_cut_starts_afresh(colorizer):
     assert torch.allclose(continuous[4], fresh[0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_segments_restart_as_a_resumed_job_would(colorizer):
     clip = _grainy_gray_clip(40)
     segments = range(0, 40, 20)

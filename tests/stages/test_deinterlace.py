@@ -182,6 +182,7 @@ def test_a_job_in_chunks_equals_one_in_one_chunk(tmp_path, mode):
             assert container.streams.video[0].average_rate == rate * 4 / 5  # the film's own rate
 
 
+@pytest.mark.slow
 def test_cli_deinterlaces_a_film(tmp_path):
     progressive = _panning(16)
     woven = _interlaced(progressive)

@@ -86,6 +86,7 @@ def _centres(faces: list[Face]) -> np.ndarray:
     return np.array([[f.x + f.width / 2, f.y + f.height / 2] for f in faces])
 
 
+@pytest.mark.slow
 def test_smoke(face_stage, portrait):
     frame = array_to_tensor(portrait)
     faces = find_faces(luma_u8(frame))
@@ -107,6 +108,7 @@ def test_a_frame_without_faces_is_unchanged(face_stage, portrait):
     assert torch.equal(out, frame)
 
 
+@pytest.mark.slow
 def test_gray_film_stays_gray(face_stage, portrait):
     gray = cv2.cvtColor(portrait, cv2.COLOR_RGB2GRAY)
     frame = array_to_tensor(np.repeat(gray[..., None], 3, axis=2))
@@ -115,6 +117,7 @@ def test_gray_film_stays_gray(face_stage, portrait):
     assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
 
 
+@pytest.mark.slow
 def test_strength_blends(face_stage, portrait):
     frame = array_to_tensor(portrait)
     [full] = run(face_stage(strength=1.0), frame[None])
@@ -151,6 +154,7 @@ def test_tracks_bridge_short_gaps_and_drop_single_sightings():
     assert [len(track) for track in link_tracks(two)] == [5, 5]
 
 
+@pytest.mark.slow
 def test_resumed_equals_uninterrupted(face_stage, portrait):
     wide = np.concatenate([portrait, portrait[:, ::-1]], axis=1)
     clip = torch.stack([array_to_tensor(np.ascontiguousarray(wide[:, 2 * i:2 * i + 320])) for i in range(6)])
@@ -185,6 +189,7 @@ def test_exception(face_model, tiny_models):
     assert settings == FaceRestoreSettings(str(face_model)) and settings.files(None)[0] == face_model
 
 
+@pytest.mark.slow
 def test_gfpgan_runs_on_a_face_crop():
     """spandrel's GFPGAN (v1.3/v1.4's clean architecture) is recognised by its keys and run as the stage runs
     it: [-1, 1] in, the first output out, the same face twice."""
@@ -212,6 +217,7 @@ def _write_clip(path, pictures: list[np.ndarray], fps: int = 12):
     return path
 
 
+@pytest.mark.slow
 def test_cli(face_model, tiny_models, portrait, tmp_path):
     clip = _write_clip(tmp_path / "portrait.mp4", [portrait] * 3)
     out = tmp_path / "out.mp4"

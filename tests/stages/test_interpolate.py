@@ -99,6 +99,7 @@ def test_an_enlarged_film_is_drawn_at_full_size_from_motion_found_small(rife):
     assert (small_work - large[1])[inner].abs().mean() < 0.5 * (blend - large[1])[inner].abs().mean()
 
 
+@pytest.mark.slow
 def test_a_job_in_chunks_equals_one_in_one_chunk(rife, video_factory, tmp_path):
     src = video_factory(frames=9, size=(64, 48), fps=12)
     chunked, whole = tmp_path / "chunked.mkv", tmp_path / "whole.mkv"
@@ -109,6 +110,7 @@ def test_a_job_in_chunks_equals_one_in_one_chunk(rife, video_factory, tmp_path):
     assert len(a) == len(b) == 23 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
+@pytest.mark.slow
 def test_slow_motion_plays_longer_and_leaves_the_sound_out(rife, video_factory, tmp_path):
     src = video_factory(frames=6, size=(64, 48), fps=12, audio="aac")
     out = tmp_path / "slow.mp4"

@@ -43,6 +43,7 @@ def test_smoke(tiny_sequence_model):
     assert sorted(out) == list(range(6)) and out[3].shape == (3, 128, 128)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("frames", "out_size", "shape"), [(1, (128, 128), (3, 128, 128)),
                                                           (9, (64, 64), (3, 64, 64)),
                                                           (7, (200, 160), (3, 160, 200))])
@@ -83,6 +84,7 @@ def test_frames_across_a_cut_are_not_used(tiny_sequence_model):
     assert (out[2] - _stream(stage, pan)[2]).abs().mean() > 1e-4  # the pan's next frames would have been used
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", [3, 4, 6, 9])
 def test_resumed_stream_equals_uninterrupted(tiny_sequence_model, start):
     stage = _stage(tiny_sequence_model)
@@ -92,6 +94,7 @@ def test_resumed_stream_equals_uninterrupted(tiny_sequence_model, start):
     assert all(torch.equal(whole[i], resumed[i]) for i in range(start, 12))
 
 
+@pytest.mark.slow
 def test_a_job_in_chunks_equals_one_in_one_chunk(tmp_path, tiny_sequence_model):
     src = _write(tmp_path / "in.mkv", _panning_clip(10))
     outputs = []
@@ -114,6 +117,7 @@ def test_clean_films_get_the_recurrent_network():
     assert UpscaleSettings(scale=4, kind="film").choice((64, 48), (256, 192), video=True).name == "video-x4"
 
 
+@pytest.mark.slow
 def test_cli_a_clean_film_is_enlarged_by_the_recurrent_network_and_says_so(tmp_path):
     src = _write(tmp_path / "in.mkv", _panning_clip(5, side=40))
     out = tmp_path / "out.mkv"

@@ -45,25 +45,33 @@ def _starts(stage, clip, first=0) -> dict[int, bool]:
     return {info.index: info.shot_start for info, _ in stage.stream(items)}
 
 
-def test_smoke(finder, clip):
-    stage, _ = finder
-    starts = _starts(stage, clip)
+@pytest.fixture(scope="module")
+def whole_film(finder, clip) -> dict[int, bool]:
+    """What the stream of the whole clip marks, worked out once."""
+    return _starts(finder[0], clip)
+
+
+@pytest.mark.slow
+def test_smoke(whole_film):
+    starts = whole_film
     assert sorted(starts) == list(range(170))
     assert [index for index, start in starts.items() if start] == [70, 130]
 
 
+@pytest.mark.slow
 def test_the_pictures_pass_untouched(finder, clip):
     stage, _ = finder
     out = list(stage.stream((FrameInfo(i, i, 1), clip[i]) for i in range(60)))
     assert all(torch.equal(image, clip[info.index]) for info, image in out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", [75, 100, 131])
-def test_cardinality_a_chunk_marks_what_the_whole_film_does(finder, clip, start):
+def test_cardinality_a_chunk_marks_what_the_whole_film_does(finder, clip, whole_film, start):
     """A stream that starts `context_frames` before a chunk marks the chunk's frames as the whole film's stream
     does."""
     stage, _ = finder
-    whole = _starts(stage, clip)
+    whole = whole_film
     chunk = _starts(stage, clip, max(0, start - stage.context_frames))
     assert all(chunk[i] == whole[i] for i in range(start, 170))
 

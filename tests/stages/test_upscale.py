@@ -121,6 +121,7 @@ def test_lattice_period(choice, period):
     assert choice.lattice_period == period
 
 
+@pytest.mark.slow
 def test_detailed_look_without_lattice():
     """The detailed look's dotted lattice (issue 30) is gone from what the stage writes, on a real old photo."""
     photos = data_path("color", "bw-photos")

@@ -125,6 +125,7 @@ def _decoded(path):
         return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
 
 
+@pytest.mark.slow
 def test_a_job_in_chunks_equals_one_in_one_chunk(tmp_path, tiny_video_model):
     src = _write(tmp_path / "in.mkv", _panning_clip(10))
     outputs = []
@@ -137,6 +138,7 @@ def test_a_job_in_chunks_equals_one_in_one_chunk(tmp_path, tiny_video_model):
     np.testing.assert_array_equal(outputs[0], outputs[1])
 
 
+@pytest.mark.slow
 def test_cli_films_get_the_multi_frame_network_and_stills_refuse_it(tmp_path, tiny_video_model):
     src = _write(tmp_path / "in.mkv", _panning_clip(4))
     out = tmp_path / "out.mkv"

@@ -31,6 +31,7 @@ def test_smoke(tmp_path, image_folder):
     assert load_model(str(tmp_path / "out.safetensors")).int8_ranges is not None  # calibrated for int8 on the way
 
 
+@pytest.mark.slow
 def test_cli_calibrate(tmp_path, image_folder, tiny_models):
     from click.testing import CliRunner
 
@@ -55,6 +56,7 @@ def test_cli_calibrate(tmp_path, image_folder, tiny_models):
     assert load_model(str(foreign)).int8_ranges is not None
 
 
+@pytest.mark.slow
 def test_span_trains_and_loads_as_span(tmp_path, image_folder):
     from lumiere.models.archs import build_span
 
@@ -68,6 +70,7 @@ def test_span_trains_and_loads_as_span(tmp_path, image_folder):
         assert loaded.module(x).shape == (1, 3, 40, 56)
 
 
+@pytest.mark.slow
 def test_deterministic_with_seed(tmp_path, image_folder):
     train(_config(tmp_path / "a", image_folder), show_progress=False)
     train(_config(tmp_path / "b", image_folder), show_progress=False)
@@ -76,6 +79,7 @@ def test_deterministic_with_seed(tmp_path, image_folder):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_gives_the_same_weights(tmp_path, image_folder, monkeypatch):
     train(_config(tmp_path / "full", image_folder), show_progress=False)
 
@@ -230,6 +234,7 @@ class TestAdversarial:
         with pytest.raises(LumiereError, match="multiples of 8"):
             train(_config(tmp_path, image_folder, gan_weight=0.1, patch=9), show_progress=False)
 
+    @pytest.mark.slow
     def test_resume_gives_the_same_weights(self, tmp_path, image_folder, monkeypatch):
         from lumiere.train import loop
 
@@ -262,6 +267,7 @@ def test_detect_task(tmp_path, image_folder):
     assert load_model(config.output, roles=("detect",)).descriptor.architecture == "DamageNet"
 
 
+@pytest.mark.slow
 def test_degradations_on_the_training_device_are_repeatable_and_resume_exactly(tmp_path, image_folder,
                                                                                  monkeypatch):
     from lumiere.train import loop
@@ -308,6 +314,7 @@ def test_exception_degrade_on(tmp_path, image_folder):
         train(_config(tmp_path, image_folder, degrade_on="gpu"), show_progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, options", [
     ("detect", dict(scale=1, num_feat=4, patch=8, batch=4, gray_probability=0.5)),
     ("colorize", dict(scale=1, num_feat=8, num_conv=0, patch=16, batch=2, recipe="film-luma", val_crop=32)),

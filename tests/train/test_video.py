@@ -72,6 +72,7 @@ def test_film_sequence_is_a_damaged_clip_and_its_clean_frames():
     assert not torch.equal(clean[0], clean[-1])  # the camera moved
 
 
+@pytest.mark.slow
 def test_basicvsr_fine_tunes_with_its_flow_network_still_and_exports(tmp_path):
     image_folder = smooth_images(tmp_path / "images", count=2, side=128, detail=16)  # seven-frame clips need room
     init = tmp_path / "tiny-basicvsr.safetensors"
