@@ -3,8 +3,6 @@ page's own handlers through a Gradio server in this process, driven as the brows
 
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,7 +15,7 @@ from lumiere import web
 from lumiere.errors import InputError, OptionError
 from lumiere.web import WebJob, Workspace, preview, run
 
-from .conftest import write_video
+from .conftest import run_cli, write_video
 
 
 def test_paths_outside_the_servers_folders_are_refused(tmp_path):
@@ -141,8 +139,7 @@ def test_exception_the_port_is_in_use(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        ran = subprocess.run([sys.executable, "-m", "lumiere", "web", "--port", str(port), "--folder", str(tmp_path)],
-                             capture_output=True, text=True, timeout=120)
+        ran = run_cli("web", "--port", port, "--folder", tmp_path)
     assert ran.returncode == 1 and "open http" not in ran.stdout
     assert ran.stderr.count("\n") == 1 and ran.stderr.startswith(f"lumiere: error: port {port} ")
 

@@ -1,6 +1,4 @@
 import importlib.util
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -15,6 +13,8 @@ from lumiere.errors import ModelError, OutputError
 from lumiere.models.archs import build_compact
 from lumiere.models.loader import load_model
 from lumiere.models.ncnn import BSD3_REAL_ESRGAN, import_ncnn, read_param
+
+from ..conftest import run_cli
 
 FP16_TAG = (0x01306B47).to_bytes(4, "little")
 INT8_TAG = (0x000D4B38).to_bytes(4, "little")
@@ -291,8 +291,7 @@ class TestImportCommand:
     def test_exception_empty_model_name(self, tmp_path, option):
         photo = tmp_path / "photo.png"
         cv2.imwrite(str(photo), np.full((8, 8, 3), 128, np.uint8))
-        ran = subprocess.run([sys.executable, "-m", "lumiere", "upscale", str(photo), "-o", str(tmp_path / "up.png"),
-                              option, ""], capture_output=True, text=True, timeout=300)
+        ran = run_cli("upscale", photo, "-o", tmp_path / "up.png", option, "")
         assert (ran.returncode, ran.stderr) == (1, "lumiere: error: no model was named: the name is empty\n")
         assert not (tmp_path / "up.png").exists()
 

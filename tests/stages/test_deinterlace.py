@@ -1,7 +1,5 @@
 """Deinterlacing (bwdif) and inverse telecine, on clips interlaced here from progressive frames: the truth is known."""
 
-import subprocess
-import sys
 from fractions import Fraction
 
 import av
@@ -16,7 +14,7 @@ from lumiere.ops import array_to_tensor
 from lumiere.plan import settings_from_options
 from lumiere.stages.deinterlace import DeinterlaceSettings, DeinterlaceStage, InverseTelecineStage
 
-from ..conftest import decode_all
+from ..conftest import decode_all, run_cli
 
 TFF = 2  # FFmpeg's AV_FIELD_TT: top field coded and shown first
 
@@ -187,8 +185,7 @@ def test_cli_deinterlaces_a_film(tmp_path):
     progressive = _panning(16)
     woven = _interlaced(progressive)
     src, out = _write(tmp_path / "in.mkv", woven), tmp_path / "out.mkv"
-    result = subprocess.run([sys.executable, "-m", "lumiere", "restore", str(src), "-o", str(out), "--deinterlace",
-                             "on", "--scale", "1", "-q"], capture_output=True, text=True, timeout=300)
+    result = run_cli("restore", src, "-o", out, "--deinterlace", "on", "--scale", "1", "-q")
     assert result.returncode == 0, result.stderr
     restored, truth = _decoded(out), progressive[0::2]
     assert len(restored) == 8

@@ -1,8 +1,6 @@
 """Face restoration: a randomly initialised RestoreFormer (spandrel's own architecture, a few channels wide) saved
 as a user's file, on Kodak faces; the box tracking and smoothing on synthetic tracks whose truth is known."""
 
-import subprocess
-import sys
 
 import av
 import cv2
@@ -32,7 +30,7 @@ from lumiere.stages.face_restore import (
     link_tracks,
 )
 
-from ..conftest import data_path
+from ..conftest import data_path, run_cli
 
 FP32 = RunnerSettings(device="cpu", precision="fp32")
 
@@ -223,8 +221,7 @@ def test_cli(face_model, tiny_models, portrait, tmp_path):
     out = tmp_path / "out.mp4"
 
     def lumiere(*args):
-        return subprocess.run([sys.executable, "-m", "lumiere", "restore", str(clip), *map(str, args), "-q"],
-                              capture_output=True, text=True, timeout=300)
+        return run_cli("restore", clip, *args, "-q")
 
     done = lumiere("-o", out, "--faces", face_model, "--scale", "1")
     assert done.returncode == 0, done.stderr

@@ -1,7 +1,5 @@
 """The recurrent upscaler's stage: windows at fixed frame numbers, shots kept apart, a chunked job equal to one pass."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from lumiere.models.loader import load_model, save_weights
 from lumiere.plan import settings_from_options
 from lumiere.stages.upscale import SequenceUpscaleStage, UpscaleSettings, sequence_window
 
+from ..conftest import run_cli
 from .test_video_upscale import _decoded, _panning_clip, _write
 
 
@@ -121,7 +120,6 @@ def test_clean_films_get_the_recurrent_network():
 def test_cli_a_clean_film_is_enlarged_by_the_recurrent_network_and_says_so(tmp_path):
     src = _write(tmp_path / "in.mkv", _panning_clip(5, side=40))
     out = tmp_path / "out.mkv"
-    result = subprocess.run([sys.executable, "-m", "lumiere", "restore", str(src), "-o", str(out), "--scale", "2",
-                             "--model", "basicvsr-clean-x4"], capture_output=True, text=True, timeout=600)
+    result = run_cli("restore", src, "-o", out, "--scale", "2", "--model", "basicvsr-clean-x4")
     assert result.returncode == 0, result.stderr
     assert "basicvsr-clean-x4 (BasicVSR, cpu fp32)" in result.stderr and _decoded(out).shape == (5, 80, 80, 3)

@@ -1,7 +1,5 @@
 """The multi-frame upscale stage: each frame from itself and its neighbours of the same shot; exact resume."""
 
-import subprocess
-import sys
 
 import av
 import cv2
@@ -17,6 +15,8 @@ from lumiere.models.loader import load_model, save_weights
 from lumiere.models.multiframe import MultiFrameConfig, MultiFrameNet
 from lumiere.plan import settings_from_options
 from lumiere.stages.upscale import UpscaleSettings, VideoUpscaleStage, choose_upscaler
+
+from ..conftest import run_cli
 
 TINY = MultiFrameConfig(neighbours=1, num_feat=8, num_conv=2, scale=2)
 
@@ -142,14 +142,12 @@ def test_a_job_in_chunks_equals_one_in_one_chunk(tmp_path, tiny_video_model):
 def test_cli_films_get_the_multi_frame_network_and_stills_refuse_it(tmp_path, tiny_video_model):
     src = _write(tmp_path / "in.mkv", _panning_clip(4))
     out = tmp_path / "out.mkv"
-    result = subprocess.run([sys.executable, "-m", "lumiere", "restore", str(src), "-o", str(out), "--scale", "4",
-                             "--look", "faithful"], capture_output=True, text=True, timeout=300)
+    result = run_cli("restore", src, "-o", out, "--scale", "4", "--look", "faithful")
     assert result.returncode == 0, result.stderr
     assert "video-x4" in result.stderr and _decoded(out).shape == (4, 128, 128, 3)
     still = tmp_path / "still.png"
     cv2.imwrite(str(still), (_panning_clip(1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
-    result = subprocess.run([sys.executable, "-m", "lumiere", "upscale", str(still), "--model",
-                             str(tiny_video_model)], capture_output=True, text=True, timeout=300)
+    result = run_cli("upscale", still, "--model", tiny_video_model)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert "enlarges a film's frames from their neighbours; a still needs a single-frame model" in result.stderr
     assert not (tmp_path / "still-x2.png").exists() and not list(tmp_path.glob("still-*"))
