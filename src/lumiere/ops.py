@@ -88,7 +88,7 @@ def remove_lattice(picture: torch.Tensor, period: int, cells: int = 5) -> torch.
     The lattice is whatever repeats every `period` pixels once the local mean is taken out; it is estimated per
     sub-pixel position over `cells` x `cells` neighbouring cells of `period` px, so it may vary across the picture
     as the texture it rides on does, and subtracted. Detail that does not repeat on that grid is kept: on
-    film-degraded Set14 the detailed look's Y-PSNR is unchanged (docs/benchmarks.md). H and W must be multiples
+    film-degraded Set14 the detailed look gains 0.04 dB of Y-PSNR (docs/benchmarks.md). H and W must be multiples
     of `period`.
     """
     check_image_batch(picture)
