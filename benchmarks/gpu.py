@@ -41,6 +41,7 @@ from lumiere.models.shipped import SHIPPED
 from lumiere.models.transnet import HEIGHT as TRANSNET_HEIGHT
 from lumiere.models.transnet import WIDTH as TRANSNET_WIDTH
 from lumiere.models.transnet import WINDOW as TRANSNET_WINDOW
+from lumiere.output import EncodeRequest
 from lumiere.stages.upscale import SEQUENCE_WINDOW, UpscaleSettings
 from lumiere.train.config import TrainConfig
 from lumiere.train.loop import train
@@ -159,15 +160,9 @@ def device_tests(device: torch.device) -> dict:
 def film_corner(folder: Path, frames: int, size: tuple[int, int]) -> Path:
     """The first `frames` frames of the street film, its top-left `size` (width, height): a dry run's film."""
     from lumiere.io.reader import open_source
-    from lumiere.io.writer import EncodeSettings, video_file
+    from lumiere.io.writer import EncodeSettings, write_clip
 
-    source = open_source(FILM)
-    info, (width, height) = source.info, size
-    clip = folder / "street-corner.mkv"
-    with video_file(clip, EncodeSettings("ffv1"), width, height, info.fps, info.time_base, info.color) as writer:
-        for frame, _ in zip(source.frames(), range(frames)):
-            writer.write(frame.rgb[:height, :width], frame.pts, frame.duration)
-    return clip
+    return write_clip(open_source(FILM), folder / "street-corner.mkv", EncodeSettings("ffv1"), range(frames), size)
 
 
 def end_to_end(device: torch.device, quick: bool, folder: Path) -> dict:
@@ -195,8 +190,8 @@ def end_to_end(device: torch.device, quick: bool, folder: Path) -> dict:
             continue
         output = folder / f"street-4k-{codec}.mp4"
         start = time.perf_counter()
-        restore(film, output, settings, runner=RunnerSettings(str(device)), codec=codec, show_progress=False,
-                restart=True, overwrite=True)
+        restore(film, output, settings, runner=RunnerSettings(str(device)), encode=EncodeRequest(codec),
+                show_progress=False, restart=True, overwrite=True)
         seconds = time.perf_counter() - start
         e2e = open_source(output).info.frame_count / seconds
         result[codec] = {"restore_frames_per_s": round(e2e, 2), "restore_seconds": round(seconds, 1),

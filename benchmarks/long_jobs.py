@@ -102,7 +102,7 @@ def ray_part(folder: Path) -> tuple[list[dict], list[dict]]:
     from lumiere.distributed import run_on_ray
     from lumiere.job import Job, WorkLock
     from lumiere.manifest import settings_hash
-    from lumiere.output import plan_output
+    from lumiere.output import EncodeRequest, plan_output
     from lumiere.plan import build_stages, plan_stages
     from lumiere.stages.deflicker import DeflickerSettings
     from lumiere.stages.repair import RepairSettings
@@ -117,7 +117,7 @@ def ray_part(folder: Path) -> tuple[list[dict], list[dict]]:
         plan = plan_stages(source, [StabilizeSettings(), DeflickerSettings(), RepairSettings()], RunnerSettings(),
                            even=False)
         out = folder / "ray.mkv"
-        output = plan_output(out, "ffv1", None, None, None, 8)
+        output = plan_output(out, EncodeRequest("ffv1"), 8)
         job = Job(source, build_stages(plan), output, chunk_frames=15, lock=WorkLock(out),
                   settings=settings_hash(source, output, plan.settings(), plan.files(), 15))
         chunk_seconds: dict[int, float] = {}

@@ -61,8 +61,8 @@ def test_the_command_line_and_the_api_give_the_same_film(video_factory, tiny_mod
     from lumiere.cli import main
 
     src = video_factory(frames=3, size=(32, 24))
-    by_api = lumiere.restore(src, tmp_path / "api.mkv", scale=2, model=str(tiny_models[2]), codec="ffv1",
-                             deflicker=1.0, quiet=True)
+    by_api = lumiere.restore(src, tmp_path / "api.mkv", scale=2, model=str(tiny_models[2]),
+                             encode=lumiere.EncodeRequest("ffv1"), deflicker=1.0, quiet=True)
     result = CliRunner().invoke(main, ["restore", str(src), "-o", str(tmp_path / "cli.mkv"), "--scale", "2",
                                        "--model", str(tiny_models[2]), "--codec", "ffv1", "--deflicker", "-q"])
     assert result.exit_code == 0, result.output
@@ -99,7 +99,7 @@ def _scans(folder, count=5):
 @pytest.fixture
 def rendered(monkeypatch):
     """The names of the images rendered, in order; `rendered.stop_after` interrupts the run after that many."""
-    from lumiere.jobs import StillWork
+    from lumiere.stills import StillWork
 
     class Rendered(list):
         stop_after = None
@@ -177,22 +177,22 @@ def test_an_interrupted_overwrite_leaves_the_old_images_until_the_new_ones_are_d
 
 
 def test_a_folder_that_failed_midway_does_the_rest_when_run_again(tmp_path, tiny_models, rendered, monkeypatch):
-    from lumiere import jobs
+    from lumiere import stills
 
     scans, out = _scans(tmp_path / "scans"), tmp_path / "out"
     job = {"scale": 2, "model": str(tiny_models[2]), "output": out, "quiet": True}
-    write = jobs.write_image
+    write = stills.write_image
 
     def disk_full_after_two(path, image):
         if len(rendered) > 2:
             raise OutputError(f"cannot write {path}: No space left on device")
         write(path, image)
 
-    monkeypatch.setattr(jobs, "write_image", disk_full_after_two)
+    monkeypatch.setattr(stills, "write_image", disk_full_after_two)
     with pytest.raises(LumiereError, match=r"3 of 5 images failed and were skipped \(2.png, 3.png, 4.png\)"):
         lumiere.upscale(scans, **job)
     assert sorted(path.name for path in out.iterdir()) == ["0.png", "1.png"]
-    monkeypatch.setattr(jobs, "write_image", write)
+    monkeypatch.setattr(stills, "write_image", write)
     rendered.clear()
     lumiere.upscale(scans, **job)
     assert rendered == ["2.png", "3.png", "4.png"]

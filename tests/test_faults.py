@@ -14,9 +14,12 @@ import torch
 
 from lumiere.errors import ModelError, OutputError
 from lumiere.jobs import restore
+from lumiere.output import EncodeRequest
 from lumiere.stages.upscale import UpscaleSettings
 
 from .conftest import decode_all, run_cli
+
+FFV1 = EncodeRequest("ffv1")  # lossless: chunked and whole runs compare frame for frame
 
 
 def _restore(src, out, model, **kwargs):
@@ -61,12 +64,12 @@ class TestFinishedWorkIsKept:
         with monkeypatch.context() as patch:
             patch.setattr(job_module, "join_chunks", disk_full)
             with pytest.raises(OutputError, match=r"the join needs about [\d.]+ MB.*kept in") as raised:
-                _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=3)
+                _restore(src, out, tiny_models[2], encode=FFV1, chunk_frames=3)
         assert "\n" not in str(raised.value) and not out.exists()
         work = tmp_path / ".out.mkv.lumiere"
         assert sorted(p.name for p in work.glob("chunk_*")) == [f"chunk_0000{k}.mp4" for k in range(3)]
         written = _count_writes(monkeypatch)
-        _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=3)
+        _restore(src, out, tiny_models[2], encode=FFV1, chunk_frames=3)
         assert written == [] and len(decode_all(out)) == 9 and not work.exists()
 
     def test_disk_check_on_a_rerun_keeps_the_chunks(self, video_factory, tiny_models, tmp_path, monkeypatch):
@@ -74,12 +77,12 @@ class TestFinishedWorkIsKept:
         from collections import namedtuple
 
         src, out = video_factory(frames=6), tmp_path / "out.mkv"
-        work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], codec="ffv1", chunk_frames=3)
+        work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], encode=FFV1, chunk_frames=3)
         usage = namedtuple("usage", "total used free")
         with monkeypatch.context() as patch:
             patch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
             with pytest.raises(OutputError, match=r"needs about [\d.]+ MB, 0.0 MB are free"):
-                _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=3)
+                _restore(src, out, tiny_models[2], encode=FFV1, chunk_frames=3)
         assert len(list(work.glob("chunk_*"))) == 2
 
     @pytest.mark.slow
@@ -116,9 +119,9 @@ class TestFinishedWorkIsKept:
     def test_damaged_chunk_is_rendered_again_alone(self, video_factory, tiny_models, tmp_path, monkeypatch, damage):
         src = video_factory(frames=12)
         reference = tmp_path / "reference.mkv"
-        _restore(src, reference, tiny_models[2], codec="ffv1", chunk_frames=4)
+        _restore(src, reference, tiny_models[2], encode=FFV1, chunk_frames=4)
         out = tmp_path / "out.mkv"
-        work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], codec="ffv1", chunk_frames=4)
+        work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], encode=FFV1, chunk_frames=4)
         chunk = work / "chunk_00001.mp4"
         data = bytearray(chunk.read_bytes())
         if damage == "flipped":
@@ -132,7 +135,7 @@ class TestFinishedWorkIsKept:
         else:
             chunk.unlink()
         written = _count_writes(monkeypatch)
-        notices = _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=4)[1]
+        notices = _restore(src, out, tiny_models[2], encode=FFV1, chunk_frames=4)[1]
         assert len(written) == 4  # the damaged chunk only
         assert any("damaged" in notice for notice in notices)
         assert all(np.array_equal(a, b) for a, b in zip(decode_all(out), decode_all(reference), strict=True))
@@ -141,7 +144,7 @@ class TestFinishedWorkIsKept:
         import hashlib
 
         out = tmp_path / "out.mkv"
-        work = _all_chunks_then_stop(monkeypatch, video_factory(frames=4), out, tiny_models[2], codec="ffv1",
+        work = _all_chunks_then_stop(monkeypatch, video_factory(frames=4), out, tiny_models[2], encode=FFV1,
                                      chunk_frames=2)
         record = json.loads((work / "manifest.json").read_text())["done"]["0"]
         chunk = (work / "chunk_00000.mp4").read_bytes()
@@ -214,7 +217,7 @@ class TestRefusedBeforeWork:
     def test_webm_with_aac_audio_gets_opus(self, video_factory, tiny_models, tmp_path):
         src = video_factory("talk.mp4", frames=12, fps=12, audio="aac")
         out = tmp_path / "out.webm"
-        path, notices = restore(src, out, UpscaleSettings(scale=1), codec="av1", show_progress=False)
+        path, notices = restore(src, out, UpscaleSettings(scale=1), encode=EncodeRequest("av1"), show_progress=False)
         with av.open(str(out)) as container:
             assert [s.codec_context.name for s in container.streams.audio] == ["opus"]
             assert sum(1 for packet in container.demux(audio=0) if packet.size) > 10
@@ -360,7 +363,7 @@ class TestFoundByTheFaultCampaign:
         from lumiere.errors import LumiereError
 
         src, out = video_factory(frames=4), tmp_path / "out.mkv"
-        work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], codec="ffv1", chunk_frames=2)
+        work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], encode=FFV1, chunk_frames=2)
         manifest = json.loads((work / "manifest.json").read_text())
         if damage == "record without a checksum":
             manifest["done"]["0"] = {"pts": 0}
@@ -369,9 +372,9 @@ class TestFoundByTheFaultCampaign:
         text = "{not json" if damage == "not JSON" else json.dumps(manifest)
         (work / "manifest.json").write_text(text)
         with pytest.raises(LumiereError, match="manifest.json is damaged.*restart") as raised:
-            _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=2)
+            _restore(src, out, tiny_models[2], encode=FFV1, chunk_frames=2)
         assert type(raised.value).__name__ == "DamagedManifest"
-        _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=2, restart=True)
+        _restore(src, out, tiny_models[2], encode=FFV1, chunk_frames=2, restart=True)
         assert len(decode_all(out)) == 4
 
     def test_full_disk_mid_film_says_what_is_kept_and_how_to_resume(self, video_factory, tiny_models, tmp_path,
@@ -426,8 +429,8 @@ class TestFoundByTheFaultCampaign:
 
     def test_image_codec_with_a_video_name_is_refused(self, video_factory, tmp_path):
         with pytest.raises(OutputError, match="codec png writes an image sequence"):
-            restore(video_factory(frames=2), tmp_path / "out.mp4", UpscaleSettings(scale=1), codec="png",
-                    show_progress=False)
+            restore(video_factory(frames=2), tmp_path / "out.mp4", UpscaleSettings(scale=1),
+                    encode=EncodeRequest("png"), show_progress=False)
         assert not (tmp_path / "out.mp4").exists()
 
     def test_pipe_and_dangling_link_inputs(self, tmp_path):
@@ -494,15 +497,15 @@ class TestFoundByTheFaultCampaign:
         monkeypatch.setattr(writer_module.ChunkWriter, "write", lambda *args, **kwargs: (_ for _ in ()).throw(
             KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
-            _restore(video_factory(frames=4), tmp_path / "out.mkv", tiny_models[2], codec="ffv1")
+            _restore(video_factory(frames=4), tmp_path / "out.mkv", tiny_models[2], encode=FFV1)
         assert list(tmp_path.glob(".out.mkv*")) == []
 
     def test_stale_partial_of_a_killed_run_is_removed_on_resume(self, video_factory, tiny_models, tmp_path,
                                                                 monkeypatch):
         src, out = video_factory(frames=4), tmp_path / "out.mkv"
-        work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], codec="ffv1", chunk_frames=2)
+        work = _all_chunks_then_stop(monkeypatch, src, out, tiny_models[2], encode=FFV1, chunk_frames=2)
         (work / "chunk_00001.mp4.partial").write_bytes(b"half a chunk")
-        _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=2)
+        _restore(src, out, tiny_models[2], encode=FFV1, chunk_frames=2)
         assert not work.exists() and len(decode_all(out)) == 4
 
     def test_single_pass_video_removes_work_files_of_dead_processes(self, tmp_path):

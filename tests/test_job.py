@@ -6,10 +6,12 @@ import pytest
 
 from lumiere.errors import LumiereError
 from lumiere.jobs import restore
-from lumiere.output import DEFAULT_CHUNK_FRAMES, MIN_CHUNK_FRAMES, auto_chunk_frames, plan_output
+from lumiere.output import DEFAULT_CHUNK_FRAMES, MIN_CHUNK_FRAMES, EncodeRequest, auto_chunk_frames, plan_output
 from lumiere.stages.upscale import UpscaleSettings
 
 from .conftest import decode_all
+
+FFV1 = EncodeRequest("ffv1")  # lossless: chunked and whole runs compare frame for frame
 
 
 def _restore(src, out, model, **kwargs):
@@ -32,8 +34,8 @@ def test_chunks_join_to_exact_frames_and_timestamps(video_factory, tiny_models, 
 def test_lossless_output_matches_direct_processing(video_factory, tiny_models, tmp_path):
     src = video_factory(frames=7)
     chunked, whole = tmp_path / "chunked.mkv", tmp_path / "whole.mkv"
-    _restore(src, chunked, tiny_models[2], codec="ffv1", chunk_frames=2)
-    _restore(src, whole, tiny_models[2], codec="ffv1", chunk_frames=100)
+    _restore(src, chunked, tiny_models[2], encode=FFV1, chunk_frames=2)
+    _restore(src, whole, tiny_models[2], encode=FFV1, chunk_frames=100)
     assert all(np.array_equal(a, b) for a, b in zip(decode_all(chunked), decode_all(whole), strict=True))
 
 
@@ -42,7 +44,7 @@ def test_resume_after_crash_redoes_only_unfinished_chunks(video_factory, tiny_mo
 
     src = video_factory(frames=12)
     reference = tmp_path / "reference.mkv"
-    _restore(src, reference, tiny_models[2], codec="ffv1", chunk_frames=4)
+    _restore(src, reference, tiny_models[2], encode=FFV1, chunk_frames=4)
 
     out = tmp_path / "out.mkv"
     original = writer_module.ChunkWriter.write
@@ -56,7 +58,7 @@ def test_resume_after_crash_redoes_only_unfinished_chunks(video_factory, tiny_mo
 
     monkeypatch.setattr(writer_module.ChunkWriter, "write", crash_on_frame_9)
     with pytest.raises(KeyboardInterrupt):
-        _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=4)
+        _restore(src, out, tiny_models[2], encode=FFV1, chunk_frames=4)
     assert not out.exists()
     manifest = json.loads((tmp_path / ".out.mkv.lumiere" / "manifest.json").read_text())
     assert sorted(manifest["done"]) == ["0", "1"]
@@ -65,7 +67,7 @@ def test_resume_after_crash_redoes_only_unfinished_chunks(video_factory, tiny_mo
     redone = []
     monkeypatch.setattr(writer_module.ChunkWriter, "write",
                         lambda self, rgb, pts, duration=0: redone.append(pts) or original(self, rgb, pts, duration))
-    _restore(src, out, tiny_models[2], codec="ffv1", chunk_frames=4)
+    _restore(src, out, tiny_models[2], encode=FFV1, chunk_frames=4)
     assert len(redone) == 4  # only the third chunk
     assert all(np.array_equal(a, b) for a, b in zip(decode_all(out), decode_all(reference), strict=True))
 
@@ -133,9 +135,9 @@ def test_refuses_to_start_without_disk_space(video_factory, tiny_models, tmp_pat
 
 
 def test_chunk_size_shrinks_for_large_lossless_frames(tmp_path):
-    h264 = plan_output(tmp_path / "out.mp4", None, None, None, None, 8)
-    ffv1 = plan_output(tmp_path / "out.mkv", "ffv1", None, None, 16, 16)
-    tiff = plan_output(tmp_path / "frames", "tiff", None, None, None, 8)
+    h264 = plan_output(tmp_path / "out.mp4", EncodeRequest(), 8)
+    ffv1 = plan_output(tmp_path / "out.mkv", EncodeRequest("ffv1", bit_depth=16), 16)
+    tiff = plan_output(tmp_path / "frames", EncodeRequest("tiff"), 8)
     assert auto_chunk_frames(h264, (3840, 2160)) == DEFAULT_CHUNK_FRAMES
     assert auto_chunk_frames(ffv1, (640, 480)) == DEFAULT_CHUNK_FRAMES
     assert MIN_CHUNK_FRAMES <= auto_chunk_frames(ffv1, (3840, 2160)) < DEFAULT_CHUNK_FRAMES

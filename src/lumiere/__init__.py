@@ -12,7 +12,7 @@ loading PyTorch.
 
 __version__ = "0.1.0"
 
-__all__ = ["colorize", "keep_freed_memory", "load_model", "options", "restore", "upscale"]
+__all__ = ["EncodeRequest", "colorize", "keep_freed_memory", "load_model", "options", "restore", "upscale"]
 
 
 def __getattr__(name: str):

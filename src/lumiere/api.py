@@ -30,7 +30,7 @@ from .io.images import Image, is_image_path
 from .io.reader import VIDEO_SUFFIXES
 from .models.descriptor import LoadedModel
 from .models.loader import load_model as _load_model
-from .output import default_output, film_suffix, output_folder
+from .output import EncodeRequest, default_output, output_folder
 from .plan import settings_from_options, stage_options
 from .stages.colorize import ColorizeSettings
 from .stages.settings import Option, check_rate
@@ -115,7 +115,7 @@ def upscale(picture: np.ndarray | str | Path, scale: float | None = None, *, out
     >>> lumiere.upscale("photo.png", scale=2, colorize=True, saturation=1.2, output="photo-colour.png", quiet=True)
     PosixPath('photo-colour.png')
     """
-    from .jobs import StillWork
+    from .stills import StillWork
 
     _check_options(options, ColorizeSettings.options)
     settings = UpscaleSettings.from_options({"scale": scale, "height": height, "to": to, "model": model,
@@ -131,8 +131,8 @@ def upscale(picture: np.ndarray | str | Path, scale: float | None = None, *, out
 
 def _stills(picture: np.ndarray | Path, output: Path | None, work, overwrite: bool, quiet: bool,
             report: Report | None) -> np.ndarray | Path:
-    """`work` (a `jobs.StillWork`) on an array, returned, or on an image file or folder, written to `output`."""
-    from .jobs import process_stills
+    """`work` (a `stills.StillWork`) on an array, returned, or on an image file or folder, written to `output`."""
+    from .stills import process_stills
 
     if not isinstance(picture, (str, os.PathLike)):
         image = _check_picture(picture)
@@ -161,7 +161,7 @@ def _raise_for_skipped(failed: list[tuple[Path, str]], total: int, report: Repor
 
 def colorize(picture: np.ndarray | str | Path, *, output: str | Path | None = None,
              reference: Iterable[str | Path] = (), device: str = "auto", precision: str = "auto",
-             codec: str | None = None, crf: int | None = None, source_fps: float | None = None,
+             encode: EncodeRequest | None = None, source_fps: float | None = None,
              chunk_frames: int | None = None, restart: bool = False, overwrite: bool = False, quiet: bool = False,
              report: Report | None = _to_stderr, **options: Any) -> np.ndarray | Path:
     """Colour a black-and-white picture, folder of pictures or film.
@@ -179,8 +179,8 @@ def colorize(picture: np.ndarray | str | Path, *, output: str | Path | None = No
     >>> coloured.shape, coloured.dtype
     ((64, 64, 3), dtype('uint8'))
     """
-    from .jobs import StillWork
     from .jobs import restore as run_restore
+    from .stills import StillWork
 
     _check_options(options, ColorizeSettings.options)
     settings = ColorizeSettings.from_options({**options, "reference": tuple(Path(p) for p in reference),
@@ -190,11 +190,12 @@ def colorize(picture: np.ndarray | str | Path, *, output: str | Path | None = No
     if not isinstance(picture, (str, os.PathLike)):
         return _stills(picture, None, StillWork(None, settings, runner), overwrite, quiet, report)
     path = Path(picture)
-    output, photos = colorize_target(path, output, codec, source_fps)
+    encode = encode or EncodeRequest()
+    output, photos = colorize_target(path, output, encode, source_fps)
     if photos:
         return _stills(path, output, StillWork(None, settings, runner), overwrite, quiet, report)
     with output_folder(output.parent):
-        written_to, notices = run_restore(path, output, settings, runner=runner, codec=codec, crf=crf,
+        written_to, notices = run_restore(path, output, settings, runner=runner, encode=encode,
                                           source_fps=check_rate("source_fps", source_fps), chunk_frames=chunk_frames,
                                           restart=restart, overwrite=overwrite, show_progress=not quiet,
                                           report=None if quiet else report, label="colorize")
@@ -202,7 +203,7 @@ def colorize(picture: np.ndarray | str | Path, *, output: str | Path | None = No
     return written_to
 
 
-def colorize_target(path: Path, output: str | Path | None, codec: str | None = None,
+def colorize_target(path: Path, output: str | Path | None, encode: EncodeRequest,
                     source_fps: float | None = None) -> tuple[Path, bool]:
     """Where `colorize` writes for an input, and whether it treats it as photos (an image, or a folder of them)
     rather than a film: a folder is a film's frames when `source_fps` is given or a video file is asked for."""
@@ -210,14 +211,14 @@ def colorize_target(path: Path, output: str | Path | None, codec: str | None = N
     photos = is_image_path(path) or (path.is_dir() and source_fps is None
                                      and (output is None or Path(output).suffix.lower() not in VIDEO_SUFFIXES))
     if output is None:
-        return default_output(path, path.suffix if is_image_path(path) else "" if photos else film_suffix(codec)), \
+        return default_output(path, path.suffix if is_image_path(path) else "" if photos else encode.suffix), \
             photos
     return Path(output), photos
 
 
-def film_target(path: Path, output: str | Path | None, codec: str | None = None) -> Path:
+def film_target(path: Path, output: str | Path | None, encode: EncodeRequest) -> Path:
     """Where `restore` writes a film: `output`, or NAME-lumiere beside the input in the codec's container."""
-    return Path(output) if output is not None else default_output(Path(path), film_suffix(codec))
+    return Path(output) if output is not None else default_output(Path(path), encode.suffix)
 
 
 def options() -> dict[str, str]:
@@ -243,9 +244,9 @@ def film_options() -> dict[str, Option]:
 
 
 def restore(input: str | Path, output: str | Path | None = None, *, preset: str | None = None,
-            device: str = "auto", precision: str = "auto", tile: int | None = None, codec: str | None = None,
-            crf: int | None = None, encoder_preset: str | None = None, bit_depth: int | None = None,
-            source_fps: float | None = None, chunk_frames: int | None = None, batch: int = 1,
+            device: str = "auto", precision: str = "auto", tile: int | None = None,
+            encode: EncodeRequest | None = None, source_fps: float | None = None, chunk_frames: int | None = None,
+            batch: int = 1,
             preview: float | None = None, ray: str | None = None, restart: bool = False, overwrite: bool = False,
             quiet: bool = False, report: Report | None = _to_stderr, **options: Any) -> Path:
     """Restore a film (a video file, or a folder of its frames) into `output` (default: NAME-lumiere.mp4 beside
@@ -253,8 +254,10 @@ def restore(input: str | Path, output: str | Path | None = None, *, preset: str 
 
     `options` turn on and set the film stages by name: `scale`, `height`, `to` ("4k"), `repair`, `deflicker`,
     `colorize`, `fps` ... (`lumiere.options()` lists them all); without a size the film is enlarged x2.
-    `preset="film"` turns on the whole cleaning chain. An interrupted job resumes when called again with the
-    same arguments (`restart=True` starts over); a finished output is replaced only with `overwrite=True`.
+    `preset="film"` turns on the whole cleaning chain. `encode` (`lumiere.EncodeRequest(codec="h265", crf=20,
+    bit_depth=10)`) says how the film is encoded: h264 in the output's container by default. An interrupted job
+    resumes when called again with the same arguments (`restart=True` starts over); a finished output is
+    replaced only with `overwrite=True`.
     `preview` (seconds) restores that much from the middle and writes OUT-compare.mp4 beside it.
 
     >>> lumiere.restore("film.mp4", "film-x2.mp4", scale=2, deflicker=1.0, quiet=True)
@@ -266,15 +269,16 @@ def restore(input: str | Path, output: str | Path | None = None, *, preset: str 
     # the detector tells a clean transfer from film damage on the first frame (stages/upscale.FILM_CLEAN_BELOW)
     settings = [s.or_scale(FILM_SCALE) if isinstance(s, UpscaleSettings) else s
                 for s in settings_from_options(options, preset)]
-    target = film_target(input, output, codec)
+    encode = encode or EncodeRequest()
+    target = film_target(input, output, encode)
     with output_folder(target.parent):
         written, notices = run_restore(Path(input), target, *settings, runner=_runner(device, precision, tile),
-                                       preview=preview, ray=ray, codec=codec, crf=crf, preset=encoder_preset,
-                                       bit_depth=bit_depth, source_fps=check_rate("source_fps", source_fps),
-                                       chunk_frames=chunk_frames, batch=batch, restart=restart, overwrite=overwrite,
+                                       preview=preview, ray=ray, encode=encode,
+                                       source_fps=check_rate("source_fps", source_fps), chunk_frames=chunk_frames,
+                                       batch=batch, restart=restart, overwrite=overwrite,
                                        show_progress=not quiet, report=None if quiet else report)
     _report_all(_audible(report, quiet), notices)
     return written
 
 
-__all__ = ["colorize", "keep_freed_memory", "load_model", "options", "restore", "upscale"]
+__all__ = ["EncodeRequest", "colorize", "keep_freed_memory", "load_model", "options", "restore", "upscale"]

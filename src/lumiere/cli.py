@@ -101,8 +101,8 @@ JOB_OUTPUT = "lumiere.job_output"  # ctx.meta key: the output of the film or fol
 
 def resume_hint(ctx: click.Context) -> str:
     """After a failed or interrupted film or folder job, how to go on from what it kept, or how to start over."""
-    from .jobs import kept_images
     from .output import work_folder
+    from .stills import kept_images
     from .workfolder import kept_work
 
     target = ctx.meta.get(JOB_OUTPUT)
@@ -135,7 +135,7 @@ def _accepted_values(param: click.Parameter) -> tuple[str, ...]:
     """The values an option takes where they are a known list."""
     if isinstance(param.type, click.Choice):
         return tuple(map(str, param.type.choices))
-    if param.name == "preset":  # --encoder-preset: free text checked against the codec, known here
+    if param.name == "encoder_preset":  # free text, checked against the codec once it is known
         from .io.writer import CODECS
 
         return tuple(dict.fromkeys(preset for spec in CODECS.values() for preset in spec.presets))
@@ -256,9 +256,9 @@ def batch_films(inputs: tuple[Path, ...]) -> list[Path] | None:
 
 def batch_targets(films: list[Path], folder: Path, codec: str | None) -> list[tuple[Path, Path]]:
     """Each film's output in the batch's folder: its own name, in the codec's usual container."""
-    from .output import film_suffix
+    from .output import EncodeRequest
 
-    suffix = film_suffix(codec) or ".mp4"
+    suffix = EncodeRequest(codec).suffix or ".mp4"
     if folder.suffix:
         raise LumiereError(f"several films go into a folder; -o {folder} looks like a file")
     names = [film.stem if film.is_file() else film.name for film in films]
@@ -318,7 +318,7 @@ def _precision(precision: str) -> str:
                    "an image sequence.")
 @click.option("--crf", type=int, default=None,
               help="Quality for h264/h265/av1 (and the nvenc codecs' cq): lower is better (default 18/20/30; 19/21).")
-@click.option("--encoder-preset", "preset", default=None,
+@click.option("--encoder-preset", default=None,
               help="Encoder speed preset (x264/x265: ultrafast..veryslow; av1: 0..13; nvenc: p1..p7; prores: proxy, "
                    "lt, standard, hq).")
 @click.option("--bit-depth", type=Choice(["8", "10", "16"]), default=None,
@@ -341,7 +341,7 @@ def _precision(precision: str) -> str:
               help="Restore only this many seconds from the middle, and write OUT-compare.mp4 (before | after) "
                    "beside OUT: tune the settings before committing to hours.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def restore(inputs, input_options, output, overwrite, device, precision, tile, codec, crf, preset, bit_depth,
+def restore(inputs, input_options, output, overwrite, device, precision, tile, codec, crf, encoder_preset, bit_depth,
             source_fps, chunk_frames, batch, restart, film_preset, ray_address, preview, quiet, **values):
     """Restore a film (video file, or folder of frames) into OUT; or several films into the folder OUT.
 
@@ -360,13 +360,14 @@ def restore(inputs, input_options, output, overwrite, device, precision, tile, c
     """
     from .api import film_target
     from .api import restore as run_restore
-    from .output import is_finished
+    from .output import EncodeRequest, is_finished
+
+    encode = EncodeRequest(codec, crf, encoder_preset, int(bit_depth) if bit_depth else None)
 
     def one(input_path: Path, output_path: Path | None) -> None:
-        click.get_current_context().meta[JOB_OUTPUT] = film_target(input_path, output_path, codec)
+        click.get_current_context().meta[JOB_OUTPUT] = film_target(input_path, output_path, encode)
         path = run_restore(input_path, output_path, preset=film_preset, device=device, precision=_precision(precision),
-                           tile=tile, preview=preview, ray=ray_address, codec=codec, crf=crf, encoder_preset=preset,
-                           bit_depth=int(bit_depth) if bit_depth else None, source_fps=source_fps,
+                           tile=tile, preview=preview, ray=ray_address, encode=encode, source_fps=source_fps,
                            chunk_frames=chunk_frames, batch=batch, restart=restart, overwrite=overwrite, quiet=quiet,
                            report=_say, **values)
         click.echo(f"wrote {path}")
@@ -430,12 +431,14 @@ def colorize(inputs, input_options, output, overwrite, device, precision, codec,
     """
     from .api import colorize as run_colorize
     from .api import colorize_target
+    from .output import EncodeRequest
 
+    encode = EncodeRequest(codec, crf)
     input_path, references = _input_and_references(_inputs(input_options, inputs), values.pop("reference"))
-    target, photos = colorize_target(input_path, output, codec, source_fps)
+    target, photos = colorize_target(input_path, output, encode, source_fps)
     click.get_current_context().meta[JOB_OUTPUT] = target
     written = run_colorize(input_path, output=output, reference=references, device=device,
-                           precision=_precision(precision), codec=codec, crf=crf, source_fps=source_fps,
+                           precision=_precision(precision), encode=encode, source_fps=source_fps,
                            chunk_frames=chunk_frames, restart=restart, overwrite=overwrite, quiet=quiet,
                            report=_say, **values)
     click.echo(f"wrote {written}")

@@ -19,6 +19,23 @@ CHUNK_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
+class EncodeRequest:
+    """How a film's output is to be encoded, as the caller asked: the codec (h264 for a video file, png for
+    frames), quality (CRF), the encoder's speed preset and bit depth. None leaves each to the codec's default or
+    the input's depth; `plan_output` checks them against the output's container."""
+
+    codec: str | None = None
+    crf: int | None = None
+    encoder_preset: str | None = None
+    bit_depth: int | None = None
+
+    @property
+    def suffix(self) -> str:
+        """The codec's usual container for a film with no output named ("": a folder of frames)."""
+        return {"ffv1": ".mkv", "prores": ".mov", "png": "", "tiff": ""}.get(self.codec or "h264", ".mp4")
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     """Where and how to write: a video file, or an image sequence (a folder, or a folder/%05d.png pattern)."""
 
@@ -38,10 +55,11 @@ class OutputSpec:
         return self.path if self.kind == "video" else self.folder
 
 
-def plan_output(path: Path, codec: str | None, crf: int | None, preset: str | None, bit_depth: int | None,
-                source_bit_depth: int) -> OutputSpec:
-    """What writing to `path` means (a video file, or an image sequence), checked before any work."""
+def plan_output(path: Path, request: EncodeRequest, source_bit_depth: int) -> OutputSpec:
+    """What writing to `path` as `request` asks means (a video file, or an image sequence), checked before any
+    work."""
     path = Path(path)
+    codec = request.codec
     suffix = path.suffix.lower()
     pattern = is_frame_pattern(path.name)
     if path.is_dir() and suffix in VIDEO_SUFFIXES:
@@ -70,8 +88,8 @@ def plan_output(path: Path, codec: str | None, crf: int | None, preset: str | No
     codec = codec or "h264"
     if codec in IMAGE_CODECS:
         raise OutputError(f"$codec {codec} writes an image sequence; give a folder as $output")
-    settings = EncodeSettings(codec=codec, crf=crf, preset=preset,
-                              bit_depth=bit_depth or default_bit_depth(codec, source_bit_depth))
+    settings = EncodeSettings(codec=codec, crf=request.crf, preset=request.encoder_preset,
+                              bit_depth=request.bit_depth or default_bit_depth(codec, source_bit_depth))
     settings.validate(suffix)
     return OutputSpec(path, "video", settings)
 
@@ -113,11 +131,6 @@ def default_output(input_path: Path, suffix: str) -> Path:
     input_path = Path(input_path)
     name = input_path.name if input_path.is_dir() or not input_path.suffix else input_path.stem
     return input_path.parent / f"{name}-lumiere{suffix}"
-
-
-def film_suffix(codec: str | None) -> str:
-    """The usual container of a codec's film ("": a folder of frames)."""
-    return {"ffv1": ".mkv", "prores": ".mov", "png": "", "tiff": ""}.get(codec or "h264", ".mp4")
 
 
 def check_output_folder(folder: Path) -> None:

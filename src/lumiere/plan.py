@@ -71,6 +71,7 @@ def settings_from_options(values: Mapping[str, Any], preset: str | None = None) 
 class StagePlan:
     film: Film
     stages: tuple[StageSettings, ...]  # in FILM_STAGES order, completed with what was measured on the film
+    asked_size: tuple[int, int] | None = None  # the enlargement asked for, before rounding to even numbers
 
     def get(self, kind: type[StageSettings]) -> StageSettings | None:
         return next((settings for settings in self.stages if isinstance(settings, kind)), None)
@@ -102,13 +103,13 @@ def plan_stages(source: Source, settings: Iterable[StageSettings], runner: Runne
     size = (info.width, info.height)
     stages = _in_order(settings)
     upscale = next((s for s in stages if isinstance(s, UpscaleSettings)), None)
-    out_size = upscale.wants_upscale(size, even) if upscale is not None else None
+    out_size, asked_size = (upscale.wants_upscale(size, even) if upscale is not None else None) or (None, None)
     film = Film(size, out_size, info.time_base, runner, info.fps)
     sample, runners = FilmSample(source), runners or Runners(runner)
     measured = [s.measure(film, sample, runners) for s in stages]
     if not any(isinstance(s, ShotsSettings) for s in measured) and any(s.needs_shots(film, runners) for s in measured):
         measured.append(ShotsSettings())  # one shot finder for every stage that reads shots
-    return StagePlan(film, _in_order(measured))
+    return StagePlan(film, _in_order(measured), asked_size)
 
 
 def build_stages(plan: StagePlan, runners: Runners | None = None) -> list[Stage]:

@@ -32,7 +32,7 @@ from .errors import InputError, LumiereError, OptionError, keyword, spelled
 from .io.images import is_image_path, read_image
 from .io.reader import VIDEO_SUFFIXES, open_source
 from .jobs import preview_frames
-from .output import film_suffix, is_finished
+from .output import EncodeRequest, is_finished
 from .workfolder import kept_work
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class Workspace:
     def result(self, job: WebJob) -> Path:
         source = Path(job.input)
         if source.suffix.lower() in VIDEO_SUFFIXES:
-            return self.work / "results" / f"{job.name()}{film_suffix(job.codec)}"
+            return self.work / "results" / f"{job.name()}{EncodeRequest(job.codec).suffix}"
         if source.is_dir():
             return self.work / "results" / job.name()
         return self.work / "results" / f"{job.name()}.png"
@@ -254,8 +254,8 @@ def run(job: WebJob, workspace: Workspace, report: Report = None) -> Path:
         try:
             if not is_finished(output):
                 info = open_source(source).info
-                api.restore(source, output, preset="film" if job.clean else None, codec=job.codec, report=report,
-                            chunk_frames=max(1, round(CHUNK_SECONDS * info.fps)), **job.options())
+                api.restore(source, output, preset="film" if job.clean else None, encode=EncodeRequest(job.codec),
+                            report=report, chunk_frames=max(1, round(CHUNK_SECONDS * info.fps)), **job.options())
         except Exception:
             settings.unlink()
             raise

@@ -174,3 +174,22 @@ def test_cli_codec_choices_are_the_writers():
     from lumiere.io.writer import CODECS, IMAGE_CODECS
 
     assert set(CODEC_CHOICES) == set(CODECS) | set(IMAGE_CODECS)
+
+
+@pytest.mark.parametrize("from_zero", [False, True])
+def test_cardinality_write_clip(video_factory, tmp_path, from_zero):
+    """A stretch of a film, cut to its top-left corner, as a lossless video: the frames and times asked for."""
+    from lumiere.io.reader import open_source
+    from lumiere.io.writer import write_clip
+
+    source = open_source(video_factory(frames=8))
+    clip = open_source(write_clip(source, tmp_path / "clip.mkv", EncodeSettings("ffv1"), range(3, 6), (32, 16),
+                                  from_zero))
+    whole, cut = list(source.frames()), list(clip.frames())
+    assert [frame.rgb.shape for frame in cut] == [(16, 32, 3)] * 3
+    for kept, original in zip(cut, whole[3:6], strict=True):
+        np.testing.assert_array_equal(kept.rgb, original.rgb[:16, :32])
+    seconds = [float(frame.pts * source.info.time_base) for frame in whole[3:6]]
+    offset = seconds[0] if from_zero else 0.0
+    assert [float(frame.pts * clip.info.time_base) for frame in cut] == pytest.approx(
+        [second - offset for second in seconds], abs=1e-3)

@@ -11,6 +11,7 @@ from lumiere.errors import InputError, OptionError
 from lumiere.io.reader import FrameInfo, open_source
 from lumiere.jobs import restore
 from lumiere.ops import array_to_tensor
+from lumiere.output import EncodeRequest
 from lumiere.plan import settings_from_options
 from lumiere.stages.deinterlace import DeinterlaceSettings, DeinterlaceStage, InverseTelecineStage
 
@@ -151,8 +152,8 @@ def test_auto_follows_the_streams_field_order(tmp_path):
     assert open_source(plain).info.field_order in ("progressive", "unknown")
     for src, deinterlaced in ((interlaced, True), (plain, False)):
         auto, off = tmp_path / f"{src.stem}-auto.mkv", tmp_path / f"{src.stem}-off.mkv"
-        restore(src, auto, *settings_from_options({"scale": 1}), codec="ffv1", show_progress=False)
-        restore(src, off, *settings_from_options({"scale": 1, "deinterlace": "off"}), codec="ffv1",
+        restore(src, auto, *settings_from_options({"scale": 1}), encode=EncodeRequest("ffv1"), show_progress=False)
+        restore(src, off, *settings_from_options({"scale": 1, "deinterlace": "off"}), encode=EncodeRequest("ffv1"),
                 show_progress=False)
         assert torch.equal(_decoded(auto), _decoded(off)) != deinterlaced
     truth = progressive[0::2]
@@ -170,7 +171,7 @@ def test_a_job_in_chunks_equals_one_in_one_chunk(tmp_path, mode):
     outputs = []
     for chunk_frames in (4, 100):
         out = tmp_path / f"out-{chunk_frames}.mkv"
-        restore(src, out, *settings_from_options({"scale": 1, "deinterlace": mode}), codec="ffv1",
+        restore(src, out, *settings_from_options({"scale": 1, "deinterlace": mode}), encode=EncodeRequest("ffv1"),
                 chunk_frames=chunk_frames, show_progress=False)
         outputs.append(_decoded(out))
     assert len(outputs[0]) == (12 if mode == "on" else 24)

@@ -11,6 +11,7 @@ import torch
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.errors import OptionError
 from lumiere.jobs import restore
+from lumiere.output import EncodeRequest
 from lumiere.stages.interpolate import InterpolateSettings, InterpolateStage, NetworkInbetweens, network_work_side
 from lumiere.stages.settings import Film
 from lumiere.stages.upscale import UpscaleSettings
@@ -104,8 +105,8 @@ def test_a_job_in_chunks_equals_one_in_one_chunk(rife, video_factory, tmp_path):
     src = video_factory(frames=9, size=(64, 48), fps=12)
     chunked, whole = tmp_path / "chunked.mkv", tmp_path / "whole.mkv"
     settings = InterpolateSettings(Fraction(30))
-    _restore(src, chunked, settings, codec="ffv1", chunk_frames=2)
-    _restore(src, whole, settings, codec="ffv1", chunk_frames=100)
+    _restore(src, chunked, settings, encode=EncodeRequest("ffv1"), chunk_frames=2)
+    _restore(src, whole, settings, encode=EncodeRequest("ffv1"), chunk_frames=100)
     a, b = decode_all(chunked), decode_all(whole)
     assert len(a) == len(b) == 23 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 

@@ -1,6 +1,5 @@
 """The recurrent upscaler's stage: windows at fixed frame numbers, shots kept apart, a chunked job equal to one pass."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -10,6 +9,7 @@ from lumiere.io.reader import FrameInfo
 from lumiere.jobs import restore
 from lumiere.models.basicvsr import BasicVSR, BasicVSRConfig
 from lumiere.models.loader import load_model, save_weights
+from lumiere.output import EncodeRequest
 from lumiere.plan import settings_from_options
 from lumiere.stages.upscale import SequenceUpscaleStage, UpscaleSettings, sequence_window
 
@@ -99,8 +99,8 @@ def test_a_job_in_chunks_equals_one_in_one_chunk(tmp_path, tiny_sequence_model):
     outputs = []
     for chunk_frames in (3, 100):
         out = tmp_path / f"out-{chunk_frames}.mkv"
-        restore(src, out, *settings_from_options({"scale": 4, "model": str(tiny_sequence_model)}), codec="ffv1",
-                chunk_frames=chunk_frames, show_progress=False)
+        restore(src, out, *settings_from_options({"scale": 4, "model": str(tiny_sequence_model)}),
+                encode=EncodeRequest("ffv1"), chunk_frames=chunk_frames, show_progress=False)
         outputs.append(_decoded(out))
     assert outputs[0].shape == (10, 128, 128, 3)
     np.testing.assert_array_equal(outputs[0], outputs[1])

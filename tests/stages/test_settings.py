@@ -8,6 +8,7 @@ import pytest
 
 from lumiere import plan
 from lumiere.errors import LumiereError, OptionError
+from lumiere.output import EncodeRequest
 from lumiere.plan import FILM_STAGES, settings_from_options, stage_options
 from lumiere.stages.base import FrameStage
 from lumiere.stages.deflicker import DeflickerSettings
@@ -125,6 +126,6 @@ def test_a_new_stage_is_one_class_and_one_line(tmp_path, video_factory, monkeypa
     assert "invert" in stage_options()
     settings = settings_from_options({"invert": True, "scale": 1})
     src, out = video_factory(frames=3, size=(32, 24)), tmp_path / "out.mkv"
-    restore(src, out, *settings, codec="ffv1", show_progress=False)
+    restore(src, out, *settings, encode=EncodeRequest("ffv1"), show_progress=False)
     before, after = decode_all(src), decode_all(out)
     assert all(np.abs(255 - a.astype(int) - b).max() <= 1 for a, b in zip(after, before, strict=True))

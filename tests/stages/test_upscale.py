@@ -35,8 +35,13 @@ def test_target_size(kwargs, expected):
     assert target_size(640, 480, **kwargs) == expected
 
 
-def test_target_size_even():
-    assert target_size(641, 481, scale=1.5, even=True) == (962, 722)
+def test_wants_upscale_even():
+    """A codec that needs even sizes rounds the output up; the size asked for is kept for the notice."""
+    assert UpscaleSettings(scale=1.5).wants_upscale((641, 481), even=True) == ((962, 722), (962, 722))
+    assert UpscaleSettings(scale=1.5).wants_upscale((641, 481), even=False) == ((962, 722), (962, 722))
+    assert UpscaleSettings(scale=1.5).wants_upscale((642, 481), even=True) == ((964, 722), (963, 722))
+    assert UpscaleSettings(scale=1).wants_upscale((321, 240), even=True) == ((322, 240), (321, 240))
+    assert UpscaleSettings(scale=1).wants_upscale((321, 240), even=False) is None
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -1,6 +1,5 @@
 """The multi-frame upscale stage: each frame from itself and its neighbours of the same shot; exact resume."""
 
-
 import av
 import cv2
 import numpy as np
@@ -13,6 +12,7 @@ from lumiere.io.reader import FrameInfo
 from lumiere.jobs import restore
 from lumiere.models.loader import load_model, save_weights
 from lumiere.models.multiframe import MultiFrameConfig, MultiFrameNet
+from lumiere.output import EncodeRequest
 from lumiere.plan import settings_from_options
 from lumiere.stages.upscale import UpscaleSettings, VideoUpscaleStage, choose_upscaler
 
@@ -131,8 +131,8 @@ def test_a_job_in_chunks_equals_one_in_one_chunk(tmp_path, tiny_video_model):
     outputs = []
     for chunk_frames in (3, 100):
         out = tmp_path / f"out-{chunk_frames}.mkv"
-        restore(src, out, *settings_from_options({"scale": 2, "model": str(tiny_video_model)}), codec="ffv1",
-                chunk_frames=chunk_frames, show_progress=False)
+        restore(src, out, *settings_from_options({"scale": 2, "model": str(tiny_video_model)}),
+                encode=EncodeRequest("ffv1"), chunk_frames=chunk_frames, show_progress=False)
         outputs.append(_decoded(out))
     assert outputs[0].shape == (10, 64, 64, 3)
     np.testing.assert_array_equal(outputs[0], outputs[1])

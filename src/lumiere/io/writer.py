@@ -413,6 +413,22 @@ def video_file(output: Path, settings: EncodeSettings, width: int, height: int, 
         work.unlink(missing_ok=True)
 
 
+def write_clip(source, output: Path, settings: EncodeSettings, frames: range, size: tuple[int, int] | None = None,
+               from_zero: bool = False) -> Path:
+    """`frames` of a film (an `io.reader.Source`), its top-left `size` (width, height; None: whole), as a video of
+    their own at the film's rate and colour; `from_zero`: timestamps start at zero rather than where they were."""
+    info = source.info
+    width, height = size or (info.width, info.height)
+    first_pts = None
+    with video_file(output, settings, width, height, info.fps, info.time_base, info.color) as writer:
+        for frame in source.frames(frames.start):
+            if frame.index >= frames.stop:
+                break
+            first_pts = frame.pts if first_pts is None else first_pts
+            writer.write(frame.rgb[:height, :width], frame.pts - (first_pts if from_zero else 0), frame.duration)
+    return output
+
+
 class ImageSequenceWriter:
     """Writes frames as numbered (or source-named) images into a folder."""
 

@@ -39,7 +39,7 @@ RESOLUTION_PRESETS = {"720p": (1280, 720), "1080p": (1920, 1080), "2k": (2560, 1
 
 
 def target_size(width: int, height: int, *, scale: float | None = None, target_height: int | None = None,
-                fit: str | None = None, even: bool = False) -> tuple[int, int]:
+                fit: str | None = None) -> tuple[int, int]:
     """Output (width, height) for one of a scale, a height or a frame to fit; the aspect ratio is kept."""
     given = [name for name, value in (("$scale", scale), ("$height", target_height), ("$to", fit))
              if value is not None]
@@ -63,8 +63,6 @@ def target_size(width: int, height: int, *, scale: float | None = None, target_h
     out_w, out_h = round(width * factor), round(height * factor)
     if target_height is not None:
         out_h = target_height
-    if even:
-        out_w, out_h = out_w + out_w % 2, out_h + out_h % 2
     if max(out_w, out_h) > MAX_SIDE:
         raise LumiereError(f"output would be {out_w}x{out_h}; the largest side lumiere writes is {MAX_SIDE}")
     return out_w, out_h
@@ -349,6 +347,8 @@ class UpscaleSettings(StageSettings):
     strength: float | None = None  # texture from faithful (0) to detailed (1); None: the look's own
     kind: str | None = None  # the input is "film" or "clean"; None: measured on the input
     quality: str = "standard"  # "high": the RRDB-size film network, for GPUs; "fast": a narrower one, for CPUs
+    measured_kind: str | None = None  # what `measure` found the film to be, where that chose the network
+    chosen: UpscalerChoice | None = None  # the network, fixed by `measure` for the film's sizes
 
     options = (
         Option("scale", "Enlargement factor, 1 to 8 (fractions too: 2.5). 1 upscales nothing.",
@@ -383,21 +383,23 @@ class UpscaleSettings(StageSettings):
         scale is its default)."""
         return self if self.sized or self.model is not None else replace(self, scale=scale)
 
-    def wants_upscale(self, size: tuple[int, int], even: bool) -> tuple[int, int] | None:
-        """The output size, or None where the stage has nothing to do: no enlargement and no 1x model to run."""
+    def wants_upscale(self, size: tuple[int, int], even: bool) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """The output size and the size asked for (they differ where `even` rounds it up to even numbers), or
+        None where the stage has nothing to do: no enlargement and no 1x model to run."""
         scale = self.scale
         if not self.sized and self.model is not None:
             scale = float(model_scale(self.model))
-        out = target_size(*size, scale=scale, target_height=self.height, fit=self.to, even=even)
+        exact = target_size(*size, scale=scale, target_height=self.height, fit=self.to)
+        out = (exact[0] + exact[0] % 2, exact[1] + exact[1] % 2) if even else exact
         if out != size:
-            return out
+            return out, exact
         if self.model is None:
             return None
         factor = model_scale(self.model)
         if factor != 1:
             raise OptionError(f"model {self.model} enlarges x{factor}, and this asks for no enlargement; give "
                               f"$scale {factor} (or leave it out), or a 1x model")
-        return out
+        return out, exact
 
     @property
     def needs_input_kind(self) -> bool:
@@ -418,24 +420,21 @@ class UpscaleSettings(StageSettings):
         return choose_upscaler(factor, self.look, self.strength, self.kind or kind or "film", self.quality, video)
 
     def measure(self, film, sample, runners):
-        if film.out_size is None or not self.needs_input_kind:
+        """The network chosen once for the film, from what its sample frame looks like where that decides."""
+        if film.out_size is None:
             return self
-        return replace(self, kind=input_kind(sample.frame()[None], runners, FILM_CLEAN_BELOW)[0])
+        kind = input_kind(sample.frame()[None], runners, FILM_CLEAN_BELOW)[0] if self.needs_input_kind else None
+        return replace(self, measured_kind=kind, chosen=self.choice(film.size, film.out_size, kind, video=True))
 
     def needs_shots(self, film, runners):
         """A film enlarged by a network that reads its neighbours (the usual case) must keep to the frame's shot."""
-        return film.out_size is not None and upscaler(self.choice(film.size, film.out_size, video=True),
-                                                      runners).descriptor.role == "video"
+        return self.chosen is not None and upscaler(self.chosen, runners).descriptor.role == "video"
 
     def build(self, film, runners):
-        if film.out_size is None:
-            return []
-        return [upscale_stage(self.choice(film.size, film.out_size, video=True), runners, film.size, film.out_size)]
+        return [] if self.chosen is None else [upscale_stage(self.chosen, runners, film.size, film.out_size)]
 
     def files(self, film):
-        if film.out_size is None:
-            return []
-        return [resolve_model_path(name)[1] for name in self.choice(film.size, film.out_size, video=True).names]
+        return [] if self.chosen is None else [resolve_model_path(name)[1] for name in self.chosen.names]
 
 
 def input_kind(picture: torch.Tensor, runners: Runners, clean_below: float = 0.5) -> tuple[str, float]:
