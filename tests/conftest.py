@@ -16,7 +16,21 @@ from lumiere.models.loader import save_weights
 
 DATA = Path(os.environ.get("LUMIERE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Under pytest-xdist the workers share the cores: each takes its part of them, for itself and the programs its tests
+# start, rather than every process spinning up threads for all of them.
+THREADS = max(1, min(2, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1))))
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(THREADS)
+torch.set_num_threads(THREADS)
+
+
+@pytest.fixture(autouse=True)
+def _ordinary_scheduling():
+    """Each test, and the programs it starts, at the ordinary time-sharing priority: a test process found raised to
+    real-time (seen here on a worker) passes that to the browsers it starts, whose busy pages then starve the
+    server they are waiting on."""
+    if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) != os.SCHED_OTHER:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 def data_path(*parts: str) -> Path:

@@ -13,6 +13,8 @@ import pytest
 
 from .conftest import decode_all
 
+pytestmark = pytest.mark.xdist_group("ray")  # one local cluster at a time: these run in one worker, in turn
+
 
 def _frames_and_times(path):
     import av
@@ -58,7 +60,7 @@ def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
     from lumiere.engine.runner import RunnerSettings
     from lumiere.io.reader import open_source
     from lumiere.job import Job
-    from lumiere.output import plan_output
+    from lumiere.output import EncodeRequest, plan_output
     from lumiere.plan import build_stages, plan_stages
     from lumiere.stages.deflicker import DeflickerSettings
     from lumiere.stages.interpolate import InterpolateSettings
@@ -70,7 +72,7 @@ def test_each_chunk_renders_alone_as_in_one_pass(tmp_path, video_factory):
     film = [StabilizeSettings(radius=4), DeflickerSettings(radius=3), InterpolateSettings(Fraction(24))]
     plan = plan_stages(source, film, RunnerSettings(), even=True)
     whole = tmp_path / "whole.mkv"
-    job = Job(source, build_stages(plan), plan_output(whole, "ffv1", None, None, None, 8), chunk_frames=8,
+    job = Job(source, build_stages(plan), plan_output(whole, EncodeRequest("ffv1"), 8), chunk_frames=8,
               settings="s", work=WorkFolder(whole))
     job.run()
     chunks = []
@@ -116,14 +118,14 @@ def _ray_job(tmp_path, film, task_function, name="out.mkv"):
     from lumiere.engine.runner import RunnerSettings
     from lumiere.io.reader import open_source
     from lumiere.job import Job
-    from lumiere.output import plan_output
+    from lumiere.output import EncodeRequest, plan_output
     from lumiere.plan import build_stages, plan_stages
     from lumiere.workfolder import WorkFolder
 
     source = open_source(film)
     plan = plan_stages(source, [], RunnerSettings(), even=True)
     out = tmp_path / name
-    job = Job(source, build_stages(plan), plan_output(out, "ffv1", None, None, None, 8), chunk_frames=4,
+    job = Job(source, build_stages(plan), plan_output(out, EncodeRequest("ffv1"), 8), chunk_frames=4,
               settings="s", work=WorkFolder(out))
     job.run(lambda job, chunks, progress: run_on_ray(job, chunks, progress, address="auto", plan=plan,
                                                      play_fps=None, task_function=task_function))

@@ -14,17 +14,11 @@ def street_scene_corner(tmp_path_factory):
     """The first 24 frames of street-scene.mp4 (18 fps, real grain, flicker and dust), its top-left 320x240 as
     lumiere itself writes a film: the whole film through the default network takes a quarter of an hour here."""
     from lumiere.io.reader import open_source
-    from lumiere.io.writer import EncodeSettings, video_file
+    from lumiere.io.writer import EncodeSettings, write_clip
 
-    source = open_source(data_path("film", "street-scene.mp4"))
-    info = source.info
-    clip = tmp_path_factory.mktemp("real") / "street-corner.mp4"
-    with video_file(clip, EncodeSettings("h264", crf=12), 320, 240, info.fps, info.time_base, info.color) as writer:
-        for frame in source.frames():
-            if frame.index == 24:
-                break
-            writer.write(frame.rgb[:240, :320], frame.pts, frame.duration)
-    return clip
+    return write_clip(open_source(data_path("film", "street-scene.mp4")),
+                      tmp_path_factory.mktemp("real") / "street-corner.mp4", EncodeSettings("h264", crf=12), range(24),
+                      (320, 240))
 
 
 @pytest.mark.slow
@@ -49,6 +43,7 @@ def test_restore_street_scene(tmp_path, street_scene_corner):
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_time_to_go_holds_on_a_real_job(tmp_path):
     """The time to go said before the frames start is within 30% of the time the rest of the job takes, on a job
     whose parts cost very different amounts a frame: the shot finder, colour, in-between frames and the
