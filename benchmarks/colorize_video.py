@@ -45,7 +45,6 @@ from lumiere.stages.colorize import (
     register_affine,
     warp_affine,
     work_lightness,
-    work_size,
 )
 from lumiere.stages.deflicker import DeflickerStage
 
@@ -113,7 +112,7 @@ def references() -> tuple[list[dict], dict]:
     settings = ColorizeSettings(references=paths)
     colours = colorizer(settings, Runners(RunnerSettings("cpu")))
     refs = References(colours, paths)
-    size = work_size(frames[0].shape[1], frames[0].shape[0], settings.render_size)
+    size = colours.work_size(frames[0].shape[1], frames[0].shape[0])
     keyframes = refs.locate((i, work_lightness(rgb, size)) for i, rgb in enumerate(frames)).keyframes
     outputs = colorize(frames, ColorizeStage(colours, references=refs))
     plain = colorize(frames, ColorizeStage(colours))

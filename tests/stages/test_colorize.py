@@ -62,9 +62,10 @@ def _grainy_gray_clip(frames: int, seed: int = 0) -> torch.Tensor:
 
 
 def test_work_size():
-    assert work_size(640, 480, 256) == (336, 256)
-    assert work_size(3840, 2880, 256) == (336, 256)
-    assert all(side % 16 == 0 for side in work_size(1000, 333, 100))
+    assert work_size(640, 480, 256, 16) == (336, 256)
+    assert work_size(3840, 2880, 256, 16) == (336, 256)
+    assert all(side % 16 == 0 for side in work_size(1000, 333, 100, 16))
+    assert work_size(640, 480, 256, 32) == (352, 256)
 
 
 def test_smoke_keeps_lightness(colorizer):
@@ -136,7 +137,7 @@ def test_reference_frame_of_the_film_is_laid_onto_it(colorizer, tmp_path):
     references = References(colorizer, (reference,))
     from lumiere.stages.colorize import work_lightness
 
-    size = work_size(128, 96, 64)
+    size = colorizer.work_size(128, 96)
     frames = [(i, work_lightness((clip[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), size))
               for i in range(6)]
     assert references.locate(frames).keyframes == {5: 0}

@@ -26,6 +26,8 @@ from .colornet import SIZE_MULTIPLE as COLORNET_SIZE_MULTIPLE
 from .colornet import ColorNet, ColorNetConfig
 from .damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from .damagenet import DamageNet, DamageNetConfig
+from .encoder_colornet import SIZE_MULTIPLE as ENCODER_COLORNET_SIZE_MULTIPLE
+from .encoder_colornet import EncoderColorNet, EncoderColorNetConfig
 from .multiframe import MultiFrameConfig, MultiFrameNet, neighbours_of
 from .repairnet import FRAMES as REPAIR_FRAMES
 from .repairnet import SIZE_MULTIPLE as REPAIR_SIZE_MULTIPLE
@@ -101,6 +103,27 @@ class ColorNetArch(Architecture[ColorNet]):
             size_requirements=SizeRequirements(minimum=COLORNET_SIZE_MULTIPLE, multiple_of=COLORNET_SIZE_MULTIPLE),
             # one picture's pooled features colour every pixel of it: tiles would each get their own scene
             tiling=ModelTiling.DISCOURAGED)
+
+
+class EncoderColorNetArch(Architecture[EncoderColorNet]):
+    """lumiere's colorizer on an ImageNet encoder (MobileNetV2): ColorNet's colour distribution, from features of
+    a network that already knows what things are."""
+
+    def __init__(self) -> None:
+        super().__init__(id="lumiere.EncoderColorNet", name="EncoderColorNet",
+                         detect=KeyCondition.has_all("ab_bins", "class_weights", "encoder.0.0.weight",
+                                                     "lateral.0.weight", "global_features.0.weight",
+                                                     "dec4.1.0.weight", "head.weight"))
+
+    def load(self, state_dict: StateDict) -> ImageModelDescriptor[EncoderColorNet]:
+        width, bins = state_dict["dec4.1.0.weight"].shape[0], state_dict["head.weight"].shape[0]
+        model = EncoderColorNet(EncoderColorNetConfig(width=width, bins=bins))
+        return ImageModelDescriptor(
+            model, state_dict, architecture=self, purpose="Restoration", tags=["mobilenet_v2", f"{width}w"],
+            supports_half=True, supports_bfloat16=True, scale=1, input_channels=1, output_channels=2,
+            size_requirements=SizeRequirements(minimum=ENCODER_COLORNET_SIZE_MULTIPLE,
+                                               multiple_of=ENCODER_COLORNET_SIZE_MULTIPLE),
+            tiling=ModelTiling.DISCOURAGED)  # as ColorNet: one picture's pooled features colour all of it
 
 
 class RepairNetArch(Architecture[RepairNet]):
@@ -239,7 +262,8 @@ class TransNetArch(Architecture[TransNetV2]):
 
 # Every architecture lumiere loads: spandrel's (the community's files) and lumiere's own, found by their keys.
 REGISTRY = MAIN_REGISTRY.copy()
-REGISTRY.add(ArchSupport.from_architecture(ColorNetArch()), ArchSupport.from_architecture(RepairNetArch()),
+REGISTRY.add(ArchSupport.from_architecture(ColorNetArch()), ArchSupport.from_architecture(EncoderColorNetArch()),
+             ArchSupport.from_architecture(RepairNetArch()),
              ArchSupport.from_architecture(DamageNetArch()), ArchSupport.from_architecture(MultiFrameArch()),
              ArchSupport.from_architecture(BasicVSRArch()), ArchSupport.from_architecture(IFNetArch()),
              ArchSupport.from_architecture(TransNetArch()))

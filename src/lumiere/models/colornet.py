@@ -69,58 +69,25 @@ class ContextBlock(nn.Module):
         return x + self.branch(x)
 
 
-class ColorNet(nn.Module):
-    """(B, 1, H, W) lightness L*/100 -> (B, Q, H/4, W/4) logits over `ab_bins`. H and W: multiples of 16."""
+class ColourDistribution(nn.Module):
+    """What every colorization network shares: `bins` a*b* classes (the in-gamut cells when 0), the training's
+    class weights, and how a distribution over them becomes one colour (`decode`) and how sure it is (`spread`).
+    Subclasses predict the logits in `features`."""
 
-    def __init__(self, config: ColorNetConfig = ColorNetConfig()):
+    def __init__(self, bins: int):
         super().__init__()
-        bins = ab_gamut_bins() if config.bins == 0 else torch.zeros(config.bins, 2)
-        self.config = ColorNetConfig(config.width, bins.shape[0], config.context_blocks)
-        w = config.width
-        self.register_buffer("ab_bins", bins.clone())
+        centres = ab_gamut_bins() if bins == 0 else torch.zeros(bins, 2)
+        self.register_buffer("ab_bins", centres.clone())
         # the loss weight of each class in training: rare colours count more, which tilts the predicted
         # distribution towards them; `decode` can take that tilt back out
-        self.register_buffer("class_weights", torch.ones(bins.shape[0]))
-        self.enc1 = nn.Sequential(_block(1, w), _block(w, w))
-        self.enc2 = nn.Sequential(_block(w, 2 * w, 2), _block(2 * w, 2 * w))
-        self.enc3 = nn.Sequential(_block(2 * w, 4 * w, 2), _block(4 * w, 4 * w))
-        self.enc4 = nn.Sequential(_block(4 * w, 8 * w, 2), _block(8 * w, 8 * w))
-        self.enc5 = nn.Sequential(_block(8 * w, 8 * w, 2), _block(8 * w, 8 * w, dilation=2),
-                                  _block(8 * w, 8 * w, dilation=2))
-        self.global_features = nn.Sequential(nn.Linear(8 * w, 8 * w), nn.ReLU(inplace=True), nn.Linear(8 * w, 8 * w))
-        self.context = nn.Sequential(*(ContextBlock(8 * w, dilation=(2, 4)[i % 2])
-                                       for i in range(config.context_blocks)))
-        self.dec4 = nn.Sequential(_block(16 * w, 8 * w), _block(8 * w, 8 * w))
-        self.dec3 = nn.Sequential(_block(12 * w, 4 * w), _block(4 * w, 4 * w))
-        self.head = nn.Conv2d(4 * w, self.config.bins, 1)
+        self.register_buffer("class_weights", torch.ones(centres.shape[0]))
 
     def features(self, lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's features at 1/4 (for matching a reference's content) and the logits."""
-        check_image_batch(lightness, channels=1)
-        if lightness.shape[-2] % SIZE_MULTIPLE or lightness.shape[-1] % SIZE_MULTIPLE:
-            raise ValueError(f"expected H and W multiples of {SIZE_MULTIPLE}, got {tuple(lightness.shape)}")
-        x = lightness - 0.5
-        e1 = self.enc1(x)
-        e2 = self.enc2(e1)
-        e3 = self.enc3(e2)
-        e4 = self.enc4(e3)
-        e5 = self.enc5(e4)
-        e5 = self.context(e5 + self.global_features(e5.mean(dim=(2, 3)))[:, :, None, None])
-        d4 = self.dec4(torch.cat([F.interpolate(e5, size=e4.shape[-2:], mode="bilinear", align_corners=False), e4], 1))
-        d3 = self.dec3(torch.cat([F.interpolate(d4, size=e3.shape[-2:], mode="bilinear", align_corners=False), e3], 1))
-        return d3, self.head(d3)
+        """(B, 1, H, W) L*/100 -> the features at 1/4 (for matching a reference's content) and the logits."""
+        raise NotImplementedError
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         return self.features(lightness)[1]
-
-    def grown(self, context_blocks: int) -> "ColorNet":
-        """This network with `context_blocks` context blocks, the added ones the identity (same predictions)."""
-        if context_blocks < self.config.context_blocks:
-            raise ValueError(f"expected at least {self.config.context_blocks} context blocks, got {context_blocks}")
-        bigger = ColorNet(ColorNetConfig(self.config.width, self.config.bins, context_blocks))
-        missing, unexpected = bigger.load_state_dict(self.state_dict(), strict=False)
-        assert not unexpected and all(key.startswith("context.") for key in missing)
-        return bigger.to(self.ab_bins.device).train(self.training)
 
     def spread(self, logits: torch.Tensor, calibration: float = CALIBRATION) -> torch.Tensor:
         """How unsure the network is: the standard deviation (a*b* units) of its calibrated colour distribution,
@@ -146,3 +113,48 @@ class ColorNet(nn.Module):
             raise ValueError(f"expected a positive temperature, got {temperature}")
         probabilities = torch.softmax(self._calibrated(logits, calibration) / temperature, dim=1)
         return torch.einsum("bqhw,qc->bchw", probabilities, self.ab_bins.float())
+
+
+class ColorNet(ColourDistribution):
+    """(B, 1, H, W) lightness L*/100 -> (B, Q, H/4, W/4) logits over `ab_bins`. H and W: multiples of 16."""
+
+    def __init__(self, config: ColorNetConfig = ColorNetConfig()):
+        super().__init__(config.bins)
+        self.config = ColorNetConfig(config.width, self.ab_bins.shape[0], config.context_blocks)
+        w = config.width
+        self.enc1 = nn.Sequential(_block(1, w), _block(w, w))
+        self.enc2 = nn.Sequential(_block(w, 2 * w, 2), _block(2 * w, 2 * w))
+        self.enc3 = nn.Sequential(_block(2 * w, 4 * w, 2), _block(4 * w, 4 * w))
+        self.enc4 = nn.Sequential(_block(4 * w, 8 * w, 2), _block(8 * w, 8 * w))
+        self.enc5 = nn.Sequential(_block(8 * w, 8 * w, 2), _block(8 * w, 8 * w, dilation=2),
+                                  _block(8 * w, 8 * w, dilation=2))
+        self.global_features = nn.Sequential(nn.Linear(8 * w, 8 * w), nn.ReLU(inplace=True), nn.Linear(8 * w, 8 * w))
+        self.context = nn.Sequential(*(ContextBlock(8 * w, dilation=(2, 4)[i % 2])
+                                       for i in range(config.context_blocks)))
+        self.dec4 = nn.Sequential(_block(16 * w, 8 * w), _block(8 * w, 8 * w))
+        self.dec3 = nn.Sequential(_block(12 * w, 4 * w), _block(4 * w, 4 * w))
+        self.head = nn.Conv2d(4 * w, self.config.bins, 1)
+
+    def features(self, lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_image_batch(lightness, channels=1)
+        if lightness.shape[-2] % SIZE_MULTIPLE or lightness.shape[-1] % SIZE_MULTIPLE:
+            raise ValueError(f"expected H and W multiples of {SIZE_MULTIPLE}, got {tuple(lightness.shape)}")
+        x = lightness - 0.5
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        e4 = self.enc4(e3)
+        e5 = self.enc5(e4)
+        e5 = self.context(e5 + self.global_features(e5.mean(dim=(2, 3)))[:, :, None, None])
+        d4 = self.dec4(torch.cat([F.interpolate(e5, size=e4.shape[-2:], mode="bilinear", align_corners=False), e4], 1))
+        d3 = self.dec3(torch.cat([F.interpolate(d4, size=e3.shape[-2:], mode="bilinear", align_corners=False), e3], 1))
+        return d3, self.head(d3)
+
+    def grown(self, context_blocks: int) -> "ColorNet":
+        """This network with `context_blocks` context blocks, the added ones the identity (same predictions)."""
+        if context_blocks < self.config.context_blocks:
+            raise ValueError(f"expected at least {self.config.context_blocks} context blocks, got {context_blocks}")
+        bigger = ColorNet(ColorNetConfig(self.config.width, self.config.bins, context_blocks))
+        missing, unexpected = bigger.load_state_dict(self.state_dict(), strict=False)
+        assert not unexpected and all(key.startswith("context.") for key in missing)
+        return bigger.to(self.ab_bins.device).train(self.training)

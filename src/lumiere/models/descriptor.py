@@ -10,7 +10,8 @@ ROLES = {"upscale": "an upscaler", "restore": "a same-size restoration network",
          "repair": "a dust-and-scratch repair network", "detect": "a film-damage detector",
          "faces": "a face-restoration network", "video": "a multi-frame video upscaler",
          "interpolate": "a frame interpolator", "shots": "a shot-cut detector"}
-OWN_ROLES = {"lumiere.ColorNet": "colorize", "lumiere.RepairNet": "repair", "lumiere.DamageNet": "detect",
+OWN_ROLES = {"lumiere.ColorNet": "colorize", "lumiere.EncoderColorNet": "colorize", "lumiere.RepairNet": "repair",
+             "lumiere.DamageNet": "detect",
              "lumiere.MultiFrameNet": "video", "lumiere.BasicVSR": "video",
              "lumiere.IFNet": "interpolate", "lumiere.TransNetV2": "shots"}
 # architectures whose batch is one shot's frames in order, each output made from all of them

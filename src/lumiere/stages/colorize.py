@@ -25,7 +25,7 @@ from ..engine.runner import ModelRunner, Runners
 from ..errors import InputError, OptionError
 from ..faces import face_mask, find_faces
 from ..io.images import read_image
-from ..models.colornet import CALIBRATION, OUTPUT_STRIDE, SIZE_MULTIPLE, TEMPERATURE
+from ..models.colornet import CALIBRATION, OUTPUT_STRIDE, TEMPERATURE
 from ..models.loader import resolve_model_path
 from ..motion import FlowAligner, correlation
 from ..ops import array_to_tensor, to_u8
@@ -95,8 +95,9 @@ class ColorizeSettings(StageSettings):
     def measure(self, film, sample, runners):
         if not self.references:
             return self
-        references = References(colorizer(self, runners), self.references)
-        work = work_size(*film.size, self.render_size)
+        colours = colorizer(self, runners)
+        references = References(colours, self.references)
+        work = colours.work_size(*film.size)
         return replace(self, located=references.locate(
             (frame.index, work_lightness(frame.rgb, work)) for frame in sample.source.frames()))
 
@@ -115,11 +116,12 @@ class ColorizeSettings(StageSettings):
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("references", "located")}
 
 
-def work_size(width: int, height: int, render_size: int) -> tuple[int, int]:
-    """(width, height) for the network: shorter side about `render_size`, both multiples of 16."""
+def work_size(width: int, height: int, render_size: int, multiple: int) -> tuple[int, int]:
+    """(width, height) for the network: shorter side about `render_size`, both multiples of `multiple` (the
+    network's: 16 for ColorNet, 32 for the ImageNet encoder's)."""
     scale = render_size / min(width, height)
     def side(n: int) -> int:
-        return max(SIZE_MULTIPLE, round(n * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+        return max(multiple, round(n * scale / multiple) * multiple)
     return side(width), side(height)
 
 
@@ -141,6 +143,10 @@ class Colorizer:
         self.settings = settings
         self.runner = runner
         self.device = runner.device
+
+    def work_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size a (width, height) picture is coloured at."""
+        return work_size(width, height, self.settings.render_size, self.runner.descriptor.size_multiple)
 
     @torch.inference_mode()
     def predict(self, luma: torch.Tensor, skin: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -450,7 +456,7 @@ class ColorizeStage(TemporalStage):
         check_image_batch(frames, channels=3)
         state = state or self.start()
         height, width = frames.shape[-2:]
-        size = work_size(width, height, self.colorizer.settings.render_size)
+        size = self.colorizer.work_size(width, height)
         device = self.colorizer.device
         luma_full = lightness(frames.to(device))
         curves = [self.references.tone(index) for index in indices] if self.references is not None else []

@@ -126,7 +126,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     model = task.build_model().to(device, memory_format=memory_format)
     ema = copy.deepcopy(model).eval()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99))
+    optimizer = torch.optim.Adam(task.parameter_groups(model), lr=config.lr, betas=(0.9, 0.99))
     # bf16 autocast on GPUs, and on CPUs that compute bf16 natively (about twice fp32 there); the optimizer
     # and the master weights stay fp32
     use_amp = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
@@ -165,7 +165,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
     model.train()
     for inputs, targets in batches:
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(config, step)
+            group["lr"] = _lr_at(config, step) * group.get("lr_share", 1.0)
         targets = targets.to(device, non_blocking=True)
         inputs = task.inputs_on(device, inputs, targets).contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):

