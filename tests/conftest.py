@@ -24,6 +24,13 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 torch.set_num_threads(THREADS)
 
 
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """The slow tests first, in their files' order: handed out first, the long ones do not leave one worker
+    running alone at the end while the other has finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _ordinary_scheduling():
     """Each test, and the programs it starts, at the ordinary time-sharing priority: a test process found raised to
