@@ -18,6 +18,7 @@ import contextlib
 import io
 import os
 import time
+from pathlib import Path
 
 import torch
 
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--models", nargs="+", default=["sr-x4", "film-x4", "film-x4-detailed", "film-x4-fast"])
+    parser.add_argument("--colorizers", nargs="+", default=[COLORIZER], help="colour networks whose stage is timed")
     parser.add_argument("--high", action="store_true", help="also film-x4-high against realesrgan-x4plus")
     args = parser.parse_args()
     frame = next(open_source(require(DATA / "film" / "street-scene.mp4")).frames()).rgb
@@ -105,12 +107,15 @@ def main() -> None:
                          "precision": precision, "s_per_frame": round(seconds, 3), "fps": round(1 / seconds, 3),
                          "gflops_per_frame": round(flops / 1e9, 1), "gflop_per_s": round(flops / seconds / 1e9, 1),
                          "params": loaded.descriptor.parameters})
-    for precision in precisions(load_model(COLORIZER))[:2]:  # the colorizer carries no int8 calibration
-        stage = ColorizeStage(colorizer(ColorizeSettings(), Runners(RunnerSettings(args.device, precision))))
-        with torch.inference_mode():
-            seconds = timed(lambda: stage.process(x, [0]), args.repeats)  # noqa: B023 (called before the loop moves on)
-        rows.append({"what": f"lumiere colorize {precision} (the whole stage, 640x480)", "model": COLORIZER,
-                     "precision": precision, "s_per_frame": round(seconds, 3), "fps": round(1 / seconds, 3)})
+    for name in args.colorizers:
+        for precision in precisions(load_model(name))[:2]:  # the colorizers carry no int8 calibration
+            settings = ColorizeSettings(model=name)
+            stage = ColorizeStage(colorizer(settings, Runners(RunnerSettings(args.device, precision))))
+            with torch.inference_mode():
+                seconds = timed(lambda: stage.process(x, [0]), args.repeats)  # noqa: B023 (called before the loop moves on)
+            rows.append({"what": f"colour stage with {Path(name).stem} {precision} (the whole stage, 640x480)",
+                         "model": name, "precision": precision, "s_per_frame": round(seconds, 3),
+                         "fps": round(1 / seconds, 3)})
     peer = peer_upscaler()
     peer_row = None
     if peer is not None:
