@@ -687,7 +687,7 @@ def _run_training(ctx: click.Context, task: str, scale: int, **flags) -> None:
     from .train.tasks import training_config
 
     config_file, resume = flags.pop("config_file"), flags.pop("resume")
-    values = TrainConfig.load(config_file).__dict__ if config_file else {}
+    values = TrainConfig.values_in(config_file) if config_file else {}
     given = {name for name in flags if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
     for name, value in flags.items():
         if name in given or name not in values:

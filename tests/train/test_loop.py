@@ -356,3 +356,15 @@ def test_exception_tasks_that_make_their_pairs_on_the_cpu(tmp_path, image_folder
     with pytest.raises(LumiereError, match=f"degrade_on device: {task} makes its pairs on the CPU"):
         train(_config(tmp_path, image_folder, task=task, degrade_on="device", recipe="film", **options),
               show_progress=False)
+
+
+def test_a_config_file_leaves_what_it_omits_to_the_task(tmp_path):
+    """A config file's missing settings are the task's defaults, as on the command line: a colorize run's recipe
+    and width are not an upscaler's."""
+    from lumiere.train.config import TrainConfig
+    from lumiere.train.tasks import training_config
+
+    path = tmp_path / "colour.yaml"
+    path.write_text(f"task: colorize\narch: mobilenet\ndata: [{tmp_path}]\noutput: {tmp_path / 'c.safetensors'}\n")
+    config = training_config("colorize", TrainConfig.values_in(path))
+    assert (config.recipe, config.num_feat, config.arch) == ("film-luma", 128, "mobilenet")

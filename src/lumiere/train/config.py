@@ -86,12 +86,19 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
+        """A run's saved configuration (every setting written out)."""
+        return cls(**cls.values_in(path))
+
+    @classmethod
+    def values_in(cls, path: Path) -> dict[str, Any]:
+        """The settings a config file gives, and only those: what it leaves out, the task decides (a colorize
+        run's recipe and width are not an upscaler's), as on the command line."""
         values = yaml.safe_load(Path(path).read_text()) or {}
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown config keys in {path}: {', '.join(sorted(unknown))}")
-        return cls(**values)
+        return values
 
 
 def command_line_settings() -> list[tuple[str, type, dict]]:
