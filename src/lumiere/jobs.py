@@ -112,9 +112,8 @@ def restore(input_path: Path, output_path: Path, *settings: StageSettings, runne
                         show_progress=show_progress, report=report, label=label)
     source = open_source(Path(input_path), source_fps)
     return _restore(source, Path(output_path), settings, runner=runner, encode=encode, chunk_frames=chunk_frames,
-                    batch=batch, restart=restart,
-                    overwrite=overwrite, ray=ray, source_fps=source_fps, show_progress=show_progress, report=report,
-                    label=label, comparison=comparison)
+                    batch=batch, restart=restart, overwrite=overwrite, ray=ray, source_fps=source_fps,
+                    show_progress=show_progress, report=report, label=label, comparison=comparison)
 
 
 def _preview(input_path: Path, output_path: Path, settings: Iterable[StageSettings], seconds: float, *,
@@ -136,8 +135,8 @@ def _preview(input_path: Path, output_path: Path, settings: Iterable[StageSettin
     clip = _preview_clip(source, seconds, output.path.parent)
     try:
         path, notices = _restore(open_source(clip), output_path, settings, runner=runner, encode=encode,
-                                 chunk_frames=chunk_frames, batch=batch,
-                                 restart=True, overwrite=True, ray=None, source_fps=None,
+                                 chunk_frames=chunk_frames, batch=batch, restart=True, overwrite=True, ray=None,
+                                 source_fps=None,
                                  show_progress=show_progress, report=report,
                                  label=f"{label} preview", title=f"{source.info.path.name} ({seconds:g} s from the "
                                                                  "middle)", comparison=comparison)

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import OutputError
 from .color import ColorInfo
 from .images import Image, write_image
+from .reader import Source
 
 log = logging.getLogger(__name__)
 
@@ -413,9 +414,9 @@ def video_file(output: Path, settings: EncodeSettings, width: int, height: int, 
         work.unlink(missing_ok=True)
 
 
-def write_clip(source, output: Path, settings: EncodeSettings, frames: range, size: tuple[int, int] | None = None,
-               from_zero: bool = False) -> Path:
-    """`frames` of a film (an `io.reader.Source`), its top-left `size` (width, height; None: whole), as a video of
+def write_clip(source: Source, output: Path, settings: EncodeSettings, frames: range,
+               size: tuple[int, int] | None = None, from_zero: bool = False) -> Path:
+    """`frames` of a film, its top-left `size` (width, height; None: whole), as a video of
     their own at the film's rate and colour; `from_zero`: timestamps start at zero rather than where they were."""
     info = source.info
     width, height = size or (info.width, info.height)

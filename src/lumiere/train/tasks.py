@@ -242,7 +242,7 @@ class ColorizationTask(Task):
     """colorize: ColorNet predicting a*b* classes from film-like lightness."""
 
     metric, metric_label = "ciede2000", "validation CIEDE2000 (lower is better)"
-    default_recipe, default_num_feat, default_num_conv = "film-luma", 32, 0
+    default_recipe, default_num_conv = "film-luma", 0
     # colornet learns from the photos alone; mobilenet reads them with an encoder trained on ImageNet
     architectures = ("colornet", "mobilenet")
     widths = {"colornet": 32, "mobilenet": 128}  # colornet: channels at full size; mobilenet: the decoder's at 1/4
