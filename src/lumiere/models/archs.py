@@ -26,6 +26,7 @@ from .colornet import SIZE_MULTIPLE as COLORNET_SIZE_MULTIPLE
 from .colornet import ColorNet, ColorNetConfig
 from .damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from .damagenet import DamageNet, DamageNetConfig
+from .efficientnet_lite import variant_of
 from .encoder_colornet import SIZE_MULTIPLE as ENCODER_COLORNET_SIZE_MULTIPLE
 from .encoder_colornet import EncoderColorNet, EncoderColorNetConfig
 from .multiframe import MultiFrameConfig, MultiFrameNet, neighbours_of
@@ -106,20 +107,24 @@ class ColorNetArch(Architecture[ColorNet]):
 
 
 class EncoderColorNetArch(Architecture[EncoderColorNet]):
-    """lumiere's colorizer on an ImageNet encoder (MobileNetV2): ColorNet's colour distribution, from features of
-    a network that already knows what things are."""
+    """lumiere's colorizer on an ImageNet encoder (MobileNetV2, EfficientNet-Lite0 or Lite2): ColorNet's colour
+    distribution, from features of a network that already knows what things are."""
 
     def __init__(self) -> None:
         super().__init__(id="lumiere.EncoderColorNet", name="EncoderColorNet",
-                         detect=KeyCondition.has_all("ab_bins", "class_weights", "encoder.0.0.weight",
-                                                     "lateral.0.weight", "global_features.0.weight",
-                                                     "dec4.1.0.weight", "head.weight"))
+                         detect=KeyCondition.has_all("ab_bins", "class_weights", "lateral.0.weight",
+                                                     "global_features.0.weight", "dec4.1.0.weight", "head.weight"))
 
     def load(self, state_dict: StateDict) -> ImageModelDescriptor[EncoderColorNet]:
         width, bins = state_dict["dec4.1.0.weight"].shape[0], state_dict["head.weight"].shape[0]
-        model = EncoderColorNet(EncoderColorNetConfig(width=width, bins=bins))
+        if "encoder._conv_stem.weight" in state_dict:
+            blocks = len({key.split(".")[2] for key in state_dict if key.startswith("encoder._blocks.")})
+            encoder = f"efficientnet_{variant_of(blocks)}"
+        else:
+            encoder = "mobilenet_v2"
+        model = EncoderColorNet(EncoderColorNetConfig(width=width, bins=bins, encoder=encoder))
         return ImageModelDescriptor(
-            model, state_dict, architecture=self, purpose="Restoration", tags=["mobilenet_v2", f"{width}w"],
+            model, state_dict, architecture=self, purpose="Restoration", tags=[encoder, f"{width}w"],
             supports_half=True, supports_bfloat16=True, scale=1, input_channels=1, output_channels=2,
             size_requirements=SizeRequirements(minimum=ENCODER_COLORNET_SIZE_MULTIPLE,
                                                multiple_of=ENCODER_COLORNET_SIZE_MULTIPLE),

