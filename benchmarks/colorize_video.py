@@ -19,7 +19,7 @@ the two (flow under 1 px, lightness within 3 units).
 Speed: seconds per frame of the temporal stage on a 640x480 and a 3840x2880 frame (the street film's frames,
 resized), after two warm-up frames, on this machine's CPU.
 
-    .venv/bin/python benchmarks/colorize_video.py [--part steadiness|references|speed|all]
+    .venv/bin/python benchmarks/colorize_video.py [--part steadiness|references|speed|all] [--model NAME|FILE]
 """
 
 import argparse
@@ -78,11 +78,11 @@ def deflickered_lumas(frames: list[np.ndarray]) -> list[np.ndarray]:
         return [luma_u8(tensor_to_array(image)) for _, image in DeflickerStage().stream(items)]
 
 
-def steadiness() -> list[dict]:
+def steadiness(model: str) -> list[dict]:
     frames = load_frames(require(DATA / "film" / "street-scene.mp4"))
     lumas = deflickered_lumas(frames)
     masks = [still_mask(lumas[t - 1], lumas[t], 0.5) for t in range(1, len(frames))]
-    colours = colorizer(ColorizeSettings(), Runners(RunnerSettings("cpu")))
+    colours = colorizer(ColorizeSettings(model=model), Runners(RunnerSettings("cpu")))
     rows = []
     for method, stage in (("frame by frame", ColorizeStage(colours, temporal=False)),
                           ("lumiere (temporal)", ColorizeStage(colours))):
@@ -105,11 +105,11 @@ def registered_reference(reference: np.ndarray, frame: np.ndarray) -> tuple[torc
     return array_to_tensor(laid)[None], inside
 
 
-def references() -> tuple[list[dict], dict]:
+def references(model: str) -> tuple[list[dict], dict]:
     clip = require(DATA / "film" / "a-bomb_blast_effects_part.mp4")
     paths = tuple(sorted(require(DATA / "film" / "a-bomb_references").glob("*.png")))
     frames = load_frames(clip)
-    settings = ColorizeSettings(references=paths)
+    settings = ColorizeSettings(model=model, references=paths)
     colours = colorizer(settings, Runners(RunnerSettings("cpu")))
     refs = References(colours, paths)
     size = colours.work_size(frames[0].shape[1], frames[0].shape[0])
@@ -147,9 +147,9 @@ def references() -> tuple[list[dict], dict]:
     return rows, summary
 
 
-def speed() -> list[dict]:
+def speed(model: str) -> list[dict]:
     frame = array_to_tensor(load_frames(require(DATA / "film" / "street-scene.mp4"))[0])[None]
-    stage_settings = ColorizeSettings()
+    stage_settings = ColorizeSettings(model=model)
     rows = []
     for width, height in [(640, 480), (3840, 2880)]:
         big = F.interpolate(frame, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
@@ -168,22 +168,23 @@ def speed() -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", choices=["steadiness", "references", "speed", "all"], default="all")
+    parser.add_argument("--model", default=ColorizeSettings().model, help="the colorizer: a name or a file")
     args = parser.parse_args()
-    result: dict = {"threads": torch.get_num_threads()}
+    result: dict = {"threads": torch.get_num_threads(), "model": args.model}
     if args.part in ("steadiness", "all"):
-        result["steadiness"] = steadiness()
+        result["steadiness"] = steadiness(args.model)
         print_table(result["steadiness"], ["clip", "method", "chroma_change", "ciede2000_change", "still_share",
                                           "vs_frame_by_frame"])
         print()
     if args.part in ("references", "all"):
-        rows, summary = references()
+        rows, summary = references(args.model)
         result["references"], result["references_summary"] = rows, summary
         print_table(rows, ["reference", "frame", "ciede2000_with_references", "ciede2000_without", "compared_share"])
         for key, value in summary.items():
             print(f"{key}: {value}")
         print()
     if args.part in ("speed", "all"):
-        result["speed"] = speed()
+        result["speed"] = speed(args.model)
         print_table(result["speed"], ["frame", "s_per_frame", "fps"])
     save(f"colorize_video_{args.part}", result)
 
