@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from lumiere.cielab import lightness, rgb_to_lab
 from lumiere.degradations.functional import resize
@@ -8,13 +9,17 @@ from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000
 from lumiere.io.images import read_image
 from lumiere.io.reader import FrameInfo
+from lumiere.models.colornet import ColorNet, ColorNetConfig
+from lumiere.models.loader import save_weights
 from lumiere.ops import array_to_tensor
 from lumiere.stages.colorize import (
+    GAIN_GRID,
     SKIN_AB,
     Colorizer,
     ColorizeSettings,
     ColorizeStage,
     References,
+    choose_colour_gain,
     colour_gain,
     guided_filter,
     guided_upsample,
@@ -191,10 +196,42 @@ def test_colour_moves_with_the_object(colorizer, monkeypatch):
 
 
 def test_sure_colour_is_bold_a_guess_is_calm():
-    settings = ColorizeSettings()
-    gain = colour_gain(torch.tensor([0.0, settings.unsure_spread, 100.0]), settings)
-    assert gain[0] == pytest.approx(settings.bold) and gain[2] == pytest.approx(settings.calm, abs=1e-3)
-    assert settings.calm < gain[1] < settings.bold
+    spread = ColorizeSettings().unsure_spread
+    gain = colour_gain(torch.tensor([0.0, spread, 100.0]), 0.6, 3.3, spread)
+    assert gain[0] == pytest.approx(3.3) and gain[2] == pytest.approx(0.6, abs=1e-3)
+    assert 0.6 < gain[1] < 3.3
+
+
+def test_each_colorizer_carries_its_colour_gain(tmp_path):
+    """A file's own (calm, bold) decodes it; one from before colorizers carried a gain gets ColorNet's; a
+    setting overrides either."""
+    network = ColorNet(ColorNetConfig(width=8)).eval()
+    old = tmp_path / "old.safetensors"
+    save_file({key: value for key, value in network.state_dict().items() if key != "colour_gain"}, str(old))
+    network.colour_gain.copy_(torch.tensor([0.4, 1.6]))
+    new = tmp_path / "new.safetensors"
+    save_weights(network, new, {})
+    runners = Runners(RunnerSettings("cpu"))
+    assert make_colorizer(ColorizeSettings(model=str(old)), runners).gain == pytest.approx((0.6, 3.3))
+    assert make_colorizer(ColorizeSettings(model=str(new)), runners).gain == pytest.approx((0.4, 1.6))
+    assert make_colorizer(ColorizeSettings(model=str(new), bold=2.0), runners).gain == pytest.approx((0.4, 2.0))
+
+
+def test_cardinality_colour_gain_choice():
+    """Chosen from the grid; where the truth has no colour, every pair is colourful enough and the quietest is
+    closest to it."""
+    network = ColorNet(ColorNetConfig(width=8)).eval()
+    with torch.no_grad():
+        network.head.bias.copy_(torch.linspace(-3, 3, network.head.bias.numel()))  # a confident, coloured guess
+    gray = torch.rand(1, 1, 64, 64).expand(2, 3, -1, -1)
+    assert choose_colour_gain(network, gray) == min(GAIN_GRID)
+    colourful = torch.rand(2, 3, 64, 64)
+    assert choose_colour_gain(network, colourful) in GAIN_GRID
+
+
+def test_exception_colour_gain_choice():
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        choose_colour_gain(ColorNet(ColorNetConfig(width=8)), torch.rand(1, 1, 64, 64))
 
 
 def test_blotch_without_a_lightness_edge_melts_one_on_an_edge_stays():

@@ -329,6 +329,10 @@ def test_detect_and_colorize_degrade_on_the_training_device(tmp_path, image_fold
         assert result["steps"] == 4
         weights.append(load_model(config.output, roles=(task,)).module.state_dict())
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    if task == "colorize":  # its decoding's boldness, chosen on the validation pictures at export
+        from lumiere.stages.colorize import GAIN_GRID
+
+        assert tuple(weights[0]["colour_gain"].tolist()) in {tuple(torch.tensor(g).half().tolist()) for g in GAIN_GRID}
 
 
 def test_params_only_items_of_detect_and_colorize_hold_the_same_crops(image_folder):

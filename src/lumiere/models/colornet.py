@@ -28,6 +28,10 @@ SIZE_MULTIPLE = 16
 # to be by how sure the network is (stages/colorize.py)
 TEMPERATURE = 0.4
 CALIBRATION = 1.0
+# The honest estimate is muted; the colorizer multiplies it by `calm` where the network guesses and up to `bold`
+# where it is sure. How sure a network is differs from network to network, so each carries its own pair, chosen
+# when it is trained (`stages/colorize.choose_colour_gain`); files without one get the shipped ColorNet's.
+DEFAULT_COLOUR_GAIN = (0.6, 3.3)
 
 
 @lru_cache(maxsize=1)
@@ -71,8 +75,9 @@ class ContextBlock(nn.Module):
 
 class ColourDistribution(nn.Module):
     """What every colorization network shares: `bins` a*b* classes (the in-gamut cells when 0), the training's
-    class weights, and how a distribution over them becomes one colour (`decode`) and how sure it is (`spread`).
-    Subclasses predict the logits in `features`."""
+    class weights, how a distribution over them becomes one colour (`decode`), how sure it is (`spread`) and how
+    much bolder to make a sure colour than a guessed one (`colour_gain`). Subclasses predict the logits in
+    `features`."""
 
     def __init__(self, bins: int):
         super().__init__()
@@ -81,6 +86,7 @@ class ColourDistribution(nn.Module):
         # the loss weight of each class in training: rare colours count more, which tilts the predicted
         # distribution towards them; `decode` can take that tilt back out
         self.register_buffer("class_weights", torch.ones(centres.shape[0]))
+        self.register_buffer("colour_gain", torch.tensor(DEFAULT_COLOUR_GAIN))  # (calm, bold)
 
     def features(self, lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 1, H, W) L*/100 -> the features at 1/4 (for matching a reference's content) and the logits."""

@@ -23,6 +23,7 @@ from ..cielab import lightness, rgb_to_lab, with_chroma
 from ..degradations.functional import resize
 from ..engine.runner import ModelRunner, Runners
 from ..errors import InputError, OptionError
+from ..eval.metrics import ciede2000, colourfulness
 from ..faces import face_mask, find_faces
 from ..io.images import read_image
 from ..models.colornet import CALIBRATION, OUTPUT_STRIDE, TEMPERATURE
@@ -34,12 +35,14 @@ from .settings import Option, StageSettings, option_value
 
 DEFAULT_MODEL = "colorize"
 # The network's honest colour estimate is muted; it is made bolder where the network is sure (a narrow
-# distribution over colours) and kept calm where it guesses, and colour is smoothed wherever lightness shows no
-# edge that would justify a change. Chosen on bsds500/test crops (benchmarks/colorize_sets.py, set "tuning")
-# and by looking: docs/weights.md says how.
+# distribution over colours) and kept calm where it guesses (each network's own `colour_gain`), and colour is
+# smoothed wherever lightness shows no edge that would justify a change. Chosen on bsds500/test crops
+# (benchmarks/colorize_sets.py, set "tuning") and by looking: docs/weights.md says how.
 UNSURE_SPREAD = 30.0
-CALM = 0.6
-BOLD = 3.3
+# The (calm, bold) pairs training chooses a network's gain from, and the rule: the colour closest to the truth
+# among those at least this share as colourful as the truth (a muted tint scores well and convinces no one).
+GAIN_GRID = tuple((calm, bold) for calm in (0.4, 0.6, 0.8) for bold in (1.2, 1.6, 2.2, 3.3))
+LEAST_COLOURFULNESS = 0.7
 BLOTCH_EPS = 25.0
 BLOTCH_SHARE = 1 / 8  # of the work picture's shorter side: the reach of the blotch smoothing
 # Faces: colour on the skin of a found face moves this far towards the median a*b* of the skin of the 73 faces
@@ -60,8 +63,8 @@ class ColorizeSettings(StageSettings):
     calibration: float = CALIBRATION  # 1: the network's honest colour estimate; 0: tilted towards vivid colours
     persistence: float = 0.95  # share of the carried colour kept each frame where the flow is reliable
     unsure_spread: float = UNSURE_SPREAD  # a*b* spread of the network's guess past which it counts as unsure
-    calm: float = CALM  # colour multiplier where the network is unsure
-    bold: float = BOLD  # colour multiplier where the network is sure (0 spread); unsure_spread 0: no multiplier
+    calm: float | None = None  # colour multiplier where the network is unsure (None: the network's own)
+    bold: float | None = None  # colour multiplier where it is sure (0 spread; None: the network's own)
     blotch_eps: float = BLOTCH_EPS  # L*^2: colour may change only across lightness edges stronger than this (0: off)
     skin: float = SKIN  # how far colour on found faces moves towards a skin tone (0: faces are not looked for)
     references: tuple[Path, ...] = field(default_factory=tuple)
@@ -125,11 +128,51 @@ def work_size(width: int, height: int, render_size: int, multiple: int) -> tuple
     return side(width), side(height)
 
 
-def colour_gain(spread: torch.Tensor, settings: ColorizeSettings) -> torch.Tensor:
+def colour_gain(spread: torch.Tensor, calm: float, bold: float, unsure_spread: float) -> torch.Tensor:
     """How much bolder than the network's honest (muted) estimate to make each colour: `bold` where the network
     is sure (its distribution narrow), falling to `calm` where it only guesses (spread past `unsure_spread`)."""
-    sure = torch.exp(-(spread / settings.unsure_spread) ** 2)
-    return settings.calm + (settings.bold - settings.calm) * sure
+    sure = torch.exp(-(spread / unsure_spread) ** 2)
+    return calm + (bold - calm) * sure
+
+
+def decoded_colour(network, logits: torch.Tensor, settings: ColorizeSettings,
+                   gain: tuple[float, float]) -> torch.Tensor:
+    """(B, Q, h/4, w/4) logits -> a*b* (B, 2, h, w): the annealed mean made bolder where the network is sure,
+    by `gain` (calm, bold)."""
+    ab = network.decode(logits, settings.temperature, settings.calibration)
+    if settings.unsure_spread:
+        ab = ab * colour_gain(network.spread(logits, settings.calibration), *gain, settings.unsure_spread)
+    return F.interpolate(ab, scale_factor=OUTPUT_STRIDE, mode="bilinear", align_corners=False).float()
+
+
+def melt_blotches(ab: torch.Tensor, luma: torch.Tensor, settings: ColorizeSettings) -> torch.Tensor:
+    """a*b* smoothed wherever the lightness L* (B, 1, h, w) shows no edge (`guided_filter`), over 1/8 of the
+    picture's shorter side."""
+    if not settings.blotch_eps:
+        return ab
+    return guided_filter(ab, luma.float(), max(1, round(min(luma.shape[-2:]) * BLOTCH_SHARE)), settings.blotch_eps)
+
+
+@torch.no_grad()
+def choose_colour_gain(network, truth: torch.Tensor) -> tuple[float, float]:
+    """The (calm, bold) of `GAIN_GRID` that colours the sRGB pictures `truth` (B, 3, H, W; H and W multiples of
+    the network's size multiple) from their lightness closest to them (mean CIEDE2000), among the pairs whose
+    colour is at least `LEAST_COLOURFULNESS` as colourful as theirs; the most colourful pair where none is."""
+    check_image_batch(truth, channels=3)
+    settings, device = ColorizeSettings(), network.ab_bins.device
+    wanted = LEAST_COLOURFULNESS * colourfulness(truth).mean().item()
+    scores = {gain: [0.0, 0.0] for gain in GAIN_GRID}
+    for picture in truth.to(device).split(1):
+        luma = lightness(picture)
+        logits = network(luma / 100)
+        for gain, score in scores.items():
+            coloured = with_chroma(luma, melt_blotches(decoded_colour(network, logits, settings, gain), luma, settings))
+            score[0] += ciede2000(rgb_to_lab(coloured), rgb_to_lab(picture)).mean().item()
+            score[1] += colourfulness(coloured).item() / len(truth)
+    colourful = [gain for gain, (_, colour) in scores.items() if colour >= wanted]
+    if not colourful:
+        return max(scores, key=lambda gain: scores[gain][1])
+    return min(colourful, key=lambda gain: scores[gain][0])
 
 
 def colorizer(settings: ColorizeSettings, runners: Runners) -> "Colorizer":
@@ -143,6 +186,8 @@ class Colorizer:
         self.settings = settings
         self.runner = runner
         self.device = runner.device
+        calm, bold = runner.module.colour_gain.tolist()
+        self.gain = (calm if settings.calm is None else settings.calm, bold if settings.bold is None else settings.bold)
 
     def work_size(self, width: int, height: int) -> tuple[int, int]:
         """The size a (width, height) picture is coloured at."""
@@ -152,19 +197,13 @@ class Colorizer:
     def predict(self, luma: torch.Tensor, skin: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """L* (B, 1, h, w) at a work size -> a*b* (B, 2, h, w) and features (B, C, h/4, w/4). `skin` (B, 1, h, w)
         in [0, 1] marks the skin of faces (`skin_weights`), which is given a skin tone."""
-        settings, network = self.settings, self.runner.module
+        settings = self.settings
         features, logits = self.runner.run(lambda network, lightness: network.features(lightness), luma / 100)
-        ab = network.decode(logits, settings.temperature, settings.calibration)
-        if settings.unsure_spread:
-            ab = ab * colour_gain(network.spread(logits, settings.calibration), settings)
-        ab = F.interpolate(ab, scale_factor=OUTPUT_STRIDE, mode="bilinear", align_corners=False).float()
+        ab = decoded_colour(self.runner.module, logits, settings, self.gain)
         if skin is not None:
             tone = torch.tensor(SKIN_AB, device=ab.device).view(1, 2, 1, 1)
             ab = ab + settings.skin * skin.to(ab.device) * (tone - ab)
-        if settings.blotch_eps:
-            reach = max(1, round(min(luma.shape[-2:]) * BLOTCH_SHARE))
-            ab = guided_filter(ab, luma.float(), reach, settings.blotch_eps)
-        return ab, F.normalize(features, dim=1)
+        return melt_blotches(ab, luma, settings), F.normalize(features, dim=1)
 
 
 def skin_weights(luma: torch.Tensor, luma_small: torch.Tensor) -> torch.Tensor:

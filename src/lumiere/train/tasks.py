@@ -29,6 +29,7 @@ from ..models.loader import load_model, save_weights
 from ..models.multiframe import MultiFrameConfig, MultiFrameNet
 from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
 from ..models.shipped import IMAGENET_ENCODERS, package_file
+from ..stages.colorize import choose_colour_gain
 from .adversarial import Adversary
 from .colorize import ColourPairs, colour_counts, film_lightness, rebalanced_cross_entropy, rebalancing_weights
 from .config import TrainConfig
@@ -40,6 +41,7 @@ from .video import NEIGHBOURS, FilmClips, film_clip, film_sequence, picture_side
 from .video import collate as collate_clips
 
 PRIOR_BATCHES = 100  # training batches whose colours estimate how common each colour is
+GAIN_PICTURES = 60  # validation pictures a colorizer's colour gain is chosen on
 
 
 class Task(ABC):
@@ -252,12 +254,13 @@ class ColorizationTask(Task):
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
-        multiple = ENCODER_COLORNET_MULTIPLE if config.arch in self.encoders else COLORNET_MULTIPLE
-        if config.patch % multiple:
-            raise LumiereError(f"$patch must be a multiple of {multiple} for colorize --arch {config.arch}, got "
-                               f"{config.patch}")
+        self.multiple = ENCODER_COLORNET_MULTIPLE if config.arch in self.encoders else COLORNET_MULTIPLE
+        if config.patch % self.multiple:
+            raise LumiereError(f"$patch must be a multiple of {self.multiple} for colorize --arch {config.arch}, "
+                               f"got {config.patch}")
         self.recipe = build_recipe(config.recipe, 1)
-        self.val_rgb = load_validation(config.val, config.val_images, config.val_crop, multiple) if config.val else None
+        self.val_rgb = (load_validation(config.val, config.val_images, config.val_crop, self.multiple) if config.val
+                        else None)
         self._pairs: ColourPairs | None = None
 
     def build_model(self) -> torch.nn.Module:
@@ -329,6 +332,13 @@ class ColorizationTask(Task):
                 "colourfulness": colourfulness(coloured).mean().item()}
 
     def export(self, model, path, metadata):
+        if self.config.val:
+            # the decoding's boldness suits this network's certainty: chosen on more validation pictures than
+            # the running figure uses (the first 60 of bsds500/test: `benchmarks/colorize_sets.py`'s tuning set)
+            pictures = load_validation(self.config.val, GAIN_PICTURES, self.config.val_crop, self.multiple)
+            model.colour_gain.copy_(torch.tensor(choose_colour_gain(model.eval(), pictures)))
+            print(f"colour gain chosen on {len(pictures)} validation pictures: calm {model.colour_gain[0]:.1f}, "
+                  f"bold {model.colour_gain[1]:.1f}", file=sys.stderr)
         # float16 halves the file (5.5M parameters: 11 MB, not 22); decoded colour moves by under 0.1 a*b* units
         save_weights(model, path, metadata, dtype=torch.float16)
 
