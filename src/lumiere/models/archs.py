@@ -22,8 +22,8 @@ from spandrel.util import KeyCondition
 from ..errors import LumiereError
 from .basicvsr import SCALE as BASICVSR_SCALE
 from .basicvsr import BasicVSR, BasicVSRConfig
-from .colornet import DEFAULT_COLOUR_GAIN, ColorNet, ColorNetConfig
 from .colornet import SIZE_MULTIPLE as COLORNET_SIZE_MULTIPLE
+from .colornet import ColorNet, ColorNetConfig
 from .damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from .damagenet import DamageNet, DamageNetConfig
 from .efficientnet_lite import variant_of
@@ -85,11 +85,6 @@ def build_restoration_network(arch: str, scale: int, num_feat: int, num_conv: in
     return ARCHITECTURES[arch](scale, num_feat, num_conv)
 
 
-def with_colour_gain(state_dict: StateDict) -> StateDict:
-    """A colorizer's weights with their colour gain; files from before colorizers carried one get ColorNet's."""
-    return {"colour_gain": torch.tensor(DEFAULT_COLOUR_GAIN), **state_dict}
-
-
 class ColorNetArch(Architecture[ColorNet]):
     """lumiere's colorizer: lightness in, a distribution over a*b* colours out (decoded to a*b* by its `decode`)."""
 
@@ -103,7 +98,7 @@ class ColorNetArch(Architecture[ColorNet]):
         context_blocks = len({key.split(".")[1] for key in state_dict if key.startswith("context.")})
         model = ColorNet(ColorNetConfig(width=width, bins=bins, context_blocks=context_blocks))
         return ImageModelDescriptor(
-            model, with_colour_gain(state_dict), architecture=self, purpose="Restoration",
+            model, state_dict, architecture=self, purpose="Restoration",
             tags=[f"{width}w", f"{bins}bins", f"{context_blocks}context"],
             supports_half=True, supports_bfloat16=True, scale=1, input_channels=1, output_channels=2,
             size_requirements=SizeRequirements(minimum=COLORNET_SIZE_MULTIPLE, multiple_of=COLORNET_SIZE_MULTIPLE),
@@ -129,7 +124,7 @@ class EncoderColorNetArch(Architecture[EncoderColorNet]):
             encoder = "mobilenet_v2"
         model = EncoderColorNet(EncoderColorNetConfig(width=width, bins=bins, encoder=encoder))
         return ImageModelDescriptor(
-            model, with_colour_gain(state_dict), architecture=self, purpose="Restoration", tags=[encoder, f"{width}w"],
+            model, state_dict, architecture=self, purpose="Restoration", tags=[encoder, f"{width}w"],
             supports_half=True, supports_bfloat16=True, scale=1, input_channels=1, output_channels=2,
             size_requirements=SizeRequirements(minimum=ENCODER_COLORNET_SIZE_MULTIPLE,
                                                multiple_of=ENCODER_COLORNET_SIZE_MULTIPLE),

@@ -92,6 +92,11 @@ class ColourDistribution(nn.Module):
         """(B, 1, H, W) L*/100 -> the features at 1/4 (for matching a reference's content) and the logits."""
         raise NotImplementedError
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights and checkpoints from before colorizers carried a gain decode as they did then
+        state_dict.setdefault(prefix + "colour_gain", torch.tensor(DEFAULT_COLOUR_GAIN))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         return self.features(lightness)[1]
 
