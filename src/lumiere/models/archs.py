@@ -26,7 +26,7 @@ from .colornet import SIZE_MULTIPLE as COLORNET_SIZE_MULTIPLE
 from .colornet import ColorNet, ColorNetConfig
 from .damagenet import SIZE_MULTIPLE as DAMAGE_SIZE_MULTIPLE
 from .damagenet import DamageNet, DamageNetConfig
-from .efficientnet_lite import variant_of
+from .efficientnet_lite import variant_in
 from .encoder_colornet import SIZE_MULTIPLE as ENCODER_COLORNET_SIZE_MULTIPLE
 from .encoder_colornet import EncoderColorNet, EncoderColorNetConfig
 from .multiframe import MultiFrameConfig, MultiFrameNet, neighbours_of
@@ -118,8 +118,7 @@ class EncoderColorNetArch(Architecture[EncoderColorNet]):
     def load(self, state_dict: StateDict) -> ImageModelDescriptor[EncoderColorNet]:
         width, bins = state_dict["dec4.1.0.weight"].shape[0], state_dict["head.weight"].shape[0]
         if "encoder._conv_stem.weight" in state_dict:
-            blocks = len({key.split(".")[2] for key in state_dict if key.startswith("encoder._blocks.")})
-            encoder = f"efficientnet_{variant_of(blocks)}"
+            encoder = f"efficientnet_{variant_in(state_dict, 'encoder.')}"
         else:
             encoder = "mobilenet_v2"
         model = EncoderColorNet(EncoderColorNetConfig(width=width, bins=bins, encoder=encoder))

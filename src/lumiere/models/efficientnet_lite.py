@@ -66,6 +66,11 @@ def variant_of(block_count: int) -> str:
     raise ValueError(f"no EfficientNet-Lite variant has {block_count} blocks")
 
 
+def variant_in(state: dict[str, torch.Tensor], prefix: str = "") -> str:
+    """The variant whose weights `state` holds under `prefix`, told by its number of blocks."""
+    return variant_of(len({key[len(prefix):].split(".")[1] for key in state if key.startswith(prefix + "_blocks.")}))
+
+
 class SamePaddedConv2d(nn.Conv2d):
     """A convolution padded as TensorFlow's "SAME": the output is ceil(input / stride), the odd pixel of padding
     after the picture."""
@@ -146,6 +151,6 @@ class EfficientNetLite(nn.Module):
     @classmethod
     def from_published(cls, state: dict[str, torch.Tensor], classifier: bool = False) -> "EfficientNetLite":
         """The network the published file's `state` holds, its variant read from its blocks."""
-        model = cls(variant_of(len({key.split(".")[1] for key in state if key.startswith("_blocks.")})), classifier)
+        model = cls(variant_in(state), classifier)
         model.load_published(state)
         return model
