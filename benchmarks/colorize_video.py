@@ -19,11 +19,18 @@ the two (flow under 1 px, lightness within 3 units).
 Speed: seconds per frame of the temporal stage on a 640x480 and a 3840x2880 frame (the street film's frames,
 resized), after two warm-up frames, on this machine's CPU.
 
-    .venv/bin/python benchmarks/colorize_video.py [--part steadiness|references|speed|all] [--model NAME|FILE]
+Share: the colour stage's share of a default `lumiere restore street-scene.mp4 --colorize` job (x2, every
+default), from the wall time of that job and of the same job without --colorize, each in a fresh process.
+
+    .venv/bin/python benchmarks/colorize_video.py [--part steadiness|references|speed|share|all] [--model NAME|FILE]
 """
 
 import argparse
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -165,9 +172,23 @@ def speed(model: str) -> list[dict]:
     return rows
 
 
+def colour_share(model: str) -> dict:
+    film = require(DATA / "film" / "street-scene.mp4")
+    seconds = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for label, options in [("without", []), ("with", ["--colorize", "--color-model", model])]:
+            command = [sys.executable, "-m", "lumiere", "restore", str(film), "-o", str(Path(folder) / f"{label}.mp4"),
+                       "--quiet", *options]
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            seconds[label] = time.perf_counter() - started
+    return {"job_s_without_colour": round(seconds["without"], 1), "job_s_with_colour": round(seconds["with"], 1),
+            "colour_share": round((seconds["with"] - seconds["without"]) / seconds["with"], 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--part", choices=["steadiness", "references", "speed", "all"], default="all")
+    parser.add_argument("--part", choices=["steadiness", "references", "speed", "share", "all"], default="all")
     parser.add_argument("--model", default=ColorizeSettings().model, help="the colorizer: a name or a file")
     args = parser.parse_args()
     result: dict = {"threads": torch.get_num_threads(), "model": args.model}
@@ -186,6 +207,9 @@ def main() -> None:
     if args.part in ("speed", "all"):
         result["speed"] = speed(args.model)
         print_table(result["speed"], ["frame", "s_per_frame", "fps"])
+    if args.part in ("share", "all"):
+        result["share"] = colour_share(args.model)
+        print_table([result["share"]], ["job_s_without_colour", "job_s_with_colour", "colour_share"])
     save(f"colorize_video_{args.part}", result)
 
 
