@@ -26,8 +26,6 @@ default), from the wall time of that job and of the same job without --colorize,
 """
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import DATA, load_frames, luma_u8, print_table, require, save, still_mask
+from common import DATA, load_frames, luma_u8, print_table, require, restore_peak_memory, save, still_mask
 from lumiere.cielab import rgb_to_lab
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000
@@ -177,11 +175,7 @@ def colour_share(model: str) -> dict:
     seconds = {}
     with tempfile.TemporaryDirectory() as folder:
         for label, options in [("without", []), ("with", ["--colorize", "--color-model", model])]:
-            command = [sys.executable, "-m", "lumiere", "restore", str(film), "-o", str(Path(folder) / f"{label}.mp4"),
-                       "--quiet", *options]
-            started = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True)
-            seconds[label] = time.perf_counter() - started
+            _, seconds[label] = restore_peak_memory(film, Path(folder) / f"{label}.mp4", *options)
     return {"job_s_without_colour": round(seconds["without"], 1), "job_s_with_colour": round(seconds["with"], 1),
             "colour_share": round((seconds["with"] - seconds["without"]) / seconds["with"], 3)}
 
