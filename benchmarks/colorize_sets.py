@@ -12,6 +12,7 @@ truth's is under 8 (garish colour on a neutral surface); on the skin of the face
 stage's own mask), CIEDE2000 there, over all photos with faces.
 
     .venv/bin/python benchmarks/colorize_sets.py [--sets kodak held-out tuning] [--model NAME|FILE] [--skin S]
+        [--calm C --bold B]
 """
 
 import argparse
@@ -89,8 +90,10 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
     parser.add_argument("--model", default=ColorizeSettings().model)
     parser.add_argument("--skin", type=float, default=ColorizeSettings().skin)
+    parser.add_argument("--calm", type=float, help="colour gain where the network is unsure (default: its own)")
+    parser.add_argument("--bold", type=float, help="colour gain where it is sure (default: its own)")
     args = parser.parse_args()
-    settings = ColorizeSettings(model=args.model, skin=args.skin)
+    settings = ColorizeSettings(model=args.model, skin=args.skin, calm=args.calm, bold=args.bold)
     stage = ColorizeStage(colorizer(settings, Runners(RunnerSettings("cpu"))), temporal=False)
     rows = []
     for name in args.sets:
@@ -102,7 +105,8 @@ def main() -> None:
                      "truth_colourfulness": round(truth, 1)})
     print_table(rows, ["set", "photos", "method", "ciede2000", "colourfulness", "truth_colourfulness",
                        "blotch_share", "photos_with_faces", "skin_ciede2000"])
-    save("colorize_sets", {"model": args.model, "skin": args.skin, "garish_chroma": GARISH,
+    save("colorize_sets", {"model": args.model, "skin": args.skin, "calm": args.calm, "bold": args.bold,
+                           "garish_chroma": GARISH,
                            "neutral_chroma": NEUTRAL, "rows": rows})
 
 

@@ -17,7 +17,9 @@ the mean CIEDE2000 of every frame to the reference nearest before it, over regio
 the two (flow under 1 px, lightness within 3 units).
 
 Speed: seconds per frame of the temporal stage on a 640x480 and a 3840x2880 frame (the street film's frames,
-resized), after two warm-up frames, on this machine's CPU.
+resized), after two warm-up frames, on this machine's CPU, in fp32 and (where the CPU computes it natively) bf16;
+then the network alone at the work size, in the same precisions and in int8 as OpenVINO runs it, with how far
+int8 moves the colour: whether int8 would be worth serving the colorizer in.
 
 Share: the colour stage's share of a default `lumiere restore street-scene.mp4 --colorize` job (x2, every
 default), from the wall time of that job and of the same job without --colorize, each in a fresh process.
@@ -26,8 +28,10 @@ default), from the wall time of that job and of the same job without --colorize,
 """
 
 import argparse
+import copy
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -36,7 +40,10 @@ import torch
 import torch.nn.functional as F
 
 from common import DATA, load_frames, luma_u8, print_table, require, restore_peak_memory, save, still_mask
-from lumiere.cielab import rgb_to_lab
+from lumiere.cielab import lightness, rgb_to_lab
+from lumiere.degradations.functional import resize
+from lumiere.engine.int8 import conv_input_ranges, fake_quantized, openvino_available
+from lumiere.engine.precision import cpu_has_native_bf16
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000
 from lumiere.io.images import read_image
@@ -47,6 +54,7 @@ from lumiere.stages.colorize import (
     ColorizeStage,
     References,
     colorizer,
+    decoded_colour,
     register_affine,
     warp_affine,
     work_lightness,
@@ -153,20 +161,71 @@ def references(model: str) -> tuple[list[dict], dict]:
 
 
 def speed(model: str) -> list[dict]:
+    """Seconds a frame of the colour stage, then of its network alone, in each precision."""
     frame = array_to_tensor(load_frames(require(DATA / "film" / "street-scene.mp4"))[0])[None]
-    stage_settings = ColorizeSettings(model=model)
+    # bf16 only where the CPU computes it: elsewhere oneDNN emulates it, many times slower than fp32
+    precisions = ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
     rows = []
-    for width, height in [(640, 480), (3840, 2880)]:
-        big = F.interpolate(frame, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
-        stage = ColorizeStage(colorizer(stage_settings, Runners(RunnerSettings("cpu"))))
-        with torch.inference_mode():
-            for i in range(2):
-                stage.process(big, [i])
+    for precision in precisions:
+        for width, height in [(640, 480), (3840, 2880)]:
+            big = F.interpolate(frame, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
+            stage = ColorizeStage(colorizer(ColorizeSettings(model=model), Runners(RunnerSettings("cpu", precision))))
+            with torch.inference_mode():
+                for i in range(2):
+                    stage.process(big, [i])
+                started = time.perf_counter()
+                for i in range(2, 7):
+                    stage.process(big, [i])
+            seconds = (time.perf_counter() - started) / 5
+            rows.append({"part": "colour stage", "precision": precision, "frame": f"{width}x{height}",
+                         "s_per_frame": round(seconds, 3), "fps": round(1 / seconds, 2)})
+    return rows + network_speed(model, precisions)
+
+
+def int8_network(module: torch.nn.Module, lumas: list[torch.Tensor]):
+    """The colorizer compiled by OpenVINO with integer convolutions for inputs of the size of `lumas`, calibrated on
+    the first eight. Traced at that size: the encoder's TensorFlow padding and the decoder's upsampling sizes
+    become constants of the graph (`engine/int8.Int8Network` traces picture networks at any size)."""
+    import openvino
+
+    quantized = fake_quantized(module, conv_input_ranges(module, lumas[:8]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = openvino.Core().compile_model(openvino.convert_model(quantized, example_input=lumas[0]), "CPU", {
+            "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": torch.get_num_threads()})
+    return lambda x: torch.from_numpy(compiled([x.numpy()])[0].copy())
+
+
+def network_speed(model: str, precisions: list[str]) -> list[dict]:
+    """The network alone on the work-size lightness of a 640x480 frame: each precision the runner offers, and
+    int8 as `engine/int8.py` would run it (calibrated on the film's first frames), with how far its colour moves
+    from fp32's (mean a*b* distance after decoding)."""
+    frames = load_frames(require(DATA / "film" / "street-scene.mp4"))[:12]
+    colour = colorizer(ColorizeSettings(model=model), Runners(RunnerSettings("cpu", "fp32")))
+    width, height = colour.work_size(640, 480)
+    lumas = [resize(lightness(array_to_tensor(f)[None]), (height, width), "area") / 100 for f in frames]
+    module = colour.runner.module
+    networks = {"fp32": module}
+    if "bf16" in precisions:
+        half = copy.deepcopy(module).to(torch.bfloat16)
+        networks["bf16"] = lambda x: half(x.bfloat16()).float()
+    if openvino_available():
+        networks["int8"] = int8_network(module, lumas)
+    rows = []
+    with torch.inference_mode():
+        reference = [decoded_colour(module, module(x), colour.settings, colour.gain) for x in lumas[2:]]
+        for precision, network in networks.items():
+            for x in lumas[:2]:
+                network(x)
             started = time.perf_counter()
-            for i in range(2, 7):
-                stage.process(big, [i])
-        seconds = (time.perf_counter() - started) / 5
-        rows.append({"frame": f"{width}x{height}", "s_per_frame": round(seconds, 3), "fps": round(1 / seconds, 2)})
+            logits = [network(x) for x in lumas[2:]]
+            seconds = (time.perf_counter() - started) / len(logits)
+            moved = np.mean([(decoded_colour(module, y, colour.settings, colour.gain) - ab).norm(dim=1).mean().item()
+                             for y, ab in zip(logits, reference, strict=True)])
+            rows.append({"part": f"network alone at {width}x{height}", "precision": precision, "frame": "640x480",
+                         "s_per_frame": round(seconds, 4), "fps": round(1 / seconds, 1),
+                         "ab_change_vs_fp32": round(float(moved), 3)})
     return rows
 
 
@@ -200,7 +259,7 @@ def main() -> None:
         print()
     if args.part in ("speed", "all"):
         result["speed"] = speed(args.model)
-        print_table(result["speed"], ["frame", "s_per_frame", "fps"])
+        print_table(result["speed"], ["part", "precision", "frame", "s_per_frame", "fps", "ab_change_vs_fp32"])
     if args.part in ("share", "all"):
         result["share"] = colour_share(args.model)
         print_table([result["share"]], ["job_s_without_colour", "job_s_with_colour", "colour_share"])

@@ -15,6 +15,7 @@ from lumiere.engine.precision import select_dtype, select_int8
 from lumiere.engine.runner import ModelRunner, RunnerSettings
 from lumiere.errors import LumiereError, ModelError
 from lumiere.models.archs import build_compact
+from lumiere.models.efficientnet_lite import SamePaddedConv2d
 from lumiere.models.loader import load_model, store_int8_ranges, weights_metadata
 
 from ..conftest import smooth_pictures
@@ -85,6 +86,19 @@ def test_fake_quantized_leaves_the_network_alone(compact):
     x = smooth_pictures(1, 24)
     with torch.inference_mode():
         assert psnr(quantized(x), compact(x)) > 35
+
+
+@pytest.mark.parametrize("size", [8, 9])
+def test_fake_quantized_keeps_padding_that_depends_on_the_input(size):
+    """EfficientNet-Lite's convolutions pad as TensorFlow's "SAME" does, by the input's size: so must their
+    fake-quantized copies, or a stride-2 layer puts out a picture of another size."""
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(SamePaddedConv2d(1, 4, 3, 2), torch.nn.ReLU(), SamePaddedConv2d(4, 1, 5, 2))
+    x = smooth_pictures(1, size)[:, :1]
+    quantized = fake_quantized(network, conv_input_ranges(network, [x]))
+    with torch.inference_mode():
+        assert quantized(x).shape == network(x).shape == (1, 1, -(-size // 4), -(-size // 4))
+        assert psnr(quantized(x), network(x)) > 35
 
 
 @pytest.mark.slow

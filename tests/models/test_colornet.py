@@ -75,3 +75,14 @@ def test_grown_network_predicts_the_same_and_loads_with_its_blocks(tmp_path):
     assert load_model(str(path), roles=("colorize",)).module.config.context_blocks == 2
     with pytest.raises(ValueError, match="at least 2 context blocks, got 1"):
         grown.grown(1)
+
+
+def test_decoding_constants_stay_float32_in_any_precision():
+    """The network may compute in bf16; its decoding (bins, class weights, gain) must not round with it."""
+    network = ColorNet(ColorNetConfig(width=4))
+    network.colour_gain.copy_(torch.tensor([0.6, 3.3]))
+    network.to(torch.bfloat16)
+    assert network.head.weight.dtype == torch.bfloat16
+    assert network.colour_gain.dtype == torch.float32 and network.colour_gain.tolist() == pytest.approx([0.6, 3.3])
+    assert network.ab_bins.dtype == network.class_weights.dtype == torch.float32
+    assert set(network.state_dict()) == set(ColorNet(ColorNetConfig(width=4)).state_dict())

@@ -93,6 +93,7 @@ def test_registry_refuses_duplicates():
 
 SHIPPED_ROLES = {"sr-x2": ("upscale", 2), "sr-x4": ("upscale", 4), "film-x2": ("upscale", 2),
                  "film-x4": ("upscale", 4), "film-clean": ("restore", 1), "colorize": ("colorize", 1),
+                 "colorize-lite0": ("colorize", 1),
                  "film-repair": ("repair", 1), "film-detect": ("detect", 1), "film-x4-high": ("upscale", 4),
                  "film-x4-fast": ("upscale", 4), "film-x4-detailed": ("upscale", 4), "film-x2-detailed": ("upscale", 2),
                  "video-x1": ("video", 1), "video-x2": ("video", 2), "video-x4": ("video", 4),

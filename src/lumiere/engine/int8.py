@@ -102,6 +102,8 @@ class FakeQuantConv(nn.Module):
         zeros = torch.zeros_like(scales, dtype=torch.int32)
         weight = torch.fake_quantize_per_channel_affine(weight, scales, zeros, 0, -WEIGHT_LIMIT - 1, WEIGHT_LIMIT)
         conv = self.conv
+        if hasattr(conv, "padded"):  # padding that depends on the input's size (TensorFlow's "SAME")
+            x = conv.padded(x)
         return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 

@@ -73,6 +73,9 @@ class ContextBlock(nn.Module):
         return x + self.branch(x)
 
 
+DECODING_BUFFERS = ("ab_bins", "class_weights", "colour_gain")
+
+
 class ColourDistribution(nn.Module):
     """What every colorization network shares: `bins` a*b* classes (the in-gamut cells when 0), the training's
     class weights, how a distribution over them becomes one colour (`decode`), how sure it is (`spread`) and how
@@ -91,6 +94,15 @@ class ColourDistribution(nn.Module):
     def features(self, lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 1, H, W) L*/100 -> the features at 1/4 (for matching a reference's content) and the logits."""
         raise NotImplementedError
+
+    def _apply(self, fn, recurse=True):
+        # the decoding's constants follow the network to its device but stay float32 whatever precision it
+        # computes in: in bf16 the gain 0.6 would become 0.6016 and the class weights would lose two decimals
+        kept = {name: self._buffers.pop(name) for name in DECODING_BUFFERS}
+        super()._apply(fn, recurse)
+        device = fn(torch.zeros(1)).device
+        self._buffers.update({name: buffer.to(device) for name, buffer in kept.items()})
+        return self
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # weights and checkpoints from before colorizers carried a gain decode as they did then

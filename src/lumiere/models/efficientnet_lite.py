@@ -75,12 +75,16 @@ class SamePaddedConv2d(nn.Conv2d):
     """A convolution padded as TensorFlow's "SAME": the output is ceil(input / stride), the odd pixel of padding
     after the picture."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def padded(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` with the zeros this convolution adds around it."""
         padding = []
         for size, kernel, stride in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
             total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
             padding += [total // 2, total - total // 2]
-        return super().forward(F.pad(x, padding))
+        return F.pad(x, padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.padded(x))
 
 
 def _batch_norm(channels: int) -> nn.BatchNorm2d:

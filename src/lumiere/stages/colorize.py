@@ -33,7 +33,7 @@ from ..ops import array_to_tensor, to_u8
 from .base import NO_SEGMENTS, TemporalStage
 from .settings import Option, StageSettings, option_value
 
-DEFAULT_MODEL = "colorize"
+DEFAULT_MODEL = "colorize-lite0"
 # The network's honest colour estimate is muted; it is made bolder where the network is sure (a narrow
 # distribution over colours) and kept calm where it guesses (each network's own `colour_gain`), and colour is
 # smoothed wherever lightness shows no edge that would justify a change. Chosen on bsds500/test crops
