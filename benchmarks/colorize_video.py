@@ -28,10 +28,8 @@ default), from the wall time of that job and of the same job without --colorize,
 """
 
 import argparse
-import copy
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import cv2
@@ -42,7 +40,7 @@ import torch.nn.functional as F
 from common import DATA, load_frames, luma_u8, print_table, require, restore_peak_memory, save, still_mask
 from lumiere.cielab import lightness, rgb_to_lab
 from lumiere.degradations.functional import resize
-from lumiere.engine.int8 import conv_input_ranges, fake_quantized, openvino_available
+from lumiere.engine.int8 import Int8Network, conv_input_ranges, openvino_available
 from lumiere.engine.precision import cpu_has_native_bf16
 from lumiere.engine.runner import Runners, RunnerSettings
 from lumiere.eval.metrics import ciede2000
@@ -50,6 +48,7 @@ from lumiere.io.images import read_image
 from lumiere.io.reader import FrameInfo
 from lumiere.ops import array_to_tensor, tensor_to_array
 from lumiere.stages.colorize import (
+    Colorizer,
     ColorizeSettings,
     ColorizeStage,
     References,
@@ -182,36 +181,22 @@ def speed(model: str) -> list[dict]:
     return rows + network_speed(model, precisions)
 
 
-def int8_network(module: torch.nn.Module, lumas: list[torch.Tensor]):
-    """The colorizer compiled by OpenVINO with integer convolutions for inputs of the size of `lumas`, calibrated on
-    the first eight. Traced at that size: the encoder's TensorFlow padding and the decoder's upsampling sizes
-    become constants of the graph (`engine/int8.Int8Network` traces picture networks at any size)."""
-    import openvino
-
-    quantized = fake_quantized(module, conv_input_ranges(module, lumas[:8]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compiled = openvino.Core().compile_model(openvino.convert_model(quantized, example_input=lumas[0]), "CPU", {
-            "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_NUM_THREADS": torch.get_num_threads()})
-    return lambda x: torch.from_numpy(compiled([x.numpy()])[0].copy())
-
-
 def network_speed(model: str, precisions: list[str]) -> list[dict]:
     """The network alone on the work-size lightness of a 640x480 frame: each precision the runner offers, and
     int8 as `engine/int8.py` would run it (calibrated on the film's first frames), with how far its colour moves
     from fp32's (mean a*b* distance after decoding)."""
     frames = load_frames(require(DATA / "film" / "street-scene.mp4"))[:12]
-    colour = colorizer(ColorizeSettings(model=model), Runners(RunnerSettings("cpu", "fp32")))
+    runners = {precision: colorizer(ColorizeSettings(model=model), Runners(RunnerSettings("cpu", precision))).runner
+               for precision in precisions}
+    colour = Colorizer(ColorizeSettings(model=model), runners["fp32"])
     width, height = colour.work_size(640, 480)
     lumas = [resize(lightness(array_to_tensor(f)[None]), (height, width), "area") / 100 for f in frames]
     module = colour.runner.module
-    networks = {"fp32": module}
-    if "bf16" in precisions:
-        half = copy.deepcopy(module).to(torch.bfloat16)
-        networks["bf16"] = lambda x: half(x.bfloat16()).float()
+    networks = {precision: (lambda x, runner=runner: runner.run(lambda network, y: network(y), x))
+                for precision, runner in runners.items()}
     if openvino_available():
-        networks["int8"] = int8_network(module, lumas)
+        # traced at the work size: the encoder's TensorFlow padding and the decoder's upsampling become constants
+        networks["int8"] = Int8Network(module, conv_input_ranges(module, lumas[:8]), 1, example=lumas[0])
     rows = []
     with torch.inference_mode():
         reference = [decoded_colour(module, module(x), colour.settings, colour.gain) for x in lumas[2:]]

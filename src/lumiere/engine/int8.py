@@ -160,18 +160,21 @@ def pixel_shuffles_as_depth_to_space(model) -> int:
 
 class Int8Network:
     """A picture network compiled by OpenVINO with integer convolutions: float32 (B, C, H, W) in, float32 out,
-    any picture size."""
+    any picture size; or only the size of `example` where one is given (a network whose padding or upsampling
+    sizes the trace fixes as constants, such as the ImageNet-encoder colorizers)."""
 
-    def __init__(self, module: nn.Module, ranges: Ranges, input_channels: int):
+    def __init__(self, module: nn.Module, ranges: Ranges, input_channels: int, example: torch.Tensor | None = None):
         import openvino
 
         quantized = fake_quantized(module, ranges)
+        shape = {} if example is not None else {"input": [openvino.PartialShape([-1, input_channels, -1, -1])]}
         # the converter traces with torch.jit, whose tracing state is the process's: two conversions at once
         # (two jobs in threads, as the web page's or the Python API's) break each other's traces
         with _CONVERTING, warnings.catch_warnings():  # torch.jit also warns of its own deprecation
             warnings.simplefilter("ignore")
-            model = openvino.convert_model(quantized, example_input=torch.rand(1, input_channels, 64, 64),
-                                           input=[openvino.PartialShape([-1, input_channels, -1, -1])])
+            model = openvino.convert_model(
+                quantized, example_input=torch.rand(1, input_channels, 64, 64) if example is None else example,
+                **shape)
         pixel_shuffles_as_depth_to_space(model)
         config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_NUM_THREADS": torch.get_num_threads()}
