@@ -1,6 +1,7 @@
-"""Crops of film frames upscaled x4 by bicubic, Real-ESRGAN's two ncnn models, the single-frame film-x4, the
-multi-frame video-x4 (what `restore` enlarges a film with in the faithful look) and the recurrent
-basicvsr-clean-x4 (what it enlarges a clean film with), for people to look at side by side (issues 17 and 30).
+"""Crops of film frames upscaled x4 by bicubic, Real-ESRGAN's two ncnn models, the single-frame film-x4 and
+film-x4-high (RRDB), the multi-frame video-x4 (what `restore` enlarges a film with in the faithful look) and the
+recurrent basicvsr-clean-x4 (what it enlarges a clean film with) and basicvsr-film-x4 (a damaged one at
+--quality high), for people to look at side by side (issues 17 and 30).
 
 Rows: regions of street-scene.mp4 (the shutters' slats, the walking man, a bare tree and a street lamp) and of
 film-degraded Vid4 calendar (`film_quality.py`'s degradation), whose last column is the truth (in gray, as the
@@ -72,9 +73,10 @@ def main() -> None:
         single.update({f"film-x4 {p}": upscaler("film-x4", precision=p) for p in args.precision})
         clips = {f"video-x4 {p}": upscaler("video-x4", precision=p) for p in args.precision}
     else:
-        single.update(shipped_upscalers(["film-x4"]))
+        single.update(shipped_upscalers(["film-x4", "film-x4-high"]))
         clips = {"video-x4 (restore)": upscaler("video-x4")}
-    sequences = {"basicvsr-clean-x4 (clean films)": upscaler("basicvsr-clean-x4")} if not args.precision else {}
+    sequences = {} if args.precision else {"basicvsr-clean-x4 (clean films)": upscaler("basicvsr-clean-x4"),
+                                           "basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4")}
     sequences.update({path.stem: upscaler(str(path)) for path in args.model})
     width, height = CROP
     inner = (slice(None), slice(MARGIN * 4, (MARGIN + height) * 4), slice(MARGIN * 4, (MARGIN + width) * 4))

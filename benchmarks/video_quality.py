@@ -20,6 +20,7 @@ video-x4) in a fresh process, a 150- and a 1,500-frame film (street-scene shrunk
 """
 
 import argparse
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -95,14 +96,15 @@ def film_part(video_models: list[Path], scale: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as folder:
         untrained = Path(folder) / f"{single}-multiframe-untrained.safetensors"
         save_weights(MultiFrameNet.from_compact(load_model(single).module), untrained, {})
-        recurrent = ["basicvsr-blurred-x4", "basicvsr-clean-x4"] if scale == 4 else []
+        recurrent = ["basicvsr-blurred-x4", "basicvsr-clean-x4", "basicvsr-film-x4"] if scale == 4 else []
         videos = {**{name: upscaler(name, scale) for name in shipped_upscalers([f"video-x{scale}", *recurrent],
                                                                                 scale)},
                   **{path.name: upscaler(str(path), scale) for path in video_models}}
         # each frame alone, as at a cut every frame: what the network does with no neighbour to help
         alone = {f"{name}, every frame alone": (lambda x, run=run: torch.cat([run(frame[None]) for frame in x]))
                  for name, run in videos.items() if name not in recurrent and not name.startswith("restore")}
-        methods = {"bicubic": lambda x: bicubic(x, scale), **shipped_upscalers([single], scale),
+        stills = [single, "film-x4-high"] if scale == 4 else [single]  # film-x4-high: --quality high on stills
+        methods = {"bicubic": lambda x: bicubic(x, scale), **shipped_upscalers(stills, scale),
                    f"{single} as multi-frame, untrained": upscaler(str(untrained), scale), **videos, **alone}
         rows = scored(methods, lr, hr, single)
     print(f"Vid4 calendar, film-degraded x{scale} ({hr.shape[0]} frames, {lr.shape[-1]}x{lr.shape[-2]} -> "
@@ -166,6 +168,19 @@ def memory_part() -> list[dict]:
     return rows
 
 
+def bf16_cast(name: str, clip: torch.Tensor) -> dict:
+    """The recurrent network `name` cast to bf16 whole, which its descriptor does not allow restore to do: frames a
+    second on `clip` and how far its output lies from fp32's (Y-PSNR)."""
+    module = load_model(name).module.eval()
+    with torch.inference_mode():
+        reference = module(clip).clamp(0, 1)
+        cast = copy.deepcopy(module).to(torch.bfloat16)
+        fps = frames_per_second(lambda x: cast(x.bfloat16()).float(), clip)
+        output = cast(clip.bfloat16()).float()
+    return {"fps": round(fps, 4), "finite": bool(torch.isfinite(output).all()),
+            "psnr_vs_fp32": round(psnr_y(output.clamp(0, 1), reference).mean().item(), 2)}
+
+
 def recurrent_part() -> dict:
     """The recurrent BasicVSR (basicvsr-clean-x4: what restore enlarges clean films with): frames a second
     through SequenceUpscaleStage, the windows' overlap and the cut checks included, at 640x480 (fp32) and per
@@ -187,9 +202,12 @@ def recurrent_part() -> dict:
                 row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
             speed.append(row)
             print(row, flush=True)
+    speed.append({"input": f"{RECURRENT_SMALL[0]}x{RECURRENT_SMALL[1]}", "precision": "bf16, cast whole (not served)",
+                  **bf16_cast("basicvsr-clean-x4", small)})
+    print(speed[-1], flush=True)
     print(f"basicvsr-clean-x4, {RECURRENT_FRAMES} frames a window, on {cpu_name()} ({torch.get_num_threads()} "
           f"threads; native bf16: {cpu_has_native_bf16()})")
-    print_table(speed, ["input", "precision", "fps", "error"])
+    print_table(speed, ["input", "precision", "fps", "psnr_vs_fp32", "error"])
     memory = []
     with tempfile.TemporaryDirectory() as folder:
         for frames in (150, 1500):

@@ -116,6 +116,12 @@ def test_clean_films_get_the_recurrent_network():
     assert UpscaleSettings(scale=4, kind="film").choice((64, 48), (256, 192), video=True).name == "video-x4"
 
 
+def test_damaged_films_get_the_film_fine_tune_at_quality_high():
+    settings = UpscaleSettings(scale=4, kind="film", quality="high")
+    assert settings.choice((64, 48), (256, 192), video=True).name == "basicvsr-film-x4"
+    assert settings.choice((64, 48), (256, 192)).name == "film-x4-high"  # a still
+
+
 @pytest.mark.slow
 def test_cli_a_clean_film_is_enlarged_by_the_recurrent_network_and_says_so(tmp_path):
     src = _write(tmp_path / "in.mkv", _panning_clip(5, side=40))

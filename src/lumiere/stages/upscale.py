@@ -134,18 +134,19 @@ def choose_upscaler(factor: float, look: str = "faithful", strength: float | Non
                     quality: str = "standard", video: bool = False) -> UpscalerChoice:
     """lumiere's own upscaler for an enlargement `factor`, a look, the kind of input it was measured to be, and
     the quality asked for; `video`: the frames of a film, where the faithful look sees each frame's neighbours
-    (clean films, at quality standard or high: every frame of the shot, through the recurrent network).
+    (clean films, and damaged ones at quality high: every frame of the shot, through the recurrent network).
 
     `strength` (0..1) dials texture from the faithful network (0) to the detailed one (1) by network
     interpolation; without it the look decides (detailed: DETAILED_LOOK_STRENGTH). The input's kind matters to
     the faithful look alone: a clean picture gets the network trained on clean pictures, which keeps its fine
-    detail. `quality` "high" is the RRDB-size faithful network, "fast" the narrowed one, for film, at any factor.
+    detail. `quality` "high" is the RRDB-size faithful network (for a film's frames the recurrent one), "fast" the
+    narrowed one, for film, at any factor.
     """
     if kind not in INPUT_KINDS:
         raise ValueError(f"expected an input kind of {INPUT_KINDS}, got {kind!r}")
     share = detail_share(look, strength)
-    if video and share == 0 and kind in SEQUENCE_UPSCALERS and quality != "fast":
-        return UpscalerChoice(SEQUENCE_UPSCALERS[kind])
+    if video and share == 0 and (kind, quality) in SEQUENCE_UPSCALERS:
+        return UpscalerChoice(SEQUENCE_UPSCALERS[(kind, quality)])
     if quality in QUALITY_UPSCALERS:
         if share:
             raise OptionError(f"$quality {quality} has the faithful look only; leave out $look detailed and "
@@ -346,7 +347,7 @@ class UpscaleSettings(StageSettings):
     look: str = "faithful"  # or "detailed"
     strength: float | None = None  # texture from faithful (0) to detailed (1); None: the look's own
     kind: str | None = None  # the input is "film" or "clean"; None: measured on the input
-    quality: str = "standard"  # "high": the RRDB-size film network, for GPUs; "fast": a narrower one, for CPUs
+    quality: str = "standard"  # "high": the costliest networks, for GPUs; "fast": a narrower one, for CPUs
     measured_kind: str | None = None  # what `measure` found the film to be, where that chose the network
     chosen: UpscalerChoice | None = None  # the network, fixed by `measure` for the film's sizes
 
@@ -360,9 +361,11 @@ class UpscaleSettings(StageSettings):
                        "edges drawn in by a network trained to (default: faithful).", kind=str, choices=LOOKS),
         Option("strength", "Texture from 0 (the faithful network) to 1 (the detailed one), blended in between.",
                bounds=(0, 1)),
-        Option("quality", "high: an RRDB-size film network (16.7M parameters; faithful look), for GPUs: about 25x "
-                          "slower than standard. fast: film-x4 narrowed (faithful look, one frame at a time), for "
-                          "slow CPUs: about 1.5x as fast, a little softer.", kind=str, default="standard",
+        Option("quality", "high: for films, the recurrent BasicVSR fine-tuned on film damage (every frame of a "
+                          "shot; about 15x slower than standard), for stills an RRDB-size film network (16.7M "
+                          "parameters, about 25x slower); faithful look, for GPUs. fast: film-x4 narrowed "
+                          "(faithful look, one frame at a time), for slow CPUs: about 1.5x as fast, a little "
+                          "softer.", kind=str, default="standard",
                choices=QUALITIES),
         Option("model", "Shipped model name (see `lumiere models`) or a .pth/.safetensors file; wins over $look "
                         "and the choice lumiere makes from the input.", kind=str),
