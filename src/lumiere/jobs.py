@@ -181,10 +181,10 @@ def _restore(source: Source, output_path: Path, settings: Iterable[StageSettings
         if upscale is not None and upscale.measured_kind is not None:
             notices.append(f"the film looks {'film-damaged' if upscale.measured_kind == 'film' else 'clean'}: "
                            f"enlarged by {upscale.chosen} ($model or $look to choose)")
-        if (report is not None and upscale is not None and upscale.quality == "high"
+        if (report is not None and upscale is not None and upscale.quality == "high" and upscale.chosen is not None
                 and select_device(runner.device).type == "cpu"):
-            report("note: the high-quality network is RRDB-size, made for GPUs: on this CPU it runs about 25x "
-                   "slower than the standard one (the time to go follows its first frames)")
+            report(f"note: the high-quality network ({upscale.chosen}) is made for GPUs: on this CPU it runs many "
+                   "times slower than the standard one (the time to go follows its first frames)")
         colorize = plan.get(ColorizeSettings)
         if colorize is not None and not is_gray(next(source.frames()).rgb):
             notices.append("the film already has colour; its lightness alone was colorized")

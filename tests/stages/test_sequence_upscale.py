@@ -129,3 +129,12 @@ def test_cli_a_clean_film_is_enlarged_by_the_recurrent_network_and_says_so(tmp_p
     result = run_cli("restore", src, "-o", out, "--scale", "2", "--model", "basicvsr-clean-x4")
     assert result.returncode == 0, result.stderr
     assert "basicvsr-clean-x4 (BasicVSR, cpu fp32)" in result.stderr and _decoded(out).shape == (5, 80, 80, 3)
+
+
+@pytest.mark.slow
+def test_cli_quality_high_enlarges_a_film_by_a_recurrent_network_and_warns_on_a_cpu(tmp_path):
+    src = _write(tmp_path / "in.mkv", _panning_clip(4, side=32))
+    result = run_cli("restore", src, "-o", tmp_path / "out.mkv", "--scale", "4", "--quality", "high")
+    assert result.returncode == 0, result.stderr
+    assert "note: the high-quality network (basicvsr-" in result.stderr  # film or clean, as the detector reads it
+    assert _decoded(tmp_path / "out.mkv").shape == (4, 128, 128, 3)
