@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, action="append", default=[], help="also score this x4 model file")
     args = parser.parse_args()
     methods = {"bicubic": lambda x: resize(x, (x.shape[-2] * SCALE, x.shape[-1] * SCALE), "bicubic").clamp(0, 1)}
-    methods.update(shipped_upscalers(["film-x4"]))
+    methods.update(shipped_upscalers(["film-x4", "film-x4-high"]))  # film-x4-high: --quality high on stills
     clips = {"video-x4 (restore's faithful look)": upscaler("video-x4"),
              "basicvsr-clean-x4 (clean films)": upscaler("basicvsr-clean-x4"),
              "basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4")}
