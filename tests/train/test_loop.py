@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from lumiere.errors import LumiereError
+from lumiere.errors import LumiereError, OptionError
 from lumiere.models.loader import load_model
 from lumiere.train.config import TrainConfig
 from lumiere.train.loop import train
+from lumiere.train.tasks import training_config
 
 from ..conftest import data_path, smooth_images
 
@@ -372,3 +373,27 @@ def test_a_config_file_leaves_what_it_omits_to_the_task(tmp_path):
     path.write_text(f"task: colorize\narch: mobilenet\ndata: [{tmp_path}]\noutput: {tmp_path / 'c.safetensors'}\n")
     config = training_config("colorize", TrainConfig.values_in(path))
     assert (config.recipe, config.num_feat, config.arch) == ("film-luma", 128, "mobilenet")
+
+
+class TestRebalancing:
+    def test_smoke(self):
+        from lumiere.train.colorize import rebalancing_weights
+
+        bins = torch.tensor([[0.0, 0.0], [40.0, 0.0], [0.0, 40.0]])
+        counts = torch.tensor([90.0, 9.0, 1.0])
+        weights = rebalancing_weights(counts, bins, 0.5)
+        assert weights[0] < weights[1] < weights[2]  # the rarer a colour, the more it counts
+        assert torch.allclose(rebalancing_weights(counts, bins, 0.0), torch.ones(3))
+        assert (rebalancing_weights(counts, bins, 1.0)[2] / rebalancing_weights(counts, bins, 1.0)[0]
+                > weights[2] / weights[0])
+
+    def test_exception(self, tmp_path):
+        from lumiere.train.colorize import rebalancing_weights
+
+        with pytest.raises(ValueError, match=r"expected a rebalance in \[0, 1\], got 1.5"):
+            rebalancing_weights(torch.ones(3), torch.zeros(3, 2), 1.5)
+        values = {"data": [str(tmp_path)], "output": str(tmp_path / "o.safetensors")}
+        with pytest.raises(OptionError, match="rebalance weighs colours for colorize, not upscale"):
+            training_config("upscale", {**values, "rebalance": 0.2})
+        assert training_config("colorize", values).rebalance == 0.5
+        assert training_config("colorize", {**values, "rebalance": 0.2}).rebalance == 0.2

@@ -1,9 +1,10 @@
 """Colorization pairs and loss: film-like lightness in, the clean picture's colour (as a*b* classes) out.
 
 The loss is cross-entropy against soft targets (each pixel's true a*b* spread over its 5 nearest bins) with
-class rebalancing: each pixel is weighted by the inverse of how common its colour is in the training data
-(mixed half and half with a uniform prior, as Zhang et al. do). Without it, the frequent desaturated colours
-of walls, roads and skin dominate, and the network learns that brown is always a safe answer.
+class rebalancing: each pixel is weighted by the inverse of how common its colour is in the training data, that
+frequency mixed with a uniform prior (half and half, as Zhang et al. do, unless the run says otherwise). Without
+it, the frequent desaturated colours of walls, roads and skin dominate, and the network learns that brown is
+always a safe answer.
 """
 
 import torch
@@ -18,7 +19,6 @@ from .data import CropSampler, degrade_batch, step_generator
 SOFT_NEIGHBOURS = 5
 SOFT_SIGMA = 5.0
 PRIOR_SMOOTHING = 5.0
-UNIFORM_SHARE = 0.5
 
 
 def target_ab(rgb: torch.Tensor) -> torch.Tensor:
@@ -44,13 +44,16 @@ def soft_encode(ab: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     return target.permute(0, 3, 1, 2)
 
 
-def rebalancing_weights(counts: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
-    """Per-bin loss weights from how often each bin occurs: smoothed, mixed with uniform, inverted, mean 1."""
+def rebalancing_weights(counts: torch.Tensor, bins: torch.Tensor, rebalance: float = 0.5) -> torch.Tensor:
+    """Per-bin loss weights from how often each bin occurs: smoothed, mixed with uniform (`rebalance` of the
+    frequency, the rest uniform: 0 weighs every colour alike), inverted, mean 1."""
+    if not 0 <= rebalance <= 1:
+        raise ValueError(f"expected a rebalance in [0, 1], got {rebalance}")
     prior = counts.double() / counts.sum()
     kernel = torch.exp(-torch.cdist(bins.double(), bins.double()) ** 2 / (2 * PRIOR_SMOOTHING**2))
     prior = kernel @ prior
     prior = prior / prior.sum()
-    weights = 1 / ((1 - UNIFORM_SHARE) * prior + UNIFORM_SHARE / bins.shape[0])
+    weights = 1 / (rebalance * prior + (1 - rebalance) / bins.shape[0])
     return (weights / (prior * weights).sum()).float()
 
 

@@ -53,6 +53,9 @@ class TrainConfig:
     encoder_lr: float = flag(0.0, "colorize on an ImageNet encoder: its learning rate as a share of "
                                    "--lr (0: frozen, as a first run should keep it; 0.1 to fine-tune it after).",
                              low=0, high=1)
+    rebalance: float = flag(0.5, "colorize: how far rare colours are weighted up against common ones, 0 (not at "
+                                 "all) to 1 (by the inverse of how common they are); 0.5 as Zhang et al.",
+                            given=None, low=0, high=1)
     num_feat: int = flag(48, "Width of the network (Compact, SPAN: 48; colorize: colornet's channels at full "
                              "resolution, 32; on an ImageNet encoder, the decoder's channels at 1/4, 128).",
                          given=None, low=4)
@@ -65,8 +68,9 @@ class TrainConfig:
     min_lr: float = 1e-6
     loss: str = flag("l1", choices=("l1", "charbonnier"))
     frequency_weight: float = flag(0.0, "Weight of an added spectral (FFT magnitude) loss that favours fine detail.")
-    gan_weight: float = flag(0.0, "upscale/restore: weight of an adversarial loss from a U-Net discriminator (0.1 is "
-                                  "Real-ESRGAN's), for texture rather than the average of what could be there.",
+    gan_weight: float = flag(0.0, "upscale, restore, video --arch basicvsr: weight of an adversarial loss from a "
+                                  "U-Net discriminator (0.1 is Real-ESRGAN's), for texture rather than the average "
+                                  "of what could be there.",
                              low=0)
     disc_width: int = 64  # channels of the discriminator's first layer
     gray_probability: float = flag(0.0, "Share of pairs made black and white, input and target (default 0.5 for "

@@ -146,7 +146,51 @@ NARROWING_BATCHES = 4
 DEGRADE_ON = ("auto", "cpu", "device")
 
 
-class RestorationTask(Task):
+class PictureLosses:
+    """For tasks whose network makes pictures (an upscaler, the recurrent video network): L1 or Charbonnier with
+    the spectral and adversarial terms the configuration asks for, and the discriminator trained beside the
+    network on the pictures it judged."""
+
+    adversary: Adversary | None = None
+    config: TrainConfig
+
+    def check_adversarial(self, config: TrainConfig) -> None:
+        if config.gan_weight and (config.patch * config.scale) % 8:
+            raise LumiereError(f"$gan_weight needs output crops that are multiples of 8 px; $patch {config.patch} "
+                               f"at x{config.scale} gives {config.patch * config.scale}")
+
+    def start(self, device: torch.device) -> None:
+        config = self.config
+        if config.gan_weight:
+            self.adversary = Adversary(config.gan_weight, config.disc_width, config.lr, device)
+
+    def picture_loss(self, prediction: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) made pictures and their truths -> the loss."""
+        loss = LOSSES[self.config.loss](prediction, targets)
+        if self.config.frequency_weight:
+            loss = loss + self.config.frequency_weight * frequency(prediction, targets)
+        if self.adversary is not None:
+            loss = loss + self.adversary.generator_loss(prediction)
+            self._made, self._real = prediction.detach(), targets
+        return loss
+
+    def after_step(self, lr: float, autocast: bool) -> None:
+        if self.adversary is not None:
+            self.adversary.set_lr(lr)
+            self.adversary.train_step(self._real, self._made, autocast)
+
+    def state_dict(self) -> dict:
+        return {"adversary": self.adversary.state_dict()} if self.adversary is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.adversary is not None:
+            if "adversary" not in state:
+                raise LumiereError("this checkpoint was trained without a discriminator; $gan_weight cannot be "
+                                   "added on resume (start a run with $init from its export instead)")
+            self.adversary.load_state_dict(state["adversary"])
+
+
+class RestorationTask(PictureLosses, Task):
     """upscale (x2-x4) and restore (x1): a Compact or SPAN network undoing a degradation recipe."""
 
     metric, metric_label = "psnr", "validation PSNR-Y (dB)"
@@ -161,10 +205,7 @@ class RestorationTask(Task):
         self.recipe = build_recipe(config.recipe, config.scale)
         self.val_hr = (load_validation(config.val, config.val_images, config.val_crop, config.scale)
                        if config.val else None)
-        if config.gan_weight and (config.patch * config.scale) % 8:
-            raise LumiereError(f"$gan_weight needs output crops that are multiples of 8 px; $patch {config.patch} "
-                               f"at x{config.scale} gives {config.patch * config.scale}")
-        self.adversary: Adversary | None = None
+        self.check_adversarial(config)
 
     def device_recipes(self) -> list:
         return [self.recipe]
@@ -198,35 +239,8 @@ class RestorationTask(Task):
             return apply_batch_params(self.recipe, targets, inputs)
         return super().inputs_on(device, inputs, targets)
 
-    def start(self, device: torch.device) -> None:
-        config = self.config
-        if config.gan_weight:
-            self.adversary = Adversary(config.gan_weight, config.disc_width, config.lr, device)
-
     def loss(self, model, inputs, targets):
-        prediction = model(inputs).float()
-        loss = LOSSES[self.config.loss](prediction, targets)
-        if self.config.frequency_weight:
-            loss = loss + self.config.frequency_weight * frequency(prediction, targets)
-        if self.adversary is not None:
-            loss = loss + self.adversary.generator_loss(prediction)
-            self._made, self._real = prediction.detach(), targets
-        return loss
-
-    def after_step(self, lr: float, autocast: bool) -> None:
-        if self.adversary is not None:
-            self.adversary.set_lr(lr)
-            self.adversary.train_step(self._real, self._made, autocast)
-
-    def state_dict(self) -> dict:
-        return {"adversary": self.adversary.state_dict()} if self.adversary is not None else {}
-
-    def load_state_dict(self, state: dict) -> None:
-        if self.adversary is not None:
-            if "adversary" not in state:
-                raise LumiereError("this checkpoint was trained without a discriminator; $gan_weight cannot be "
-                                   "added on resume (start a run with $init from its export instead)")
-            self.adversary.load_state_dict(state["adversary"])
+        return self.picture_loss(model(inputs).float(), targets)
 
     @torch.no_grad()
     def validate(self, model):
@@ -277,7 +291,7 @@ class ColorizationTask(Task):
                       "(they start as the identity)", file=sys.stderr)
                 model = model.grown(blocks)
         counts = colour_counts(self.pairs(), model.ab_bins, PRIOR_BATCHES)
-        model.class_weights.copy_(rebalancing_weights(counts, model.ab_bins))
+        model.class_weights.copy_(rebalancing_weights(counts, model.ab_bins, config.rebalance))
         return model
 
     def _fresh_on_imagenet_encoder(self) -> EncoderColorNet:
@@ -522,7 +536,7 @@ class VideoTask(Task):
         return figures
 
 
-class SequenceTask(Task):
+class SequenceTask(PictureLosses, Task):
     """video --arch basicvsr: the recurrent BasicVSR fine-tuned on film damage, every frame of a clip a target.
 
     `--init` names BasicVSR weights to start from (the published ones: basicvsr-blurred-x4, basicvsr-clean-x4,
@@ -532,6 +546,7 @@ class SequenceTask(Task):
 
     metric, metric_label = "psnr", "validation PSNR-Y (dB)"
     degrades_on_cpu_because = "its clips are made whole, frame by frame, on the CPU"
+    trains_upscaler = True
     clip_frames = 7  # frames of a training clip: enough for the recurrence to carry detail several frames
 
     def __init__(self, config: TrainConfig):
@@ -542,6 +557,7 @@ class SequenceTask(Task):
             raise OptionError(f"BasicVSR enlarges x4; $scale {config.scale} does not apply")
         if not config.init:
             raise OptionError("$arch basicvsr fine-tunes published weights: give $init (basicvsr-blurred-x4, say)")
+        self.check_adversarial(config)
         self.val_clips = None
         if config.val:
             side = picture_side(config.val_crop // config.scale, config.scale, self.clip_frames)
@@ -571,7 +587,7 @@ class SequenceTask(Task):
         return inputs.to(device, non_blocking=True)
 
     def loss(self, model, inputs, targets):
-        return LOSSES[self.config.loss](model.enlarge_clips(inputs).float().flatten(0, 1), targets.flatten(0, 1))
+        return self.picture_loss(model.enlarge_clips(inputs).float().flatten(0, 1), targets.flatten(0, 1))
 
     def export(self, model: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
         # float16 halves the file (25 to 13 MB) and moves the output by well under a level of 255
@@ -614,7 +630,8 @@ def training_config(task: str, values: dict) -> TrainConfig:
         values["num_feat"] = kind.widths.get(values["arch"], kind.default_num_feat)
     if values.get("num_conv") is None:
         values["num_conv"] = kind.default_num_conv
-    if kind.trains_upscaler and values["num_conv"] < 1:
+    trained = task_class(task, values["arch"])
+    if trained.trains_upscaler and values["num_conv"] < 1:
         raise OptionError(f"$num_conv must be at least 1 for {task}, got {values['num_conv']}")
     values["narrow_to"] = values.get("narrow_to") or 0
     if values["narrow_to"]:
@@ -625,8 +642,12 @@ def training_config(task: str, values: dict) -> TrainConfig:
     if values.get("encoder_lr") and values["arch"] not in ColorizationTask.encoders:
         raise OptionError("$encoder_lr is for colorize on an encoder trained on ImageNet (--arch "
                           f"{', '.join(ColorizationTask.encoders)})")
-    if not kind.trains_upscaler and values.get("gan_weight"):
-        raise OptionError(f"$gan_weight is for upscale and restore, not {task}")
+    if values.get("rebalance") is not None and task != "colorize":
+        raise OptionError(f"$rebalance weighs colours for colorize, not {task}")
+    values["rebalance"] = 0.5 if values.get("rebalance") is None else values["rebalance"]
+    if not trained.trains_upscaler and values.get("gan_weight"):
+        raise OptionError(f"$gan_weight is for upscale, restore and video --arch basicvsr, not {task}"
+                          + (f" --arch {values['arch']}" if task == "video" else ""))
     if not values.get("data"):
         raise OptionError("give $data (or a $config that names it)")
     if not values.get("output"):
@@ -635,7 +656,9 @@ def training_config(task: str, values: dict) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def task_class(task: str, arch: str) -> type[Task]:
+    return SequenceTask if task == "video" and arch == "basicvsr" else TASKS[task]
+
+
 def make_task(config: TrainConfig) -> Task:
-    if config.task == "video" and config.arch == "basicvsr":
-        return SequenceTask(config)
-    return TASKS[config.task](config)
+    return task_class(config.task, config.arch)(config)
