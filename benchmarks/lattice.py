@@ -5,8 +5,11 @@ pictures that have no truth: crops of street-scene.mp4 (shutters, the walking ma
 four historical black-and-white photos (`color/bw-photos`).
 
 Rows: bicubic, Real-ESRGAN x4plus and animevideov3 (ncnn), film-x4 (faithful), `--look detailed` (film-x4 blended
-0.7 towards film-x4-detailed, what upscale and restore run) and film-x4-detailed alone. The target (issue 30):
-the detailed look's lattice figure at x4plus's level without losing its detail figure.
+0.7 towards film-x4-detailed, what upscale and restore run) and film-x4-detailed alone; then what a film gets at
+`--quality high`, faithful (basicvsr-film-x4) and detailed (blended 0.7 towards basicvsr-film-x4-detailed), and
+the detailed fine-tune alone: these recurrent networks get each street-scene crop with the 7 frames on each side
+(15, a window of restore's), the photos alone. The target (issue 30): the detailed look's lattice figure at
+x4plus's level without losing its detail figure.
 
     .venv/bin/python benchmarks/lattice.py
 """
@@ -25,29 +28,42 @@ CROP = (160, 120)  # source pixels; 640x480 once enlarged
 FILM_CROPS = {"shutters": (60, 130, 10), "walking man": (60, 230, 230), "tree and lamp": (120, 10, 140),
               "facade": (30, 420, 60)}
 PHOTOS = 4
+NEIGHBOURS = 7  # frames on each side of a film crop's that the recurrent networks read
 
 
 def crops() -> dict[str, torch.Tensor]:
+    """label -> clip (T, 3, h, w) whose middle frame is the crop: a street-scene crop with NEIGHBOURS frames on each
+    side, a photo alone."""
     width, height = CROP
-    wanted = {frame for frame, _, _ in FILM_CROPS.values()}
+    wanted = {frame + offset for frame, _, _ in FILM_CROPS.values() for offset in range(-NEIGHBOURS, NEIGHBOURS + 1)}
     film = require(DATA / "film" / "street-scene.mp4")
     frames = {f.index: array_to_tensor(f.rgb) for f in open_source(film).frames() if f.index in wanted}
-    out = {f"street-scene f{frame} {name}": frames[frame][:, top:top + height, left:left + width]
+    out = {f"street-scene f{frame} {name}": torch.stack([frames[frame + offset][:, top:top + height, left:left + width]
+                                                         for offset in range(-NEIGHBOURS, NEIGHBOURS + 1)])
            for name, (frame, left, top) in FILM_CROPS.items()}
     for path in sorted(require(DATA / "color" / "bw-photos").iterdir())[:PHOTOS]:
         picture = array_to_tensor(read_image(path).rgb)
         top, left = (picture.shape[1] - height) // 2, (picture.shape[2] - width) // 2
-        out[f"bw-photos {path.stem}"] = picture[:, top:top + height, left:left + width]
+        out[f"bw-photos {path.stem}"] = picture[None, :, top:top + height, left:left + width]
     return out
+
+
+def middle(clip: torch.Tensor) -> torch.Tensor:
+    return clip[clip.shape[0] // 2][None]
 
 
 def main() -> None:
     methods = {"bicubic": lambda x: Fd.resize(x, (x.shape[-2] * 4, x.shape[-1] * 4), "bicubic").clamp(0, 1),
                **peer_tensor_upscalers(), **shipped_upscalers(["film-x4"]),
                "--look detailed": upscaler(look="detailed"), **shipped_upscalers(["film-x4-detailed"])}
+    recurrent = {"basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4"),
+                 "--quality high --look detailed": upscaler(look="detailed", quality="high", video=True),
+                 **shipped_upscalers(["basicvsr-film-x4-detailed"])}
     pictures = crops()
-    outputs = {name: {label: method(picture[None]).clamp(0, 1) for label, picture in pictures.items()}
+    outputs = {name: {label: method(middle(clip)).clamp(0, 1) for label, clip in pictures.items()}
                for name, method in methods.items()}
+    outputs.update({name: {label: middle(method(clip)).clamp(0, 1) for label, clip in pictures.items()}
+                    for name, method in recurrent.items()})
     rows = []
     for name, enlarged in outputs.items():
         lattice = torch.cat([lattice_peak_db(image, shave=8) for image in enlarged.values()])

@@ -7,8 +7,9 @@ onto the next, and the mean absolute difference of their lightness (levels of 25
 did not move (flow under 0.5 px and lightness within 3% after matching exposure). bicubic shows how much the
 source itself changes there (its grain and compression noise); a method below it calms the source, above it
 adds its own shimmer. The multi-frame video-x4 (what restore's faithful look enlarges a film with) and the
-recurrent basicvsr-clean-x4 (clean films) and basicvsr-film-x4 (damaged films at --quality high) get the frames
-as one clip, each seeing its neighbours.
+recurrent basicvsr-clean-x4 (clean films), basicvsr-film-x4 (damaged films at --quality high) and its detailed
+look (`--quality high --look detailed`: blended towards basicvsr-film-x4-detailed) get the frames as one clip,
+each seeing its neighbours.
 
     .venv/bin/python benchmarks/temporal_steadiness.py [--no-peer] [--model CANDIDATE.safetensors ...]
 """
@@ -80,7 +81,8 @@ def main() -> None:
     methods.update(shipped_upscalers(["film-x4", "film-x4-high"]))  # film-x4-high: --quality high on stills
     clips = {"video-x4 (restore's faithful look)": upscaler("video-x4"),
              "basicvsr-clean-x4 (clean films)": upscaler("basicvsr-clean-x4"),
-             "basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4")}
+             "basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4"),
+             "--quality high --look detailed": upscaler(look="detailed", quality="high", video=True)}
     methods["--strength 0.5"] = upscaler(strength=0.5)
     methods["--look detailed"] = upscaler(look="detailed")
     methods.update(shipped_upscalers(["film-x4-detailed"]))

@@ -8,10 +8,14 @@ film-degraded Vid4 calendar (`film_quality.py`'s degradation), whose last column
 input is). Each method gets the frame
 with MARGIN source pixels around the crop; video-x4 also gets the two frames on each side, as in a film, and
 the recurrent network the seven on each side (a window of 15, as restore's).
-Writes docs/video-crops.png.
+Writes docs/video-crops.png. With `--look detailed`, the detailed looks instead (docs/video-detailed-crops.png):
+bicubic, the two Real-ESRGAN models, `--look detailed` (film-x4 blended towards film-x4-detailed, one frame at a
+time), basicvsr-film-x4 (the faithful look at --quality high), `--quality high --look detailed` (it blended
+towards basicvsr-film-x4-detailed) and basicvsr-film-x4-detailed alone.
 
     .venv/bin/python benchmarks/video_crops.py [--model CANDIDATE.safetensors ...] [--out docs/video-crops.png]
     .venv/bin/python benchmarks/video_crops.py --precision bf16 --precision int8 --out docs/int8-crops.png
+    .venv/bin/python benchmarks/video_crops.py --look detailed
 """
 
 import argparse
@@ -63,20 +67,29 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, action="append", default=[],
                         help="also show this x4 file, given the frames a recurrent network gets")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "video-crops.png")
+    parser.add_argument("--out", type=Path, help="default: docs/video-crops.png, docs/video-detailed-crops.png")
     parser.add_argument("--precision", action="append", default=[],
                         help="show film-x4 and video-x4 computed in this precision (repeat; default: restore's)")
+    parser.add_argument("--look", choices=("faithful", "detailed"), default="faithful")
     args = parser.parse_args()
+    out = args.out or ROOT / "docs" / ("video-crops.png" if args.look == "faithful" else "video-detailed-crops.png")
     single = {"bicubic": lambda x: Fd.resize(x, (x.shape[-2] * 4, x.shape[-1] * 4), "bicubic").clamp(0, 1)}
     single.update(peer_tensor_upscalers())
-    if args.precision:
+    if args.look == "detailed":
+        single["--look detailed"] = upscaler(look="detailed")
+        clips = {}
+        sequences = {"basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4"),
+                     "--quality high --look detailed": upscaler(look="detailed", quality="high", video=True),
+                     **shipped_upscalers(["basicvsr-film-x4-detailed"])}
+    elif args.precision:
         single.update({f"film-x4 {p}": upscaler("film-x4", precision=p) for p in args.precision})
         clips = {f"video-x4 {p}": upscaler("video-x4", precision=p) for p in args.precision}
+        sequences = {}
     else:
         single.update(shipped_upscalers(["film-x4", "film-x4-high"]))
         clips = {"video-x4 (restore)": upscaler("video-x4")}
-    sequences = {} if args.precision else {"basicvsr-clean-x4 (clean films)": upscaler("basicvsr-clean-x4"),
-                                           "basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4")}
+        sequences = {"basicvsr-clean-x4 (clean films)": upscaler("basicvsr-clean-x4"),
+                     "basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4")}
     sequences.update({path.stem: upscaler(str(path)) for path in args.model})
     width, height = CROP
     inner = (slice(None), slice(MARGIN * 4, (MARGIN + height) * 4), slice(MARGIN * 4, (MARGIN + width) * 4))
@@ -90,8 +103,8 @@ def main() -> None:
             outputs["truth (gray)"] = truth
         rows.append((label, {name: tensor_to_array(image) for name, image in outputs.items()}))
         print(f"{label}: done", flush=True)
-    crop_sheet(rows, args.out)
-    print(f"wrote {args.out} ({', '.join([*single, *clips, *sequences])})")
+    crop_sheet(rows, out)
+    print(f"wrote {out} ({', '.join([*single, *clips, *sequences])})")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ film-x4` runs it), the multi-frame network made from film-x4 before any training
 check of the benchmark's own path), the shipped video-x4 and each `--video-model` (a `lumiere train video` result),
 which see each frame's two neighbours on each side laid onto it by DIS flow, through the stage restore runs
 (`VideoUpscaleStage`).
+Damage part by part (`film-damage`): calendar blurred and shrunk as the film part is, with no damage, then with
+its grain, its JPEG, and both: what each part of the damage costs each network, and what the published BD weights
+gain with none (the most a BasicVSR can be asked to gain on the damaged clip).
 Clean quality: calendar shrunk x4 with MATLAB-style (antialiased) bicubic, the classic video super-resolution
 protocol (BI), scored in colour Y-PSNR the same way; sr-x4 is the single-frame network trained for this input.
 Speed: the first frames of `film/street-scene.mp4` (640x480) through film-x4 and each multi-frame network, flow
@@ -16,7 +19,7 @@ included, in frames per second. Memory: peak resident memory of `lumiere restore
 video-x4) in a fresh process, a 150- and a 1,500-frame film (street-scene shrunk to 320x240 and looped).
 
     .venv/bin/python benchmarks/video_quality.py [--video-model runs/video-x4.safetensors] [--speed-frames 4]
-        [--part film|film-x2|film-x1|clean|speed|memory|recurrent] (repeatable; default all)
+        [--part film|film-x2|film-x1|film-damage|clean|speed|memory|recurrent] (repeatable; default all)
 """
 
 import argparse
@@ -41,13 +44,14 @@ from common import (
     upscaler,
 )
 from lumiere.degradations import functional as Fd
-from lumiere.eval.metrics import psnr_y, ssim_y
+from lumiere.degradations.transforms import FilmGrain
+from lumiere.eval.metrics import detail_ratio, psnr_y, ssim_y
 from lumiere.models.loader import load_model, save_weights
 from lumiere.models.multiframe import MultiFrameNet
 from lumiere.ops import array_to_tensor
 
 STREET_SCENE = DATA / "film" / "street-scene.mp4"
-PARTS = ["film", "film-x2", "film-x1", "clean", "speed", "memory", "recurrent"]
+PARTS = ["film", "film-x2", "film-x1", "film-damage", "clean", "speed", "memory", "recurrent"]
 # The recurrent network costs about 8.8 GFLOP an input pixel: its speed is timed on one 640x480 window of
 # RECURRENT_FRAMES in fp32, and its precisions against each other on a smaller one; its memory against film length
 # on a tiny film (what is held does not depend on the picture's size only: windows, not the film, are held).
@@ -75,7 +79,8 @@ def scored(methods: dict, lr: torch.Tensor, hr: torch.Tensor, single: str) -> li
     for name, method in methods.items():
         sr = method(lr)
         rows.append({"method": name, "psnr_y": round(psnr_y(sr, hr, 4).mean().item(), 2),
-                     "ssim_y": round(ssim_y(sr, hr, 4).mean().item(), 4)})
+                     "ssim_y": round(ssim_y(sr, hr, 4).mean().item(), 4),
+                     "detail": round(detail_ratio(sr, hr, 4).mean().item(), 3)})
         print(f"{name}: {rows[-1]['psnr_y']}", flush=True)
     base = {row["method"]: row["psnr_y"] for row in rows}
     for row in rows:
@@ -100,16 +105,58 @@ def film_part(video_models: list[Path], scale: int) -> list[dict]:
         videos = {**{name: upscaler(name, scale) for name in shipped_upscalers([f"video-x{scale}", *recurrent],
                                                                                 scale)},
                   **{path.name: upscaler(str(path), scale) for path in video_models}}
+        if scale == 4:  # the detailed look at --quality high, and the adversarial fine-tune it blends towards
+            recurrent += ["--quality high --look detailed", "basicvsr-film-x4-detailed"]
+            videos.update({"--quality high --look detailed": upscaler(look="detailed", quality="high", video=True),
+                           **shipped_upscalers(["basicvsr-film-x4-detailed"])})
         # each frame alone, as at a cut every frame: what the network does with no neighbour to help
         alone = {f"{name}, every frame alone": (lambda x, run=run: torch.cat([run(frame[None]) for frame in x]))
                  for name, run in videos.items() if name not in recurrent and not name.startswith("restore")}
         stills = [single, "film-x4-high"] if scale == 4 else [single]  # film-x4-high: --quality high on stills
         methods = {"bicubic": lambda x: bicubic(x, scale), **shipped_upscalers(stills, scale),
+                   **({"--look detailed": upscaler(look="detailed", scale=scale)} if scale > 1 else {}),
                    f"{single} as multi-frame, untrained": upscaler(str(untrained), scale), **videos, **alone}
         rows = scored(methods, lr, hr, single)
     print(f"Vid4 calendar, film-degraded x{scale} ({hr.shape[0]} frames, {lr.shape[-1]}x{lr.shape[-2]} -> "
           f"{hr.shape[-1]}x{hr.shape[-2]})")
-    print_table(rows, ["method", "psnr_y", "ssim_y", "vs_bicubic_db", f"vs_{single}_db"])
+    print_table(rows, ["method", "psnr_y", "ssim_y", "vs_bicubic_db", f"vs_{single}_db", "detail"])
+    return rows
+
+
+def damage_steps(hr: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Calendar at x4 with film_x4's damage added a part at a time (the same seed), the last all of it."""
+    blurred = Fd.downsample(Fd.blur(hr, Fd.gaussian_kernel2d(1.0, 1.0)), 4, "bicubic")
+
+    def damaged(grain: bool, jpeg: bool) -> torch.Tensor:  # film_degraded's steps, some left out
+        x = blurred
+        if grain:
+            x = FilmGrain(strength=(0.04, 0.04), grain_size=(1.5, 1.5), color_probability=0.0)(
+                x, torch.Generator().manual_seed(SEED))
+        if jpeg:
+            x = Fd.jpeg(Fd.quantize(x), 75)
+        return Fd.quantize(Fd.monochrome(x))
+
+    return {"blur and x4 only": damaged(False, False), "+ grain": damaged(True, False),
+            "+ JPEG 75": damaged(False, True), "+ grain + JPEG 75 (the film part)": film_degraded(hr, SEED, 4)}
+
+
+def damage_part() -> list[dict]:
+    """Where the dB go: each network's gain over bicubic as film_x4's damage is added part by part. The published
+    BD weights on calendar blurred and shrunk with no damage bound what a BasicVSR can gain on the damaged one."""
+    hr = load_calendar()
+    steps = damage_steps(hr)
+    methods = shipped_upscalers(["video-x4", "basicvsr-blurred-x4", "basicvsr-clean-x4", "basicvsr-film-x4"])
+    rows = []
+    for damage, lr in steps.items():
+        scores = {"bicubic": psnr_y(bicubic(lr), hr, 4).mean().item()}
+        for name, method in methods.items():
+            scores[name] = psnr_y(method(lr), hr, 4).mean().item()
+        row = {"damage": damage, "bicubic": round(scores["bicubic"], 2),
+               **{name: f"{score - scores['bicubic']:+.2f}" for name, score in scores.items() if name != "bicubic"}}
+        rows.append(row)
+        print(row, flush=True)
+    print("Vid4 calendar x4, film_x4's damage part by part: bicubic Y-PSNR, each network's gain over it (dB)")
+    print_table(rows, list(rows[0]))
     return rows
 
 
@@ -234,6 +281,9 @@ def main() -> None:
     results = {"cpu": cpu_name(), "threads": torch.get_num_threads()}
     if "film" in parts:
         results["film"] = {"degradation": f"film_quality.film_x4, seed {SEED}", "rows": film_part(args.video_model, 4)}
+    if "film-damage" in parts:
+        results["film-damage"] = {"degradation": f"film_quality.film_x4 part by part, seed {SEED}",
+                                  "rows": damage_part()}
     for scale in (2, 1):
         if f"film-x{scale}" in parts:
             results[f"film-x{scale}"] = {"degradation": f"film_quality.film_degraded at x{scale}, seed {SEED}",

@@ -98,8 +98,8 @@ SHIPPED_ROLES = {"sr-x2": ("upscale", 2), "sr-x4": ("upscale", 4), "film-x2": ("
                  "film-x4-fast": ("upscale", 4), "film-x4-detailed": ("upscale", 4), "film-x2-detailed": ("upscale", 2),
                  "video-x1": ("video", 1), "video-x2": ("video", 2), "video-x4": ("video", 4),
                  "basicvsr-clean-x4": ("video", 4), "basicvsr-blurred-x4": ("video", 4),
-                 "basicvsr-film-x4": ("video", 4), "basicvsr-reds-x4": ("video", 4), "rife-4.0": ("interpolate", 1),
-                 "rife-4.25": ("interpolate", 1),
+                 "basicvsr-film-x4": ("video", 4), "basicvsr-film-x4-detailed": ("video", 4),
+                 "basicvsr-reds-x4": ("video", 4), "rife-4.0": ("interpolate", 1), "rife-4.25": ("interpolate", 1),
                  "transnetv2": ("shots", 1)}
 
 

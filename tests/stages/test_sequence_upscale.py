@@ -9,9 +9,10 @@ from lumiere.io.reader import FrameInfo
 from lumiere.jobs import restore
 from lumiere.models.basicvsr import BasicVSR, BasicVSRConfig
 from lumiere.models.loader import load_model, save_weights
+from lumiere.ops import remove_lattice
 from lumiere.output import EncodeRequest
 from lumiere.plan import settings_from_options
-from lumiere.stages.upscale import SequenceUpscaleStage, UpscaleSettings, sequence_window
+from lumiere.stages.upscale import SequenceUpscaleStage, UpscalerChoice, UpscaleSettings, sequence_window
 
 from ..conftest import run_cli
 from .test_video_upscale import _decoded, _panning_clip, _write
@@ -25,9 +26,9 @@ def tiny_sequence_model(tmp_path_factory):
     return path
 
 
-def _stage(path, window=4, overlap=2, out_size=(128, 128)):
+def _stage(path, window=4, overlap=2, out_size=(128, 128), lattice_period=0):
     runner = ModelRunner(load_model(str(path)), RunnerSettings("cpu", precision="fp32", tile=0))
-    return SequenceUpscaleStage(runner, (32, 32), out_size, window=window, overlap=overlap)
+    return SequenceUpscaleStage(runner, (32, 32), out_size, lattice_period, window=window, overlap=overlap)
 
 
 def _stream(stage, clip, first=0, segments=(), starts=()):
@@ -49,6 +50,17 @@ def test_smoke(tiny_sequence_model):
 def test_cardinality(tiny_sequence_model, frames, out_size, shape):
     out = _stream(_stage(tiny_sequence_model, out_size=out_size), _panning_clip(frames))
     assert sorted(out) == list(range(frames)) and all(image.shape == shape for image in out.values())
+
+
+def test_the_detailed_look_is_cleaned_of_its_lattice(tiny_sequence_model):
+    clip = _panning_clip(4)  # one window: the stage runs the network once over all of it
+    stage = _stage(tiny_sequence_model, lattice_period=4)
+    out = _stream(stage, clip)
+    with torch.inference_mode():
+        expected = remove_lattice(stage.runner(clip), 4).clamp(0, 1)
+    assert all(torch.allclose(out[k], expected[k]) for k in range(4))
+    assert UpscalerChoice("basicvsr-film-x4", "basicvsr-film-x4-detailed", 0.7).lattice_period == 4
+    assert UpscalerChoice("basicvsr-film-x4").lattice_period == 0
 
 
 def test_exception(tiny_sequence_model, tiny_models):
@@ -137,4 +149,14 @@ def test_cli_quality_high_enlarges_a_film_by_a_recurrent_network_and_warns_on_a_
     result = run_cli("restore", src, "-o", tmp_path / "out.mkv", "--scale", "4", "--quality", "high")
     assert result.returncode == 0, result.stderr
     assert "note: the high-quality network (basicvsr-" in result.stderr  # film or clean, as the detector reads it
+    assert _decoded(tmp_path / "out.mkv").shape == (4, 128, 128, 3)
+
+
+@pytest.mark.slow
+def test_cli_quality_high_detailed_blends_the_recurrent_network_towards_its_adversarial_fine_tune(tmp_path):
+    src = _write(tmp_path / "in.mkv", _panning_clip(4, side=32))
+    result = run_cli("restore", src, "-o", tmp_path / "out.mkv", "--scale", "4", "--quality", "high",
+                     "--look", "detailed")
+    assert result.returncode == 0, result.stderr
+    assert "basicvsr-film-x4 and basicvsr-film-x4-detailed blended 0.30:0.70" in result.stderr
     assert _decoded(tmp_path / "out.mkv").shape == (4, 128, 128, 3)

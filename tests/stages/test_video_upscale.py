@@ -101,6 +101,10 @@ def test_the_faithful_look_sees_neighbours_in_films_only():
     assert str(choose_upscaler(2, kind="clean", video=True)) == "basicvsr-clean-x4"
     assert str(choose_upscaler(4, "detailed", video=True)) == "film-x4 and film-x4-detailed blended 0.30:0.70"
     assert str(choose_upscaler(4, quality="high", video=True)) == "basicvsr-film-x4"  # the shot's frames
+    assert str(choose_upscaler(4, "detailed", quality="high", video=True)) == \
+        "basicvsr-film-x4 and basicvsr-film-x4-detailed blended 0.30:0.70"
+    assert str(choose_upscaler(4, strength=1.0, kind="clean", quality="high", video=True)) == \
+        "basicvsr-film-x4-detailed"
     assert str(choose_upscaler(4, quality="fast", video=True)) == "film-x4-fast"
     assert str(choose_upscaler(4, kind="clean", quality="fast", video=True)) == "film-x4-fast"
     assert str(choose_upscaler(4, kind="clean", quality="high", video=True)) == "basicvsr-clean-x4"

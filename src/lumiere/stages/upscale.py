@@ -18,6 +18,7 @@ from ..models.damagenet import film_probability
 from ..models.loader import model_scale, resolve_model_path
 from ..models.multiframe import neighbours_of
 from ..models.shipped import (
+    DETAILED_SEQUENCE_UPSCALER,
     DETAILED_UPSCALERS,
     FAITHFUL_UPSCALERS,
     QUALITY_UPSCALERS,
@@ -93,10 +94,10 @@ class UpscalerChoice:
 
     @property
     def lattice_period(self) -> int:
-        """The period of the dotted lattice its output is cleaned of (0: none). The detailed networks end in a
-        pixel shuffle from features at the input's size, and the texture they draw carries that shuffle's period
+        """The period of the dotted lattice its output is cleaned of (0: none). The detailed networks end in
+        pixel shuffles from features at the input's size, and the texture they draw carries the shuffles' period
         as a visible lattice; the faithful ones carry it too faintly to see (docs/benchmarks.md)."""
-        detailed = {name: scale for scale, name in DETAILED_UPSCALERS.items()}
+        detailed = {name: scale for scale, name in DETAILED_UPSCALERS.items()} | {DETAILED_SEQUENCE_UPSCALER: 4}
         return detailed.get(self.towards if self.share else self.name, 0)
 
     def __str__(self) -> str:
@@ -139,18 +140,23 @@ def choose_upscaler(factor: float, look: str = "faithful", strength: float | Non
     `strength` (0..1) dials texture from the faithful network (0) to the detailed one (1) by network
     interpolation; without it the look decides (detailed: DETAILED_LOOK_STRENGTH). The input's kind matters to
     the faithful look alone: a clean picture gets the network trained on clean pictures, which keeps its fine
-    detail. `quality` "high" is the RRDB-size faithful network (for a film's frames the recurrent one), "fast" the
-    narrowed one, for film, at any factor.
+    detail. `quality` "high" is the RRDB-size faithful network (for a film's frames the recurrent one, which has a
+    detailed look too), "fast" the narrowed one, for film, at any factor.
     """
     if kind not in INPUT_KINDS:
         raise ValueError(f"expected an input kind of {INPUT_KINDS}, got {kind!r}")
     share = detail_share(look, strength)
     if video and share == 0 and (kind, quality) in SEQUENCE_UPSCALERS:
         return UpscalerChoice(SEQUENCE_UPSCALERS[(kind, quality)])
+    if video and share and quality == "high":
+        if share == 1:
+            return UpscalerChoice(DETAILED_SEQUENCE_UPSCALER)
+        return UpscalerChoice(SEQUENCE_UPSCALERS[("film", "high")], DETAILED_SEQUENCE_UPSCALER, share)
     if quality in QUALITY_UPSCALERS:
         if share:
-            raise OptionError(f"$quality {quality} has the faithful look only; leave out $look detailed and "
-                              "$strength")
+            where = " on stills (a film's frames have the detailed look too)" if quality == "high" else ""
+            raise OptionError(f"$quality {quality} has the faithful look only{where}; leave out $look detailed "
+                              "and $strength")
         return UpscalerChoice(QUALITY_UPSCALERS[quality])
     if share == 0:
         scale = 2 if factor <= 2 else 4
@@ -259,7 +265,7 @@ class SequenceUpscaleStage(Stage):
     name = "upscale"
 
     def __init__(self, runner: ModelRunner, input_size: tuple[int, int], output_size: tuple[int, int],
-                 window: int = SEQUENCE_WINDOW, overlap: int = SEQUENCE_OVERLAP):
+                 lattice_period: int = 0, window: int = SEQUENCE_WINDOW, overlap: int = SEQUENCE_OVERLAP):
         if not runner.descriptor.sequence:
             raise ValueError(f"expected a recurrent video upscaler, got {runner.descriptor.name} "
                              f"({runner.descriptor.architecture})")
@@ -267,6 +273,7 @@ class SequenceUpscaleStage(Stage):
             raise ValueError(f"expected a window of at least 1 frame and an overlap of at least 0, got {window}, "
                              f"{overlap}")
         self.runner, self.input_size, self.target = runner, input_size, output_size
+        self.lattice_period = lattice_period
         self.window, self.overlap = window, overlap
         # the first frame of a window depends on frames up to a window and an overlap after it, the last on as
         # many before it
@@ -327,7 +334,10 @@ class SequenceUpscaleStage(Stage):
             if not wanted:
                 continue
             frames = torch.stack([held[k][1] for k in shot])
-            enlarged = self.runner(frames).clamp(0, 1)
+            enlarged = self.runner(frames)
+            if self.lattice_period:
+                enlarged = remove_lattice(enlarged, self.lattice_period)
+            enlarged = enlarged.clamp(0, 1)
             out_w, out_h = self.target
             for k in wanted:
                 frame = enlarged[shot.index(k)][None]
@@ -362,10 +372,10 @@ class UpscaleSettings(StageSettings):
         Option("strength", "Texture from 0 (the faithful network) to 1 (the detailed one), blended in between.",
                bounds=(0, 1)),
         Option("quality", "high: for films, the recurrent BasicVSR fine-tuned on film damage (every frame of a "
-                          "shot; about 15x slower than standard), for stills an RRDB-size film network (16.7M "
-                          "parameters, about 25x slower); faithful look, for GPUs. fast: film-x4 narrowed "
-                          "(faithful look, one frame at a time), for slow CPUs: about 1.5x as fast, a little "
-                          "softer.", kind=str, default="standard",
+                          "shot; about 15x slower than standard; $look detailed: its adversarial fine-tune), for "
+                          "stills an RRDB-size film network (16.7M parameters, about 25x slower; faithful look "
+                          "only); for GPUs. fast: film-x4 narrowed (faithful look, one frame at a time), for slow "
+                          "CPUs: about 1.5x as fast, a little softer.", kind=str, default="standard",
                choices=QUALITIES),
         Option("model", "Shipped model name (see `lumiere models`) or a .pth/.safetensors file; wins over $look "
                         "and the choice lumiere makes from the input.", kind=str),
@@ -458,7 +468,7 @@ def upscale_stage(choice: UpscalerChoice, runners: Runners, size: tuple[int, int
     runner = upscaler(choice, runners)
     descriptor = runner.descriptor
     if descriptor.sequence:
-        return SequenceUpscaleStage(runner, size, out_size)
+        return SequenceUpscaleStage(runner, size, out_size, choice.lattice_period)
     if descriptor.role == "video":
         return VideoUpscaleStage(runner, size, out_size)
     if descriptor.input_channels != 3 or descriptor.output_channels != 3:
