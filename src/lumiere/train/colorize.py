@@ -19,6 +19,7 @@ from .data import CropSampler, degrade_batch, step_generator
 SOFT_NEIGHBOURS = 5
 SOFT_SIGMA = 5.0
 PRIOR_SMOOTHING = 5.0
+ZHANG_REBALANCE = 0.5  # the frequency's share in the mix, as Zhang et al.: the default
 
 
 def target_ab(rgb: torch.Tensor) -> torch.Tensor:
@@ -44,7 +45,8 @@ def soft_encode(ab: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     return target.permute(0, 3, 1, 2)
 
 
-def rebalancing_weights(counts: torch.Tensor, bins: torch.Tensor, rebalance: float = 0.5) -> torch.Tensor:
+def rebalancing_weights(counts: torch.Tensor, bins: torch.Tensor,
+                        rebalance: float = ZHANG_REBALANCE) -> torch.Tensor:
     """Per-bin loss weights from how often each bin occurs: smoothed, mixed with uniform (`rebalance` of the
     frequency, the rest uniform: 0 weighs every colour alike), inverted, mean 1."""
     if not 0 <= rebalance <= 1:

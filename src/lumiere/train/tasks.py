@@ -31,7 +31,14 @@ from ..models.repairnet import FRAMES, RepairNet, RepairNetConfig
 from ..models.shipped import IMAGENET_ENCODERS, package_file
 from ..stages.colorize import choose_colour_gain
 from .adversarial import Adversary
-from .colorize import ColourPairs, colour_counts, film_lightness, rebalanced_cross_entropy, rebalancing_weights
+from .colorize import (
+    ZHANG_REBALANCE,
+    ColourPairs,
+    colour_counts,
+    film_lightness,
+    rebalanced_cross_entropy,
+    rebalancing_weights,
+)
 from .config import TrainConfig
 from .data import CropSampler, DegradedPairs, FilmOrClean, degrade_batch, load_validation
 from .losses import LOSSES, frequency
@@ -642,9 +649,10 @@ def training_config(task: str, values: dict) -> TrainConfig:
     if values.get("encoder_lr") and values["arch"] not in ColorizationTask.encoders:
         raise OptionError("$encoder_lr is for colorize on an encoder trained on ImageNet (--arch "
                           f"{', '.join(ColorizationTask.encoders)})")
-    if values.get("rebalance") is not None and task != "colorize":
+    if values.get("rebalance") is None:
+        values["rebalance"] = ZHANG_REBALANCE
+    elif values["rebalance"] != ZHANG_REBALANCE and task != "colorize":  # a run's config.yaml holds the default
         raise OptionError(f"$rebalance weighs colours for colorize, not {task}")
-    values["rebalance"] = 0.5 if values.get("rebalance") is None else values["rebalance"]
     if not trained.trains_upscaler and values.get("gan_weight"):
         raise OptionError(f"$gan_weight is for upscale, restore and video --arch basicvsr, not {task}"
                           + (f" --arch {values['arch']}" if task == "video" else ""))
