@@ -126,6 +126,14 @@ def upscaler(model: str | None = None, scale: int = 4, video: bool = False, prec
     return run
 
 
+def film_looks_at_quality_high() -> dict:
+    """What a damaged film gets at --quality high, faithful and detailed, and the detailed fine-tune alone: each a
+    function of a clip (T, 3, h, w) of consecutive frames."""
+    return {"basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4"),
+            "--quality high --look detailed": upscaler(look="detailed", quality="high", video=True),
+            **shipped_upscalers(["basicvsr-film-x4-detailed"])}
+
+
 def shipped_upscalers(names: list[str], scale: int = 4) -> dict:
     """Functions upscaling (B, 3, H, W) tensors by `scale` with each shipped model present in this checkout."""
     from lumiere.models.shipped import SHIPPED

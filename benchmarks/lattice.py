@@ -16,7 +16,16 @@ x4plus's level without losing its detail figure.
 
 import torch
 
-from common import DATA, peer_tensor_upscalers, print_table, require, save, shipped_upscalers, upscaler
+from common import (
+    DATA,
+    film_looks_at_quality_high,
+    peer_tensor_upscalers,
+    print_table,
+    require,
+    save,
+    shipped_upscalers,
+    upscaler,
+)
 from lumiere.degradations import functional as Fd
 from lumiere.eval.metrics import detail_ratio, lattice_peak_db
 from lumiere.io.images import read_image
@@ -56,9 +65,7 @@ def main() -> None:
     methods = {"bicubic": lambda x: Fd.resize(x, (x.shape[-2] * 4, x.shape[-1] * 4), "bicubic").clamp(0, 1),
                **peer_tensor_upscalers(), **shipped_upscalers(["film-x4"]),
                "--look detailed": upscaler(look="detailed"), **shipped_upscalers(["film-x4-detailed"])}
-    recurrent = {"basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4"),
-                 "--quality high --look detailed": upscaler(look="detailed", quality="high", video=True),
-                 **shipped_upscalers(["basicvsr-film-x4-detailed"])}
+    recurrent = film_looks_at_quality_high()
     pictures = crops()
     outputs = {name: {label: method(middle(clip)).clamp(0, 1) for label, clip in pictures.items()}
                for name, method in methods.items()}

@@ -24,7 +24,16 @@ from pathlib import Path
 import torch
 from film_quality import SEED, film_x4, load_calendar
 
-from common import DATA, ROOT, crop_sheet, peer_tensor_upscalers, require, shipped_upscalers, upscaler
+from common import (
+    DATA,
+    ROOT,
+    crop_sheet,
+    film_looks_at_quality_high,
+    peer_tensor_upscalers,
+    require,
+    shipped_upscalers,
+    upscaler,
+)
 from lumiere.degradations import functional as Fd
 from lumiere.io.reader import open_source
 from lumiere.ops import array_to_tensor, tensor_to_array
@@ -78,9 +87,7 @@ def main() -> None:
     if args.look == "detailed":
         single["--look detailed"] = upscaler(look="detailed")
         clips = {}
-        sequences = {"basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4"),
-                     "--quality high --look detailed": upscaler(look="detailed", quality="high", video=True),
-                     **shipped_upscalers(["basicvsr-film-x4-detailed"])}
+        sequences = film_looks_at_quality_high()
     elif args.precision:
         single.update({f"film-x4 {p}": upscaler("film-x4", precision=p) for p in args.precision})
         clips = {f"video-x4 {p}": upscaler("video-x4", precision=p) for p in args.precision}
