@@ -90,13 +90,14 @@ def test_basicvsr_fine_tunes_with_its_flow_network_still_and_exports(tmp_path):
     assert all(spynet) and not torch.equal(before.fusion.weight.half().float(), trained.fusion.weight)
 
 
-def test_basicvsr_fine_tunes_for_texture_beside_a_discriminator(tmp_path):
+def test_basicvsr_fine_tunes_for_texture_beside_a_discriminator_and_for_steadiness(tmp_path):
     image_folder = smooth_images(tmp_path / "images", count=2, side=128, detail=16)
     init = tmp_path / "tiny-basicvsr.safetensors"
     torch.manual_seed(0)
     save_weights(BasicVSR(BasicVSRConfig(num_feat=8, num_block=1)), init, {})
     config = _config(tmp_path, image_folder, scale=4, arch="basicvsr", init=str(init), steps=2, val_every=2,
-                     checkpoint_every=2, val_crop=64, batch=1, gan_weight=0.1, frequency_weight=0.1, disc_width=8)
+                     checkpoint_every=2, val_crop=64, batch=1, gan_weight=0.1, frequency_weight=0.1, disc_width=8,
+                     temporal_weight=0.5)
     assert train(config, show_progress=False)["steps"] == 2
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert {"discriminator", "optimizer"} <= state["task"]["adversary"].keys()
@@ -112,6 +113,8 @@ def test_basicvsr_exception(tmp_path, image_folder, tiny_models):
     with pytest.raises(OptionError, match="gan_weight is for upscale, restore and video --arch basicvsr, not "
                                           "video --arch compact"):
         training_config("video", {"gan_weight": 0.1, "data": ["x"], "output": "o.safetensors"})
+    with pytest.raises(OptionError, match="temporal_weight is for video --arch basicvsr, not upscale"):
+        training_config("upscale", {"temporal_weight": 0.5, "data": ["x"], "output": "o.safetensors"})
     with pytest.raises(LumiereError, match="gan_weight needs output crops that are multiples of 8 px"):
         train(_config(tmp_path / "c", image_folder, scale=4, arch="basicvsr", init=str(tiny_models[4]), patch=9,
                       gan_weight=0.1), show_progress=False)

@@ -73,6 +73,9 @@ class TrainConfig:
                                   "of what could be there.",
                              low=0)
     disc_width: int = 64  # channels of the discriminator's first layer
+    temporal_weight: float = flag(0.0, "video --arch basicvsr: weight of a loss on how each frame's error changes "
+                                       "from the last along the scene's motion, for output that holds still where "
+                                       "the film does rather than passing its grain on.", low=0)
     gray_probability: float = flag(0.0, "Share of pairs made black and white, input and target (default 0.5 for "
                                         "film).", name="gray", given=None, low=0, high=1)
     ema_decay: float = 0.999

@@ -41,7 +41,7 @@ from .colorize import (
 )
 from .config import TrainConfig
 from .data import CropSampler, DegradedPairs, FilmOrClean, degrade_batch, load_validation
-from .losses import LOSSES, frequency
+from .losses import LOSSES, frequency, temporal
 from .narrow import narrowed_compact
 from .repair import MARGIN, DamagedClips, collate, damaged_clip, repair_loss
 from .video import NEIGHBOURS, FilmClips, film_clip, film_sequence, picture_side, without_neighbours
@@ -594,7 +594,11 @@ class SequenceTask(PictureLosses, Task):
         return inputs.to(device, non_blocking=True)
 
     def loss(self, model, inputs, targets):
-        return self.picture_loss(model.enlarge_clips(inputs).float().flatten(0, 1), targets.flatten(0, 1))
+        clips = model.enlarge_clips(inputs).float()
+        loss = self.picture_loss(clips.flatten(0, 1), targets.flatten(0, 1))
+        if self.config.temporal_weight:
+            loss = loss + self.config.temporal_weight * temporal(clips, targets)
+        return loss
 
     def export(self, model: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
         # float16 halves the file (25 to 13 MB) and moves the output by well under a level of 255
@@ -655,6 +659,9 @@ def training_config(task: str, values: dict) -> TrainConfig:
         raise OptionError(f"$rebalance weighs colours for colorize, not {task}")
     if not trained.trains_upscaler and values.get("gan_weight"):
         raise OptionError(f"$gan_weight is for upscale, restore and video --arch basicvsr, not {task}"
+                          + (f" --arch {values['arch']}" if task == "video" else ""))
+    if values.get("temporal_weight") and trained is not SequenceTask:
+        raise OptionError(f"$temporal_weight is for video --arch basicvsr, not {task}"
                           + (f" --arch {values['arch']}" if task == "video" else ""))
     if not values.get("data"):
         raise OptionError("give $data (or a $config that names it)")
