@@ -26,9 +26,9 @@ from lumiere.eval.metrics import ciede2000, colourfulness
 from lumiere.io.images import read_image
 from lumiere.ops import array_to_tensor
 from lumiere.stages.colorize import ColorizeSettings, ColorizeStage, colorizer, skin_weights
+from lumiere.train.colorize import GARISH_CHROMA, NEUTRAL_CHROMA
 from lumiere.train.data import split_media
 
-GARISH, NEUTRAL = 20.0, 8.0
 SETS = ("kodak", "held-out", "tuning")
 
 
@@ -58,8 +58,8 @@ def _centre(picture: torch.Tensor, side: int) -> torch.Tensor:
 
 def blotch_share(out_lab: torch.Tensor, truth_lab: torch.Tensor) -> float:
     chroma = out_lab[:, 1:].norm(dim=1)
-    neutral = truth_lab[:, 1:].norm(dim=1) < NEUTRAL
-    return ((chroma > GARISH) & neutral).double().mean().item()
+    neutral = truth_lab[:, 1:].norm(dim=1) < NEUTRAL_CHROMA
+    return ((chroma > GARISH_CHROMA) & neutral).double().mean().item()
 
 
 def score(stage: ColorizeStage | None, pictures: list[torch.Tensor]) -> dict[str, float]:
@@ -106,8 +106,8 @@ def main() -> None:
     print_table(rows, ["set", "photos", "method", "ciede2000", "colourfulness", "truth_colourfulness",
                        "blotch_share", "photos_with_faces", "skin_ciede2000"])
     save("colorize_sets", {"model": args.model, "skin": args.skin, "calm": args.calm, "bold": args.bold,
-                           "garish_chroma": GARISH,
-                           "neutral_chroma": NEUTRAL, "rows": rows})
+                           "garish_chroma": GARISH_CHROMA,
+                           "neutral_chroma": NEUTRAL_CHROMA, "rows": rows})
 
 
 if __name__ == "__main__":

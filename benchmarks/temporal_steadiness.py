@@ -75,18 +75,19 @@ def shimmer(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--no-peer", action="store_true", help="skip Real-ESRGAN through ncnn (slow on CPU)")
-    parser.add_argument("--model", type=Path, action="append", default=[], help="also score this x4 model file")
+    parser.add_argument("--model", type=Path, action="append", default=[],
+                        help="also score this x4 model file (single-frame or recurrent)")
     args = parser.parse_args()
     methods = {"bicubic": lambda x: resize(x, (x.shape[-2] * SCALE, x.shape[-1] * SCALE), "bicubic").clamp(0, 1)}
     methods.update(shipped_upscalers(["film-x4", "film-x4-high"]))  # film-x4-high: --quality high on stills
     clips = {"video-x4 (restore's faithful look)": upscaler("video-x4"),
              "basicvsr-clean-x4 (clean films)": upscaler("basicvsr-clean-x4"),
              "basicvsr-film-x4 (--quality high)": upscaler("basicvsr-film-x4"),
-             "--quality high --look detailed": upscaler(look="detailed", quality="high", video=True)}
+             "--quality high --look detailed": upscaler(look="detailed", quality="high", video=True),
+             **{path.stem: upscaler(str(path)) for path in args.model}}  # a single-frame file takes them in turn
     methods["--strength 0.5"] = upscaler(strength=0.5)
     methods["--look detailed"] = upscaler(look="detailed")
     methods.update(shipped_upscalers(["film-x4-detailed"]))
-    methods.update({path.stem: upscaler(str(path)) for path in args.model})
     if not args.no_peer:
         methods.update(peer_tensor_upscalers())
     inputs = source_patches()

@@ -397,3 +397,30 @@ class TestRebalancing:
             training_config("upscale", {**values, "rebalance": 0.2})
         assert training_config("colorize", values).rebalance == 0.5
         assert training_config("colorize", {**values, "rebalance": 0.2}).rebalance == 0.2
+
+
+class TestNeutralPenalty:
+    bins = torch.tensor([[0.0, 0.0], [40.0, 0.0], [0.0, 40.0]])
+
+    def test_smoke(self):
+        from lumiere.train.colorize import neutral_penalty
+
+        ab = torch.zeros(1, 2, 2, 2)
+        ab[0, 0, 0, 0] = 40.0  # one red pixel, three gray
+        garish_everywhere = torch.tensor([-9.0, 9.0, -9.0])[None, :, None, None].expand(1, 3, 2, 2)
+        gray_everywhere = torch.tensor([9.0, -9.0, -9.0])[None, :, None, None].expand(1, 3, 2, 2)
+        assert neutral_penalty(garish_everywhere, ab, self.bins) > 0.99
+        assert neutral_penalty(gray_everywhere, ab, self.bins) < 0.01
+        red_only_where_red = gray_everywhere.clone()
+        red_only_where_red[0, :, 0, 0] = torch.tensor([-9.0, 9.0, -9.0])
+        assert neutral_penalty(red_only_where_red, ab, self.bins) < 0.01  # colour where the truth has it is free
+
+    def test_exception(self, tmp_path):
+        from lumiere.train.colorize import neutral_penalty
+
+        with pytest.raises(ValueError, match=r"expected \(B, 3, h, w\) logits and \(B, 2, h, w\) a\*b\*, got "
+                                             r"\(1, 3, 2, 2\) and \(1, 2, 4, 4\)"):
+            neutral_penalty(torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 4, 4), self.bins)
+        values = {"data": [str(tmp_path)], "output": str(tmp_path / "o.safetensors")}
+        with pytest.raises(OptionError, match="neutral_weight keeps neutral surfaces gray for colorize, not video"):
+            training_config("video", {**values, "neutral_weight": 1.0})

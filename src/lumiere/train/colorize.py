@@ -20,6 +20,8 @@ SOFT_NEIGHBOURS = 5
 SOFT_SIGMA = 5.0
 PRIOR_SMOOTHING = 5.0
 ZHANG_REBALANCE = 0.5  # the frequency's share in the mix, as Zhang et al.: the default
+NEUTRAL_CHROMA = 8.0  # a true a*b* this near gray is a neutral surface (a wall, a backdrop, the sky's haze)
+GARISH_CHROMA = 20.0  # colour this strong on a neutral surface is a blotch
 
 
 def target_ab(rgb: torch.Tensor) -> torch.Tensor:
@@ -104,3 +106,16 @@ def rebalanced_cross_entropy(logits: torch.Tensor, ab: torch.Tensor, bins: torch
     per_pixel = -(target * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
     _, nearest = nearest_bins(ab, bins, 1)
     return (per_pixel * weights.to(logits.device)[nearest[..., 0]]).mean()
+
+
+def neutral_penalty(logits: torch.Tensor, ab: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """The probability (B, Q, h, w) logits put on garish bins (chroma over GARISH_CHROMA), averaged over the
+    pixels whose true (B, 2, h, w) a*b* is neutral: the cost of a green or purple blotch on a gray backdrop,
+    which rebalancing (it weighs the common neutral colours down) leaves cheap."""
+    if logits.ndim != 4 or ab.shape != (logits.shape[0], 2, *logits.shape[2:]) or logits.shape[1] != bins.shape[0]:
+        raise ValueError(f"expected (B, {bins.shape[0]}, h, w) logits and (B, 2, h, w) a*b*, got "
+                         f"{tuple(logits.shape)} and {tuple(ab.shape)}")
+    garish = (bins.to(logits.device).norm(dim=1) > GARISH_CHROMA).float()
+    mass = torch.einsum("bqhw,q->bhw", torch.softmax(logits.float(), dim=1), garish)
+    neutral = (ab.norm(dim=1) < NEUTRAL_CHROMA).float()
+    return (mass * neutral).sum() / neutral.sum().clamp_min(1)

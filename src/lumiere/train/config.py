@@ -56,6 +56,9 @@ class TrainConfig:
     rebalance: float = flag(0.5, "colorize: how far rare colours are weighted up against common ones, 0 (not at "
                                  "all) to 1 (by the inverse of how common they are); 0.5 as Zhang et al.",
                             given=None, low=0, high=1)
+    neutral_weight: float = flag(0.0, "colorize: weight of a penalty on garish colour (chroma over 20) where the "
+                                      "truth is neutral, against green and purple blotches on gray backdrops.",
+                                 low=0)
     num_feat: int = flag(48, "Width of the network (Compact, SPAN: 48; colorize: colornet's channels at full "
                              "resolution, 32; on an ImageNet encoder, the decoder's channels at 1/4, 128).",
                          given=None, low=4)

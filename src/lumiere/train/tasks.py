@@ -36,6 +36,7 @@ from .colorize import (
     ColourPairs,
     colour_counts,
     film_lightness,
+    neutral_penalty,
     rebalanced_cross_entropy,
     rebalancing_weights,
 )
@@ -337,7 +338,11 @@ class ColorizationTask(Task):
         return super().inputs_on(device, inputs, targets)
 
     def loss(self, model, inputs, targets):
-        return rebalanced_cross_entropy(model(inputs), targets, model.ab_bins, model.class_weights)
+        logits = model(inputs)
+        loss = rebalanced_cross_entropy(logits, targets, model.ab_bins, model.class_weights)
+        if self.config.neutral_weight:
+            loss = loss + self.config.neutral_weight * neutral_penalty(logits, targets, model.ab_bins)
+        return loss
 
     @torch.no_grad()
     def validate(self, model):
@@ -657,6 +662,8 @@ def training_config(task: str, values: dict) -> TrainConfig:
         values["rebalance"] = ZHANG_REBALANCE
     elif values["rebalance"] != ZHANG_REBALANCE and task != "colorize":  # a run's config.yaml holds the default
         raise OptionError(f"$rebalance weighs colours for colorize, not {task}")
+    if values.get("neutral_weight") and task != "colorize":
+        raise OptionError(f"$neutral_weight keeps neutral surfaces gray for colorize, not {task}")
     if not trained.trains_upscaler and values.get("gan_weight"):
         raise OptionError(f"$gan_weight is for upscale, restore and video --arch basicvsr, not {task}"
                           + (f" --arch {values['arch']}" if task == "video" else ""))
