@@ -49,12 +49,10 @@ def temporal(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     height, width = error.shape[-2:]
     total = error.new_zeros(())
     count = 0
-    for b, t, (dy, dx) in ((b, t, shift) for b, row in enumerate(clip_shifts(target).tolist())
-                           for t, shift in enumerate(row)):
-        if abs(dy) >= height or abs(dx) >= width:
-            continue
-        later = error[b, t + 1, :, max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)]
-        earlier = error[b, t, :, max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
-        total = total + (later - earlier).abs().sum()
-        count += later.numel()
-    return total / max(count, 1)
+    for b, shifts in enumerate(clip_shifts(target).tolist()):
+        for t, (dy, dx) in enumerate(shifts):
+            later = error[b, t + 1, :, max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)]
+            earlier = error[b, t, :, max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
+            total = total + (later - earlier).abs().sum()
+            count += later.numel()
+    return total / count
