@@ -38,13 +38,16 @@ def film_x4(clip: torch.Tensor, seed: int) -> torch.Tensor:
     return film_degraded(clip, seed, 4)
 
 
-def film_degraded(clip: torch.Tensor, seed: int, scale: int) -> torch.Tensor:
-    """film_x4's degradation at another scale (its blur in proportion): (T, 3, H, W) -> (T, 3, H/scale, W/scale)."""
+def film_degraded(clip: torch.Tensor, seed: int, scale: int, grain: bool = True, jpeg: bool = True) -> torch.Tensor:
+    """film_x4's degradation at another scale (its blur in proportion): (T, 3, H, W) -> (T, 3, H/scale, W/scale);
+    its grain or its JPEG left out where `grain` or `jpeg` is False."""
     generator = torch.Generator().manual_seed(seed)
     x = Fd.blur(clip, Fd.gaussian_kernel2d(scale / 4, scale / 4))
     x = Fd.downsample(x, scale, "bicubic")
-    x = FilmGrain(strength=(0.04, 0.04), grain_size=(1.5, 1.5), color_probability=0.0)(x, generator)
-    x = Fd.jpeg(Fd.quantize(x), 75)
+    if grain:
+        x = FilmGrain(strength=(0.04, 0.04), grain_size=(1.5, 1.5), color_probability=0.0)(x, generator)
+    if jpeg:
+        x = Fd.jpeg(Fd.quantize(x), 75)
     return Fd.quantize(Fd.monochrome(x))
 
 

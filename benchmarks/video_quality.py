@@ -10,7 +10,7 @@ check of the benchmark's own path), the shipped video-x4 and each `--video-model
 which see each frame's two neighbours on each side laid onto it by DIS flow, through the stage restore runs
 (`VideoUpscaleStage`).
 Damage part by part (`film-damage`): calendar blurred and shrunk as the film part is, with no damage, then with
-its grain, its JPEG, and both: what each part of the damage costs each network, and what the published BD weights
+its grain, its JPEG, and both: what each part of the damage costs each network, and what the published weights
 gain with none (the most a BasicVSR can be asked to gain on the damaged clip).
 Clean quality: calendar shrunk x4 with MATLAB-style (antialiased) bicubic, the classic video super-resolution
 protocol (BI), scored in colour Y-PSNR the same way; sr-x4 is the single-frame network trained for this input.
@@ -44,7 +44,6 @@ from common import (
     upscaler,
 )
 from lumiere.degradations import functional as Fd
-from lumiere.degradations.transforms import FilmGrain
 from lumiere.eval.metrics import detail_ratio, psnr_y, ssim_y
 from lumiere.models.loader import load_model, save_weights
 from lumiere.models.multiframe import MultiFrameNet
@@ -125,24 +124,14 @@ def film_part(video_models: list[Path], scale: int) -> list[dict]:
 
 def damage_steps(hr: torch.Tensor) -> dict[str, torch.Tensor]:
     """Calendar at x4 with film_x4's damage added a part at a time (the same seed), the last all of it."""
-    blurred = Fd.downsample(Fd.blur(hr, Fd.gaussian_kernel2d(1.0, 1.0)), 4, "bicubic")
-
-    def damaged(grain: bool, jpeg: bool) -> torch.Tensor:  # film_degraded's steps, some left out
-        x = blurred
-        if grain:
-            x = FilmGrain(strength=(0.04, 0.04), grain_size=(1.5, 1.5), color_probability=0.0)(
-                x, torch.Generator().manual_seed(SEED))
-        if jpeg:
-            x = Fd.jpeg(Fd.quantize(x), 75)
-        return Fd.quantize(Fd.monochrome(x))
-
-    return {"blur and x4 only": damaged(False, False), "+ grain": damaged(True, False),
-            "+ JPEG 75": damaged(False, True), "+ grain + JPEG 75 (the film part)": film_degraded(hr, SEED, 4)}
+    return {"blur and x4 only": film_degraded(hr, SEED, 4, grain=False, jpeg=False),
+            "+ grain": film_degraded(hr, SEED, 4, jpeg=False), "+ JPEG 75": film_degraded(hr, SEED, 4, grain=False),
+            "+ grain + JPEG 75 (the film part)": film_degraded(hr, SEED, 4)}
 
 
 def damage_part() -> list[dict]:
     """Where the dB go: each network's gain over bicubic as film_x4's damage is added part by part. The published
-    BD weights on calendar blurred and shrunk with no damage bound what a BasicVSR can gain on the damaged one."""
+    weights on calendar blurred and shrunk with no damage bound what a BasicVSR can gain on the damaged one."""
     hr = load_calendar()
     steps = damage_steps(hr)
     methods = shipped_upscalers(["video-x4", "basicvsr-blurred-x4", "basicvsr-clean-x4", "basicvsr-film-x4"])
