@@ -664,12 +664,11 @@ def training_config(task: str, values: dict) -> TrainConfig:
         raise OptionError(f"$rebalance weighs colours for colorize, not {task}")
     if values.get("neutral_weight") and task != "colorize":
         raise OptionError(f"$neutral_weight keeps neutral surfaces gray for colorize, not {task}")
+    named = f"video --arch {values['arch']}" if task == "video" else task  # video's architectures differ here
     if not trained.trains_upscaler and values.get("gan_weight"):
-        raise OptionError(f"$gan_weight is for upscale, restore and video --arch basicvsr, not {task}"
-                          + (f" --arch {values['arch']}" if task == "video" else ""))
+        raise OptionError(f"$gan_weight is for upscale, restore and video --arch basicvsr, not {named}")
     if values.get("temporal_weight") and trained is not SequenceTask:
-        raise OptionError(f"$temporal_weight is for video --arch basicvsr, not {task}"
-                          + (f" --arch {values['arch']}" if task == "video" else ""))
+        raise OptionError(f"$temporal_weight is for video --arch basicvsr, not {named}")
     if not values.get("data"):
         raise OptionError("give $data (or a $config that names it)")
     if not values.get("output"):
