@@ -68,6 +68,17 @@ def test_exception():
         model(torch.rand(3, 20, 24))
     with pytest.raises(ValueError, match=r"expected clips \(B, T, 3, h, w\), got \(2, 3, 20, 24\)"):
         model.enlarge_clips(torch.rand(2, 3, 20, 24))
+    with pytest.raises(ValueError, match=r"expected a frame index in \[0, 3\), got 3"):
+        model.enlarge_frame(torch.rand(1, 3, 3, 8, 8), 3)
+
+
+def test_one_frame_is_its_frame_of_the_whole_clip():
+    model = BasicVSR(BasicVSRConfig(num_feat=8, num_block=1)).eval()
+    clips = torch.rand(2, 5, 3, 12, 16)
+    with torch.no_grad():
+        every = model.enlarge_clips(clips)
+        for index in (0, 2, 4):
+            torch.testing.assert_close(model.enlarge_frame(clips, index), every[:, index], rtol=0, atol=0)
 
 
 def test_warp_by_a_whole_pixel_moves_the_picture():

@@ -36,6 +36,20 @@ def test_film_clip_is_an_aligned_input_and_its_clean_target():
     assert 0 <= x.min() and x.max() <= 1
 
 
+def test_film_clip_from_a_teacher_is_its_enlargement_of_the_middle_frame():
+    picture = torch.rand(3, picture_side(8, 4), picture_side(8, 4))
+    seen = []
+
+    def teacher(frames):
+        seen.append(frames)
+        return torch.full((3, 4 * frames.shape[-2], 4 * frames.shape[-1]), 0.25)
+
+    x, target = film_clip(picture, 4, torch.Generator().manual_seed(0), teacher=teacher)
+    plain, _ = film_clip(picture, 4, torch.Generator().manual_seed(0))
+    assert torch.equal(x, plain)  # the teacher draws nothing: the inputs, and a resumed run's, are unchanged
+    assert seen[0].shape == (2 * NEIGHBOURS + 1, 3, 16, 16) and torch.equal(target, torch.full((3, 32, 32), 0.25))
+
+
 def test_without_neighbours_leaves_the_centre_alone():
     x = torch.rand(input_channels(2), 4, 4)
     alone = without_neighbours(x, [True, False, False, True])
@@ -56,7 +70,26 @@ def test_trains_from_a_single_frame_network_and_exports(tmp_path, image_folder, 
     assert all(torch.equal(value, exported[key]) for key, value in loaded.module.state_dict().items())
 
 
+def test_learns_from_a_recurrent_teacher(tmp_path, tiny_models):
+    image_folder = smooth_images(tmp_path / "images", count=2, side=128, detail=16)
+    teacher = tmp_path / "tiny-basicvsr.safetensors"
+    torch.manual_seed(0)
+    save_weights(BasicVSR(BasicVSRConfig(num_feat=8, num_block=1)), teacher, {})
+    config = _config(tmp_path, image_folder, scale=4, init=str(tiny_models[4]), teacher=str(teacher), batch=1,
+                     val_crop=64)
+    result = train(config, show_progress=False)
+    assert result["steps"] == 3 and "psnr" in result  # validation stays against the clean frames
+    assert load_model(str(tmp_path / "out.safetensors"), roles=("video",)).descriptor.scale == 4
+
+
 def test_exception(tmp_path, image_folder, tiny_models):
+    with pytest.raises(OptionError, match="teacher enlarges x4; scale 2 does not apply"):
+        train(_config(tmp_path, image_folder, teacher="basicvsr-film-x4"), show_progress=False)
+    with pytest.raises(LumiereError, match="teacher must be a recurrent network .*, got video-x4"):
+        train(_config(tmp_path, image_folder, scale=4, init=str(tiny_models[4]), teacher="video-x4"),
+              show_progress=False)
+    with pytest.raises(OptionError, match="teacher is for video --arch compact, not video --arch basicvsr"):
+        training_config("video", {"arch": "basicvsr", "teacher": "x", "data": ["x"], "output": "o.safetensors"})
     with pytest.raises(LumiereError, match="init model is x4, but scale is 2"):
         train(_config(tmp_path, image_folder, init=str(tiny_models[4])), show_progress=False)
     with pytest.raises(LumiereError, match="video draws its own film damage per frame; recipe bicubic"):

@@ -157,23 +157,42 @@ class BasicVSR(nn.Module):
 
     def enlarge_clips(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, h, w) B clips of T frames each -> (B, T, 3, 4h, 4w): what training runs, a batch at once."""
-        if clips.ndim != 5 or clips.shape[2] != 3:
-            raise ValueError(f"expected clips (B, T, 3, h, w), got {tuple(clips.shape)}")
+        _check_clips(clips)
+        return self._enlarge(clips, 0, clips.shape[1] - 1)
+
+    def enlarge_frame(self, clips: torch.Tensor, index: int) -> torch.Tensor:
+        """(B, T, 3, h, w) -> (B, 3, 4h, 4w): frame `index` of each clip, from all T frames, as `enlarge_clips`
+        gives it; each trunk runs only as far as that frame (a teacher's target costs half a clip's work)."""
+        _check_clips(clips)
+        if not 0 <= index < clips.shape[1]:
+            raise ValueError(f"expected a frame index in [0, {clips.shape[1]}), got {index}")
+        return self._enlarge(clips, index, index)[:, 0]
+
+    def _enlarge(self, clips: torch.Tensor, first: int, last: int) -> torch.Tensor:
+        """Frames `first` to `last` of clips (B, T, 3, h, w) enlarged: the backward trunk runs from the last
+        frame down to `first`, the forward one from the first frame up to `last`."""
         batch, count, _, height, width = clips.shape
         if count > 1:
             to_next, to_previous = self.flows(clips)
         carried = clips.new_zeros(batch, self.config.num_feat, height, width)
-        backward = []  # from the last frame to the first
-        for k in range(count - 1, -1, -1):
+        backward = []  # from frame `last` down to `first`
+        for k in range(count - 1, first - 1, -1):
             if k < count - 1:
                 carried = warp(carried, to_next[:, k])
             carried = self.backward_trunk(clips[:, k], carried)
-            backward.append(carried)
+            if k <= last:
+                backward.append(carried)
         carried = torch.zeros_like(carried)
         outputs = []
-        for k in range(count):
+        for k in range(last + 1):
             if k > 0:
                 carried = warp(carried, to_previous[:, k - 1])
             carried = self.forward_trunk(clips[:, k], carried)
-            outputs.append(self.reconstruct(clips[:, k], backward.pop(), carried))
+            if k >= first:
+                outputs.append(self.reconstruct(clips[:, k], backward.pop(), carried))
         return torch.stack(outputs, dim=1)
+
+
+def _check_clips(clips: torch.Tensor) -> None:
+    if clips.ndim != 5 or clips.shape[2] != 3:
+        raise ValueError(f"expected clips (B, T, 3, h, w), got {tuple(clips.shape)}")

@@ -79,6 +79,9 @@ class TrainConfig:
     temporal_weight: float = flag(0.0, "video --arch basicvsr: weight of a loss on how each frame's error changes "
                                        "from the last along the scene's motion, for output that holds still where "
                                        "the film does rather than passing its grain on.", low=0)
+    teacher: str | None = flag(None, "video (compact): learn from this recurrent network's enlargements of the "
+                                     "damaged clips (basicvsr-film-x4, say) instead of the clean frames: a student "
+                                     "at the window network's cost, distilled from the slower one.")
     gray_probability: float = flag(0.0, "Share of pairs made black and white, input and target (default 0.5 for "
                                         "film).", name="gray", given=None, low=0, high=1)
     ema_decay: float = 0.999

@@ -486,7 +486,8 @@ class VideoTask(Task):
 
     `--init` names a single-frame Compact upscaler (film-x4) to start from, the multi-frame network then
     computing exactly what it does until training teaches it what the neighbours add, or a multi-frame network
-    to fine-tune.
+    to fine-tune. `--teacher` names a recurrent network whose enlargements of the damaged clips are the targets
+    (validation stays against the clean frames).
     """
 
     metric, metric_label = "psnr", "validation PSNR-Y (dB)"
@@ -500,6 +501,8 @@ class VideoTask(Task):
         super().__init__(config)
         if config.recipe != "film":
             raise LumiereError(f"video draws its own film damage per frame; $recipe {config.recipe} does not apply")
+        if config.teacher and config.scale != 4:
+            raise OptionError(f"the recurrent $teacher enlarges x4; $scale {config.scale} does not apply")
         self.val_clips = None
         if config.val:
             # the validation clips' input side is val_crop / scale, as the other tasks' is
@@ -527,9 +530,22 @@ class VideoTask(Task):
 
     def pairs(self) -> torch.utils.data.Dataset:
         config = self.config
+        teacher = self._teacher() if config.teacher else None
         sampler = self.crop_sampler(picture_side(config.patch, config.scale))
-        return FilmClips(sampler, partial(film_clip, scale=config.scale), config.batch, config.gray_probability,
-                         config.seed, config.steps)
+        return FilmClips(sampler, partial(film_clip, scale=config.scale, teacher=teacher), config.batch,
+                         config.gray_probability, config.seed, config.steps)
+
+    def _teacher(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        loaded = load_model(self.config.teacher, roles=("video",))
+        if not isinstance(loaded.module, BasicVSR):
+            raise LumiereError(f"$teacher must be a recurrent network (basicvsr-film-x4, say), got "
+                               f"{loaded.descriptor.name} ({loaded.descriptor.architecture})")
+        model = loaded.module.float().eval()
+
+        @torch.no_grad()
+        def middle_frame(frames: torch.Tensor) -> torch.Tensor:
+            return model.enlarge_frame(frames[None], frames.shape[0] // 2)[0].clamp(0, 1)
+        return middle_frame
 
     def loss(self, model, inputs, targets):
         return LOSSES[self.config.loss](model(inputs).float(), targets)
@@ -669,6 +685,8 @@ def training_config(task: str, values: dict) -> TrainConfig:
         raise OptionError(f"$gan_weight is for upscale, restore and video --arch basicvsr, not {named}")
     if values.get("temporal_weight") and trained is not SequenceTask:
         raise OptionError(f"$temporal_weight is for video --arch basicvsr, not {named}")
+    if values.get("teacher") and trained is not VideoTask:
+        raise OptionError(f"$teacher is for video --arch compact, not {named}")
     if not values.get("data"):
         raise OptionError("give $data (or a $config that names it)")
     if not values.get("output"):

@@ -124,9 +124,11 @@ def _add_moving_object(frames: torch.Tensor, picture: torch.Tensor, generator: t
     return frames
 
 
-def film_clip(picture: torch.Tensor, scale: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def film_clip(picture: torch.Tensor, scale: int, generator: torch.Generator,
+              teacher: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(network input (3 FRAMES + 2 NEIGHBOURS, p, p), clean middle frame (3, scale p, scale p)) from one
-    picture (3, side, side), side = `picture_side(p, scale)`."""
+    picture (3, side, side), side = `picture_side(p, scale)`. With a `teacher` (the degraded frames (FRAMES, 3,
+    h, w) -> its enlargement of the middle one), the target is what the teacher makes of them instead."""
     side = picture.shape[-1]
     most = reach(FRAMES)
     inner = side - 2 * most  # the frames' side at full resolution, flow margin included
@@ -144,7 +146,8 @@ def film_clip(picture: torch.Tensor, scale: int, generator: torch.Generator) -> 
         missing = [True] * (2 * NEIGHBOURS)
     x = without_neighbours(x, missing)
     patch = inner // scale - 2 * MARGIN
-    target = frames[NEIGHBOURS, :, MARGIN * scale:(MARGIN + patch) * scale, MARGIN * scale:(MARGIN + patch) * scale]
+    target = frames[NEIGHBOURS] if teacher is None else teacher(degraded)
+    target = target[:, MARGIN * scale:(MARGIN + patch) * scale, MARGIN * scale:(MARGIN + patch) * scale]
     return x[:, MARGIN:MARGIN + patch, MARGIN:MARGIN + patch], target
 
 
