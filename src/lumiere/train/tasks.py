@@ -536,11 +536,8 @@ class VideoTask(Task):
                          config.gray_probability, config.seed, config.steps)
 
     def _teacher(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        loaded = load_model(self.config.teacher, roles=("video",))
-        if not isinstance(loaded.module, BasicVSR):
-            raise LumiereError(f"$teacher must be a recurrent network (basicvsr-film-x4, say), got "
-                               f"{loaded.descriptor.name} ({loaded.descriptor.architecture})")
-        model = loaded.module.float().eval()
+        model = load_basicvsr(self.config.teacher, "$teacher must be a recurrent network (basicvsr-film-x4, say)")
+        model.eval()
 
         @torch.no_grad()
         def middle_frame(frames: torch.Tensor) -> torch.Tensor:
@@ -597,11 +594,7 @@ class SequenceTask(PictureLosses, Task):
                                             for picture in pictures[..., :side, :side]])
 
     def build_model(self) -> torch.nn.Module:
-        loaded = load_model(self.config.init, roles=("video",))
-        if not isinstance(loaded.module, BasicVSR):
-            raise LumiereError(f"$init must be BasicVSR weights for $arch basicvsr, got {loaded.descriptor.name} "
-                               f"({loaded.descriptor.architecture})")
-        model = loaded.module.float().train()
+        model = load_basicvsr(self.config.init, "$init must be BasicVSR weights for $arch basicvsr").train()
         model.spynet.requires_grad_(False)
         return model
 
@@ -633,6 +626,15 @@ class SequenceTask(PictureLosses, Task):
         device = next(model.parameters()).device
         sr = torch.cat([model(clip.to(device)).float().cpu() for clip in inputs])
         return {"psnr": psnr_y(sr.clamp(0, 1), targets.flatten(0, 1), shave=self.config.scale).mean().item()}
+
+
+def load_basicvsr(name: str, refusal: str) -> BasicVSR:
+    """The BasicVSR network `name` (shipped name or file) in float32; any other network is refused with
+    `refusal`, followed by what it is."""
+    loaded = load_model(name, roles=("video",))
+    if not isinstance(loaded.module, BasicVSR):
+        raise LumiereError(f"{refusal}, got {loaded.descriptor.name} ({loaded.descriptor.architecture})")
+    return loaded.module.float()
 
 
 TASKS = {"upscale": RestorationTask, "restore": RestorationTask, "colorize": ColorizationTask, "repair": RepairTask,
